@@ -1,0 +1,65 @@
+//! SigV4 authentication of control-plane requests: the access key names the caller (root
+//! key, or a temporary key whose session token opens), the signature proves the secret.
+
+use berth_core::Caller;
+use berth_core::Services;
+use berth_core::error::AuthError;
+use berth_sigv4::{RequestParts, SigV4Error};
+use http::request::Parts;
+
+pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<Caller, AuthError> {
+    let now = berth_core::now_unix();
+    let payload_hash = berth_sigv4::sha256_hex(body);
+    let request = RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        headers: &parts.headers,
+        payload_sha256_hex: &payload_hash,
+    };
+    let header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                AuthError::IncompleteSignature("Authorization header is not ASCII".into())
+            })
+        })
+        .transpose()?;
+    let result = match header {
+        Some(value) => {
+            let auth = berth_sigv4::parse_authorization_header(value).map_err(map_sigv4)?;
+            let token = parts
+                .headers
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok());
+            let (secret, caller) = services.resolve_access_key(&auth.access_key_id, token, now)?;
+            berth_sigv4::verify(&auth, &request, &secret, now).map_err(map_sigv4)?;
+            caller
+        }
+        None => {
+            let presigned = berth_sigv4::parse_presigned(request.query)
+                .map_err(map_sigv4)?
+                .ok_or(AuthError::MissingAuthenticationToken)?;
+            let (secret, caller) = services.resolve_access_key(
+                &presigned.auth.access_key_id,
+                presigned.security_token.as_deref(),
+                now,
+            )?;
+            berth_sigv4::verify_presigned(&presigned, &request, &secret, now).map_err(map_sigv4)?;
+            caller
+        }
+    };
+    Ok(result)
+}
+
+fn map_sigv4(e: SigV4Error) -> AuthError {
+    match e {
+        SigV4Error::MissingAuthentication => AuthError::MissingAuthenticationToken,
+        SigV4Error::SignatureDoesNotMatch => AuthError::SignatureDoesNotMatch,
+        SigV4Error::RequestExpired(m) => AuthError::RequestExpired(m),
+        SigV4Error::Incomplete(m) => AuthError::IncompleteSignature(m),
+        #[allow(unreachable_patterns)]
+        other => AuthError::IncompleteSignature(other.to_string()),
+    }
+}

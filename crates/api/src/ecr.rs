@@ -1,0 +1,562 @@
+//! ECR's JSON 1.1 protocol: `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Op>`,
+//! camelCase members as botocore's `ecr` model names them, timestamps as epoch seconds.
+
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use berth_core::Services;
+use berth_core::authorizer::RequestFacts;
+use berth_core::ecr::{ImageId, ImageLookup};
+use berth_store::{ManifestRecord, RepositoryRecord};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::authenticate;
+use crate::error::JsonError;
+
+const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const DEFAULT_PAGE: usize = 100;
+
+pub async fn handle(
+    services: &Services,
+    facts: &RequestFacts,
+    parts: &Parts,
+    body: &Bytes,
+    target: &str,
+    request_id: &str,
+) -> Response {
+    let result = async {
+        let op = target
+            .strip_prefix(TARGET_PREFIX)
+            .ok_or_else(|| JsonError {
+                status: StatusCode::BAD_REQUEST,
+                type_name: "UnknownOperationException",
+                message: format!("unknown target `{target}`"),
+                extra: None,
+            })?;
+        let caller = authenticate(services, parts, body)?;
+        let input: Value = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| invalid(format!("request body is not valid JSON: {e}")))?
+        };
+        if !input.is_object() {
+            return Err(invalid("request body must be a JSON object".into()));
+        }
+        let out = operation(services, facts, &caller, op, input).await?;
+        Ok::<Value, JsonError>(out)
+    }
+    .await;
+    match result {
+        Ok(v) => json_ok(&v, request_id),
+        Err(e) => e.into_response(request_id),
+    }
+}
+
+fn invalid(message: String) -> JsonError {
+    JsonError {
+        status: StatusCode::BAD_REQUEST,
+        type_name: "InvalidParameterException",
+        message,
+        extra: None,
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(input: Value) -> Result<T, JsonError> {
+    serde_json::from_value(input).map_err(|e| invalid(format!("Invalid parameter: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepoInput {
+    repository_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRepositoryInput {
+    repository_name: String,
+    image_tag_mutability: Option<String>,
+    image_scanning_configuration: Option<ScanningConfiguration>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScanningConfiguration {
+    #[serde(default)]
+    scan_on_push: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeRepositoriesInput {
+    #[serde(default)]
+    repository_names: Vec<String>,
+    next_token: Option<String>,
+    max_results: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteRepositoryInput {
+    repository_name: String,
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerDigestsInput {
+    repository_name: String,
+    layer_digests: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadLayerPartInput {
+    repository_name: String,
+    upload_id: String,
+    part_first_byte: i64,
+    part_last_byte: i64,
+    layer_part_blob: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompleteLayerUploadInput {
+    repository_name: String,
+    upload_id: String,
+    layer_digests: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutImageInput {
+    repository_name: String,
+    image_manifest: String,
+    image_manifest_media_type: Option<String>,
+    image_tag: Option<String>,
+    image_digest: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ImageIdInput {
+    image_digest: Option<String>,
+    image_tag: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchGetImageInput {
+    repository_name: String,
+    image_ids: Vec<ImageIdInput>,
+    #[serde(default)]
+    accepted_media_types: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ImageFilter {
+    tag_status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListImagesInput {
+    repository_name: String,
+    filter: Option<ImageFilter>,
+    next_token: Option<String>,
+    max_results: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeImagesInput {
+    repository_name: String,
+    #[serde(default)]
+    image_ids: Vec<ImageIdInput>,
+    filter: Option<ImageFilter>,
+    next_token: Option<String>,
+    max_results: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetDownloadUrlInput {
+    repository_name: String,
+    layer_digest: String,
+}
+
+fn image_ids(ids: Vec<ImageIdInput>) -> Vec<ImageId> {
+    ids.into_iter()
+        .map(|i| ImageId {
+            digest: i.image_digest,
+            tag: i.image_tag,
+        })
+        .collect()
+}
+
+fn check_limit(max: Option<usize>, upper: usize) -> Result<usize, JsonError> {
+    match max {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=upper).contains(&n) => Ok(n),
+        Some(n) => Err(invalid(format!(
+            "Invalid parameter at 'maxResults' failed to satisfy constraint: 'Member must have value between 1 and {upper}' (got {n})"
+        ))),
+    }
+}
+
+/// Offset-based page tokens over a list computed per request.
+fn page<T>(
+    items: Vec<T>,
+    token: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), JsonError> {
+    let start = match token {
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            invalid("Invalid parameter at 'nextToken': the token is not valid".into())
+        })?,
+        None => 0,
+    };
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+    let next = (start + limit < total).then(|| (start + limit).to_string());
+    Ok((page, next))
+}
+
+async fn operation(
+    services: &Services,
+    facts: &RequestFacts,
+    caller: &berth_core::Caller,
+    op: &str,
+    input: Value,
+) -> Result<Value, JsonError> {
+    let registry_id = services.config.account_id.to_string();
+    Ok(match op {
+        "GetAuthorizationToken" => {
+            let data = services.get_authorization_token(caller, facts).await?;
+            json!({"authorizationData": [{
+                "authorizationToken": data.authorization_token,
+                "expiresAt": data.expires_at,
+                "proxyEndpoint": data.proxy_endpoint,
+            }]})
+        }
+        "CreateRepository" => {
+            let i: CreateRepositoryInput = parse(input)?;
+            let scan = i
+                .image_scanning_configuration
+                .is_some_and(|s| s.scan_on_push);
+            let r = services
+                .create_repository(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    i.image_tag_mutability.as_deref(),
+                    scan,
+                )
+                .await?;
+            json!({"repository": repository_json(services, &r)})
+        }
+        "DescribeRepositories" => {
+            let i: DescribeRepositoriesInput = parse(input)?;
+            if !i.repository_names.is_empty() && (i.next_token.is_some() || i.max_results.is_some())
+            {
+                return Err(invalid("Invalid parameter: nextToken and maxResults cannot be used with repositoryNames".into()));
+            }
+            let limit = check_limit(i.max_results, 1000)?;
+            let (repos, more) = services
+                .describe_repositories(
+                    caller,
+                    facts,
+                    &i.repository_names,
+                    i.next_token.as_deref(),
+                    limit,
+                )
+                .await?;
+            let mut out = json!({"repositories": repos.iter().map(|r| repository_json(services, r)).collect::<Vec<_>>()});
+            if more && let Some(last) = repos.last() {
+                out["nextToken"] = json!(last.name.as_str());
+            }
+            out
+        }
+        "DeleteRepository" => {
+            let i: DeleteRepositoryInput = parse(input)?;
+            let r = services
+                .delete_repository(caller, facts, &i.repository_name, i.force)
+                .await?;
+            json!({"repository": repository_json(services, &r)})
+        }
+        "BatchCheckLayerAvailability" => {
+            let i: LayerDigestsInput = parse(input)?;
+            if i.layer_digests.is_empty() || i.layer_digests.len() > 100 {
+                return Err(invalid("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
+            }
+            let results = services
+                .batch_check_layer_availability(caller, facts, &i.repository_name, &i.layer_digests)
+                .await?;
+            let mut layers = Vec::new();
+            let mut failures = Vec::new();
+            for r in results {
+                match r.size {
+                    Some(Some(size)) => layers.push(json!({
+                        "layerDigest": r.digest,
+                        "layerAvailability": "AVAILABLE",
+                        "layerSize": size,
+                        "mediaType": berth_oci::media_types::OCTET_STREAM,
+                    })),
+                    Some(None) => failures.push(json!({
+                        "layerDigest": r.digest,
+                        "failureCode": "MissingLayerDigest",
+                        "failureReason": "Could not find the requested digest in the repository.",
+                    })),
+                    None => failures.push(json!({
+                        "layerDigest": r.digest,
+                        "failureCode": "InvalidLayerDigest",
+                        "failureReason": "Invalid layer digest",
+                    })),
+                }
+            }
+            json!({"layers": layers, "failures": failures})
+        }
+        "InitiateLayerUpload" => {
+            let i: RepoInput = parse(input)?;
+            let (id, part_size) = services
+                .initiate_layer_upload(caller, facts, &i.repository_name)
+                .await?;
+            json!({"uploadId": id, "partSize": part_size})
+        }
+        "UploadLayerPart" => {
+            let i: UploadLayerPartInput = parse(input)?;
+            let blob = base64::engine::general_purpose::STANDARD
+                .decode(i.layer_part_blob.as_bytes())
+                .map_err(|_| {
+                    invalid("Invalid parameter at 'layerPartBlob': not valid base64".into())
+                })?;
+            if blob.len() > 20 * 1024 * 1024 {
+                return Err(invalid("Invalid parameter at 'layerPartBlob' failed to satisfy constraint: 'Member must have length less than or equal to 20971520'".into()));
+            }
+            let last = services
+                .upload_layer_part(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &i.upload_id,
+                    i.part_first_byte,
+                    i.part_last_byte,
+                    &blob,
+                )
+                .await?;
+            json!({"registryId": registry_id, "repositoryName": i.repository_name, "uploadId": i.upload_id, "lastByteReceived": last})
+        }
+        "CompleteLayerUpload" => {
+            let i: CompleteLayerUploadInput = parse(input)?;
+            let digest = services
+                .complete_layer_upload(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &i.upload_id,
+                    &i.layer_digests,
+                )
+                .await?;
+            json!({"registryId": registry_id, "repositoryName": i.repository_name, "uploadId": i.upload_id, "layerDigest": digest})
+        }
+        "PutImage" => {
+            let i: PutImageInput = parse(input)?;
+            let (record, tag) = services
+                .put_image(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &i.image_manifest,
+                    i.image_manifest_media_type.as_deref(),
+                    i.image_tag.as_deref(),
+                    i.image_digest.as_deref(),
+                )
+                .await?;
+            json!({"image": {
+                "registryId": registry_id,
+                "repositoryName": i.repository_name,
+                "imageId": image_id_json(record.digest.as_str(), tag.as_deref()),
+                "imageManifest": i.image_manifest,
+                "imageManifestMediaType": record.media_type,
+            }})
+        }
+        "BatchGetImage" => {
+            let i: BatchGetImageInput = parse(input)?;
+            if i.image_ids.is_empty() || i.image_ids.len() > 100 {
+                return Err(invalid("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
+            }
+            let results = services
+                .batch_get_image(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &image_ids(i.image_ids),
+                    &i.accepted_media_types,
+                )
+                .await?;
+            let mut images = Vec::new();
+            let mut failures = Vec::new();
+            for r in results {
+                match r {
+                    ImageLookup::Found(m, tag) => images.push(json!({
+                        "registryId": registry_id,
+                        "repositoryName": i.repository_name,
+                        "imageId": image_id_json(m.record.digest.as_str(), tag.as_deref()),
+                        "imageManifest": String::from_utf8_lossy(&m.bytes),
+                        "imageManifestMediaType": m.record.media_type,
+                    })),
+                    ImageLookup::Failed {
+                        digest,
+                        tag,
+                        code,
+                        reason,
+                    } => failures.push(json!({
+                        "imageId": image_id_json_opt(digest.as_deref(), tag.as_deref()),
+                        "failureCode": code,
+                        "failureReason": reason,
+                    })),
+                }
+            }
+            json!({"images": images, "failures": failures})
+        }
+        "ListImages" => {
+            let i: ListImagesInput = parse(input)?;
+            let limit = check_limit(i.max_results, 1000)?;
+            let status = i.filter.unwrap_or_default().tag_status;
+            let all = services
+                .list_images(caller, facts, &i.repository_name, status.as_deref())
+                .await?;
+            let (items, next) = page(all, i.next_token.as_deref(), limit)?;
+            let mut out = json!({"imageIds": items.iter().map(|(d, t)| image_id_json(d, t.as_deref())).collect::<Vec<_>>()});
+            if let Some(n) = next {
+                out["nextToken"] = json!(n);
+            }
+            out
+        }
+        "DescribeImages" => {
+            let i: DescribeImagesInput = parse(input)?;
+            if !i.image_ids.is_empty() && (i.next_token.is_some() || i.max_results.is_some()) {
+                return Err(invalid(
+                    "Invalid parameter: nextToken and maxResults cannot be used with imageIds"
+                        .into(),
+                ));
+            }
+            let limit = check_limit(i.max_results, 1000)?;
+            let status = i.filter.unwrap_or_default().tag_status;
+            let details = services
+                .describe_images(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &image_ids(i.image_ids),
+                    status.as_deref(),
+                )
+                .await?;
+            let (items, next) = page(details, i.next_token.as_deref(), limit)?;
+            let mut out = json!({"imageDetails": items.iter().map(|d| image_detail_json(&registry_id, &d.manifest, &d.tags)).collect::<Vec<_>>()});
+            if let Some(n) = next {
+                out["nextToken"] = json!(n);
+            }
+            out
+        }
+        "GetDownloadUrlForLayer" => {
+            let i: GetDownloadUrlInput = parse(input)?;
+            let url = services
+                .get_download_url_for_layer(caller, facts, &i.repository_name, &i.layer_digest)
+                .await?;
+            json!({"downloadUrl": url, "layerDigest": i.layer_digest})
+        }
+        other => {
+            return Err(JsonError {
+                status: StatusCode::BAD_REQUEST,
+                type_name: "UnknownOperationException",
+                message: format!("operation `{other}` is not supported"),
+                extra: None,
+            });
+        }
+    })
+}
+
+fn image_id_json(digest: &str, tag: Option<&str>) -> Value {
+    image_id_json_opt(Some(digest), tag)
+}
+
+fn image_id_json_opt(digest: Option<&str>, tag: Option<&str>) -> Value {
+    let mut v = json!({});
+    if let Some(d) = digest {
+        v["imageDigest"] = json!(d);
+    }
+    if let Some(t) = tag {
+        v["imageTag"] = json!(t);
+    }
+    v
+}
+
+fn repository_json(services: &Services, r: &RepositoryRecord) -> Value {
+    json!({
+        "repositoryArn": services.config.repository_arn(r.name.as_str()),
+        "registryId": services.config.account_id.as_str(),
+        "repositoryName": r.name.as_str(),
+        "repositoryUri": format!("{}/{}", services.config.registry_host(), r.name),
+        "createdAt": r.created_at,
+        "imageTagMutability": r.image_tag_mutability,
+        "imageScanningConfiguration": {"scanOnPush": r.scan_on_push},
+        "encryptionConfiguration": {"encryptionType": r.encryption_type},
+    })
+}
+
+fn image_detail_json(registry_id: &str, m: &ManifestRecord, tags: &[String]) -> Value {
+    let mut v = json!({
+        "registryId": registry_id,
+        "repositoryName": m.repository.as_str(),
+        "imageDigest": m.digest.as_str(),
+        "imageSizeInBytes": m.image_size,
+        "imagePushedAt": m.pushed_at,
+        "imageManifestMediaType": m.media_type,
+        "imageStatus": "ACTIVE",
+    });
+    if !tags.is_empty() {
+        v["imageTags"] = json!(tags);
+    }
+    if let Some(a) = &m.artifact_type {
+        v["artifactMediaType"] = json!(a);
+    }
+    if let Some(s) = &m.subject {
+        v["subjectManifestDigest"] = json!(s.as_str());
+    }
+    v
+}
+
+fn json_ok(v: &Value, request_id: &str) -> Response {
+    let mut r = (StatusCode::OK, v.to_string()).into_response();
+    set_headers(&mut r, request_id);
+    r
+}
+
+pub fn json_error(e: JsonError, request_id: &str) -> Response {
+    let mut body = json!({"__type": e.type_name, "message": e.message});
+    if let (Some(Value::Object(extra)), Some(map)) = (e.extra, body.as_object_mut()) {
+        map.extend(extra);
+    }
+    let mut r = (e.status, body.to_string()).into_response();
+    set_headers(&mut r, request_id);
+    if let Ok(v) = HeaderValue::from_str(e.type_name) {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+fn set_headers(r: &mut Response, request_id: &str) {
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+}

@@ -1,0 +1,93 @@
+//! The dev OIDC issuer's HTTP side: discovery document, JWKS, and the mint endpoint,
+//! which answers only requests SigV4-signed with the root credentials.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use berth_core::Caller;
+use berth_core::issuer::{MintError, MintRequest};
+use http::{HeaderValue, Request, StatusCode, header};
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::authenticate;
+
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+pub const JWKS_PATH: &str = "/.well-known/jwks";
+pub const MINT_PATH: &str = "/_berth/dev/token";
+const MAX_MINT_BODY: usize = 16 * 1024;
+
+pub async fn handle(services: AppState, request: Request<Body>) -> Response {
+    let Some(issuer) = services.issuer.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match request.uri().path() {
+        DISCOVERY_PATH => json(
+            StatusCode::OK,
+            json!({
+                "issuer": issuer.issuer(),
+                "jwks_uri": format!("{}{JWKS_PATH}", services.config.public_url),
+                "subject_types_supported": ["public", "pairwise"],
+                "response_types_supported": ["id_token"],
+                "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "sha", "repository", "repository_id", "repository_owner", "repository_owner_id", "run_id", "run_number", "run_attempt", "actor", "actor_id", "workflow", "workflow_ref", "workflow_sha", "head_ref", "base_ref", "event_name", "ref_type", "ref_protected", "environment", "environment_node_id", "job_workflow_ref", "job_workflow_sha", "repository_visibility", "runner_environment"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": ["openid"],
+            }),
+        ),
+        JWKS_PATH => json(
+            StatusCode::OK,
+            serde_json::to_value(issuer.jwks()).unwrap_or_default(),
+        ),
+        _ => mint(&services, request).await,
+    }
+}
+
+async fn mint(services: &AppState, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_MINT_BODY).await else {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    };
+    // Only the root credentials may mint tokens this server trusts.
+    match authenticate(services, &parts, &body) {
+        Ok(Caller::Root { .. }) => {}
+        Ok(_) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "only the root credentials may mint tokens",
+            );
+        }
+        Err(e) => return error(StatusCode::FORBIDDEN, &e.to_string()),
+    }
+    let req: MintRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid mint request: {e}"),
+            );
+        }
+    };
+    let Some(issuer) = services.issuer.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match issuer.mint(&req, berth_core::now_unix()) {
+        Ok(token) => json(StatusCode::OK, json!({"value": token})),
+        Err(MintError::Invalid(m)) => error(StatusCode::BAD_REQUEST, &m),
+        Err(MintError::Internal(e)) => {
+            tracing::error!(error = %e, "mint failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+fn json(status: StatusCode, v: serde_json::Value) -> Response {
+    let mut r = (status, v.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json(status, json!({"message": message}))
+}

@@ -1,0 +1,518 @@
+//! The OCI distribution API under `/v2/`, as ECR serves it: HTTP Basic auth with user
+//! `AWS` and a GetAuthorizationToken password, each request authorized as the ECR action
+//! it corresponds to (DESIGN.md, "The trust chain" step 5).
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use berth_core::Caller;
+use berth_core::Services;
+use berth_core::actions::*;
+use berth_core::authorizer::RequestFacts;
+use berth_core::error::RegistryError;
+use berth_oci::{Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, parse_path};
+use berth_types::{Digest, Reference, RepositoryName};
+use futures_util::TryStreamExt;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use crate::AppState;
+
+const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/2.0");
+const DEFAULT_TAGS_PAGE: usize = 1000;
+
+pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Body>) -> Response {
+    let mut response = match serve(&services, &facts, request).await {
+        Ok(r) => r,
+        Err(e) => error_response(&services, e),
+    };
+    response
+        .headers_mut()
+        .insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
+    response
+}
+
+fn query_map(parts: &http::request::Parts) -> HashMap<String, String> {
+    parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// The caller from HTTP Basic credentials.
+fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, RegistryError> {
+    let unauthorized = || RegistryError::oci(ErrorCode::Unauthorized, "authentication required");
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+        .ok_or_else(unauthorized)?;
+    if encoded.len() > 16 * 1024 {
+        return Err(unauthorized());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| unauthorized())?;
+    let text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+    let (user, password) = text.split_once(':').ok_or_else(unauthorized)?;
+    services.registry_caller(user, password)
+}
+
+async fn serve(
+    services: &Services,
+    facts: &RequestFacts,
+    request: Request<Body>,
+) -> Result<Response, RegistryError> {
+    let (parts, body) = request.into_parts();
+    let endpoint = parse_path(parts.uri.path()).map_err(|e| match e.code() {
+        Some(code) => RegistryError::oci(code, e.to_string()),
+        None => RegistryError::oci(ErrorCode::Unsupported, "no such endpoint"),
+    })?;
+    let query = query_map(&parts);
+    let method = parts.method.clone();
+    let headers = &parts.headers;
+
+    // A GetDownloadUrlForLayer URL carries its own grant instead of credentials.
+    if let (Endpoint::Blob { name, digest }, Some(grant)) = (&endpoint, query.get("X-Berth-Grant"))
+        && (method == Method::GET || method == Method::HEAD)
+    {
+        if !services.download_grant_allows(grant, name, digest) {
+            return Err(RegistryError::oci(
+                ErrorCode::Denied,
+                "the download URL is not valid or has expired",
+            ));
+        }
+        return get_blob(services, name, digest, headers, method == Method::HEAD).await;
+    }
+
+    let caller = basic_caller(services, headers)?;
+    match (endpoint, method) {
+        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(json(StatusCode::OK, "{}".into())),
+        (Endpoint::Catalog, Method::GET) => catalog(services, facts, &caller, &query).await,
+        (Endpoint::TagsList { name }, Method::GET) => {
+            services
+                .registry_repository(&caller, facts, ECR_LIST_IMAGES, &name)
+                .await?;
+            tags_list(services, &name, &query).await
+        }
+        (Endpoint::Manifest { name, reference }, m @ (Method::GET | Method::HEAD)) => {
+            services
+                .registry_repository(&caller, facts, ECR_BATCH_GET_IMAGE, &name)
+                .await?;
+            let stored = services.get_manifest(&name, &reference).await?;
+            let mut r = if m == Method::HEAD {
+                let mut r = StatusCode::OK.into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_LENGTH,
+                    HeaderValue::from(stored.bytes.len()),
+                );
+                r
+            } else {
+                (StatusCode::OK, stored.bytes).into_response()
+            };
+            set(
+                &mut r,
+                header::CONTENT_TYPE.as_str(),
+                &stored.record.media_type,
+            );
+            set(
+                &mut r,
+                "docker-content-digest",
+                stored.record.digest.as_str(),
+            );
+            Ok(r)
+        }
+        (Endpoint::Manifest { name, reference }, Method::PUT) => {
+            let repo = services
+                .registry_repository(&caller, facts, ECR_PUT_IMAGE, &name)
+                .await?;
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = axum::body::to_bytes(body, MAX_MANIFEST_BYTES)
+                .await
+                .map_err(|_| {
+                    RegistryError::oci(
+                        ErrorCode::ManifestInvalid,
+                        "manifest larger than 4 MiB or body unreadable",
+                    )
+                })?;
+            let (tag, expected) = match &reference {
+                Reference::Tag(t) => (Some(t), None),
+                Reference::Digest(d) => (None, Some(d)),
+            };
+            let (digest, _, record) = services
+                .put_manifest(&repo, &bytes, content_type.as_deref(), tag, expected)
+                .await?;
+            let mut r = StatusCode::CREATED.into_response();
+            set(
+                &mut r,
+                header::LOCATION.as_str(),
+                &location(services, &format!("/v2/{name}/manifests/{digest}")),
+            );
+            set(&mut r, "docker-content-digest", digest.as_str());
+            if let Some(subject) = &record.subject {
+                set(&mut r, "oci-subject", subject.as_str());
+            }
+            Ok(r)
+        }
+        (Endpoint::Manifest { name, reference }, Method::DELETE) => {
+            services
+                .registry_repository(&caller, facts, ECR_BATCH_DELETE_IMAGE, &name)
+                .await?;
+            let result = match &reference {
+                Reference::Digest(d) => services.metadata.delete_manifest(&name, d).await,
+                Reference::Tag(t) => services.metadata.delete_tag(&name, t).await,
+            };
+            match result {
+                Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
+                Err(berth_store::StoreError::NotFound) => Err(RegistryError::oci(
+                    ErrorCode::ManifestUnknown,
+                    "manifest unknown",
+                )),
+                Err(e) => Err(e.into()),
+            }
+        }
+        (Endpoint::Blob { name, digest }, Method::HEAD) => {
+            services
+                .registry_repository(&caller, facts, ECR_BATCH_CHECK_LAYER_AVAILABILITY, &name)
+                .await?;
+            get_blob(services, &name, &digest, headers, true).await
+        }
+        (Endpoint::Blob { name, digest }, Method::GET) => {
+            services
+                .registry_repository(&caller, facts, ECR_GET_DOWNLOAD_URL_FOR_LAYER, &name)
+                .await?;
+            get_blob(services, &name, &digest, headers, false).await
+        }
+        (Endpoint::UploadStart { name }, Method::POST) => {
+            services
+                .registry_repository(&caller, facts, ECR_INITIATE_LAYER_UPLOAD, &name)
+                .await?;
+            // Cross-repository mounts are not offered yet: the spec's fallback is a new
+            // upload session, which every client handles.
+            let id = services.start_upload(&name).await?;
+            match query.get("digest") {
+                Some(d) => {
+                    // Monolithic upload: the body is the whole blob.
+                    services
+                        .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
+                        .await?;
+                    services
+                        .registry_repository(&caller, facts, ECR_COMPLETE_LAYER_UPLOAD, &name)
+                        .await?;
+                    let digest = parse_digest(d)?;
+                    finish_upload(services, &name, &id, &digest, body).await
+                }
+                None => Ok(upload_accepted(services, &name, &id, 0)),
+            }
+        }
+        (Endpoint::Upload { name, id }, Method::PATCH) => {
+            services
+                .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
+                .await?;
+            services.upload(&name, &id).await?;
+            let offset = match headers
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(v) => Some(
+                    berth_oci::parse_range(v)
+                        .map(|(start, _)| start)
+                        .ok_or_else(|| {
+                            RegistryError::oci(ErrorCode::RangeInvalid, "malformed Content-Range")
+                        })?,
+                ),
+                None => None,
+            };
+            let mut reader = body_reader(body);
+            let len = services.append_chunk(&id, offset, &mut reader).await?;
+            Ok(upload_accepted(services, &name, &id, len))
+        }
+        (Endpoint::Upload { name, id }, Method::PUT) => {
+            services
+                .registry_repository(&caller, facts, ECR_COMPLETE_LAYER_UPLOAD, &name)
+                .await?;
+            services.upload(&name, &id).await?;
+            let digest = parse_digest(query.get("digest").ok_or_else(|| {
+                RegistryError::oci(
+                    ErrorCode::DigestInvalid,
+                    "the digest query parameter is required",
+                )
+            })?)?;
+            finish_upload(services, &name, &id, &digest, body).await
+        }
+        (Endpoint::Upload { name, id }, Method::GET) => {
+            services
+                .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
+                .await?;
+            services.upload(&name, &id).await?;
+            let len = services.upload_len(&id).await?;
+            let mut r = upload_accepted(services, &name, &id, len);
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            Ok(r)
+        }
+        (Endpoint::Upload { name, id }, Method::DELETE) => {
+            services
+                .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
+                .await?;
+            services.upload(&name, &id).await?;
+            services.cancel_upload(&id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(RegistryError::oci(
+            ErrorCode::Unsupported,
+            "the operation is unsupported",
+        )),
+    }
+}
+
+fn parse_digest(d: &str) -> Result<Digest, RegistryError> {
+    Digest::parse(d).map_err(|e| RegistryError::oci(ErrorCode::DigestInvalid, e.to_string()))
+}
+
+fn body_reader(body: Body) -> impl tokio::io::AsyncRead + Send + Unpin {
+    StreamReader::new(body.into_data_stream().map_err(std::io::Error::other))
+}
+
+async fn finish_upload(
+    services: &Services,
+    name: &RepositoryName,
+    id: &str,
+    digest: &Digest,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    let mut reader = body_reader(body);
+    services.append_chunk(id, None, &mut reader).await?;
+    services.complete_upload(name, id, digest).await?;
+    let mut r = StatusCode::CREATED.into_response();
+    set(
+        &mut r,
+        header::LOCATION.as_str(),
+        &location(services, &format!("/v2/{name}/blobs/{digest}")),
+    );
+    set(&mut r, "docker-content-digest", digest.as_str());
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    Ok(r)
+}
+
+fn upload_accepted(services: &Services, name: &RepositoryName, id: &str, len: u64) -> Response {
+    let mut r = StatusCode::ACCEPTED.into_response();
+    set(
+        &mut r,
+        header::LOCATION.as_str(),
+        &location(services, &format!("/v2/{name}/blobs/uploads/{id}")),
+    );
+    set(&mut r, "docker-upload-uuid", id);
+    // The spec's Range is inclusive; an empty upload reports 0-0 as distribution does.
+    set(
+        &mut r,
+        header::RANGE.as_str(),
+        &format!("0-{}", len.saturating_sub(1)),
+    );
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    r
+}
+
+async fn get_blob(
+    services: &Services,
+    name: &RepositoryName,
+    digest: &Digest,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response, RegistryError> {
+    let size = services
+        .blob_size(name, digest)
+        .await?
+        .ok_or_else(|| RegistryError::oci(ErrorCode::BlobUnknown, "blob unknown to registry"))?;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) => {
+            let (start, end) = berth_oci::parse_range(v)
+                .filter(|(s, _)| *s < size)
+                .ok_or_else(|| {
+                    RegistryError::oci(ErrorCode::RangeInvalid, "range not satisfiable")
+                })?;
+            Some((start, end.min(size.saturating_sub(1))))
+        }
+        None => None,
+    };
+    let mut r = if head {
+        let mut r = StatusCode::OK.into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        r
+    } else {
+        let blob = services.open_blob(name, digest, range).await?;
+        let len = blob.len;
+        let mut r = Response::new(Body::from_stream(ReaderStream::new(blob.reader)));
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        if let Some((start, end)) = range {
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            set(
+                &mut r,
+                header::CONTENT_RANGE.as_str(),
+                &format!("bytes {start}-{end}/{size}"),
+            );
+        }
+        r
+    };
+    set(
+        &mut r,
+        header::CONTENT_TYPE.as_str(),
+        "application/octet-stream",
+    );
+    set(&mut r, "docker-content-digest", digest.as_str());
+    set(&mut r, header::ACCEPT_RANGES.as_str(), "bytes");
+    Ok(r)
+}
+
+fn page_params(query: &HashMap<String, String>) -> Result<(usize, Option<String>), RegistryError> {
+    let n = match query.get("n") {
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                RegistryError::oci(
+                    ErrorCode::PaginationNumberInvalid,
+                    "invalid number of results requested",
+                )
+            })?
+            .min(DEFAULT_TAGS_PAGE),
+        None => DEFAULT_TAGS_PAGE,
+    };
+    Ok((n, query.get("last").cloned()))
+}
+
+async fn tags_list(
+    services: &Services,
+    name: &RepositoryName,
+    query: &HashMap<String, String>,
+) -> Result<Response, RegistryError> {
+    let (n, last) = page_params(query)?;
+    let mut tags = services
+        .metadata
+        .list_tags(name, last.as_deref(), n + 1)
+        .await?;
+    let more = tags.len() > n;
+    tags.truncate(n);
+    let body = serde_json::json!({"name": name.as_str(), "tags": tags}).to_string();
+    let mut r = json(StatusCode::OK, body);
+    if more && let Some(last) = tags.last() {
+        set(
+            &mut r,
+            header::LINK.as_str(),
+            &format!("</v2/{name}/tags/list?n={n}&last={last}>; rel=\"next\""),
+        );
+    }
+    Ok(r)
+}
+
+async fn catalog(
+    services: &Services,
+    facts: &RequestFacts,
+    caller: &Caller,
+    query: &HashMap<String, String>,
+) -> Result<Response, RegistryError> {
+    let wildcard = services.config.repository_arn("*");
+    services
+        .authorizer
+        .authorize(caller, ECR_DESCRIBE_REPOSITORIES, &wildcard, None, facts)
+        .await?;
+    let (n, last) = page_params(query)?;
+    let after = match last {
+        Some(l) => Some(
+            RepositoryName::parse(&l)
+                .map_err(|e| RegistryError::oci(ErrorCode::NameInvalid, e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut repos = services
+        .metadata
+        .list_repositories(after.as_ref(), n + 1)
+        .await?;
+    let more = repos.len() > n;
+    repos.truncate(n);
+    let names: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
+    let mut r = json(
+        StatusCode::OK,
+        serde_json::json!({"repositories": names}).to_string(),
+    );
+    if more && let Some(last) = names.last() {
+        set(
+            &mut r,
+            header::LINK.as_str(),
+            &format!("</v2/_catalog?n={n}&last={last}>; rel=\"next\""),
+        );
+    }
+    Ok(r)
+}
+
+fn location(services: &Services, path: &str) -> String {
+    format!("{}{path}", services.config.public_url)
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    set(&mut r, header::CONTENT_TYPE.as_str(), "application/json");
+    r
+}
+
+fn set(r: &mut Response, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        http::HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        r.headers_mut().insert(n, v);
+    }
+}
+
+fn error_response(services: &Services, e: RegistryError) -> Response {
+    let (status, code, message, range) = match e {
+        RegistryError::Oci { code, message } => (code.status(), code, message, None),
+        RegistryError::RangeNotSatisfiable {
+            message,
+            current_len,
+        } => (
+            416,
+            ErrorCode::BlobUploadInvalid,
+            message,
+            Some(current_len),
+        ),
+        RegistryError::AccessDenied(d) => (403, ErrorCode::Denied, d.message, None),
+        RegistryError::Internal(i) => {
+            tracing::error!(error = %i, "registry internal error");
+            (500, ErrorCode::Unknown, "internal error".into(), None)
+        }
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = json(status, error_body(code, &message, None));
+    if status == StatusCode::UNAUTHORIZED {
+        set(
+            &mut r,
+            header::WWW_AUTHENTICATE.as_str(),
+            &format!(
+                "Basic realm=\"{}/\",service=\"ecr.amazonaws.com\"",
+                services.config.public_url
+            ),
+        );
+    }
+    if let Some(len) = range {
+        set(
+            &mut r,
+            header::RANGE.as_str(),
+            &format!("0-{}", len.saturating_sub(1)),
+        );
+    }
+    r
+}

@@ -1,0 +1,113 @@
+//! STS over the Query protocol.
+
+use axum::response::Response;
+use berth_core::Services;
+use berth_core::authorizer::RequestFacts;
+use berth_core::sts::AssumeRoleWithWebIdentityInput;
+use http::request::Parts;
+
+use crate::auth::authenticate;
+use crate::error::QueryError;
+use crate::query::{Params, STS_NS, Xml, error_response, success, timestamp};
+
+pub const VERSION: &str = "2011-06-15";
+
+pub async fn handle(
+    services: &Services,
+    facts: &RequestFacts,
+    parts: &Parts,
+    body: &[u8],
+    params: &Params,
+    request_id: &str,
+) -> Response {
+    let action = params.get("Action").unwrap_or_default();
+    let result = match action {
+        // Authenticated by the web identity token itself, not by SigV4.
+        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(services, facts, params).await,
+        "GetCallerIdentity" => match authenticate(services, parts, body) {
+            Ok(caller) => {
+                let mut x = Xml::new();
+                x.text("Arn", &caller.arn())
+                    .text("UserId", &caller.user_id())
+                    .text("Account", caller.account());
+                Ok(x.finish())
+            }
+            Err(e) => Err(e.into()),
+        },
+        "" => {
+            return error_response(
+                http::StatusCode::BAD_REQUEST,
+                "Sender",
+                "MissingAction",
+                "Missing Action",
+                STS_NS,
+                request_id,
+            );
+        }
+        other => {
+            return error_response(
+                http::StatusCode::BAD_REQUEST,
+                "Sender",
+                "InvalidAction",
+                &format!("Could not find operation {other} for version {VERSION}"),
+                STS_NS,
+                request_id,
+            );
+        }
+    };
+    match result {
+        Ok(xml) => success(action, STS_NS, Some(&xml), request_id),
+        Err(e) => e.into_response(STS_NS, request_id),
+    }
+}
+
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, QueryError> {
+    params.get(name).ok_or_else(|| QueryError {
+        status: http::StatusCode::BAD_REQUEST,
+        code: "MissingParameter",
+        message: format!("The request must contain the parameter {name}"),
+    })
+}
+
+async fn assume_role_with_web_identity(
+    services: &Services,
+    facts: &RequestFacts,
+    params: &Params,
+) -> Result<String, QueryError> {
+    let duration_seconds = match params.get("DurationSeconds") {
+        Some(d) => Some(d.parse::<i64>().map_err(|_| QueryError {
+            status: http::StatusCode::BAD_REQUEST,
+            code: "ValidationError",
+            message: format!("Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must be a number"),
+        })?),
+        None => None,
+    };
+    let input = AssumeRoleWithWebIdentityInput {
+        role_arn: required(params, "RoleArn")?.to_owned(),
+        role_session_name: required(params, "RoleSessionName")?.to_owned(),
+        web_identity_token: required(params, "WebIdentityToken")?.to_owned(),
+        duration_seconds,
+        policy: params.get("Policy").map(str::to_owned),
+    };
+    let out = services
+        .assume_role_with_web_identity(&input, facts)
+        .await?;
+    let mut x = Xml::new();
+    x.open("Credentials")
+        .text("AccessKeyId", &out.credentials.access_key_id)
+        .text("SecretAccessKey", &out.credentials.secret_access_key)
+        .text("SessionToken", &out.credentials.session_token)
+        .text("Expiration", &timestamp(out.credentials.expiration))
+        .close("Credentials")
+        .text("SubjectFromWebIdentityToken", &out.subject)
+        .open("AssumedRoleUser")
+        .text("AssumedRoleId", &out.assumed_role_id)
+        .text("Arn", &out.assumed_role_arn)
+        .close("AssumedRoleUser");
+    if let Some(size) = out.packed_policy_size {
+        x.text("PackedPolicySize", &size.to_string());
+    }
+    x.text("Provider", &out.provider)
+        .text("Audience", &out.audience);
+    Ok(x.finish())
+}

@@ -1,0 +1,241 @@
+//! `berth serve`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use berth_core::keys::RootCredentials;
+use berth_core::{ServerConfig, Services};
+use berth_store_fs::FsBlobStore;
+use berth_store_sqlite::SqliteStore;
+use berth_types::AccountId;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Development mode: run a GitHub-compatible OIDC token issuer and trust its keys for
+    /// https://token.actions.githubusercontent.com. Never use in production.
+    #[arg(long)]
+    dev: bool,
+    /// Allow --dev on a non-loopback address (anyone who can reach it and holds the root
+    /// credentials can mint trusted tokens).
+    #[arg(long)]
+    dev_allow_remote: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5000", env = "BERTH_LISTEN")]
+    listen: SocketAddr,
+    /// The URL clients reach this server at (default: http:// + the listen address).
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Where metadata (SQLite) and blobs (files) are kept.
+    #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The 12-digit AWS account id this server acts as.
+    #[arg(long, default_value = "123456789012", env = "BERTH_ACCOUNT_ID")]
+    account_id: String,
+    /// The AWS region this server acts as.
+    #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
+    region: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRootCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+const ROOT_CREDENTIALS_FILE: &str = "root-credentials.json";
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    if args.dev && !args.listen.ip().is_loopback() && !args.dev_allow_remote {
+        bail!(
+            "--dev refuses to listen on the non-loopback address {}: its token issuer would be reachable from other machines. Listen on 127.0.0.1, or add --dev-allow-remote if you mean it",
+            args.listen
+        );
+    }
+    let account_id =
+        AccountId::parse(&args.account_id).map_err(|e| anyhow::anyhow!("--account-id: {e}"))?;
+    if args.region.is_empty()
+        || !args
+            .region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        bail!(
+            "--region `{}` is not a region name like us-east-1",
+            args.region
+        );
+    }
+    if let Some(url) = &args.public_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        bail!("--public-url `{url}` must start with http:// or https://");
+    }
+    // Bound first, so that `--listen 127.0.0.1:0` reports the port it got.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"))
+        .trim_end_matches('/')
+        .to_owned();
+
+    create_private_dir(&args.data_dir)?;
+    let root = root_credentials(&args.data_dir)?;
+    let metadata = SqliteStore::open(&args.data_dir.join("berth.db"))
+        .await
+        .with_context(|| format!("opening the metadata store in {}", args.data_dir.display()))?;
+    let blobs = FsBlobStore::open(&args.data_dir.join("blobs"))
+        .await
+        .with_context(|| format!("opening the blob store in {}", args.data_dir.display()))?;
+    let config = ServerConfig {
+        account_id,
+        region: args.region.clone(),
+        public_url: public_url.clone(),
+        dev: args.dev,
+    };
+    let services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.dev {
+        eprintln!(
+            "WARNING: development mode. This server mints OIDC tokens for https://token.actions.githubusercontent.com \
+             and trusts them. Never expose it or use it for real images."
+        );
+        tracing::warn!(
+            "dev mode: trusting locally minted tokens for https://token.actions.githubusercontent.com"
+        );
+    }
+    println!(
+        "berth ready: listening on {local}, endpoint {public_url} (account {}, region {}{})",
+        args.account_id,
+        args.region,
+        if args.dev { ", dev issuer on" } else { "" }
+    );
+    let app = berth_api::router(Arc::new(services));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server failed")?;
+    eprintln!("berth stopped");
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict permissions of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Root credentials from `BERTH_ROOT_*`, else from the data directory, else generated,
+/// stored (mode 0600) and shown once.
+fn root_credentials(dir: &Path) -> anyhow::Result<RootCredentials> {
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("BERTH_ROOT_ACCESS_KEY_ID"),
+        std::env::var("BERTH_ROOT_SECRET_ACCESS_KEY"),
+    ) {
+        if berth_types::AccessKeyId::parse(&id).is_err() || id.starts_with("ASIA") {
+            bail!(
+                "BERTH_ROOT_ACCESS_KEY_ID must be 16 to 128 letters and digits and not start with ASIA"
+            );
+        }
+        if secret.len() < 16 {
+            bail!("BERTH_ROOT_SECRET_ACCESS_KEY must be at least 16 characters");
+        }
+        return Ok(RootCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+        });
+    }
+    let path = dir.join(ROOT_CREDENTIALS_FILE);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let stored: StoredRootCredentials = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid credentials file", path.display()))?;
+        return Ok(RootCredentials {
+            access_key_id: stored.access_key_id,
+            secret_access_key: stored.secret_access_key,
+        });
+    }
+    let creds = RootCredentials {
+        access_key_id: berth_core::ids::access_key_id("AKIA"),
+        secret_access_key: berth_core::ids::secret_access_key(),
+    };
+    let text = serde_json::to_string_pretty(&StoredRootCredentials {
+        access_key_id: creds.access_key_id.clone(),
+        secret_access_key: creds.secret_access_key.clone(),
+    })?;
+    write_private_file(&path, text.as_bytes())?;
+    // Shown once, on first start, so the operator can configure a client.
+    eprintln!(
+        "Generated root credentials (stored in {}, shown only now):\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
+        path.display(),
+        creds.access_key_id,
+        creds.secret_access_key
+    );
+    Ok(creds)
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}

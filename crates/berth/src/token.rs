@@ -1,0 +1,114 @@
+//! `berth token`: asks a `berth serve --dev` server to mint a GitHub-Actions-shaped OIDC
+//! token. The request is SigV4-signed with root credentials; the JWT alone goes to stdout.
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The Berth server, e.g. http://127.0.0.1:5000.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: String,
+    /// The GitHub repository the token is for, OWNER/REPO.
+    #[arg(long)]
+    repository: String,
+    /// The git ref the workflow runs on.
+    #[arg(long = "ref", default_value = "refs/heads/main")]
+    git_ref: String,
+    /// A deployment environment (the subject becomes repo:OWNER/REPO:environment:NAME).
+    #[arg(long)]
+    environment: Option<String>,
+    /// The triggering event (pull_request gives the subject repo:OWNER/REPO:pull_request).
+    #[arg(long, default_value = "push")]
+    event_name: String,
+    /// The token's audience.
+    #[arg(long, default_value = "sts.amazonaws.com")]
+    audience: String,
+    /// Lifetime in seconds; negative gives an already expired token (for tests).
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
+    expires_in: i64,
+}
+
+fn credentials() -> anyhow::Result<(String, String)> {
+    for (id, secret) in [
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        ("BERTH_ROOT_ACCESS_KEY_ID", "BERTH_ROOT_SECRET_ACCESS_KEY"),
+    ] {
+        if let (Ok(i), Ok(s)) = (std::env::var(id), std::env::var(secret))
+            && !i.is_empty()
+            && !s.is_empty()
+        {
+            return Ok((i, s));
+        }
+    }
+    bail!(
+        "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY) to the server's root credentials"
+    )
+}
+
+pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
+    let (access_key_id, secret) = credentials()?;
+    let base = args.endpoint_url.trim_end_matches('/');
+    let url: reqwest::Url = format!("{base}/_berth/dev/token")
+        .parse()
+        .with_context(|| format!("--endpoint-url `{}` is not a URL", args.endpoint_url))?;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => bail!("--endpoint-url `{}` has no host", args.endpoint_url),
+    };
+    let body = serde_json::json!({
+        "repository": args.repository,
+        "ref": args.git_ref,
+        "environment": args.environment,
+        "event_name": args.event_name,
+        "audience": args.audience,
+        "expires_in": args.expires_in,
+    })
+    .to_string();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse()?);
+    headers.insert(http::header::CONTENT_TYPE, "application/json".parse()?);
+    let payload_hash = berth_sigv4::sha256_hex(body.as_bytes());
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let signed = berth_sigv4::sign(
+        &berth_sigv4::RequestParts {
+            method: "POST",
+            path: url.path(),
+            query: "",
+            headers: &headers,
+            payload_sha256_hex: &payload_hash,
+        },
+        &access_key_id,
+        &secret,
+        &region,
+        "berth",
+        now,
+    );
+    let response = reqwest::Client::new()
+        .post(url.clone())
+        .header("host", host)
+        .header("content-type", "application/json")
+        .header("x-amz-date", signed.amz_date)
+        .header("authorization", signed.authorization)
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if !status.is_success() {
+        let message = value["message"].as_str().unwrap_or(text.as_str());
+        bail!("the server refused to mint a token ({status}): {message}");
+    }
+    let token = value["value"]
+        .as_str()
+        .context("the server's answer has no token (is it running with --dev?)")?;
+    println!("{token}");
+    Ok(())
+}

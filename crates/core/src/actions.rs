@@ -1,0 +1,18 @@
+//! IAM action names Berth authorizes, in one place.
+
+pub const STS_ASSUME_ROLE_WITH_WEB_IDENTITY: &str = "sts:AssumeRoleWithWebIdentity";
+
+pub const ECR_GET_AUTHORIZATION_TOKEN: &str = "ecr:GetAuthorizationToken";
+pub const ECR_BATCH_CHECK_LAYER_AVAILABILITY: &str = "ecr:BatchCheckLayerAvailability";
+pub const ECR_BATCH_GET_IMAGE: &str = "ecr:BatchGetImage";
+pub const ECR_BATCH_DELETE_IMAGE: &str = "ecr:BatchDeleteImage";
+pub const ECR_COMPLETE_LAYER_UPLOAD: &str = "ecr:CompleteLayerUpload";
+pub const ECR_CREATE_REPOSITORY: &str = "ecr:CreateRepository";
+pub const ECR_DELETE_REPOSITORY: &str = "ecr:DeleteRepository";
+pub const ECR_DESCRIBE_IMAGES: &str = "ecr:DescribeImages";
+pub const ECR_DESCRIBE_REPOSITORIES: &str = "ecr:DescribeRepositories";
+pub const ECR_GET_DOWNLOAD_URL_FOR_LAYER: &str = "ecr:GetDownloadUrlForLayer";
+pub const ECR_INITIATE_LAYER_UPLOAD: &str = "ecr:InitiateLayerUpload";
+pub const ECR_LIST_IMAGES: &str = "ecr:ListImages";
+pub const ECR_PUT_IMAGE: &str = "ecr:PutImage";
+pub const ECR_UPLOAD_LAYER_PART: &str = "ecr:UploadLayerPart";

@@ -1,0 +1,230 @@
+//! Every authenticated request is decided here: the caller's identity policies, the
+//! resource's policy and the session policy, evaluated by `berth-policy` with AWS's
+//! combination rules. Compiled policies are cached by version, so a policy change applies
+//! to the next request and an unchanged policy is never parsed twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use berth_policy::{
+    Context, Decision, Evaluation, Policy, PolicyKind, PolicySet, Principal, PrincipalKind, Request,
+};
+use berth_store::{MetadataStore, StoreError};
+
+use crate::caller::{Caller, RoleSession};
+use crate::error::{AccessDenied, InternalError};
+
+/// A refusal or a failure to decide. Deciding fails closed: no answer is never an allow.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    #[error(transparent)]
+    Denied(#[from] AccessDenied),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for AuthzError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Per-request facts that become global condition keys.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    pub source_ip: Option<String>,
+    pub secure_transport: bool,
+    pub user_agent: Option<String>,
+}
+
+pub struct Authorizer {
+    store: Arc<dyn MetadataStore>,
+    /// `label \0 version` -> compiled policy.
+    cache: Mutex<HashMap<String, Policy>>,
+}
+
+/// Bounds the cache; when full it is cleared (policies recompile on next use).
+const CACHE_LIMIT: usize = 10_000;
+
+impl Authorizer {
+    pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        Self {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Compiles `document` once per `key`.
+    pub fn compiled(
+        &self,
+        key: &str,
+        document: &str,
+        kind: PolicyKind,
+    ) -> Result<Policy, InternalError> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some(p) = cache.get(key)
+        {
+            return Ok(p.clone());
+        }
+        // Stored documents were validated on write; one that no longer compiles must not
+        // be skipped (it may hold a Deny), so the request fails.
+        let policy = Policy::parse(document, kind)
+            .map_err(|e| InternalError(format!("stored policy `{key}` does not compile: {e}")))?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key.to_owned(), policy.clone());
+        }
+        Ok(policy)
+    }
+
+    /// Decides whether `caller` may perform `action` on `resource`.
+    /// `resource_policy` is the resource's own policy (an ECR repository policy), if any.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&Policy>,
+        facts: &RequestFacts,
+    ) -> Result<(), AuthzError> {
+        let session = match caller {
+            // The root user of the account may do anything in it.
+            Caller::Root { .. } => return Ok(()),
+            Caller::AssumedRole(s) => s,
+        };
+        let effective = self
+            .store
+            .role_effective_policies(&session.role_name)
+            .await?;
+        let mut compiled = Vec::with_capacity(effective.len());
+        for p in &effective {
+            let key = format!("{}\0{}", p.label, p.version);
+            compiled.push((
+                p.label.clone(),
+                self.compiled(&key, &p.document, PolicyKind::Identity)?,
+            ));
+        }
+        let session_policy = match &session.session_policy {
+            Some(text) => {
+                Some(self.compiled(&format!("session\0{text}"), text, PolicyKind::Session)?)
+            }
+            None => None,
+        };
+        let context = session_context(caller, session, facts);
+        let identity: Vec<(&str, &Policy)> =
+            compiled.iter().map(|(l, p)| (l.as_str(), p)).collect();
+        let session_set: Vec<(&str, &Policy)> = session_policy
+            .as_ref()
+            .map(|p| vec![("session", p)])
+            .unwrap_or_default();
+        let caller_arn = caller.arn();
+        let set = PolicySet {
+            identity: &identity,
+            resource: resource_policy.map(|p| ("resource", p)),
+            session: &session_set,
+            boundary: None,
+            resource_account: Some(session.account.as_str()),
+        };
+        let request = Request {
+            principal: Principal {
+                kind: PrincipalKind::Aws,
+                arn: &caller_arn,
+                role_arn: Some(&session.role_arn),
+                account: Some(&session.account),
+            },
+            action,
+            resource,
+            context: &context,
+        };
+        let evaluation = berth_policy::evaluate(&set, &request);
+        decide(
+            evaluation,
+            &caller_arn,
+            action,
+            resource,
+            !session_set.is_empty(),
+        )
+    }
+}
+
+fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts) -> Context {
+    let mut c = Context::new();
+    let now = crate::now_unix();
+    c.insert("aws:PrincipalArn", session.role_arn.clone());
+    c.insert("aws:PrincipalAccount", session.account.clone());
+    c.insert("aws:PrincipalType", "AssumedRole");
+    c.insert("aws:userid", caller.user_id());
+    c.insert("aws:EpochTime", now.to_string());
+    if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(now)
+        && let Ok(s) = t.format(&time::format_description::well_known::Rfc3339)
+    {
+        c.insert("aws:CurrentTime", s);
+    }
+    c.insert(
+        "aws:SecureTransport",
+        if facts.secure_transport {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    if let Some(ip) = &facts.source_ip {
+        c.insert("aws:SourceIp", ip.clone());
+    }
+    if let Some(ua) = &facts.user_agent {
+        c.insert("aws:UserAgent", ua.clone());
+    }
+    c
+}
+
+fn decide(
+    evaluation: Evaluation,
+    caller_arn: &str,
+    action: &str,
+    resource: &str,
+    has_session_policy: bool,
+) -> Result<(), AuthzError> {
+    let reason = match evaluation.decision {
+        Decision::Allow => return Ok(()),
+        Decision::ExplicitDeny => {
+            let source = evaluation
+                .matched
+                .iter()
+                .find(|m| matches!(m.effect, berth_policy::Effect::Deny))
+                .map(|m| m.label.as_str())
+                .unwrap_or_default();
+            if source == "session" {
+                "with an explicit deny in a session policy".to_owned()
+            } else if source == "resource" {
+                "with an explicit deny in a resource-based policy".to_owned()
+            } else {
+                "with an explicit deny in an identity-based policy".to_owned()
+            }
+        }
+        Decision::ImplicitDeny => {
+            let identity_allowed = evaluation
+                .matched
+                .iter()
+                .any(|m| m.label != "session" && matches!(m.effect, berth_policy::Effect::Allow));
+            if identity_allowed && has_session_policy {
+                format!("because no session policy allows the {action} action")
+            } else {
+                format!("because no identity-based policy allows the {action} action")
+            }
+        }
+    };
+    tracing::info!(
+        caller = caller_arn,
+        action,
+        resource,
+        decision = ?evaluation.decision,
+        "request denied"
+    );
+    Err(AuthzError::Denied(AccessDenied {
+        message: format!(
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} {reason}"
+        ),
+    }))
+}

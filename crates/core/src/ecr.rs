@@ -1,0 +1,763 @@
+//! ECR: repositories, the layer-upload API, images, and the registry's authentication
+//! (the password of GetAuthorizationToken) and authorization (each `/v2` request as the
+//! ECR action it corresponds to, on the repository's ARN).
+
+use base64::Engine;
+use berth_oci::ErrorCode;
+use berth_store::{ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError};
+use berth_types::{Digest, Reference, RepositoryName, Tag};
+use serde::{Deserialize, Serialize};
+
+use crate::Services;
+use crate::actions::*;
+use crate::authorizer::{AuthzError, RequestFacts};
+use crate::caller::Caller;
+use crate::error::{EcrError, InternalError, RegistryError};
+use crate::images::{ImageError, MIN_PART_SIZE, StoredManifest};
+use crate::sealer::Purpose;
+
+/// ECR authorization tokens are valid for 12 hours.
+pub const AUTH_TOKEN_LIFETIME: i64 = 12 * 3600;
+/// Lifetime of a GetDownloadUrlForLayer URL.
+pub const DOWNLOAD_URL_LIFETIME: i64 = 3600;
+/// ECR's part size hint for InitiateLayerUpload.
+pub const PART_SIZE: i64 = 10 * 1024 * 1024;
+
+impl From<AuthzError> for EcrError {
+    fn from(e: AuthzError) -> Self {
+        match e {
+            AuthzError::Denied(d) => Self::AccessDenied(d),
+            AuthzError::Internal(i) => Self::Internal(i),
+        }
+    }
+}
+
+impl From<AuthzError> for RegistryError {
+    fn from(e: AuthzError) -> Self {
+        match e {
+            AuthzError::Denied(d) => Self::AccessDenied(d),
+            AuthzError::Internal(i) => Self::Internal(i),
+        }
+    }
+}
+
+impl From<ImageError> for RegistryError {
+    fn from(e: ImageError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ImageError::UploadNotFound => Self::oci(ErrorCode::BlobUploadUnknown, msg),
+            ImageError::OffsetMismatch { current, .. } => Self::RangeNotSatisfiable {
+                message: msg,
+                current_len: current,
+            },
+            ImageError::DigestMismatch(_) => Self::oci(ErrorCode::DigestInvalid, msg),
+            ImageError::EmptyUpload => Self::oci(ErrorCode::BlobUploadInvalid, msg),
+            ImageError::BlobsUnknown(_) => Self::oci(ErrorCode::ManifestBlobUnknown, msg),
+            ImageError::ManifestsUnknown(_) => Self::oci(ErrorCode::ManifestBlobUnknown, msg),
+            ImageError::ManifestInvalid(_) => Self::oci(ErrorCode::ManifestInvalid, msg),
+            ImageError::ManifestUnknown => Self::oci(ErrorCode::ManifestUnknown, msg),
+            ImageError::BlobUnknown => Self::oci(ErrorCode::BlobUnknown, msg),
+            ImageError::TagImmutable { .. } => Self::oci(ErrorCode::Denied, msg),
+            ImageError::Internal(i) => Self::Internal(i),
+        }
+    }
+}
+
+/// What a registry password seals.
+#[derive(Serialize, Deserialize)]
+struct RegistryPassword {
+    caller: Caller,
+    exp: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DownloadGrant {
+    repository: String,
+    digest: String,
+    exp: i64,
+}
+
+pub struct AuthorizationData {
+    pub authorization_token: String,
+    pub expires_at: i64,
+    pub proxy_endpoint: String,
+}
+
+pub struct LayerAvailability {
+    pub digest: String,
+    /// `None`: the digest is malformed (failure `InvalidLayerDigest`); `Some(None)`: not
+    /// in the repository (failure `MissingLayerDigest`).
+    pub size: Option<Option<u64>>,
+}
+
+pub enum ImageLookup {
+    Found(StoredManifest, Option<String>),
+    Failed {
+        digest: Option<String>,
+        tag: Option<String>,
+        code: &'static str,
+        reason: String,
+    },
+}
+
+/// An `imageIds` entry.
+#[derive(Debug, Clone, Default)]
+pub struct ImageId {
+    pub digest: Option<String>,
+    pub tag: Option<String>,
+}
+
+pub struct ImageDetail {
+    pub manifest: ManifestRecord,
+    pub tags: Vec<String>,
+}
+
+fn repo_name(name: &str) -> Result<RepositoryName, EcrError> {
+    RepositoryName::parse(name).map_err(|_| {
+        EcrError::InvalidParameter(
+            "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''"
+                .into(),
+        )
+    })
+}
+
+impl Services {
+    fn repo_not_found(&self, name: &str) -> EcrError {
+        EcrError::RepositoryNotFound(format!(
+            "The repository with name '{name}' does not exist in the registry with id '{}'",
+            self.config.account_id
+        ))
+    }
+
+    /// Authorizes an ECR action on a repository, then loads it.
+    async fn ecr_repository(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        action: &str,
+        name: &str,
+    ) -> Result<RepositoryRecord, EcrError> {
+        let name = repo_name(name)?;
+        let arn = self.config.repository_arn(name.as_str());
+        self.authorizer
+            .authorize(caller, action, &arn, None, facts)
+            .await?;
+        self.metadata
+            .get_repository(&name)
+            .await?
+            .ok_or_else(|| self.repo_not_found(name.as_str()))
+    }
+
+    // --- Repositories --------------------------------------------------------------
+
+    pub async fn create_repository(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        image_tag_mutability: Option<&str>,
+        scan_on_push: bool,
+    ) -> Result<RepositoryRecord, EcrError> {
+        let name = repo_name(name)?;
+        let mutability = image_tag_mutability.unwrap_or("MUTABLE");
+        if !matches!(mutability, "MUTABLE" | "IMMUTABLE") {
+            return Err(EcrError::InvalidParameter(
+                "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'"
+                    .into(),
+            ));
+        }
+        let arn = self.config.repository_arn(name.as_str());
+        self.authorizer
+            .authorize(caller, ECR_CREATE_REPOSITORY, &arn, None, facts)
+            .await?;
+        let record = RepositoryRecord {
+            name: name.clone(),
+            created_at: crate::now_unix(),
+            image_tag_mutability: mutability.to_owned(),
+            scan_on_push,
+            encryption_type: "AES256".into(),
+        };
+        match self.metadata.create_repository(&record).await {
+            Ok(()) => Ok(record),
+            Err(StoreError::AlreadyExists) => Err(EcrError::RepositoryAlreadyExists(format!(
+                "The repository with name '{name}' already exists in the registry with id '{}'",
+                self.config.account_id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Named repositories, or a page of all of them (`after` = the last name of the
+    /// previous page). Returns the page and whether more follow.
+    pub async fn describe_repositories(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        names: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<RepositoryRecord>, bool), EcrError> {
+        if !names.is_empty() {
+            let mut out = Vec::with_capacity(names.len());
+            for n in names {
+                out.push(
+                    self.ecr_repository(caller, facts, ECR_DESCRIBE_REPOSITORIES, n)
+                        .await?,
+                );
+            }
+            return Ok((out, false));
+        }
+        let wildcard = self.config.repository_arn("*");
+        self.authorizer
+            .authorize(caller, ECR_DESCRIBE_REPOSITORIES, &wildcard, None, facts)
+            .await?;
+        let after = after.map(repo_name).transpose()?;
+        let mut page = self
+            .metadata
+            .list_repositories(after.as_ref(), limit + 1)
+            .await?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
+
+    pub async fn delete_repository(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        force: bool,
+    ) -> Result<RepositoryRecord, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_DELETE_REPOSITORY, name)
+            .await?;
+        match self.metadata.delete_repository(&repo.name, force).await {
+            Ok(()) => Ok(repo),
+            Err(StoreError::NotFound) => Err(self.repo_not_found(name)),
+            Err(StoreError::Conflict(_)) => Err(EcrError::RepositoryNotEmpty(format!(
+                "The repository with name '{name}' in registry with id '{}' cannot be deleted because it still contains images",
+                self.config.account_id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // --- Authorization tokens ------------------------------------------------------
+
+    pub async fn get_authorization_token(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+    ) -> Result<AuthorizationData, EcrError> {
+        self.authorizer
+            .authorize(caller, ECR_GET_AUTHORIZATION_TOKEN, "*", None, facts)
+            .await?;
+        let now = crate::now_unix();
+        let mut exp = now + AUTH_TOKEN_LIFETIME;
+        // A token never outlives the credentials that asked for it.
+        if let Caller::AssumedRole(s) = caller {
+            exp = exp.min(s.expires_at);
+        }
+        let password = self.sealer.seal(
+            Purpose::RegistryPassword,
+            &RegistryPassword {
+                caller: caller.clone(),
+                exp,
+            },
+        )?;
+        let authorization_token =
+            base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+        Ok(AuthorizationData {
+            authorization_token,
+            expires_at: exp,
+            proxy_endpoint: self.config.public_url.clone(),
+        })
+    }
+
+    /// The caller behind HTTP Basic credentials on the registry: user `AWS` and a password
+    /// from GetAuthorizationToken that has not expired.
+    pub fn registry_caller(&self, user: &str, password: &str) -> Result<Caller, RegistryError> {
+        let unauthorized = |m: &str| RegistryError::oci(ErrorCode::Unauthorized, m);
+        if user != "AWS" {
+            return Err(unauthorized("the username must be AWS"));
+        }
+        let sealed: RegistryPassword = self
+            .sealer
+            .open(Purpose::RegistryPassword, password)
+            .ok_or_else(|| unauthorized("the password is not a valid authorization token"))?;
+        if sealed.exp <= crate::now_unix() {
+            return Err(unauthorized(
+                "Your authorization token has expired. Reauthenticate and try again.",
+            ));
+        }
+        Ok(sealed.caller)
+    }
+
+    /// Authorizes a registry request as `action` on the repository and loads it.
+    pub async fn registry_repository(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        action: &str,
+        name: &RepositoryName,
+    ) -> Result<RepositoryRecord, RegistryError> {
+        let arn = self.config.repository_arn(name.as_str());
+        self.authorizer
+            .authorize(caller, action, &arn, None, facts)
+            .await?;
+        self.metadata.get_repository(name).await?.ok_or_else(|| {
+            RegistryError::oci(
+                ErrorCode::NameUnknown,
+                format!("repository '{name}' does not exist"),
+            )
+        })
+    }
+
+    /// Checks a GetDownloadUrlForLayer grant for a blob download without credentials.
+    pub fn download_grant_allows(
+        &self,
+        grant: &str,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> bool {
+        self.sealer
+            .open::<DownloadGrant>(Purpose::LayerDownload, grant)
+            .is_some_and(|g| {
+                g.repository == name.as_str()
+                    && g.digest == digest.as_str()
+                    && g.exp > crate::now_unix()
+            })
+    }
+
+    // --- Layers --------------------------------------------------------------------
+
+    pub async fn batch_check_layer_availability(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        digests: &[String],
+    ) -> Result<Vec<LayerAvailability>, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_BATCH_CHECK_LAYER_AVAILABILITY, name)
+            .await?;
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            let size = match Digest::parse(d) {
+                Ok(digest) => Some(
+                    self.blob_size(&repo.name, &digest)
+                        .await
+                        .map_err(image_to_ecr_internal)?,
+                ),
+                Err(_) => None,
+            };
+            out.push(LayerAvailability {
+                digest: d.clone(),
+                size,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn initiate_layer_upload(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+    ) -> Result<(String, i64), EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_INITIATE_LAYER_UPLOAD, name)
+            .await?;
+        let id = self
+            .start_upload(&repo.name)
+            .await
+            .map_err(image_to_ecr_internal)?;
+        Ok((id, PART_SIZE))
+    }
+
+    /// Returns the last byte received.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the ECR operation's members"
+    )]
+    pub async fn upload_layer_part(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        upload_id: &str,
+        first_byte: i64,
+        last_byte: i64,
+        blob: &[u8],
+    ) -> Result<i64, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_UPLOAD_LAYER_PART, name)
+            .await?;
+        let upload = self
+            .upload(&repo.name, upload_id)
+            .await
+            .map_err(|_| self.upload_not_found(upload_id, name))?;
+        let current = self
+            .upload_len(upload_id)
+            .await
+            .map_err(|_| self.upload_not_found(upload_id, name))?;
+        let current_i64 =
+            i64::try_from(current).map_err(|_| InternalError("upload too large".into()))?;
+        let len = i64::try_from(blob.len()).map_err(|_| InternalError("part too large".into()))?;
+        let invalid = |message: String| EcrError::InvalidLayerPart {
+            message,
+            upload_id: upload_id.to_owned(),
+            repository: name.to_owned(),
+            last_valid_byte_received: current_i64 - 1,
+        };
+        if first_byte != current_i64 {
+            return Err(invalid(format!(
+                "The part's first byte {first_byte} does not follow the last byte received {}",
+                current_i64 - 1
+            )));
+        }
+        if last_byte < first_byte || last_byte - first_byte + 1 != len {
+            return Err(invalid(format!(
+                "The part's byte range {first_byte}-{last_byte} does not match its length {len}"
+            )));
+        }
+        let mut reader: &[u8] = blob;
+        self.append_chunk(upload_id, Some(current), &mut reader)
+            .await
+            .map_err(|e| match e {
+                ImageError::OffsetMismatch { .. } => {
+                    invalid("The part does not follow the last byte received".into())
+                }
+                other => image_to_ecr_internal(other),
+            })?;
+        let small_seen =
+            upload.small_part_seen || upload.last_part_size.is_some_and(|s| s < MIN_PART_SIZE);
+        self.metadata
+            .update_upload_parts(upload_id, len, small_seen)
+            .await?;
+        Ok(last_byte)
+    }
+
+    fn upload_not_found(&self, upload_id: &str, name: &str) -> EcrError {
+        EcrError::UploadNotFound(format!(
+            "The upload with id '{upload_id}' does not exist in the repository with name '{name}' in the registry with id '{}'",
+            self.config.account_id
+        ))
+    }
+
+    pub async fn complete_layer_upload(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        upload_id: &str,
+        digests: &[String],
+    ) -> Result<String, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_COMPLETE_LAYER_UPLOAD, name)
+            .await?;
+        let upload = self
+            .upload(&repo.name, upload_id)
+            .await
+            .map_err(|_| self.upload_not_found(upload_id, name))?;
+        let [digest] = digests else {
+            return Err(EcrError::InvalidParameter("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'exactly one digest is supported'".into()));
+        };
+        let digest = Digest::parse(digest)
+            .map_err(|e| EcrError::InvalidLayer(format!("Invalid layer digest: {e}")))?;
+        if self
+            .upload_len(upload_id)
+            .await
+            .map_err(|_| self.upload_not_found(upload_id, name))?
+            == 0
+        {
+            return Err(EcrError::EmptyUpload(format!(
+                "The upload with id '{upload_id}' contains no layer parts"
+            )));
+        }
+        if upload.small_part_seen {
+            return Err(EcrError::LayerPartTooSmall(
+                "Layer parts must be at least 5 MiB in size".into(),
+            ));
+        }
+        if self
+            .blob_size(&repo.name, &digest)
+            .await
+            .map_err(image_to_ecr_internal)?
+            .is_some()
+        {
+            let _ = self.cancel_upload(upload_id).await;
+            return Err(EcrError::LayerAlreadyExists(format!(
+                "The layer with digest '{digest}' already exists in the repository with name '{name}' in the registry with id '{}'",
+                self.config.account_id
+            )));
+        }
+        self.complete_upload(&repo.name, upload_id, &digest)
+            .await
+            .map_err(|e| match e {
+                ImageError::DigestMismatch(m) => EcrError::InvalidLayer(m),
+                ImageError::UploadNotFound => self.upload_not_found(upload_id, name),
+                other => image_to_ecr_internal(other),
+            })?;
+        Ok(digest.to_string())
+    }
+
+    pub async fn get_download_url_for_layer(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        digest: &str,
+    ) -> Result<String, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_GET_DOWNLOAD_URL_FOR_LAYER, name)
+            .await?;
+        let parsed = Digest::parse(digest).map_err(|_| EcrError::InvalidParameter("Invalid parameter at 'layerDigest' failed to satisfy constraint: 'must be a valid digest'".into()))?;
+        if self
+            .blob_size(&repo.name, &parsed)
+            .await
+            .map_err(image_to_ecr_internal)?
+            .is_none()
+        {
+            return Err(EcrError::LayersNotFound(format!(
+                "The layer with digest '{digest}' does not exist in the repository with name '{name}' in the registry with id '{}'",
+                self.config.account_id
+            )));
+        }
+        let grant = self.sealer.seal(
+            Purpose::LayerDownload,
+            &DownloadGrant {
+                repository: repo.name.to_string(),
+                digest: parsed.to_string(),
+                exp: crate::now_unix() + DOWNLOAD_URL_LIFETIME,
+            },
+        )?;
+        Ok(format!(
+            "{}/v2/{}/blobs/{}?X-Berth-Grant={grant}",
+            self.config.public_url, repo.name, parsed
+        ))
+    }
+
+    // --- Images --------------------------------------------------------------------
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the ECR operation's members"
+    )]
+    pub async fn put_image(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        manifest: &str,
+        media_type: Option<&str>,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<(ManifestRecord, Option<String>), EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_PUT_IMAGE, name)
+            .await?;
+        let tag = tag
+            .map(|t| Tag::parse(t).map_err(|_| EcrError::InvalidParameter("Invalid parameter at 'imageTag' failed to satisfy constraint: 'must be a valid tag'".into())))
+            .transpose()?;
+        let expected = digest
+            .map(|d| Digest::parse(d).map_err(|_| EcrError::InvalidParameter("Invalid parameter at 'imageDigest' failed to satisfy constraint: 'must be a valid digest'".into())))
+            .transpose()?;
+        let (digest, outcome, record) = self
+            .put_manifest(&repo, manifest.as_bytes(), media_type, tag.as_ref(), expected.as_ref())
+            .await
+            .map_err(|e| match e {
+                ImageError::DigestMismatch(m) => EcrError::ImageDigestDoesNotMatch(m),
+                ImageError::BlobsUnknown(d) => EcrError::LayersNotFound(format!(
+                    "Layers with digests {:?} required for pushing image into repository with name '{name}' in the registry with id '{}' do not exist",
+                    d.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                    self.config.account_id
+                )),
+                ImageError::ManifestsUnknown(_) => EcrError::ReferencedImagesNotFound("The manifest list is referencing an image that does not exist".into()),
+                ImageError::ManifestInvalid(m) => EcrError::InvalidParameter(format!("Invalid parameter at 'imageManifest' failed to satisfy constraint: '{m}'")),
+                ImageError::TagImmutable { tag, repository } => EcrError::ImageTagAlreadyExists(format!(
+                    "The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten because the repository is immutable."
+                )),
+                other => image_to_ecr_internal(other),
+            })?;
+        if outcome == PutManifestOutcome::Unchanged {
+            let tag_part = tag
+                .as_ref()
+                .map(|t| format!(" and tag '{t}'"))
+                .unwrap_or_default();
+            return Err(EcrError::ImageAlreadyExists(format!(
+                "Image with digest '{digest}'{tag_part} already exists in the repository with name '{name}' in registry with id '{}'",
+                self.config.account_id
+            )));
+        }
+        Ok((record, tag.map(|t| t.to_string())))
+    }
+
+    pub async fn batch_get_image(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        ids: &[ImageId],
+        accepted: &[String],
+    ) -> Result<Vec<ImageLookup>, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_BATCH_GET_IMAGE, name)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.lookup_image(&repo.name, id, accepted).await?);
+        }
+        Ok(out)
+    }
+
+    async fn lookup_image(
+        &self,
+        name: &RepositoryName,
+        id: &ImageId,
+        accepted: &[String],
+    ) -> Result<ImageLookup, EcrError> {
+        let fail = |code: &'static str, reason: &str| ImageLookup::Failed {
+            digest: id.digest.clone(),
+            tag: id.tag.clone(),
+            code,
+            reason: reason.to_owned(),
+        };
+        let by_digest = match &id.digest {
+            Some(d) => match Digest::parse(d) {
+                Ok(d) => Some(d),
+                Err(_) => return Ok(fail("InvalidImageDigest", "Invalid image digest")),
+            },
+            None => None,
+        };
+        let by_tag = match &id.tag {
+            Some(t) => match Tag::parse(t) {
+                Ok(t) => Some(t),
+                Err(_) => return Ok(fail("InvalidImageTag", "Invalid image tag")),
+            },
+            None => None,
+        };
+        let digest = match (by_digest, &by_tag) {
+            (None, None) => {
+                return Ok(fail(
+                    "MissingDigestAndTag",
+                    "Invalid request parameters: both tag and digest cannot be null",
+                ));
+            }
+            (Some(d), None) => d,
+            (d, Some(t)) => {
+                let Some(resolved) = self.metadata.resolve_tag(name, t).await? else {
+                    return Ok(fail("ImageNotFound", "Requested image not found"));
+                };
+                if d.as_ref().is_some_and(|d| d != &resolved) {
+                    return Ok(fail(
+                        "ImageTagDoesNotMatchDigest",
+                        "Invalid request parameters: given tag and digest do not match",
+                    ));
+                }
+                resolved
+            }
+        };
+        match self.get_manifest(name, &Reference::Digest(digest)).await {
+            Ok(m) => {
+                if !accepted.is_empty() && !accepted.iter().any(|a| a == &m.record.media_type) {
+                    return Ok(fail(
+                        "UnsupportedImageType",
+                        "The image's manifest media type is not in acceptedMediaTypes",
+                    ));
+                }
+                Ok(ImageLookup::Found(m, id.tag.clone()))
+            }
+            Err(ImageError::ManifestUnknown) => {
+                Ok(fail("ImageNotFound", "Requested image not found"))
+            }
+            Err(e) => Err(image_to_ecr_internal(e)),
+        }
+    }
+
+    /// `(digest, tag)` pairs; untagged images once with no tag.
+    pub async fn list_images(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        tag_status: Option<&str>,
+    ) -> Result<Vec<(String, Option<String>)>, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_LIST_IMAGES, name)
+            .await?;
+        let mut out = Vec::new();
+        for (m, tags) in self.metadata.list_manifests(&repo.name).await? {
+            let want_tagged = !matches!(tag_status, Some("UNTAGGED"));
+            let want_untagged = !matches!(tag_status, Some("TAGGED"));
+            if tags.is_empty() {
+                if want_untagged {
+                    out.push((m.digest.to_string(), None));
+                }
+            } else if want_tagged {
+                for t in tags {
+                    out.push((m.digest.to_string(), Some(t)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_images(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        ids: &[ImageId],
+        tag_status: Option<&str>,
+    ) -> Result<Vec<ImageDetail>, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_DESCRIBE_IMAGES, name)
+            .await?;
+        let all = self.metadata.list_manifests(&repo.name).await?;
+        if ids.is_empty() {
+            return Ok(all
+                .into_iter()
+                .filter(|(_, tags)| match tag_status {
+                    Some("TAGGED") => !tags.is_empty(),
+                    Some("UNTAGGED") => tags.is_empty(),
+                    _ => true,
+                })
+                .map(|(manifest, tags)| ImageDetail { manifest, tags })
+                .collect());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let found = all.iter().find(|(m, tags)| {
+                id.digest.as_deref().is_none_or(|d| m.digest.as_str() == d)
+                    && id
+                        .tag
+                        .as_deref()
+                        .is_none_or(|t| tags.iter().any(|x| x == t))
+                    && (id.digest.is_some() || id.tag.is_some())
+            });
+            match found {
+                Some((manifest, tags)) => out.push(ImageDetail {
+                    manifest: manifest.clone(),
+                    tags: tags.clone(),
+                }),
+                None => {
+                    return Err(EcrError::ImageNotFound(format!(
+                        "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository with name '{name}' in the registry with id '{}'",
+                        id.digest.as_deref().unwrap_or("null"),
+                        id.tag.as_deref().unwrap_or("null"),
+                        self.config.account_id
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn image_to_ecr_internal(e: ImageError) -> EcrError {
+    match e {
+        ImageError::Internal(i) => EcrError::Internal(i),
+        other => EcrError::Internal(InternalError(other.to_string())),
+    }
+}

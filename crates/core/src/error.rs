@@ -1,0 +1,182 @@
+//! Typed errors of the services. The `api` crate owns the one mapping from these to wire
+//! errors (AWS Query XML, JSON 1.1, OCI error bodies).
+
+use berth_store::StoreError;
+
+/// A failure the caller cannot fix. The text is logged, never sent.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: {0}")]
+pub struct InternalError(pub String);
+
+impl From<StoreError> for InternalError {
+    fn from(e: StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// An authorization refusal, with the message AWS would give.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct AccessDenied {
+    pub message: String,
+}
+
+/// Why a signed request's credentials were not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Request is missing Authentication Token")]
+    MissingAuthenticationToken,
+    #[error("The security token included in the request is invalid.")]
+    InvalidClientTokenId,
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+    )]
+    SignatureDoesNotMatch,
+    /// Clock skew beyond 15 minutes; the message is AWS's "Signature expired: ..." text.
+    #[error("{0}")]
+    RequestExpired(String),
+    #[error("{0}")]
+    IncompleteSignature(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    #[error("{0}")]
+    NoSuchEntity(String),
+    #[error("{0}")]
+    EntityAlreadyExists(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for IamError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    #[error("{0}")]
+    InvalidIdentityToken(String),
+    #[error("{0}")]
+    ExpiredToken(String),
+    #[error("{0}")]
+    IdpCommunication(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    PackedPolicyTooLarge(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for StsError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// ECR's modeled exceptions (botocore `ecr` service model), plus access denial.
+#[derive(Debug, thiserror::Error)]
+pub enum EcrError {
+    #[error("{0}")]
+    RepositoryNotFound(String),
+    #[error("{0}")]
+    RepositoryAlreadyExists(String),
+    #[error("{0}")]
+    RepositoryNotEmpty(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    UploadNotFound(String),
+    #[error("{message}")]
+    InvalidLayerPart {
+        message: String,
+        upload_id: String,
+        repository: String,
+        last_valid_byte_received: i64,
+    },
+    #[error("{0}")]
+    InvalidLayer(String),
+    #[error("{0}")]
+    LayerPartTooSmall(String),
+    #[error("{0}")]
+    LayerAlreadyExists(String),
+    #[error("{0}")]
+    EmptyUpload(String),
+    #[error("{0}")]
+    LayersNotFound(String),
+    #[error("{0}")]
+    LayerInaccessible(String),
+    #[error("{0}")]
+    ReferencedImagesNotFound(String),
+    #[error("{0}")]
+    ImageAlreadyExists(String),
+    #[error("{0}")]
+    ImageTagAlreadyExists(String),
+    #[error("{0}")]
+    ImageDigestDoesNotMatch(String),
+    #[error("{0}")]
+    ImageNotFound(String),
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for EcrError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A registry (`/v2`) failure: an OCI error code and its message.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{message}")]
+    Oci {
+        code: berth_oci::ErrorCode,
+        message: String,
+    },
+    /// 416: a chunk that does not continue the upload.
+    #[error("{message}")]
+    RangeNotSatisfiable { message: String, current_len: u64 },
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl RegistryError {
+    pub fn oci(code: berth_oci::ErrorCode, message: impl Into<String>) -> Self {
+        Self::Oci {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}

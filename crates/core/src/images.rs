@@ -1,0 +1,301 @@
+//! Repository content shared by the ECR API and the registry: uploads, blobs, manifests,
+//! tags. No authorization here: callers authorize first, as the ECR action they serve.
+
+use berth_oci::{Manifest, ManifestKind};
+use berth_store::{
+    BlobReader, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError, UploadReader,
+    UploadRecord,
+};
+use berth_types::{Digest, DigestAlgorithm, Reference, RepositoryName, Tag};
+
+use crate::Services;
+use crate::error::InternalError;
+
+/// ECR's minimum size of every layer part but the last.
+pub const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("upload not found")]
+    UploadNotFound,
+    #[error("chunk starts at {offset}, but the upload has {current} bytes")]
+    OffsetMismatch { offset: u64, current: u64 },
+    #[error("{0}")]
+    DigestMismatch(String),
+    #[error("the upload is empty")]
+    EmptyUpload,
+    #[error("manifest references blobs not in the repository: {0:?}")]
+    BlobsUnknown(Vec<Digest>),
+    #[error("manifest references manifests not in the repository: {0:?}")]
+    ManifestsUnknown(Vec<Digest>),
+    #[error("{0}")]
+    ManifestInvalid(String),
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    #[error("blob unknown")]
+    BlobUnknown,
+    #[error(
+        "the image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten because the repository is immutable."
+    )]
+    TagImmutable { tag: String, repository: String },
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for ImageError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A stored manifest and its bytes.
+pub struct StoredManifest {
+    pub record: ManifestRecord,
+    pub bytes: Vec<u8>,
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    Digest::from_bytes(DigestAlgorithm::Sha256, d.as_ref())
+}
+
+impl Services {
+    pub async fn repository(
+        &self,
+        name: &RepositoryName,
+    ) -> Result<Option<RepositoryRecord>, InternalError> {
+        Ok(self.metadata.get_repository(name).await?)
+    }
+
+    pub async fn start_upload(&self, repository: &RepositoryName) -> Result<String, ImageError> {
+        let id = crate::ids::uuid();
+        self.blobs.create_upload(&id).await?;
+        self.metadata
+            .create_upload(&UploadRecord {
+                id: id.clone(),
+                repository: repository.clone(),
+                created_at: crate::now_unix(),
+                last_part_size: None,
+                small_part_seen: false,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// The upload, if it exists and belongs to `repository`.
+    pub async fn upload(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+    ) -> Result<UploadRecord, ImageError> {
+        match self.metadata.get_upload(id).await? {
+            Some(u) if &u.repository == repository => Ok(u),
+            _ => Err(ImageError::UploadNotFound),
+        }
+    }
+
+    pub async fn upload_len(&self, id: &str) -> Result<u64, ImageError> {
+        match self.blobs.upload_len(id).await {
+            Err(StoreError::NotFound) => Err(ImageError::UploadNotFound),
+            other => Ok(other?),
+        }
+    }
+
+    /// Appends a chunk at `offset` (the current length when the client gave none).
+    pub async fn append_chunk(
+        &self,
+        id: &str,
+        offset: Option<u64>,
+        chunk: UploadReader<'_>,
+    ) -> Result<u64, ImageError> {
+        let current = self.upload_len(id).await?;
+        let offset = offset.unwrap_or(current);
+        if offset != current {
+            return Err(ImageError::OffsetMismatch { offset, current });
+        }
+        match self.blobs.append_upload(id, offset, chunk).await {
+            Err(StoreError::NotFound) => Err(ImageError::UploadNotFound),
+            Err(StoreError::Conflict(_)) => {
+                let current = self.upload_len(id).await?;
+                Err(ImageError::OffsetMismatch { offset, current })
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Verifies and stores the upload as `digest`, linked into the repository.
+    pub async fn complete_upload(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+    ) -> Result<u64, ImageError> {
+        let size = match self.blobs.commit_upload(id, digest).await {
+            Err(StoreError::NotFound) => return Err(ImageError::UploadNotFound),
+            Err(StoreError::Conflict(m)) => return Err(ImageError::DigestMismatch(m)),
+            other => other?,
+        };
+        let size_i64 = i64::try_from(size).map_err(|_| InternalError("blob too large".into()))?;
+        self.metadata
+            .link_blob(repository, digest, size_i64)
+            .await?;
+        self.metadata.delete_upload(id).await?;
+        Ok(size)
+    }
+
+    pub async fn cancel_upload(&self, id: &str) -> Result<(), ImageError> {
+        self.blobs.delete_upload(id).await?;
+        self.metadata.delete_upload(id).await?;
+        Ok(())
+    }
+
+    /// The size of a blob the repository may serve.
+    pub async fn blob_size(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, ImageError> {
+        Ok(self
+            .metadata
+            .blob_link(repository, digest)
+            .await?
+            .and_then(|s| u64::try_from(s).ok()))
+    }
+
+    pub async fn open_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+    ) -> Result<BlobReader, ImageError> {
+        if self.blob_size(repository, digest).await?.is_none() {
+            return Err(ImageError::BlobUnknown);
+        }
+        match self.blobs.open(digest, range).await {
+            Err(StoreError::NotFound) => Err(ImageError::BlobUnknown),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn resolve_reference(
+        &self,
+        repository: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<Digest>, ImageError> {
+        match reference {
+            Reference::Digest(d) => Ok(Some(d.clone())),
+            Reference::Tag(t) => Ok(self.metadata.resolve_tag(repository, t).await?),
+        }
+    }
+
+    pub async fn get_manifest(
+        &self,
+        repository: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<StoredManifest, ImageError> {
+        let digest = self
+            .resolve_reference(repository, reference)
+            .await?
+            .ok_or(ImageError::ManifestUnknown)?;
+        let record = self
+            .metadata
+            .get_manifest(repository, &digest)
+            .await?
+            .ok_or(ImageError::ManifestUnknown)?;
+        let mut reader = match self.blobs.open(&digest, None).await {
+            Err(StoreError::NotFound) => return Err(ImageError::ManifestUnknown),
+            other => other?,
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(reader.len).unwrap_or(0));
+        tokio::io::AsyncReadExt::read_to_end(&mut reader.reader, &mut bytes)
+            .await
+            .map_err(|e| InternalError(format!("read manifest: {e}")))?;
+        Ok(StoredManifest { record, bytes })
+    }
+
+    /// Validates and stores a manifest, pointing `tag` at it. `expected` is the digest the
+    /// client named, if any.
+    pub async fn put_manifest(
+        &self,
+        repository: &RepositoryRecord,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        tag: Option<&Tag>,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, PutManifestOutcome, ManifestRecord), ImageError> {
+        let manifest = Manifest::parse(bytes, content_type)
+            .map_err(|e| ImageError::ManifestInvalid(e.to_string()))?;
+        let digest = match expected {
+            Some(d) if d.algorithm() == DigestAlgorithm::Sha512 => {
+                let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, bytes);
+                Digest::from_bytes(DigestAlgorithm::Sha512, h.as_ref())
+            }
+            _ => sha256_digest(bytes),
+        };
+        if let Some(expected) = expected
+            && expected != &digest
+        {
+            return Err(ImageError::DigestMismatch(format!(
+                "manifest digest {digest} does not match {expected}"
+            )));
+        }
+        let name = &repository.name;
+        let mut missing = Vec::new();
+        let mut image_size: i64 = 0;
+        let mut blobs = Vec::new();
+        for d in manifest.blob_references() {
+            match self.metadata.blob_link(name, &d.digest).await? {
+                Some(size) => image_size += size,
+                None => missing.push(d.digest.clone()),
+            }
+            blobs.push(d.digest.clone());
+        }
+        if !missing.is_empty() {
+            return Err(ImageError::BlobsUnknown(missing));
+        }
+        let mut children = Vec::new();
+        if matches!(manifest.kind, ManifestKind::Index) {
+            let mut missing = Vec::new();
+            for child in &manifest.manifests {
+                match self.metadata.get_manifest(name, &child.digest).await? {
+                    Some(m) => image_size = image_size.max(m.image_size),
+                    None => missing.push(child.digest.clone()),
+                }
+                children.push(child.digest.clone());
+            }
+            if !missing.is_empty() {
+                return Err(ImageError::ManifestsUnknown(missing));
+            }
+        }
+        let size =
+            i64::try_from(bytes.len()).map_err(|_| InternalError("manifest too large".into()))?;
+        let record = ManifestRecord {
+            repository: name.clone(),
+            digest: digest.clone(),
+            media_type: manifest.media_type.clone(),
+            size,
+            image_size,
+            pushed_at: crate::now_unix(),
+            artifact_type: manifest
+                .artifact_type
+                .clone()
+                .or_else(|| manifest.config.as_ref().map(|c| c.media_type.clone())),
+            subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
+            blobs,
+            children,
+        };
+        // Bytes first: a manifest record never names bytes that are not durable.
+        self.blobs.put(&digest, bytes).await?;
+        let immutable = repository.image_tag_mutability == "IMMUTABLE";
+        let outcome = match self.metadata.put_manifest(&record, tag, immutable).await {
+            Err(StoreError::Conflict(_)) => {
+                return Err(ImageError::TagImmutable {
+                    tag: tag.map(|t| t.to_string()).unwrap_or_default(),
+                    repository: name.to_string(),
+                });
+            }
+            other => other?,
+        };
+        Ok((digest, outcome, record))
+    }
+}

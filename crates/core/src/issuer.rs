@@ -1,0 +1,232 @@
+//! The development OIDC issuer: mints tokens shaped like GitHub Actions' for
+//! `https://token.actions.githubusercontent.com`, signed with a key that only this server
+//! holds and trusts. Only with `--dev`.
+
+use berth_jwt::{JwkSet, RsaSigningKey};
+use berth_store::{MetadataStore, SigningKeyRecord};
+use serde_json::{Value, json};
+
+use crate::config::ServerConfig;
+use crate::error::InternalError;
+use crate::ids::{random_bytes, uuid};
+
+pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const KEY_PURPOSE: &str = "dev-issuer";
+/// GitHub's tokens live five minutes.
+pub const DEFAULT_LIFETIME: i64 = 300;
+
+/// What `berth token` asks for.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct MintRequest {
+    /// `OWNER/REPO`.
+    pub repository: String,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub event_name: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub sha: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+pub struct DevIssuer {
+    key: RsaSigningKey,
+    jwks: JwkSet,
+}
+
+impl DevIssuer {
+    /// Loads the issuer's key from the store, creating it on first start.
+    pub async fn load(
+        store: &dyn MetadataStore,
+        _config: &ServerConfig,
+    ) -> Result<Self, InternalError> {
+        let kid = hex::encode(random_bytes::<8>());
+        let fresh = RsaSigningKey::generate(&kid)
+            .map_err(|e| InternalError(format!("generate issuer key: {e}")))?;
+        let candidate = SigningKeyRecord {
+            kid,
+            purpose: KEY_PURPOSE.to_owned(),
+            material: fresh.to_pkcs8_der(),
+            created_at: crate::now_unix(),
+        };
+        let record = store.get_or_create_signing_key(&candidate).await?;
+        let key = RsaSigningKey::from_pkcs8_der(&record.kid, &record.material)
+            .map_err(|e| InternalError(format!("load issuer key: {e}")))?;
+        let jwks = JwkSet {
+            keys: vec![key.public_jwk()],
+        };
+        Ok(Self { key, jwks })
+    }
+
+    pub fn issuer(&self) -> &'static str {
+        GITHUB_ISSUER
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// Mints a token with GitHub Actions' claim set.
+    pub fn mint(&self, req: &MintRequest, now: i64) -> Result<String, MintError> {
+        let claims = github_claims(req, now)?;
+        self.key
+            .sign(&claims)
+            .map_err(|e| MintError::Internal(InternalError(format!("sign: {e}"))))
+    }
+}
+
+fn valid_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// GitHub's claims for a workflow run, per GitHub's OIDC reference.
+fn github_claims(req: &MintRequest, now: i64) -> Result<Value, MintError> {
+    let (owner, repo) = req
+        .repository
+        .split_once('/')
+        .filter(|(o, r)| valid_slug(o) && valid_slug(r))
+        .ok_or_else(|| MintError::Invalid("repository must be OWNER/REPO".into()))?;
+    let git_ref = req
+        .git_ref
+        .clone()
+        .unwrap_or_else(|| "refs/heads/main".into());
+    if !git_ref.starts_with("refs/") || git_ref.len() > 255 || git_ref.contains(char::is_whitespace)
+    {
+        return Err(MintError::Invalid(
+            "ref must look like refs/heads/NAME, refs/tags/NAME or refs/pull/N/merge".into(),
+        ));
+    }
+    let event_name = req.event_name.clone().unwrap_or_else(|| "push".into());
+    let audience = req
+        .audience
+        .clone()
+        .unwrap_or_else(|| format!("https://github.com/{owner}"));
+    let lifetime = req.expires_in.unwrap_or(DEFAULT_LIFETIME);
+    if lifetime.abs() > 24 * 3600 {
+        return Err(MintError::Invalid("expires_in must be within a day".into()));
+    }
+    let repository = format!("{owner}/{repo}");
+    let context = match (&req.environment, event_name.as_str()) {
+        (Some(env), _) => format!("environment:{env}"),
+        (None, "pull_request" | "pull_request_target") => "pull_request".to_owned(),
+        (None, _) => format!("ref:{git_ref}"),
+    };
+    let sub = format!("repo:{repository}:{context}");
+    let ref_type = if git_ref.starts_with("refs/tags/") {
+        "tag"
+    } else {
+        "branch"
+    };
+    let sha = req
+        .sha
+        .clone()
+        .unwrap_or_else(|| hex::encode(random_bytes::<20>()));
+    let actor = req.actor.clone().unwrap_or_else(|| owner.to_owned());
+    let workflow_ref = format!("{repository}/.github/workflows/ecr-push.yml@{git_ref}");
+    let run_id = u64::from_be_bytes(random_bytes::<8>()) % 10_000_000_000;
+    // Stable ids derived from names, so the same repository keeps its ids across tokens.
+    let owner_id = stable_id(owner);
+    let repository_id = stable_id(&repository);
+    let mut claims = json!({
+        "jti": uuid(),
+        "sub": sub,
+        "aud": audience,
+        "ref": git_ref,
+        "sha": sha,
+        "repository": repository,
+        "repository_owner": owner,
+        "repository_owner_id": owner_id.to_string(),
+        "repository_id": repository_id.to_string(),
+        "repository_visibility": "private",
+        "run_id": run_id.to_string(),
+        "run_number": "1",
+        "run_attempt": "1",
+        "actor": actor,
+        "actor_id": stable_id(&actor).to_string(),
+        "triggering_actor": actor,
+        "workflow": "ecr-push",
+        "workflow_ref": workflow_ref,
+        "workflow_sha": sha,
+        "job_workflow_ref": workflow_ref,
+        "job_workflow_sha": sha,
+        "head_ref": "",
+        "base_ref": "",
+        "event_name": event_name,
+        "ref_type": ref_type,
+        "ref_protected": "false",
+        "runner_environment": "github-hosted",
+        "iss": GITHUB_ISSUER,
+        // GitHub backdates nbf and gives tokens five minutes.
+        "nbf": now - 600,
+        "iat": now,
+        "exp": now + lifetime,
+    });
+    if let (Some(env), Some(map)) = (&req.environment, claims.as_object_mut()) {
+        map.insert("environment".into(), Value::String(env.clone()));
+    }
+    Ok(claims)
+}
+
+fn stable_id(name: &str) -> u64 {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(d.as_ref().get(..8).unwrap_or(&[0; 8]));
+    u64::from_be_bytes(b) % 1_000_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(repository: &str) -> MintRequest {
+        MintRequest {
+            repository: repository.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn subject_formats() {
+        let c = github_claims(&req("octo/app"), 1000).unwrap();
+        assert_eq!(c["sub"], "repo:octo/app:ref:refs/heads/main");
+        assert_eq!(c["exp"], 1300);
+        let mut r = req("octo/app");
+        r.environment = Some("prod".into());
+        assert_eq!(
+            github_claims(&r, 0).unwrap()["sub"],
+            "repo:octo/app:environment:prod"
+        );
+        let mut r = req("octo/app");
+        r.event_name = Some("pull_request".into());
+        r.git_ref = Some("refs/pull/1/merge".into());
+        assert_eq!(
+            github_claims(&r, 0).unwrap()["sub"],
+            "repo:octo/app:pull_request"
+        );
+        let mut r = req("octo/app");
+        r.git_ref = Some("refs/tags/v1".into());
+        let c = github_claims(&r, 0).unwrap();
+        assert_eq!(c["sub"], "repo:octo/app:ref:refs/tags/v1");
+        assert_eq!(c["ref_type"], "tag");
+        assert!(github_claims(&req("octo"), 0).is_err());
+        assert!(github_claims(&req("a b/c"), 0).is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Berth's services as plain async Rust: typed inputs, typed outputs, typed errors, no
+//! HTTP. The `api` crate adapts them to AWS's and the OCI distribution spec's wire formats.
+
+pub mod actions;
+pub mod authorizer;
+pub mod caller;
+pub mod config;
+pub mod ecr;
+pub mod error;
+pub mod iam;
+pub mod ids;
+pub mod images;
+pub mod issuer;
+pub mod keys;
+pub mod sealer;
+pub mod sts;
+
+use std::sync::Arc;
+
+use berth_store::{BlobStore, MetadataStore};
+
+pub use caller::{Caller, RoleSession};
+pub use config::ServerConfig;
+
+/// Current time in unix seconds. The one place core reads the clock.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Everything a request handler needs, shared by all of them.
+pub struct Services {
+    pub config: ServerConfig,
+    pub metadata: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub authorizer: authorizer::Authorizer,
+    pub sealer: sealer::Sealer,
+    pub issuer: Option<issuer::DevIssuer>,
+    pub root: keys::RootCredentials,
+}
+
+impl Services {
+    /// Loads (or creates on first start) the signing keys and assembles the services.
+    pub async fn new(
+        config: ServerConfig,
+        metadata: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        root: keys::RootCredentials,
+    ) -> Result<Self, error::InternalError> {
+        let sealer = sealer::Sealer::load(metadata.as_ref()).await?;
+        let issuer = if config.dev {
+            Some(issuer::DevIssuer::load(metadata.as_ref(), &config).await?)
+        } else {
+            None
+        };
+        let authorizer = authorizer::Authorizer::new(metadata.clone());
+        Ok(Self {
+            config,
+            metadata,
+            blobs,
+            authorizer,
+            sealer,
+            issuer,
+            root,
+        })
+    }
+}

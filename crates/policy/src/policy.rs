@@ -1,0 +1,169 @@
+//! The compiled policy: what [`Policy::parse`] produces and [`crate::evaluate`] reads.
+
+use std::sync::Arc;
+
+use crate::condition::Condition;
+use crate::error::PolicyError;
+use crate::evaluator::{Principal, PrincipalKind, Request};
+use crate::glob::{Glob, Template};
+
+/// Where a policy is used; decides which elements it must, may and must not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    /// A managed or inline identity policy: `Resource`/`NotResource` required, no
+    /// `Principal`. Requires `"Version": "2012-10-17"` (the managed-policy rule).
+    Identity,
+    /// A resource-based policy such as an ECR repository policy: `Principal`/`NotPrincipal`
+    /// required, `Resource` optional.
+    Resource,
+    /// A role trust policy: `Principal` required, `Resource`/`NotResource` prohibited,
+    /// actions limited to `sts:AssumeRole*`, `sts:TagSession`, `sts:SetSourceIdentity`,
+    /// `sts:SetContext`.
+    Trust,
+    /// A session policy (AssumeRole* `Policy`): like `Identity`, but `2008-10-17` and a
+    /// missing `Version` are accepted.
+    Session,
+}
+
+impl PolicyKind {
+    pub(crate) fn has_principal(self) -> bool {
+        matches!(self, PolicyKind::Resource | PolicyKind::Trust)
+    }
+}
+
+/// The `Version` of a policy document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyVersion {
+    /// `2012-10-17`: policy variables are substituted.
+    V2012_10_17,
+    /// `2008-10-17`, or no `Version`: `${...}` is literal text.
+    V2008_10_17,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// A parsed, validated and compiled IAM policy. Cheap to clone; `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub(crate) inner: Arc<PolicyInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PolicyInner {
+    pub(crate) kind: PolicyKind,
+    pub(crate) version: PolicyVersion,
+    pub(crate) id: Option<String>,
+    pub(crate) statements: Vec<Statement>,
+}
+
+impl Policy {
+    /// Parses and validates `json` as a policy of `kind`, with IAM's
+    /// `MalformedPolicyDocument` messages on failure.
+    pub fn parse(json: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
+        crate::parser::parse(json, kind)
+    }
+
+    pub fn kind(&self) -> PolicyKind {
+        self.inner.kind
+    }
+
+    pub fn version(&self) -> PolicyVersion {
+        self.inner.version
+    }
+
+    /// The document's `Id`, if any.
+    pub fn id(&self) -> Option<&str> {
+        self.inner.id.as_deref()
+    }
+
+    pub fn statement_count(&self) -> usize {
+        self.inner.statements.len()
+    }
+
+    /// The `Sid` of each statement, in document order.
+    pub fn sids(&self) -> impl Iterator<Item = Option<&str>> {
+        self.inner.statements.iter().map(|s| s.sid.as_deref())
+    }
+}
+
+/// A list element that is either `X` or `NotX`.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed<T> {
+    pub(crate) not: bool,
+    pub(crate) items: Vec<T>,
+}
+
+impl<T> Listed<T> {
+    fn applies(&self, mut matches: impl FnMut(&T) -> bool) -> bool {
+        self.items.iter().any(&mut matches) != self.not
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PrincipalEntry {
+    /// `"*"` or `{"AWS": "*"}` (the latter only for AWS and anonymous principals).
+    Anyone,
+    AnyAws,
+    /// `{"AWS": "123456789012"}` or `{"AWS": "arn:aws:iam::123456789012:root"}`.
+    Account(String),
+    /// `{"AWS": "<user, role or session ARN>"}`; a role ARN also matches its sessions.
+    Arn(String),
+    Federated(String),
+    Service(String),
+    /// Accepted, never matches: Berth has no canonical users.
+    CanonicalUser(String),
+}
+
+impl PrincipalEntry {
+    fn matches(&self, p: &Principal<'_>) -> bool {
+        match self {
+            PrincipalEntry::Anyone => true,
+            PrincipalEntry::AnyAws => {
+                matches!(p.kind, PrincipalKind::Aws | PrincipalKind::Anonymous)
+            }
+            PrincipalEntry::Account(a) => {
+                p.kind == PrincipalKind::Aws && p.account_id() == Some(a.as_str())
+            }
+            PrincipalEntry::Arn(a) => {
+                p.kind == PrincipalKind::Aws && (p.arn == a || p.role_arn == Some(a.as_str()))
+            }
+            PrincipalEntry::Federated(f) => p.kind == PrincipalKind::Federated && p.arn == f,
+            PrincipalEntry::Service(s) => p.kind == PrincipalKind::Service && p.arn == s,
+            PrincipalEntry::CanonicalUser(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Statement {
+    pub(crate) sid: Option<String>,
+    pub(crate) effect: Effect,
+    /// `Principal`/`NotPrincipal`; only resource and trust policies have one.
+    pub(crate) principal: Option<Listed<PrincipalEntry>>,
+    /// Lower-case patterns; action names compare case-insensitively.
+    pub(crate) action: Listed<Glob>,
+    /// `None` when a resource or trust policy statement names no resource.
+    pub(crate) resource: Option<Listed<Template>>,
+    pub(crate) conditions: Vec<Condition>,
+}
+
+impl Statement {
+    /// Whether this statement applies to the request. `action` is the request's action in
+    /// lower case.
+    pub(crate) fn applies(&self, request: &Request<'_>, action: &str) -> bool {
+        let context = request.context;
+        self.principal
+            .as_ref()
+            .is_none_or(|p| p.applies(|e| e.matches(&request.principal)))
+            && self.action.applies(|g| g.matches(action))
+            && self
+                .resource
+                .as_ref()
+                .is_none_or(|r| r.applies(|t| t.matches(request.resource, context)))
+            && self.conditions.iter().all(|c| c.evaluate(context))
+    }
+}

@@ -1,0 +1,300 @@
+use async_trait::async_trait;
+use berth_types::{Digest, RepositoryName, Tag};
+
+use crate::StoreResult;
+
+/// An IAM OpenID Connect identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProviderRecord {
+    pub arn: String,
+    /// The provider URL without `https://`, as IAM returns it (`token.actions.githubusercontent.com`).
+    pub url: String,
+    pub client_ids: Vec<String>,
+    pub thumbprints: Vec<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub name: String,
+    pub role_id: String,
+    pub path: String,
+    pub arn: String,
+    /// The trust policy exactly as submitted.
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicyRecord {
+    pub arn: String,
+    pub name: String,
+    pub path: String,
+    pub policy_id: String,
+    pub default_version_id: String,
+    pub description: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Filled in by the store on reads; ignored on create.
+    pub attachment_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersionRecord {
+    pub version_id: String,
+    /// The document exactly as submitted.
+    pub document: String,
+    pub is_default: bool,
+    pub created_at: i64,
+}
+
+/// A policy that applies to a role, as the authorizer needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectivePolicy {
+    /// `inline:<name>` for inline policies, the policy ARN for managed ones.
+    pub label: String,
+    /// Changes whenever the document does (inline policies: a hash of the document, chosen
+    /// by the store; managed: the default version id), so compiled policies can be cached.
+    pub version: String,
+    pub document: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedPolicy {
+    pub name: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRecord {
+    pub name: RepositoryName,
+    pub created_at: i64,
+    /// `MUTABLE` or `IMMUTABLE` (ECR's values).
+    pub image_tag_mutability: String,
+    pub scan_on_push: bool,
+    pub encryption_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRecord {
+    pub repository: RepositoryName,
+    pub digest: Digest,
+    pub media_type: String,
+    /// Size of the manifest bytes.
+    pub size: i64,
+    /// Sum of the sizes of the blobs it references (ECR's `imageSizeInBytes`).
+    pub image_size: i64,
+    pub pushed_at: i64,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    /// Blobs the manifest references (config and layers).
+    pub blobs: Vec<Digest>,
+    /// Manifests an index references.
+    pub children: Vec<Digest>,
+}
+
+/// What `put_manifest` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutManifestOutcome {
+    /// The manifest or the tag is new, or the tag moved.
+    Stored,
+    /// The manifest existed already, and so did the tag (if any) pointing at it.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: String,
+    pub repository: RepositoryName,
+    pub created_at: i64,
+    /// Size of the last ECR `UploadLayerPart`, if any (ECR's 5 MiB rule).
+    pub last_part_size: Option<i64>,
+    /// A part below 5 MiB was followed by another part.
+    pub small_part_seen: bool,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// What the key signs or seals (`session-token`, `dev-issuer`, ...).
+    pub purpose: String,
+    pub material: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("purpose", &self.purpose)
+            .field("material", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Every record Berth keeps. Writes that must be atomic (a tag move, a repository
+/// delete) are one method each, so a backend can put them in one transaction.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    // --- OIDC providers -------------------------------------------------------------
+    /// `AlreadyExists` when a provider with the same URL exists.
+    async fn create_oidc_provider(&self, provider: &OidcProviderRecord) -> StoreResult<()>;
+    async fn get_oidc_provider(&self, arn: &str) -> StoreResult<Option<OidcProviderRecord>>;
+    async fn find_oidc_provider_by_url(&self, url: &str)
+    -> StoreResult<Option<OidcProviderRecord>>;
+    async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProviderRecord>>;
+    /// `NotFound` when absent.
+    async fn delete_oidc_provider(&self, arn: &str) -> StoreResult<()>;
+
+    // --- Roles ----------------------------------------------------------------------
+    /// `AlreadyExists` when a role with the same name, compared case-insensitively, exists.
+    async fn create_role(&self, role: &RoleRecord) -> StoreResult<()>;
+    /// Case-insensitive lookup.
+    async fn get_role(&self, name: &str) -> StoreResult<Option<RoleRecord>>;
+    async fn list_roles(&self) -> StoreResult<Vec<RoleRecord>>;
+    /// `NotFound` when absent.
+    async fn update_role_trust_policy(&self, name: &str, document: &str) -> StoreResult<()>;
+    /// `NotFound` when absent; `Conflict` while inline or attached policies remain.
+    async fn delete_role(&self, name: &str) -> StoreResult<()>;
+
+    // --- Managed policies -----------------------------------------------------------
+    /// Creates the policy with `version` as its default. `AlreadyExists` for the same ARN.
+    async fn create_managed_policy(
+        &self,
+        policy: &ManagedPolicyRecord,
+        version: &PolicyVersionRecord,
+    ) -> StoreResult<()>;
+    async fn get_managed_policy(&self, arn: &str) -> StoreResult<Option<ManagedPolicyRecord>>;
+    async fn get_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+    ) -> StoreResult<Option<PolicyVersionRecord>>;
+    /// `NotFound` when absent; `Conflict` while attached.
+    async fn delete_managed_policy(&self, arn: &str) -> StoreResult<()>;
+
+    // --- Attachments and inline policies -------------------------------------------
+    /// Idempotent. `NotFound` when the role or the policy does not exist.
+    async fn attach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()>;
+    /// `NotFound` when the role does not exist or the policy is not attached.
+    async fn detach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()>;
+    async fn list_attached_role_policies(
+        &self,
+        role_name: &str,
+    ) -> StoreResult<Vec<AttachedPolicy>>;
+    /// Creates or replaces. `NotFound` when the role does not exist.
+    async fn put_role_policy(
+        &self,
+        role_name: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> StoreResult<()>;
+    async fn get_role_policy(
+        &self,
+        role_name: &str,
+        policy_name: &str,
+    ) -> StoreResult<Option<String>>;
+    /// `NotFound` when absent.
+    async fn delete_role_policy(&self, role_name: &str, policy_name: &str) -> StoreResult<()>;
+    async fn list_role_policies(&self, role_name: &str) -> StoreResult<Vec<String>>;
+    /// The inline policies and the default versions of the attached managed policies of a
+    /// role, in one read. `NotFound` when the role does not exist.
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>>;
+
+    // --- Repositories ---------------------------------------------------------------
+    /// `AlreadyExists` when present.
+    async fn create_repository(&self, repository: &RepositoryRecord) -> StoreResult<()>;
+    async fn get_repository(&self, name: &RepositoryName) -> StoreResult<Option<RepositoryRecord>>;
+    /// Repositories in name order, strictly after `after`, at most `limit`.
+    async fn list_repositories(
+        &self,
+        after: Option<&RepositoryName>,
+        limit: usize,
+    ) -> StoreResult<Vec<RepositoryRecord>>;
+    /// Number of manifests in the repository.
+    async fn count_manifests(&self, name: &RepositoryName) -> StoreResult<u64>;
+    /// Deletes the repository with its tags, manifests, blob links and uploads, in one
+    /// transaction. `NotFound` when absent; `Conflict` when it has manifests and `!force`.
+    async fn delete_repository(&self, name: &RepositoryName, force: bool) -> StoreResult<()>;
+
+    // --- Blob links: which blobs a repository may serve -----------------------------
+    /// Idempotent.
+    async fn link_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: i64,
+    ) -> StoreResult<()>;
+    /// The linked blob's size, `None` when the repository has no such blob.
+    async fn blob_link(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<i64>>;
+
+    // --- Manifests and tags ---------------------------------------------------------
+    /// Stores the manifest (if new) and points `tag` at it, in one transaction. When the
+    /// tag already points at another digest and `immutable_tags` is set: `Conflict`.
+    async fn put_manifest(
+        &self,
+        manifest: &ManifestRecord,
+        tag: Option<&Tag>,
+        immutable_tags: bool,
+    ) -> StoreResult<PutManifestOutcome>;
+    async fn get_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ManifestRecord>>;
+    async fn resolve_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> StoreResult<Option<Digest>>;
+    /// Tags in lexical order, strictly after `after`, at most `limit`.
+    async fn list_tags(
+        &self,
+        repository: &RepositoryName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+    /// Every manifest of the repository with its tags, newest push first.
+    async fn list_manifests(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>>;
+    /// Deletes a manifest and every tag pointing at it. `NotFound` when absent.
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<()>;
+    /// `NotFound` when absent.
+    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StoreResult<()>;
+
+    // --- Uploads --------------------------------------------------------------------
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()>;
+    async fn get_upload(&self, id: &str) -> StoreResult<Option<UploadRecord>>;
+    /// `NotFound` when absent.
+    async fn update_upload_parts(
+        &self,
+        id: &str,
+        last_part_size: i64,
+        small_part_seen: bool,
+    ) -> StoreResult<()>;
+    /// Unknown ids are not an error.
+    async fn delete_upload(&self, id: &str) -> StoreResult<()>;
+
+    // --- Signing keys ---------------------------------------------------------------
+    /// Returns the newest key for `candidate.purpose`, inserting `candidate` first when
+    /// there is none. Safe against concurrent callers: all of them get the same key.
+    async fn get_or_create_signing_key(
+        &self,
+        candidate: &SigningKeyRecord,
+    ) -> StoreResult<SigningKeyRecord>;
+    /// Every key for a purpose, newest first (old keys keep verifying until they expire).
+    async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>>;
+}

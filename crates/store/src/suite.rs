@@ -1,0 +1,1048 @@
+//! The test suite every backend must pass. A backend's tests call these functions with a
+//! fresh store: `metadata_suite` for a `MetadataStore`, `blob_suite` for a `BlobStore`.
+//! Each part is public too, and the parts use disjoint names, so they may also run one by
+//! one or in any order on one store. Failures panic (this is test code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use berth_types::{Digest, DigestAlgorithm, RepositoryName, Tag};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+
+use crate::{
+    AttachedPolicy, BlobReader, BlobStore, ManagedPolicyRecord, ManifestRecord, MetadataStore,
+    OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleRecord,
+    SigningKeyRecord, StoreError, UploadRecord,
+};
+
+// --- Helpers ---------------------------------------------------------------------------------
+
+/// The digest of `bytes` with `algorithm`.
+pub fn digest_of(algorithm: DigestAlgorithm, bytes: &[u8]) -> Digest {
+    let alg = match algorithm {
+        DigestAlgorithm::Sha256 => &aws_lc_rs::digest::SHA256,
+        DigestAlgorithm::Sha512 => &aws_lc_rs::digest::SHA512,
+    };
+    Digest::from_bytes(algorithm, aws_lc_rs::digest::digest(alg, bytes).as_ref())
+}
+
+/// The sha256 digest of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Digest {
+    digest_of(DigestAlgorithm::Sha256, bytes)
+}
+
+fn repo(name: &str) -> RepositoryName {
+    RepositoryName::parse(name).unwrap()
+}
+
+fn tag(name: &str) -> Tag {
+    Tag::parse(name).unwrap()
+}
+
+#[track_caller]
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "expected NotFound, got {result:?}"
+    );
+}
+
+#[track_caller]
+fn assert_already_exists<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    assert!(
+        matches!(result, Err(StoreError::AlreadyExists)),
+        "expected AlreadyExists, got {result:?}"
+    );
+}
+
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    match result {
+        Err(StoreError::Conflict(message)) => assert!(!message.is_empty(), "empty message"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
+/// Reads a blob to the end, checking it has the announced length.
+pub async fn read_blob(blob: BlobReader) -> Vec<u8> {
+    let BlobReader { len, mut reader } = blob;
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).await.unwrap();
+    assert_eq!(out.len() as u64, len, "announced length");
+    out
+}
+
+/// A chunk that yields its bytes, then fails as a dropped connection would.
+struct FailingReader {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let pos = self.pos;
+        if pos >= self.data.len() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "client went away",
+            )));
+        }
+        let n = buf.remaining().min(self.data.len() - pos);
+        buf.put_slice(&self.data[pos..pos + n]);
+        self.pos += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+// --- Metadata --------------------------------------------------------------------------------
+
+/// Every `MetadataStore` check, on a fresh store.
+pub async fn metadata_suite(store: &dyn MetadataStore) {
+    oidc_providers(store).await;
+    roles_and_policies(store).await;
+    repositories_and_manifests(store).await;
+    repository_pagination(store).await;
+    uploads(store).await;
+    signing_keys(store).await;
+}
+
+pub async fn oidc_providers(store: &dyn MetadataStore) {
+    let github = OidcProviderRecord {
+        arn: "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com".into(),
+        url: "token.actions.githubusercontent.com".into(),
+        client_ids: vec!["sts.amazonaws.com".into(), "other \"client\"".into()],
+        thumbprints: vec!["a".repeat(40)],
+        created_at: 1_700_000_000,
+    };
+    let gitlab = OidcProviderRecord {
+        arn: "arn:aws:iam::123456789012:oidc-provider/gitlab.example.com".into(),
+        url: "gitlab.example.com".into(),
+        client_ids: vec![],
+        thumbprints: vec![],
+        created_at: 1_700_000_001,
+    };
+    assert_eq!(store.get_oidc_provider(&github.arn).await.unwrap(), None);
+    store.create_oidc_provider(&github).await.unwrap();
+    assert_eq!(
+        store.get_oidc_provider(&github.arn).await.unwrap(),
+        Some(github.clone())
+    );
+    assert_eq!(
+        store.find_oidc_provider_by_url(&github.url).await.unwrap(),
+        Some(github.clone())
+    );
+    assert_eq!(
+        store
+            .find_oidc_provider_by_url("nope.example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    // Same URL, another ARN.
+    let mut duplicate = gitlab.clone();
+    duplicate.url = github.url.clone();
+    assert_already_exists(store.create_oidc_provider(&duplicate).await);
+    assert_already_exists(store.create_oidc_provider(&github).await);
+
+    store.create_oidc_provider(&gitlab).await.unwrap();
+    let mut all = store.list_oidc_providers().await.unwrap();
+    all.sort_by(|a, b| a.arn.cmp(&b.arn));
+    let mut expected = vec![github.clone(), gitlab.clone()];
+    expected.sort_by(|a, b| a.arn.cmp(&b.arn));
+    assert_eq!(all, expected);
+
+    store.delete_oidc_provider(&github.arn).await.unwrap();
+    assert_not_found(store.delete_oidc_provider(&github.arn).await);
+    assert_eq!(store.get_oidc_provider(&github.arn).await.unwrap(), None);
+    assert_eq!(
+        store.find_oidc_provider_by_url(&github.url).await.unwrap(),
+        None
+    );
+    assert_eq!(store.list_oidc_providers().await.unwrap(), vec![gitlab]);
+}
+
+fn role(name: &str) -> RoleRecord {
+    RoleRecord {
+        name: name.into(),
+        role_id: format!("AROA{}", name.to_uppercase()),
+        path: "/ci/".into(),
+        arn: format!("arn:aws:iam::123456789012:role/ci/{name}"),
+        trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        description: Some("pushes images".into()),
+        max_session_duration: 3600,
+        created_at: 1_700_000_000,
+    }
+}
+
+pub async fn roles_and_policies(store: &dyn MetadataStore) {
+    // Roles: names are unique and looked up case-insensitively.
+    let deployer = role("Deployer");
+    store.create_role(&deployer).await.unwrap();
+    assert_eq!(
+        store.get_role("deployer").await.unwrap(),
+        Some(deployer.clone())
+    );
+    assert_eq!(
+        store.get_role("DEPLOYER").await.unwrap(),
+        Some(deployer.clone())
+    );
+    let mut shouting = role("DEPLOYER");
+    shouting.role_id = "AROAOTHER".into();
+    assert_already_exists(store.create_role(&shouting).await);
+    let mut reader = role("Reader");
+    reader.description = None;
+    store.create_role(&reader).await.unwrap();
+    let roles = store.list_roles().await.unwrap();
+    assert!(
+        roles.contains(&deployer) && roles.contains(&reader),
+        "{roles:?}"
+    );
+    assert_eq!(store.get_role("nobody").await.unwrap(), None);
+
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}"#;
+    store
+        .update_role_trust_policy("deployer", trust)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_role("Deployer")
+            .await
+            .unwrap()
+            .unwrap()
+            .trust_policy,
+        trust
+    );
+    assert_not_found(store.update_role_trust_policy("nobody", trust).await);
+
+    // Managed policies.
+    let arn = "arn:aws:iam::123456789012:policy/ci/push";
+    let policy = ManagedPolicyRecord {
+        arn: arn.into(),
+        name: "push".into(),
+        path: "/ci/".into(),
+        policy_id: "ANPAPUSH".into(),
+        default_version_id: "v1".into(),
+        description: Some("push anything".into()),
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        attachment_count: 0,
+    };
+    let version = PolicyVersionRecord {
+        version_id: "v1".into(),
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#.into(),
+        is_default: true,
+        created_at: 1_700_000_000,
+    };
+    store
+        .create_managed_policy(&policy, &version)
+        .await
+        .unwrap();
+    assert_already_exists(store.create_managed_policy(&policy, &version).await);
+    assert_eq!(
+        store.get_managed_policy(arn).await.unwrap(),
+        Some(policy.clone())
+    );
+    assert_eq!(
+        store.get_policy_version(arn, "v1").await.unwrap(),
+        Some(version.clone())
+    );
+    assert_eq!(store.get_policy_version(arn, "v2").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_managed_policy("arn:aws:iam::123456789012:policy/none")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Attachments.
+    store.attach_role_policy("deployer", arn).await.unwrap();
+    store.attach_role_policy("Deployer", arn).await.unwrap(); // idempotent
+    assert_not_found(store.attach_role_policy("nobody", arn).await);
+    assert_not_found(
+        store
+            .attach_role_policy("deployer", "arn:aws:iam::123456789012:policy/none")
+            .await,
+    );
+    assert_eq!(
+        store.list_attached_role_policies("DEPLOYER").await.unwrap(),
+        vec![AttachedPolicy {
+            name: "push".into(),
+            arn: arn.into()
+        }]
+    );
+    assert_eq!(
+        store.list_attached_role_policies("Reader").await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .get_managed_policy(arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .attachment_count,
+        1
+    );
+    assert_conflict(store.delete_managed_policy(arn).await);
+
+    // Inline policies.
+    let inline_v1 =
+        r#"{"Statement":[{"Effect":"Deny","Action":"ecr:DeleteRepository","Resource":"*"}]}"#;
+    let inline_v2 = r#"{"Statement":[{"Effect":"Deny","Action":"ecr:*","Resource":"*"}]}"#;
+    store
+        .put_role_policy("deployer", "no-delete", inline_v1)
+        .await
+        .unwrap();
+    assert_not_found(store.put_role_policy("nobody", "x", inline_v1).await);
+    assert_eq!(
+        store
+            .get_role_policy("Deployer", "no-delete")
+            .await
+            .unwrap(),
+        Some(inline_v1.to_owned())
+    );
+    assert_eq!(
+        store.get_role_policy("Deployer", "other").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_role_policies("deployer").await.unwrap(),
+        vec!["no-delete".to_owned()]
+    );
+    assert_eq!(
+        store.list_role_policies("reader").await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // Effective policies.
+    let effective = store.role_effective_policies("DEPLOYER").await.unwrap();
+    assert_eq!(effective.len(), 2, "{effective:?}");
+    let inline = effective
+        .iter()
+        .find(|p| p.label == "inline:no-delete")
+        .expect("inline policy");
+    assert_eq!(inline.document, inline_v1);
+    let managed = effective.iter().find(|p| p.label == arn).expect("managed");
+    assert_eq!(managed.version, "v1");
+    assert_eq!(managed.document, version.document);
+    let old_version = inline.version.clone();
+    store
+        .put_role_policy("deployer", "no-delete", inline_v2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_role_policy("deployer", "no-delete")
+            .await
+            .unwrap(),
+        Some(inline_v2.to_owned())
+    );
+    let effective = store.role_effective_policies("deployer").await.unwrap();
+    let inline = effective
+        .iter()
+        .find(|p| p.label == "inline:no-delete")
+        .expect("inline policy");
+    assert_eq!(inline.document, inline_v2);
+    assert_ne!(
+        inline.version, old_version,
+        "version must change with the document"
+    );
+    assert_eq!(
+        store.role_effective_policies("reader").await.unwrap(),
+        vec![]
+    );
+    assert_not_found(store.role_effective_policies("nobody").await);
+
+    // A role with policies cannot go.
+    assert_conflict(store.delete_role("deployer").await);
+    store.detach_role_policy("deployer", arn).await.unwrap();
+    assert_not_found(store.detach_role_policy("deployer", arn).await);
+    assert_not_found(store.detach_role_policy("nobody", arn).await);
+    assert_eq!(
+        store
+            .get_managed_policy(arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .attachment_count,
+        0
+    );
+    assert_conflict(store.delete_role("deployer").await); // the inline policy remains
+    store
+        .delete_role_policy("deployer", "no-delete")
+        .await
+        .unwrap();
+    assert_not_found(store.delete_role_policy("deployer", "no-delete").await);
+    assert_not_found(store.delete_role_policy("nobody", "no-delete").await);
+    assert_eq!(
+        store.role_effective_policies("deployer").await.unwrap(),
+        vec![]
+    );
+    store.delete_role("DEPLOYER").await.unwrap();
+    assert_not_found(store.delete_role("deployer").await);
+    assert_eq!(store.get_role("deployer").await.unwrap(), None);
+    // The name is free again.
+    store.create_role(&role("deployer")).await.unwrap();
+    store.delete_role("deployer").await.unwrap();
+
+    store.delete_managed_policy(arn).await.unwrap();
+    assert_not_found(store.delete_managed_policy(arn).await);
+    assert_eq!(store.get_managed_policy(arn).await.unwrap(), None);
+    assert_eq!(store.get_policy_version(arn, "v1").await.unwrap(), None);
+    store.delete_role("reader").await.unwrap();
+}
+
+fn repository(name: &str, created_at: i64) -> RepositoryRecord {
+    RepositoryRecord {
+        name: repo(name),
+        created_at,
+        image_tag_mutability: "MUTABLE".into(),
+        scan_on_push: false,
+        encryption_type: "AES256".into(),
+    }
+}
+
+fn blob_digest(n: u8) -> Digest {
+    sha256(&[n; 7])
+}
+
+pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
+    let name = repo("team/app");
+    let mut record = repository("team/app", 1_700_000_000);
+    record.image_tag_mutability = "IMMUTABLE".into();
+    record.scan_on_push = true;
+    assert_eq!(store.get_repository(&name).await.unwrap(), None);
+    store.create_repository(&record).await.unwrap();
+    assert_already_exists(store.create_repository(&record).await);
+    assert_eq!(
+        store.get_repository(&name).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(store.count_manifests(&name).await.unwrap(), 0);
+    let other = repo("team/other");
+    store
+        .create_repository(&repository("team/other", 1))
+        .await
+        .unwrap();
+
+    // Blob links.
+    let (b1, b2, b3) = (blob_digest(1), blob_digest(2), blob_digest(3));
+    store.link_blob(&name, &b1, 100).await.unwrap();
+    store.link_blob(&name, &b1, 100).await.unwrap(); // idempotent
+    store.link_blob(&name, &b2, 2000).await.unwrap();
+    assert_eq!(store.blob_link(&name, &b1).await.unwrap(), Some(100));
+    assert_eq!(store.blob_link(&name, &b2).await.unwrap(), Some(2000));
+    assert_eq!(store.blob_link(&name, &b3).await.unwrap(), None);
+    assert_eq!(store.blob_link(&other, &b1).await.unwrap(), None);
+
+    // A manifest with a tag.
+    let m1 = ManifestRecord {
+        repository: name.clone(),
+        digest: sha256(b"manifest one"),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 512,
+        image_size: 2100,
+        pushed_at: 100,
+        artifact_type: None,
+        subject: None,
+        blobs: vec![b2.clone(), b1.clone()], // order kept, not sorted
+        children: vec![],
+    };
+    assert_eq!(
+        store
+            .put_manifest(&m1, Some(&tag("v1")), false)
+            .await
+            .unwrap(),
+        PutManifestOutcome::Stored
+    );
+    assert_eq!(
+        store.get_manifest(&name, &m1.digest).await.unwrap(),
+        Some(m1.clone())
+    );
+    assert_eq!(store.get_manifest(&other, &m1.digest).await.unwrap(), None);
+    assert_eq!(
+        store.resolve_tag(&name, &tag("v1")).await.unwrap(),
+        Some(m1.digest.clone())
+    );
+    assert_eq!(store.resolve_tag(&name, &tag("v2")).await.unwrap(), None);
+    assert_eq!(store.resolve_tag(&other, &tag("v1")).await.unwrap(), None);
+    // Same again: nothing changes, with or without the tag, immutable or not.
+    for (t, immutable) in [
+        (Some(tag("v1")), false),
+        (Some(tag("v1")), true),
+        (None, false),
+    ] {
+        assert_eq!(
+            store
+                .put_manifest(&m1, t.as_ref(), immutable)
+                .await
+                .unwrap(),
+            PutManifestOutcome::Unchanged
+        );
+    }
+    // A new tag on a known manifest is a change.
+    assert_eq!(
+        store
+            .put_manifest(&m1, Some(&tag("latest")), true)
+            .await
+            .unwrap(),
+        PutManifestOutcome::Stored
+    );
+
+    // An index with a subject and children; moving `v1` to it.
+    let m2 = ManifestRecord {
+        repository: name.clone(),
+        digest: sha256(b"manifest two"),
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+        size: 300,
+        image_size: 0,
+        pushed_at: 200,
+        artifact_type: Some("application/vnd.example+type".into()),
+        subject: Some(m1.digest.clone()),
+        blobs: vec![],
+        children: vec![m1.digest.clone(), b3.clone()],
+    };
+    // Immutable: the tag may not move, and nothing is stored.
+    assert_conflict(store.put_manifest(&m2, Some(&tag("v1")), true).await);
+    assert_eq!(store.get_manifest(&name, &m2.digest).await.unwrap(), None);
+    assert_eq!(
+        store.resolve_tag(&name, &tag("v1")).await.unwrap(),
+        Some(m1.digest.clone())
+    );
+    // Mutable: the tag moves.
+    assert_eq!(
+        store
+            .put_manifest(&m2, Some(&tag("v1")), false)
+            .await
+            .unwrap(),
+        PutManifestOutcome::Stored
+    );
+    assert_eq!(
+        store.resolve_tag(&name, &tag("v1")).await.unwrap(),
+        Some(m2.digest.clone())
+    );
+    assert_eq!(
+        store.get_manifest(&name, &m2.digest).await.unwrap(),
+        Some(m2.clone())
+    );
+    assert_eq!(
+        store.get_manifest(&name, &m1.digest).await.unwrap(),
+        Some(m1.clone())
+    );
+    // Moving it back is a change too.
+    assert_eq!(
+        store
+            .put_manifest(&m1, Some(&tag("v1")), false)
+            .await
+            .unwrap(),
+        PutManifestOutcome::Stored
+    );
+    assert_eq!(
+        store
+            .put_manifest(&m2, Some(&tag("v1")), false)
+            .await
+            .unwrap(),
+        PutManifestOutcome::Stored
+    );
+    // The same manifest in another repository is another record.
+    let mut m1_other = m1.clone();
+    m1_other.repository = other.clone();
+    assert_eq!(
+        store
+            .put_manifest(&m1_other, Some(&tag("v1")), true)
+            .await
+            .unwrap(),
+        PutManifestOutcome::Stored
+    );
+    assert_eq!(
+        store.resolve_tag(&name, &tag("v1")).await.unwrap(),
+        Some(m2.digest.clone())
+    );
+
+    // Tags: lexical (byte) order and pagination.
+    for t in ["b", "a-1", "Z9", "c.2", "_x", "a"] {
+        store.put_manifest(&m1, Some(&tag(t)), false).await.unwrap();
+    }
+    let mut expected: Vec<String> = ["b", "a-1", "Z9", "c.2", "_x", "a", "v1", "latest"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    expected.sort(); // byte order: `Z9` < `_x` < `a` < `a-1` < ...
+    assert_eq!(store.list_tags(&name, None, 1000).await.unwrap(), expected);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..=expected.len() {
+        let page = store.list_tags(&name, after.as_deref(), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().cloned();
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected);
+    assert_eq!(
+        store.list_tags(&name, Some("a0"), 2).await.unwrap(),
+        vec!["b".to_owned(), "c.2".to_owned()]
+    );
+    assert_eq!(
+        store.list_tags(&name, Some("zzz"), 10).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.list_tags(&name, None, 0).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.list_tags(&other, None, 10).await.unwrap(),
+        vec!["v1".to_owned()]
+    );
+
+    // Manifests with their tags, newest push first.
+    assert_eq!(store.count_manifests(&name).await.unwrap(), 2);
+    let listed = store.list_manifests(&name).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].0, m2);
+    assert_eq!(listed[1].0, m1);
+    let mut tags_m2 = listed[0].1.clone();
+    tags_m2.sort();
+    assert_eq!(tags_m2, vec!["v1".to_owned()]);
+    let mut tags_m1 = listed[1].1.clone();
+    tags_m1.sort();
+    let mut want_m1: Vec<String> = expected.iter().filter(|t| *t != "v1").cloned().collect();
+    want_m1.sort();
+    assert_eq!(tags_m1, want_m1);
+
+    // Deleting tags and manifests.
+    store.delete_tag(&name, &tag("latest")).await.unwrap();
+    assert_not_found(store.delete_tag(&name, &tag("latest")).await);
+    assert_not_found(store.delete_tag(&name, &tag("never")).await);
+    assert_eq!(
+        store.resolve_tag(&name, &tag("latest")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_manifest(&name, &m1.digest).await.unwrap(),
+        Some(m1.clone()),
+        "deleting a tag keeps the manifest"
+    );
+    store.delete_manifest(&name, &m1.digest).await.unwrap();
+    assert_not_found(store.delete_manifest(&name, &m1.digest).await);
+    assert_eq!(store.get_manifest(&name, &m1.digest).await.unwrap(), None);
+    assert_eq!(store.resolve_tag(&name, &tag("b")).await.unwrap(), None);
+    assert_eq!(
+        store.list_tags(&name, None, 100).await.unwrap(),
+        vec!["v1".to_owned()],
+        "the deleted manifest's tags go with it"
+    );
+    assert_eq!(store.count_manifests(&name).await.unwrap(), 1);
+    assert_eq!(
+        store.get_manifest(&other, &m1.digest).await.unwrap(),
+        Some(m1_other.clone()),
+        "other repositories keep their copy"
+    );
+
+    // Deleting the repository cascades, in one go.
+    let upload = UploadRecord {
+        id: "cascade-upload".into(),
+        repository: name.clone(),
+        created_at: 5,
+        last_part_size: None,
+        small_part_seen: false,
+    };
+    store.create_upload(&upload).await.unwrap();
+    assert_conflict(store.delete_repository(&name, false).await);
+    assert!(store.get_repository(&name).await.unwrap().is_some());
+    assert_eq!(store.count_manifests(&name).await.unwrap(), 1);
+    store.delete_repository(&name, true).await.unwrap();
+    assert_not_found(store.delete_repository(&name, true).await);
+    assert_eq!(store.get_repository(&name).await.unwrap(), None);
+    assert_eq!(store.get_manifest(&name, &m2.digest).await.unwrap(), None);
+    assert_eq!(store.resolve_tag(&name, &tag("v1")).await.unwrap(), None);
+    assert_eq!(store.blob_link(&name, &b1).await.unwrap(), None);
+    assert_eq!(store.get_upload(&upload.id).await.unwrap(), None);
+    assert_eq!(store.count_manifests(&name).await.unwrap(), 0);
+    // Recreated under the same name, it starts empty.
+    store.create_repository(&record).await.unwrap();
+    assert_eq!(
+        store.list_tags(&name, None, 100).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(store.list_manifests(&name).await.unwrap(), vec![]);
+    assert_eq!(store.blob_link(&name, &b2).await.unwrap(), None);
+    // An empty repository goes without `force`.
+    store.delete_repository(&name, false).await.unwrap();
+    // The other repository was not touched.
+    assert_eq!(
+        store.resolve_tag(&other, &tag("v1")).await.unwrap(),
+        Some(m1.digest.clone())
+    );
+    store.delete_repository(&other, true).await.unwrap();
+}
+
+pub async fn repository_pagination(store: &dyn MetadataStore) {
+    let names = [
+        "page/delta",
+        "page/alpha",
+        "page/charlie",
+        "page/bravo",
+        "page/echo",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        store
+            .create_repository(&repository(n, i as i64))
+            .await
+            .unwrap();
+    }
+    let all: Vec<RepositoryName> = store
+        .list_repositories(None, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "name order");
+    let mine: Vec<&str> = all
+        .iter()
+        .map(RepositoryName::as_str)
+        .filter(|n| n.starts_with("page/"))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![
+            "page/alpha",
+            "page/bravo",
+            "page/charlie",
+            "page/delta",
+            "page/echo"
+        ]
+    );
+    let mut paged = Vec::new();
+    let mut after: Option<RepositoryName> = None;
+    for _ in 0..=all.len() {
+        let page = store.list_repositories(after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.name.clone());
+        paged.extend(page.into_iter().map(|r| r.name));
+    }
+    assert_eq!(paged, all);
+    let after_charlie = store
+        .list_repositories(Some(&repo("page/charlie")), 1)
+        .await
+        .unwrap();
+    assert_eq!(after_charlie.len(), 1);
+    assert_eq!(after_charlie[0], repository("page/delta", 0));
+    assert_eq!(store.list_repositories(None, 0).await.unwrap(), vec![]);
+    for n in names {
+        store.delete_repository(&repo(n), false).await.unwrap();
+    }
+}
+
+pub async fn uploads(store: &dyn MetadataStore) {
+    let name = repo("uploads/repo");
+    store
+        .create_repository(&repository("uploads/repo", 1))
+        .await
+        .unwrap();
+    let upload = UploadRecord {
+        id: "0b7c3f6e-upload".into(),
+        repository: name.clone(),
+        created_at: 42,
+        last_part_size: None,
+        small_part_seen: false,
+    };
+    assert_eq!(store.get_upload(&upload.id).await.unwrap(), None);
+    store.create_upload(&upload).await.unwrap();
+    assert_already_exists(store.create_upload(&upload).await);
+    assert_eq!(
+        store.get_upload(&upload.id).await.unwrap(),
+        Some(upload.clone())
+    );
+    store
+        .update_upload_parts(&upload.id, 5 * 1024 * 1024, false)
+        .await
+        .unwrap();
+    store
+        .update_upload_parts(&upload.id, 1024, true)
+        .await
+        .unwrap();
+    let updated = store.get_upload(&upload.id).await.unwrap().unwrap();
+    assert_eq!(updated.last_part_size, Some(1024));
+    assert!(updated.small_part_seen);
+    assert_eq!(updated.created_at, 42);
+    assert_eq!(updated.repository, name);
+    assert_not_found(store.update_upload_parts("unknown", 1, false).await);
+    store.delete_upload(&upload.id).await.unwrap();
+    assert_eq!(store.get_upload(&upload.id).await.unwrap(), None);
+    store.delete_upload(&upload.id).await.unwrap(); // unknown: fine
+    store.delete_repository(&name, false).await.unwrap();
+}
+
+pub async fn signing_keys(store: &dyn MetadataStore) {
+    let first = SigningKeyRecord {
+        kid: "key-1".into(),
+        purpose: "session-token".into(),
+        material: vec![0, 1, 2, 255],
+        created_at: 10,
+    };
+    let second = SigningKeyRecord {
+        kid: "key-2".into(),
+        purpose: "session-token".into(),
+        material: vec![9; 32],
+        created_at: 20,
+    };
+    assert_eq!(
+        store.list_signing_keys("session-token").await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.get_or_create_signing_key(&first).await.unwrap(),
+        first
+    );
+    assert_eq!(
+        store.get_or_create_signing_key(&second).await.unwrap(),
+        first
+    );
+    assert_eq!(
+        store.list_signing_keys("session-token").await.unwrap(),
+        vec![first.clone()]
+    );
+    let issuer = SigningKeyRecord {
+        kid: "key-3".into(),
+        purpose: "dev-issuer".into(),
+        material: vec![7; 64],
+        created_at: 30,
+    };
+    assert_eq!(
+        store.get_or_create_signing_key(&issuer).await.unwrap(),
+        issuer
+    );
+    assert_eq!(
+        store.list_signing_keys("dev-issuer").await.unwrap(),
+        vec![issuer]
+    );
+    assert_eq!(store.list_signing_keys("other").await.unwrap(), vec![]);
+
+    // Concurrent callers all get the same key.
+    let candidates: Vec<SigningKeyRecord> = (0..4)
+        .map(|i| SigningKeyRecord {
+            kid: format!("race-{i}"),
+            purpose: "race".into(),
+            material: vec![i; 16],
+            created_at: 100,
+        })
+        .collect();
+    let (a, b, c, d) = tokio::join!(
+        store.get_or_create_signing_key(&candidates[0]),
+        store.get_or_create_signing_key(&candidates[1]),
+        store.get_or_create_signing_key(&candidates[2]),
+        store.get_or_create_signing_key(&candidates[3]),
+    );
+    let a = a.unwrap();
+    assert_eq!(b.unwrap(), a);
+    assert_eq!(c.unwrap(), a);
+    assert_eq!(d.unwrap(), a);
+    assert_eq!(store.list_signing_keys("race").await.unwrap(), vec![a]);
+}
+
+// --- Blobs -----------------------------------------------------------------------------------
+
+/// Every `BlobStore` check, on a fresh store.
+pub async fn blob_suite(store: &dyn BlobStore) {
+    blobs(store).await;
+    upload_lifecycle(store).await;
+    upload_edge_cases(store).await;
+}
+
+pub async fn blobs(store: &dyn BlobStore) {
+    let content = b"hello world";
+    let digest = sha256(content);
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+    assert!(matches!(
+        store.open(&digest, None).await,
+        Err(StoreError::NotFound)
+    ));
+    store.put(&digest, content).await.unwrap();
+    store.put(&digest, content).await.unwrap(); // idempotent
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+    assert_eq!(
+        read_blob(store.open(&digest, None).await.unwrap()).await,
+        content
+    );
+
+    // Ranges are inclusive.
+    for (first, last, want) in [
+        (0, 4, &b"hello"[..]),
+        (6, 10, b"world"),
+        (10, 10, b"d"),
+        (0, 10, b"hello world"),
+        (4, 6, b"o w"),
+    ] {
+        let blob = store.open(&digest, Some((first, last))).await.unwrap();
+        assert_eq!(blob.len, want.len() as u64);
+        assert_eq!(read_blob(blob).await, want, "range {first}-{last}");
+    }
+    for (first, last) in [(11, 11), (11, 20), (100, 200), (5, 3)] {
+        let result = store
+            .open(&digest, Some((first, last)))
+            .await
+            .map(|b| b.len);
+        assert_conflict(result);
+    }
+
+    // sha512 content lives beside sha256 content.
+    let big = vec![0xa5_u8; 3 * 1024 * 1024 + 17];
+    let d512 = digest_of(DigestAlgorithm::Sha512, &big);
+    store.put(&d512, &big).await.unwrap();
+    assert_eq!(store.stat(&d512).await.unwrap(), Some(big.len() as u64));
+    assert_eq!(read_blob(store.open(&d512, None).await.unwrap()).await, big);
+    let tail = store
+        .open(&d512, Some((big.len() as u64 - 3, big.len() as u64 - 1)))
+        .await
+        .unwrap();
+    assert_eq!(read_blob(tail).await, vec![0xa5; 3]);
+
+    // The empty blob.
+    let empty = sha256(b"");
+    store.put(&empty, b"").await.unwrap();
+    assert_eq!(store.stat(&empty).await.unwrap(), Some(0));
+    assert_eq!(
+        read_blob(store.open(&empty, None).await.unwrap()).await,
+        b""
+    );
+    assert_conflict(store.open(&empty, Some((0, 0))).await.map(|b| b.len));
+}
+
+pub async fn upload_lifecycle(store: &dyn BlobStore) {
+    let id = "upload-lifecycle_1";
+    store.create_upload(id).await.unwrap();
+    assert_eq!(store.upload_len(id).await.unwrap(), 0);
+    assert_not_found(store.upload_len("never-created").await);
+
+    assert_eq!(
+        store
+            .append_upload(id, 0, &mut &b"hello "[..])
+            .await
+            .unwrap(),
+        6
+    );
+    assert_eq!(store.upload_len(id).await.unwrap(), 6);
+    // Wrong offsets: behind, ahead.
+    assert_conflict(store.append_upload(id, 0, &mut &b"again"[..]).await);
+    assert_conflict(store.append_upload(id, 7, &mut &b"gap"[..]).await);
+    assert_eq!(store.upload_len(id).await.unwrap(), 6);
+    // An interrupted chunk does not count.
+    let mut failing = FailingReader {
+        data: b"garbage that never completes".to_vec(),
+        pos: 0,
+    };
+    assert!(store.append_upload(id, 6, &mut failing).await.is_err());
+    assert_eq!(store.upload_len(id).await.unwrap(), 6);
+    // An empty chunk is fine.
+    assert_eq!(store.append_upload(id, 6, &mut &b""[..]).await.unwrap(), 6);
+    assert_eq!(
+        store
+            .append_upload(id, 6, &mut &b"world"[..])
+            .await
+            .unwrap(),
+        11
+    );
+    assert_not_found(
+        store
+            .append_upload("never-created", 0, &mut &b"x"[..])
+            .await,
+    );
+
+    // A wrong digest: Conflict, and the upload stays as it was.
+    let content = b"hello world";
+    let wrong = sha256(b"something else");
+    assert_conflict(store.commit_upload(id, &wrong).await);
+    assert_eq!(store.stat(&wrong).await.unwrap(), None);
+    assert_eq!(store.upload_len(id).await.unwrap(), 11);
+    // The right algorithm matters too.
+    let wrong_algorithm = digest_of(DigestAlgorithm::Sha512, b"hello");
+    assert_conflict(store.commit_upload(id, &wrong_algorithm).await);
+    assert_eq!(store.upload_len(id).await.unwrap(), 11);
+
+    // The right digest: the blob appears, the upload goes.
+    let digest = sha256(content);
+    assert_eq!(store.commit_upload(id, &digest).await.unwrap(), 11);
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+    assert_eq!(
+        read_blob(store.open(&digest, None).await.unwrap()).await,
+        content
+    );
+    assert_not_found(store.upload_len(id).await);
+    assert_not_found(store.commit_upload(id, &digest).await);
+    assert_not_found(store.commit_upload("never-created", &digest).await);
+
+    // Committing content that is already stored is fine.
+    let id2 = "upload-lifecycle_2";
+    store.create_upload(id2).await.unwrap();
+    store
+        .append_upload(id2, 0, &mut &content[..])
+        .await
+        .unwrap();
+    assert_eq!(store.commit_upload(id2, &digest).await.unwrap(), 11);
+    assert_not_found(store.upload_len(id2).await);
+
+    // sha512, over several chunks that straddle buffer sizes.
+    let id3 = "upload-lifecycle_3";
+    store.create_upload(id3).await.unwrap();
+    let data: Vec<u8> = (0..(1024 * 1024 + 4099)).map(|i| (i % 251) as u8).collect();
+    let mut offset = 0_u64;
+    for piece in data.chunks(300_001) {
+        offset = store
+            .append_upload(id3, offset, &mut &piece[..])
+            .await
+            .unwrap();
+    }
+    assert_eq!(offset, data.len() as u64);
+    let d512 = digest_of(DigestAlgorithm::Sha512, &data);
+    assert_eq!(
+        store.commit_upload(id3, &d512).await.unwrap(),
+        data.len() as u64
+    );
+    assert_eq!(
+        read_blob(store.open(&d512, None).await.unwrap()).await,
+        data
+    );
+    let middle = store.open(&d512, Some((300_000, 300_009))).await.unwrap();
+    assert_eq!(read_blob(middle).await, &data[300_000..300_010]);
+}
+
+pub async fn upload_edge_cases(store: &dyn BlobStore) {
+    // An empty upload commits to the empty blob.
+    let id = "upload-empty";
+    store.create_upload(id).await.unwrap();
+    let empty = sha256(b"");
+    assert_eq!(store.commit_upload(id, &empty).await.unwrap(), 0);
+    assert_eq!(store.stat(&empty).await.unwrap(), Some(0));
+
+    // Deleting discards; unknown ids are fine.
+    let id = "upload-deleted";
+    store.create_upload(id).await.unwrap();
+    store.append_upload(id, 0, &mut &b"abc"[..]).await.unwrap();
+    store.delete_upload(id).await.unwrap();
+    assert_not_found(store.upload_len(id).await);
+    store.delete_upload(id).await.unwrap();
+    store.delete_upload("never-created").await.unwrap();
+    assert_not_found(store.commit_upload(id, &sha256(b"abc")).await);
+    assert_eq!(store.stat(&sha256(b"abc")).await.unwrap(), None);
+
+    // The id can be used again after a delete.
+    store.create_upload(id).await.unwrap();
+    assert_eq!(store.upload_len(id).await.unwrap(), 0);
+    store.delete_upload(id).await.unwrap();
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs what the tests need
+# (skopeo from Debian; awscli and boto3 in .venv; cargo-nextest if missing), then runs
+# formatting and lint checks, every test, and a short run of each fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_system_packages() {
+    local missing=()
+    command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]} (Debian)"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+install_python_clients() {
+    if [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import boto3' 2>/dev/null; then
+        log "installing awscli and boto3 into .venv (PyPI)"
+        python3 -m venv .venv
+        .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+    fi
+}
+
+install_nextest() {
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        log "installing cargo-nextest (crates.io)"
+        cargo install --locked cargo-nextest
+    fi
+}
+
+install_system_packages
+install_python_clients
+install_nextest
+
+export BERTH_TEST_AWS="$PWD/.venv/bin/aws"
+export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "tests"
+cargo nextest run --workspace --locked --no-fail-fast
+if [ -d fuzz ] && [ "${BERTH_SKIP_FUZZ:-}" != 1 ]; then
+    log "fuzz smoke"
+    scripts/fuzz-smoke.sh
+fi
