@@ -1,5 +1,6 @@
 //! `berth`: the server and its command-line tools.
 
+mod policy;
 mod serve;
 mod token;
 
@@ -24,10 +25,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Mint a GitHub-Actions-shaped OIDC token from a `berth serve --dev` server.
     Token(token::TokenArgs),
+    /// Evaluate IAM policies offline.
+    Policy(policy::PolicyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Policy(args) = cli.command {
+        return finish(policy::run(args));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,8 +48,13 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Token(args) => token::run(args).await,
+            Command::Policy(_) => Ok(()),
         }
     });
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -22,9 +22,16 @@ impl Server {
     /// Starts `berth serve --dev` on `addr` (use `127.0.0.1:0` for any free port) and
     /// waits for its ready line.
     pub fn start(data_dir: &Path, addr: &str) -> Server {
+        Self::start_with(data_dir, addr, &["--dev"])
+    }
+
+    /// Starts `berth serve` with extra flags.
+    pub fn start_with(data_dir: &Path, addr: &str, flags: &[&str]) -> Server {
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--dev", "--listen", addr, "--data-dir"])
+            .arg("serve")
+            .args(flags)
+            .args(["--listen", addr, "--data-dir"])
             .arg(data_dir)
             .env("BERTH_ROOT_ACCESS_KEY_ID", ROOT_KEY)
             .env("BERTH_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
