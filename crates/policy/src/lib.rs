@@ -15,16 +15,20 @@ mod context;
 pub mod corpus;
 mod error;
 mod evaluator;
+pub mod explain;
 mod glob;
 mod json;
 mod parser;
 mod policy;
+pub mod web_identity;
 
 pub use context::Context;
 pub use error::PolicyError;
 pub use evaluator::{
-    Decision, Evaluation, MatchedStatement, PolicySet, Principal, PrincipalKind, Request, evaluate,
+    Decision, Evaluation, MatchedStatement, PolicySet, Principal, PrincipalKind, Request, decide,
+    evaluate,
 };
+pub use explain::{Explanation, explain};
 pub use policy::{Effect, Policy, PolicyKind, PolicyVersion};
 
 /// Characters other than JSON whitespace (space, tab, line feed, carriage return): what
