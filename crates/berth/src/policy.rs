@@ -3,8 +3,10 @@
 
 use std::io::{BufRead, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use berth_policy::lint::{Finding, Severity};
 use berth_policy::{Context, Policy, PolicyKind};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -23,6 +25,28 @@ enum PolicyCommand {
     /// Explain a decision: for every statement, whether it matched and, if not, the first
     /// thing that failed (action, resource, principal, or condition with both values).
     Explain(ExplainArgs),
+    /// Lint role trust policies (above all those trusting GitHub's OIDC provider): each
+    /// finding with its severity, JSON location, why it is dangerous and the fix.
+    /// Exit status: 0 clean, 1 findings, 2 a file unreadable or not JSON.
+    Lint(LintArgs),
+}
+
+#[derive(Args, Debug)]
+struct LintArgs {
+    /// Trust policy documents (JSON).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The lowest severity that makes the exit status 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    fail_on: FailOn,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Warning,
+    Error,
 }
 
 #[derive(Args, Debug)]
@@ -50,10 +74,11 @@ enum Output {
     Json,
 }
 
-pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
+pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        PolicyCommand::Eval => eval(),
-        PolicyCommand::Explain(args) => explain(args),
+        PolicyCommand::Eval => eval().map(|()| ExitCode::SUCCESS),
+        PolicyCommand::Explain(args) => explain(args).map(|()| ExitCode::SUCCESS),
+        PolicyCommand::Lint(args) => lint(args),
     }
 }
 
@@ -157,4 +182,90 @@ fn explain(args: ExplainArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What linting one file gave.
+enum Linted {
+    Findings(Vec<Finding>),
+    Unreadable(String),
+}
+
+fn lint(args: LintArgs) -> anyhow::Result<ExitCode> {
+    let results: Vec<(&Path, Linted)> = args
+        .files
+        .iter()
+        .map(|path| {
+            let linted = match std::fs::read_to_string(path) {
+                Err(e) => Linted::Unreadable(format!("cannot read: {e}")),
+                Ok(text) => match berth_policy::lint::lint(&text) {
+                    Ok(findings) => Linted::Findings(findings),
+                    Err(e) => Linted::Unreadable(e.to_string()),
+                },
+            };
+            (path.as_path(), linted)
+        })
+        .collect();
+
+    let threshold = match args.fail_on {
+        FailOn::Warning => Severity::Warning,
+        FailOn::Error => Severity::Error,
+    };
+    let mut status = 0u8;
+    for (_, linted) in &results {
+        match linted {
+            Linted::Unreadable(_) => status = 2,
+            Linted::Findings(f) if f.iter().any(|f| f.severity >= threshold) => {
+                status = status.max(1);
+            }
+            Linted::Findings(_) => {}
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Output::Json => {
+            let files: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(path, linted)| match linted {
+                    Linted::Findings(findings) => serde_json::json!({
+                        "file": path.display().to_string(),
+                        "findings": findings,
+                    }),
+                    Linted::Unreadable(error) => serde_json::json!({
+                        "file": path.display().to_string(),
+                        "error": error,
+                    }),
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&files)?)?;
+        }
+        Output::Text => {
+            for (path, linted) in &results {
+                let path = path.display();
+                match linted {
+                    Linted::Unreadable(error) => eprintln!("{path}: {error}"),
+                    Linted::Findings(findings) if findings.is_empty() => {
+                        writeln!(out, "{path}: no findings")?;
+                    }
+                    Linted::Findings(findings) => {
+                        for f in findings {
+                            let severity = match f.severity {
+                                Severity::Error => "error",
+                                Severity::Warning => "warning",
+                            };
+                            let at = if f.pointer.is_empty() {
+                                "/"
+                            } else {
+                                &f.pointer
+                            };
+                            writeln!(out, "{path}: {severity}[{}] at {at}: {}", f.rule, f.message)?;
+                            writeln!(out, "  why: {}", f.why)?;
+                            writeln!(out, "  fix: {}", f.fix)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::from(status))
 }

@@ -189,3 +189,77 @@ fn explain_reads_one_eval_request() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("malformed request"));
 }
+
+#[test]
+fn lint_reports_findings_with_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let clean = write("clean.json", GITHUB_TRUST);
+    let open = write(
+        "open.json",
+        &GITHUB_TRUST.replace("repo:acme/app:ref:refs/heads/main", "repo:acme*"),
+    );
+    let audless = write(
+        "audless.json",
+        &GITHUB_TRUST.replace(
+            r#""StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"},"#,
+            "",
+        ),
+    );
+    let not_json = write("bad.json", "{ nope");
+
+    let out = berth(&["policy", "lint", &clean], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no findings"));
+
+    let out = berth(&["policy", "lint", &open], "");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("error[sub-wildcard-spans-owners] at /Statement/0/Condition/StringLike/token.actions.githubusercontent.com:sub"),
+        "{text}"
+    );
+    assert!(text.contains("  why: ") && text.contains("  fix: "));
+
+    // A warning fails by default, not with --fail-on error.
+    assert_eq!(
+        berth(&["policy", "lint", &audless], "").status.code(),
+        Some(1)
+    );
+    let out = berth(&["policy", "lint", "--fail-on", "error", &audless], "");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("warning[aud-missing]"));
+
+    // Unreadable input wins: exit 2, the other files still reported.
+    let missing = dir.path().join("missing.json");
+    let out = berth(
+        &[
+            "policy",
+            "lint",
+            "--output",
+            "json",
+            &open,
+            &not_json,
+            missing.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["findings"][0]["rule"], "sub-wildcard-spans-owners");
+    assert_eq!(json[0]["findings"][0]["severity"], "error");
+    assert!(json[1]["error"].as_str().unwrap().starts_with("not JSON"));
+    assert!(
+        json[2]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read")
+    );
+    // A directory is not a file.
+    let out = berth(&["policy", "lint", dir.path().to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(2));
+}
