@@ -32,7 +32,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Policy(args) = cli.command {
-        return finish(policy::run(args));
+        return match policy::run(args) {
+            Ok(code) => code,
+            Err(e) => finish(Err(e)),
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -138,9 +138,15 @@ impl Authorizer {
             resource,
             context: &context,
         };
+        // Allowing is the common path: decide without collecting anything.
+        if berth_policy::decide(&set, &request) == Decision::Allow {
+            return Ok(());
+        }
         let evaluation = berth_policy::evaluate(&set, &request);
+        let explanation = berth_policy::explain(&set, &request);
         decide(
             evaluation,
+            &explanation.summary(),
             &caller_arn,
             action,
             resource,
@@ -181,6 +187,7 @@ fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts)
 
 fn decide(
     evaluation: Evaluation,
+    explanation: &str,
     caller_arn: &str,
     action: &str,
     resource: &str,
@@ -220,6 +227,7 @@ fn decide(
         action,
         resource,
         decision = ?evaluation.decision,
+        explanation,
         "request denied"
     );
     Err(AuthzError::Denied(AccessDenied {

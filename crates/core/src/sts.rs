@@ -19,27 +19,6 @@ use crate::sealer::Purpose;
 pub const SESSION_POLICY_MAX: usize = 2048;
 pub const DEFAULT_DURATION: i64 = 3600;
 
-/// GitHub claims STS exposes as `<provider>:<claim>` condition keys in trust policies
-/// (besides `sub` and `aud`).
-const GITHUB_CLAIM_KEYS: &[&str] = &[
-    "actor",
-    "actor_id",
-    "enterprise",
-    "enterprise_id",
-    "environment",
-    "event_name",
-    "job_workflow_ref",
-    "ref",
-    "ref_type",
-    "repository",
-    "repository_id",
-    "repository_owner",
-    "repository_owner_id",
-    "runner_environment",
-    "workflow",
-    "workflow_ref",
-];
-
 /// Temporary credentials, as returned to the caller.
 pub struct Credentials {
     pub access_key_id: String,
@@ -226,28 +205,13 @@ impl Services {
             PolicyKind::Trust,
         )?;
         let mut context = Context::new();
-        let claim_key = |claim: &str| format!("{provider_url}:{claim}");
-        context.insert(&claim_key("sub"), subject.clone());
-        context.insert(&claim_key("aud"), audience.clone());
-        if let Some(amr) = claims.get("amr") {
-            let values: Vec<String> = match amr {
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-                serde_json::Value::String(s) => vec![s.clone()],
-                _ => Vec::new(),
-            };
-            context.insert_multi(&claim_key("amr"), values);
-        }
-        if issuer == GITHUB_ISSUER {
-            for key in GITHUB_CLAIM_KEYS {
-                if let Some(v) = claims.get(*key).and_then(|v| v.as_str()) {
-                    context.insert(&claim_key(key), v.to_owned());
-                }
-            }
-        }
-        context.insert("aws:FederatedProvider", provider.arn.clone());
+        berth_policy::web_identity::insert_token_keys(
+            &mut context,
+            &issuer,
+            &provider.arn,
+            claims,
+            &audience,
+        );
         context.insert("sts:RoleSessionName", session_name.to_string());
         context.insert("aws:EpochTime", now.to_string());
         if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(now)
@@ -284,9 +248,10 @@ impl Services {
             resource: &role.arn,
             context: &context,
         };
-        let evaluation = berth_policy::evaluate(&set, &request);
-        if evaluation.decision != Decision::Allow {
-            tracing::info!(role = %role.arn, subject, decision = ?evaluation.decision, "web identity refused by trust policy");
+        if berth_policy::decide(&set, &request) != Decision::Allow {
+            // The operator learns why; the caller only gets AWS's terse AccessDenied.
+            let explanation = berth_policy::explain(&set, &request);
+            tracing::info!(role = %role.arn, subject, decision = ?explanation.decision, explanation = %explanation.summary(), "web identity refused by trust policy");
             return Err(denied());
         }
         if duration > role.max_session_duration {

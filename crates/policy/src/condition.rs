@@ -140,11 +140,26 @@ pub(crate) struct Condition {
     /// Lower case: condition key names are case-insensitive.
     pub(crate) key: String,
     pub(crate) values: Values,
+    /// The operator, key and values as the policy writes them, for explanations.
+    pub(crate) source: ConditionSource,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ConditionSource {
+    pub(crate) operator: String,
+    pub(crate) key: String,
+    pub(crate) values: Vec<String>,
 }
 
 impl Condition {
     /// Compiles the policy's values (already as text) for `op`.
-    pub(crate) fn new(op: Operator, key: &str, texts: &[String], variables: bool) -> Condition {
+    pub(crate) fn new(
+        operator: &str,
+        op: Operator,
+        key: &str,
+        texts: &[String],
+        variables: bool,
+    ) -> Condition {
         let templates = |glob: bool| -> Vec<Template> {
             texts
                 .iter()
@@ -171,6 +186,11 @@ impl Condition {
             set: op.set,
             key: key.to_lowercase(),
             values,
+            source: ConditionSource {
+                operator: operator.to_owned(),
+                key: key.to_owned(),
+                values: texts.to_vec(),
+            },
         }
     }
 
@@ -532,7 +552,7 @@ mod tests {
 
     fn cond(op: &str, key: &str, values: &[&str]) -> Condition {
         let texts: Vec<String> = values.iter().map(|s| (*s).to_owned()).collect();
-        Condition::new(Operator::parse(op).unwrap(), key, &texts, true)
+        Condition::new(op, Operator::parse(op).unwrap(), key, &texts, true)
     }
 
     fn ctx(pairs: &[(&str, &[&str])]) -> Context {
@@ -604,6 +624,7 @@ mod tests {
         assert!(cond("StringLike", "k", &["*/${aws:missing, 'alice'}"]).evaluate(&c));
         // Version 2008-10-17 keeps `${...}` literal.
         let lit = Condition::new(
+            "StringEquals",
             Operator::parse("StringEquals").unwrap(),
             "k",
             &["home/${aws:username}".to_owned()],

@@ -47,6 +47,14 @@ impl Context {
         }
     }
 
+    /// Every key (lower case) with its values, in key order; keys without values skipped.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.keys
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

@@ -26,7 +26,8 @@
 use serde_json::Value;
 
 use crate::{
-    Context, Decision, Policy, PolicyKind, PolicySet, Principal, PrincipalKind, Request, evaluate,
+    Context, Decision, Explanation, Policy, PolicyKind, PolicySet, Principal, PrincipalKind,
+    Request, evaluate, explain,
 };
 
 /// Evaluates one corpus line. Never panics; the output has no trailing newline.
@@ -58,76 +59,113 @@ pub fn eval_line(line: &str) -> String {
 }
 
 fn run(case: &Value) -> Result<Decision, String> {
-    if !case.is_object() {
-        return Err("malformed line: not an object".to_owned());
-    }
-    let identity: Vec<Policy> = match case.get("identity_policies") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|p| parse_policy(p, PolicyKind::Session))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("malformed line: identity_policies is not an array".to_owned()),
-    };
-    let resource_policy = match case.get("resource_policy") {
-        None | Some(Value::Null) => None,
-        Some(p) => Some(parse_policy(p, resource_kind(p))?),
-    };
+    let case = Case::from_json(case)?;
+    Ok(case.with_request(|set, request| evaluate(set, request).decision))
+}
 
-    let request = case
-        .get("request")
-        .filter(|r| r.is_object())
-        .ok_or("malformed line: missing request")?;
-    let text = |field: &str| request.get(field).and_then(Value::as_str);
-    let principal_arn = text("principal").ok_or("malformed line: missing request.principal")?;
-    let action = text("action").ok_or("malformed line: missing request.action")?;
-    let resource = text("resource").unwrap_or("*");
-    let context = match request.get("context") {
-        None | Some(Value::Null) => Context::new(),
-        Some(Value::Object(keys)) => {
-            let mut context = Context::new();
-            for (key, value) in keys {
-                let values = match value {
-                    Value::Array(items) => {
-                        items.iter().map(context_text).collect::<Option<Vec<_>>>()
-                    }
-                    other => context_text(other).map(|v| vec![v]),
-                };
-                let values = values
-                    .ok_or_else(|| format!("malformed line: bad value for context key `{key}`"))?;
-                context.insert_multi(key, values);
-            }
-            context
+/// Explains one test case (the `berth policy eval` input format, one JSON document):
+/// the decision and, statement by statement, what matched and what did not.
+pub fn explain_case(text: &str) -> Result<Explanation, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("malformed request: {e}"))?;
+    let case = Case::from_json(&value)?;
+    Ok(case.with_request(explain))
+}
+
+/// One parsed test case: the policies, compiled, and the request's parts.
+struct Case {
+    identity: Vec<Policy>,
+    resource_policy: Option<Policy>,
+    principal: String,
+    action: String,
+    resource: String,
+    context: Context,
+}
+
+impl Case {
+    fn from_json(case: &Value) -> Result<Case, String> {
+        if !case.is_object() {
+            return Err("malformed line: not an object".to_owned());
         }
-        Some(_) => return Err("malformed line: request.context is not an object".to_owned()),
-    };
+        let identity: Vec<Policy> = match case.get("identity_policies") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|p| parse_policy(p, PolicyKind::Session))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("malformed line: identity_policies is not an array".to_owned()),
+        };
+        let resource_policy = match case.get("resource_policy") {
+            None | Some(Value::Null) => None,
+            Some(p) => Some(parse_policy(p, resource_kind(p))?),
+        };
 
-    let role_arn = session_role_arn(principal_arn);
-    let principal = principal_of(principal_arn, role_arn.as_deref());
-    let resource_account = arn_account(resource).or(principal.account);
+        let request = case
+            .get("request")
+            .filter(|r| r.is_object())
+            .ok_or("malformed line: missing request")?;
+        let text = |field: &str| request.get(field).and_then(Value::as_str);
+        let principal = text("principal").ok_or("malformed line: missing request.principal")?;
+        let action = text("action").ok_or("malformed line: missing request.action")?;
+        let resource = text("resource").unwrap_or("*");
+        let context = match request.get("context") {
+            None | Some(Value::Null) => Context::new(),
+            Some(Value::Object(keys)) => {
+                let mut context = Context::new();
+                for (key, value) in keys {
+                    let values = match value {
+                        Value::Array(items) => {
+                            items.iter().map(context_text).collect::<Option<Vec<_>>>()
+                        }
+                        other => context_text(other).map(|v| vec![v]),
+                    };
+                    let values = values.ok_or_else(|| {
+                        format!("malformed line: bad value for context key `{key}`")
+                    })?;
+                    context.insert_multi(key, values);
+                }
+                context
+            }
+            Some(_) => return Err("malformed line: request.context is not an object".to_owned()),
+        };
+        Ok(Case {
+            identity,
+            resource_policy,
+            principal: principal.to_owned(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            context,
+        })
+    }
 
-    let identity_labels: Vec<String> = (1..=identity.len())
-        .map(|i| format!("PolicyInputList.{i}"))
-        .collect();
-    let identity_set: Vec<(&str, &Policy)> = identity_labels
-        .iter()
-        .map(String::as_str)
-        .zip(identity.iter())
-        .collect();
-    let set = PolicySet {
-        identity: &identity_set,
-        resource: resource_policy.as_ref().map(|p| ("ResourcePolicy", p)),
-        session: &[],
-        boundary: None,
-        resource_account,
-    };
-    let request = Request {
-        principal,
-        action,
-        resource,
-        context: &context,
-    };
-    Ok(evaluate(&set, &request).decision)
+    /// Calls `f` with the policy set and request this case describes.
+    fn with_request<T>(&self, f: impl FnOnce(&PolicySet<'_>, &Request<'_>) -> T) -> T {
+        let role_arn = session_role_arn(&self.principal);
+        let principal = principal_of(&self.principal, role_arn.as_deref());
+        let resource_account = arn_account(&self.resource).or(principal.account);
+
+        let identity_labels: Vec<String> = (1..=self.identity.len())
+            .map(|i| format!("PolicyInputList.{i}"))
+            .collect();
+        let identity_set: Vec<(&str, &Policy)> = identity_labels
+            .iter()
+            .map(String::as_str)
+            .zip(self.identity.iter())
+            .collect();
+        let set = PolicySet {
+            identity: &identity_set,
+            resource: self.resource_policy.as_ref().map(|p| ("ResourcePolicy", p)),
+            session: &[],
+            boundary: None,
+            resource_account,
+        };
+        let request = Request {
+            principal,
+            action: &self.action,
+            resource: &self.resource,
+            context: &self.context,
+        };
+        f(&set, &request)
+    }
 }
 
 fn parse_policy(value: &Value, kind: PolicyKind) -> Result<Policy, String> {

@@ -1,7 +1,7 @@
 //! Combining the policies that apply to one request into a decision (spec §3.5).
 
 use crate::context::Context;
-use crate::policy::{Effect, Policy};
+use crate::policy::{ActionName, Effect, Policy, Statement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -52,7 +52,7 @@ pub struct Request<'a> {
     pub context: &'a Context,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Decision {
     Allow,
     ExplicitDeny,
@@ -100,12 +100,42 @@ struct Verdict {
     deny: bool,
 }
 
+impl Verdict {
+    fn or(self, other: Verdict) -> Verdict {
+        Verdict {
+            allow: self.allow || other.allow,
+            deny: self.deny || other.deny,
+        }
+    }
+}
+
+/// Where the statements that applied are reported: nowhere when only the decision is
+/// wanted (no allocation), or into a list.
+trait Sink {
+    fn matched(&mut self, label: &str, index: usize, statement: &Statement);
+}
+
+impl Sink for () {
+    fn matched(&mut self, _: &str, _: usize, _: &Statement) {}
+}
+
+impl Sink for Vec<MatchedStatement> {
+    fn matched(&mut self, label: &str, index: usize, statement: &Statement) {
+        self.push(MatchedStatement {
+            label: label.to_owned(),
+            index,
+            sid: statement.sid.clone(),
+            effect: statement.effect,
+        });
+    }
+}
+
 fn check(
     label: &str,
     policy: &Policy,
     request: &Request<'_>,
-    action: &str,
-    matched: &mut Vec<MatchedStatement>,
+    action: &ActionName<'_>,
+    sink: &mut impl Sink,
 ) -> Verdict {
     let mut verdict = Verdict::default();
     for (index, statement) in policy.inner.statements.iter().enumerate() {
@@ -116,12 +146,7 @@ fn check(
             Effect::Allow => verdict.allow = true,
             Effect::Deny => verdict.deny = true,
         }
-        matched.push(MatchedStatement {
-            label: label.to_owned(),
-            index,
-            sid: statement.sid.clone(),
-            effect: statement.effect,
-        });
+        sink.matched(label, index, statement);
     }
     verdict
 }
@@ -129,17 +154,13 @@ fn check(
 fn check_all(
     policies: &[(&str, &Policy)],
     request: &Request<'_>,
-    action: &str,
-    matched: &mut Vec<MatchedStatement>,
+    action: &ActionName<'_>,
+    sink: &mut impl Sink,
 ) -> Verdict {
     policies
         .iter()
         .fold(Verdict::default(), |acc, (label, policy)| {
-            let v = check(label, policy, request, action, matched);
-            Verdict {
-                allow: acc.allow || v.allow,
-                deny: acc.deny || v.deny,
-            }
+            acc.or(check(label, policy, request, action, sink))
         })
 }
 
@@ -151,18 +172,28 @@ fn check_all(
 /// Not modelled: a resource policy naming the session ARN itself bypassing the session
 /// policies and boundary (AWS's own documentation is vague here); SCPs and RCPs.
 pub fn evaluate(set: &PolicySet<'_>, request: &Request<'_>) -> Evaluation {
-    let action = request.action.to_lowercase();
     let mut matched = Vec::new();
-    let identity = check_all(set.identity, request, &action, &mut matched);
+    let decision = run(set, request, &mut matched);
+    Evaluation { decision, matched }
+}
+
+/// The decision of [`evaluate`] without the list of matched statements. Allocates nothing
+/// for ASCII action names (every real one): the path every request takes.
+pub fn decide(set: &PolicySet<'_>, request: &Request<'_>) -> Decision {
+    run(set, request, &mut ())
+}
+
+fn run(set: &PolicySet<'_>, request: &Request<'_>, sink: &mut impl Sink) -> Decision {
+    let action = ActionName::new(request.action);
+    let identity = check_all(set.identity, request, &action, sink);
     let resource = set
         .resource
-        .map(|(label, policy)| check(label, policy, request, &action, &mut matched))
+        .map(|(label, policy)| check(label, policy, request, &action, sink))
         .unwrap_or_default();
     let boundary = set
         .boundary
-        .map(|(label, policy)| check(label, policy, request, &action, &mut matched));
-    let session =
-        (!set.session.is_empty()).then(|| check_all(set.session, request, &action, &mut matched));
+        .map(|(label, policy)| check(label, policy, request, &action, sink));
+    let session = (!set.session.is_empty()).then(|| check_all(set.session, request, &action, sink));
 
     let denied = identity.deny
         || resource.deny
@@ -180,14 +211,13 @@ pub fn evaluate(set: &PolicySet<'_>, request: &Request<'_>) -> Evaluation {
         identity.allow && resource.allow
     };
     let allowed = granted && boundary.is_none_or(|b| b.allow) && session.is_none_or(|s| s.allow);
-    let decision = if denied {
+    if denied {
         Decision::ExplicitDeny
     } else if allowed {
         Decision::Allow
     } else {
         Decision::ImplicitDeny
-    };
-    Evaluation { decision, matched }
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,13 @@ impl Glob {
     pub(crate) fn matches(&self, text: &str) -> bool {
         glob_match(&self.0, text)
     }
+
+    /// Like [`Glob::matches`], ASCII letters of `text` compared case-insensitively against
+    /// a pattern compiled from lower-case text. Lets an ASCII action name be matched
+    /// without lower-casing it into a new string.
+    pub(crate) fn matches_ascii_folded(&self, text: &str) -> bool {
+        matches(&self.0, text, true)
+    }
 }
 
 fn push_lit(toks: &mut Vec<Tok>, text: &str) {
@@ -60,6 +67,13 @@ fn push_glob_text(toks: &mut Vec<Tok>, text: &str) {
 /// Matches `text` against `toks`: linear scan with backtracking to the last `*` only,
 /// which is exact for patterns made of literals, `*` and `?`.
 pub(crate) fn glob_match(toks: &[Tok], text: &str) -> bool {
+    matches(toks, text, false)
+}
+
+/// `fold`: compare literals ASCII-case-insensitively (`text` must then be ASCII, so that
+/// advancing by a literal's length stays on a character boundary).
+fn matches(toks: &[Tok], text: &str, fold: bool) -> bool {
+    let fold = fold && text.is_ascii();
     let mut ti = 0;
     let mut si = 0;
     // (token index after the last star, text position that star currently stops at)
@@ -73,6 +87,11 @@ pub(crate) fn glob_match(toks: &[Tok], text: &str) -> bool {
                 continue;
             }
             Some(Tok::One) => rest.chars().next().map(char::len_utf8),
+            Some(Tok::Lit(lit)) if fold => rest
+                .as_bytes()
+                .get(..lit.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(lit.as_bytes()))
+                .then_some(lit.len()),
             Some(Tok::Lit(lit)) => rest.starts_with(lit.as_str()).then_some(lit.len()),
             None if rest.is_empty() => return true,
             None => None,
@@ -266,6 +285,18 @@ mod tests {
             c.insert(k, *v);
         }
         c
+    }
+
+    #[test]
+    fn ascii_folding_matches_like_lower_casing() {
+        let g = Glob::new("ecr:batch*image");
+        assert!(g.matches_ascii_folded("ECR:BatchGetImage"));
+        assert!(g.matches_ascii_folded("ecr:batchgetimage"));
+        assert!(!g.matches_ascii_folded("ecr:PutImage"));
+        assert!(!g.matches_ascii_folded("ecr:batch"));
+        // Non-ASCII text is compared exactly (callers lower-case it first).
+        assert!(Glob::new("é*").matches_ascii_folded("é1"));
+        assert!(!Glob::new("é*").matches_ascii_folded("É1"));
     }
 
     #[test]

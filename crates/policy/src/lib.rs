@@ -15,16 +15,21 @@ mod context;
 pub mod corpus;
 mod error;
 mod evaluator;
+pub mod explain;
 mod glob;
 mod json;
+pub mod lint;
 mod parser;
 mod policy;
+pub mod web_identity;
 
 pub use context::Context;
 pub use error::PolicyError;
 pub use evaluator::{
-    Decision, Evaluation, MatchedStatement, PolicySet, Principal, PrincipalKind, Request, evaluate,
+    Decision, Evaluation, MatchedStatement, PolicySet, Principal, PrincipalKind, Request, decide,
+    evaluate,
 };
+pub use explain::{Explanation, explain};
 pub use policy::{Effect, Policy, PolicyKind, PolicyVersion};
 
 /// Characters other than JSON whitespace (space, tab, line feed, carriage return): what
@@ -171,6 +176,8 @@ mod proptests {
                 let _ = Policy::parse(&doc, kind);
             }
             let _ = corpus::eval_line(&doc);
+            let _ = corpus::explain_case(&doc);
+            let _ = lint::lint(&doc);
             let identity = Policy::parse(r#"{"Version":"2012-10-17","Statement":[
                 {"Effect":"Allow","Action":"*","Resource":"arn:aws:*:*:*:${aws:username}/*","Condition":{
                     "StringLike":{"k":"${k}*"},"NumericLessThan":{"k":"5"},"DateGreaterThan":{"k":"2020-01-01"},
@@ -193,6 +200,7 @@ mod proptests {
                     context: &context,
                 };
                 let _ = evaluate(&set, &request);
+                let _ = explain(&set, &request).summary();
             }
         }
 

@@ -14,6 +14,7 @@ use crate::glob::{Glob, Template};
 use crate::json::{Json, escape_token, member};
 use crate::policy::{
     Effect, Listed, Policy, PolicyInner, PolicyKind, PolicyVersion, PrincipalEntry, Statement,
+    StatementSource,
 };
 
 const TOP_KEYS: &[&str] = &["Version", "Id", "Statement", "Conditions"];
@@ -98,6 +99,7 @@ struct RawConditionEntry<'a> {
 }
 
 struct RawCondition<'a> {
+    name: &'a str,
     operator: Operator,
     entries: Vec<RawConditionEntry<'a>>,
 }
@@ -460,7 +462,11 @@ fn conditions_syntax(value: &Json, pointer: String) -> Result<Vec<RawCondition<'
             });
         }
         match Operator::parse(op_name) {
-            Some(operator) => out.push(RawCondition { operator, entries }),
+            Some(operator) => out.push(RawCondition {
+                name: op_name,
+                operator,
+                entries,
+            }),
             // IAM tolerates an unknown operator with nothing under it.
             None if entries.is_empty() => {}
             None => return Err(syntax(op_pointer)),
@@ -591,10 +597,29 @@ fn compile_statement(
         .flat_map(|c| {
             c.entries
                 .iter()
-                .map(move |e| Condition::new(c.operator, e.key, &e.values, variables))
+                .map(move |e| Condition::new(c.name, c.operator, e.key, &e.values, variables))
         })
         .collect();
+    let owned = |items: Option<&StrList<'_>>| {
+        items
+            .map(|l| l.items.iter().map(|i| (*i).to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let source = StatementSource {
+        principal: match &s.principal {
+            None => Vec::new(),
+            Some(p) if p.star => vec!["*".to_owned()],
+            Some(p) => p
+                .entries
+                .iter()
+                .flat_map(|(key, list)| list.items.iter().map(move |v| format!("{key} {v}")))
+                .collect(),
+        },
+        action: owned(s.action.as_ref()),
+        resource: owned(s.resource.as_ref()),
+    };
     Ok(Statement {
+        source,
         sid: s.sid.map(str::to_owned),
         effect: if s.effect == "Deny" {
             Effect::Deny

@@ -40,7 +40,7 @@ pub enum PolicyVersion {
     V2008_10_17,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Effect {
     Allow,
     Deny,
@@ -84,6 +84,19 @@ impl Policy {
         self.inner.statements.len()
     }
 
+    /// The `Federated` principal values named anywhere in the policy, in document order.
+    pub fn federated_principals(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .statements
+            .iter()
+            .filter_map(|s| s.principal.as_ref())
+            .flat_map(|p| p.items.iter())
+            .filter_map(|e| match e {
+                PrincipalEntry::Federated(f) => Some(f.as_str()),
+                _ => None,
+            })
+    }
+
     /// The `Sid` of each statement, in document order.
     pub fn sids(&self) -> impl Iterator<Item = Option<&str>> {
         self.inner.statements.iter().map(|s| s.sid.as_deref())
@@ -98,7 +111,7 @@ pub(crate) struct Listed<T> {
 }
 
 impl<T> Listed<T> {
-    fn applies(&self, mut matches: impl FnMut(&T) -> bool) -> bool {
+    pub(crate) fn applies(&self, mut matches: impl FnMut(&T) -> bool) -> bool {
         self.items.iter().any(&mut matches) != self.not
     }
 }
@@ -119,7 +132,7 @@ pub(crate) enum PrincipalEntry {
 }
 
 impl PrincipalEntry {
-    fn matches(&self, p: &Principal<'_>) -> bool {
+    pub(crate) fn matches(&self, p: &Principal<'_>) -> bool {
         match self {
             PrincipalEntry::Anyone => true,
             PrincipalEntry::AnyAws => {
@@ -149,21 +162,56 @@ pub(crate) struct Statement {
     /// `None` when a resource or trust policy statement names no resource.
     pub(crate) resource: Option<Listed<Template>>,
     pub(crate) conditions: Vec<Condition>,
+    /// The elements as the policy writes them, for explanations.
+    pub(crate) source: StatementSource,
+}
+
+/// `Principal`, `Action` and `Resource` values as written (principal values as
+/// `<type> <value>`, or `*`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StatementSource {
+    pub(crate) principal: Vec<String>,
+    pub(crate) action: Vec<String>,
+    pub(crate) resource: Vec<String>,
 }
 
 impl Statement {
-    /// Whether this statement applies to the request. `action` is the request's action in
-    /// lower case.
-    pub(crate) fn applies(&self, request: &Request<'_>, action: &str) -> bool {
+    /// Whether this statement applies to the request.
+    pub(crate) fn applies(&self, request: &Request<'_>, action: &ActionName<'_>) -> bool {
         let context = request.context;
         self.principal
             .as_ref()
             .is_none_or(|p| p.applies(|e| e.matches(&request.principal)))
-            && self.action.applies(|g| g.matches(action))
+            && self.action_matches(action)
             && self
                 .resource
                 .as_ref()
                 .is_none_or(|r| r.applies(|t| t.matches(request.resource, context)))
             && self.conditions.iter().all(|c| c.evaluate(context))
+    }
+
+    pub(crate) fn action_matches(&self, action: &ActionName<'_>) -> bool {
+        match action {
+            ActionName::Ascii(a) => self.action.applies(|g| g.matches_ascii_folded(a)),
+            ActionName::Lowered(a) => self.action.applies(|g| g.matches(a)),
+        }
+    }
+}
+
+/// The request's action, ready for case-insensitive matching against lower-case patterns:
+/// an ASCII name (every real action) is matched as is, folding case while matching, so
+/// deciding does not allocate; anything else is lower-cased once.
+pub(crate) enum ActionName<'a> {
+    Ascii(&'a str),
+    Lowered(String),
+}
+
+impl<'a> ActionName<'a> {
+    pub(crate) fn new(action: &'a str) -> Self {
+        if action.is_ascii() {
+            ActionName::Ascii(action)
+        } else {
+            ActionName::Lowered(action.to_lowercase())
+        }
     }
 }

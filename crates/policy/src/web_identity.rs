@@ -1,0 +1,263 @@
+//! The condition keys STS sets from a web identity token when it evaluates a role's trust
+//! policy for `AssumeRoleWithWebIdentity`. One place, used by STS itself and by
+//! `berth policy explain --token`, so the explanation sees exactly the keys STS sees.
+//!
+//! AWS: "Available keys for AWS OIDC federation" (IAM User Guide, IAM and AWS STS
+//! condition context keys) and "Configuring a role for GitHub OIDC identity provider".
+
+use serde_json::{Map, Value};
+
+use crate::{Context, Explanation, Policy, PolicySet, Principal, PrincipalKind, Request, explain};
+
+/// The action a web identity token is checked for.
+const ASSUME_ROLE_WITH_WEB_IDENTITY: &str = "sts:AssumeRoleWithWebIdentity";
+
+/// GitHub Actions' issuer host, which is also the condition-key prefix of its claims.
+pub const GITHUB_PROVIDER: &str = "token.actions.githubusercontent.com";
+
+/// GitHub claims STS exposes as `<provider>:<claim>` condition keys in trust policies
+/// (besides `sub`, `aud` and `amr`).
+pub const GITHUB_CLAIM_KEYS: &[&str] = &[
+    "actor",
+    "actor_id",
+    "enterprise",
+    "enterprise_id",
+    "environment",
+    "event_name",
+    "job_workflow_ref",
+    "ref",
+    "ref_type",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+    "runner_environment",
+    "workflow",
+    "workflow_ref",
+];
+
+/// The provider's URL as IAM stores it and as condition keys are prefixed: the issuer
+/// without `https://` and without a trailing `/` (`token.actions.githubusercontent.com`).
+pub fn provider_url(issuer: &str) -> &str {
+    issuer
+        .strip_prefix("https://")
+        .unwrap_or(issuer)
+        .trim_end_matches('/')
+}
+
+/// Inserts the token's keys into `context`: `<provider>:sub`, `<provider>:aud` (the
+/// audience that matched one of the provider's client IDs), `<provider>:amr`, GitHub's
+/// claims when the issuer is GitHub's, and `aws:FederatedProvider` (the provider's ARN).
+pub fn insert_token_keys(
+    context: &mut Context,
+    issuer: &str,
+    provider_arn: &str,
+    claims: &Map<String, Value>,
+    audience: &str,
+) {
+    let provider = provider_url(issuer);
+    let key = |claim: &str| format!("{provider}:{claim}");
+    if let Some(sub) = claims.get("sub").and_then(Value::as_str) {
+        context.insert(&key("sub"), sub);
+    }
+    context.insert(&key("aud"), audience);
+    if let Some(amr) = claims.get("amr") {
+        let values: Vec<String> = match amr {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        context.insert_multi(&key("amr"), values);
+    }
+    if provider == GITHUB_PROVIDER {
+        for claim in GITHUB_CLAIM_KEYS {
+            if let Some(v) = claims.get(*claim).and_then(Value::as_str) {
+                context.insert(&key(claim), v);
+            }
+        }
+    }
+    context.insert("aws:FederatedProvider", provider_arn);
+}
+
+/// A token explained against a trust policy, with the choices made on the way.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenExplanation {
+    pub provider_arn: String,
+    pub role_arn: String,
+    /// The audience used as `<provider>:aud`.
+    pub audience: String,
+    pub explanation: Explanation,
+}
+
+/// Explains how STS would decide `AssumeRoleWithWebIdentity` for a token with `issuer` and
+/// `claims` against the role trust policy `trust`. The token is taken as given: whoever
+/// calls this must say whether it was verified.
+///
+/// The provider ARN is the trust policy's `Federated` principal for the token's issuer, or
+/// else one in the role's account (or `000000000000`); the role ARN defaults to a role in
+/// the provider's account. The audience is `sts.amazonaws.com` when the token lists it,
+/// else its first. `context` holds keys the caller sets besides the token's (time).
+pub fn explain_token(
+    trust: &Policy,
+    issuer: &str,
+    claims: &Map<String, Value>,
+    role_arn: Option<&str>,
+    mut context: Context,
+) -> TokenExplanation {
+    let provider = provider_url(issuer);
+    let suffix = format!(":oidc-provider/{provider}");
+    let provider_arn = trust
+        .federated_principals()
+        .find(|f| f.ends_with(&suffix))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let account = role_arn
+                .and_then(|r| r.split(':').nth(4))
+                .filter(|a| !a.is_empty())
+                .unwrap_or("000000000000");
+            format!("arn:aws:iam::{account}{suffix}")
+        });
+    let account = provider_arn
+        .split(':')
+        .nth(4)
+        .unwrap_or_default()
+        .to_owned();
+    let role_arn = role_arn
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("arn:aws:iam::{account}:role/explained-role"));
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let audience = audiences
+        .iter()
+        .find(|a| **a == "sts.amazonaws.com")
+        .or(audiences.first())
+        .copied()
+        .unwrap_or_default()
+        .to_owned();
+    insert_token_keys(&mut context, issuer, &provider_arn, claims, &audience);
+    let set = PolicySet {
+        resource: Some(("trust", trust)),
+        resource_account: role_arn.split(':').nth(4),
+        ..PolicySet::default()
+    };
+    let request = Request {
+        principal: Principal {
+            kind: PrincipalKind::Federated,
+            arn: &provider_arn,
+            role_arn: None,
+            account: role_arn.split(':').nth(4),
+        },
+        action: ASSUME_ROLE_WITH_WEB_IDENTITY,
+        resource: &role_arn,
+        context: &context,
+    };
+    let explanation = explain(&set, &request);
+    TokenExplanation {
+        provider_arn,
+        role_arn,
+        audience,
+        explanation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_token_keys() {
+        let claims = serde_json::json!({
+            "iss": "https://token.actions.githubusercontent.com",
+            "sub": "repo:acme/app:ref:refs/heads/main",
+            "aud": ["sts.amazonaws.com", "other"],
+            "job_workflow_ref": "acme/wf/.github/workflows/b.yml@refs/heads/main",
+            "repository_id": "42",
+            "run_id": "7",
+            "amr": ["a", "b"],
+        });
+        let mut context = Context::new();
+        let arn = "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com";
+        insert_token_keys(
+            &mut context,
+            "https://token.actions.githubusercontent.com/",
+            arn,
+            claims.as_object().unwrap(),
+            "sts.amazonaws.com",
+        );
+        let get = |k: &str| context.get(k).map(<[String]>::to_vec);
+        let one = |v: &str| Some(vec![v.to_owned()]);
+        let p = GITHUB_PROVIDER;
+        assert_eq!(
+            get(&format!("{p}:sub")),
+            one("repo:acme/app:ref:refs/heads/main")
+        );
+        assert_eq!(get(&format!("{p}:aud")), one("sts.amazonaws.com"));
+        assert_eq!(get(&format!("{p}:repository_id")), one("42"));
+        assert_eq!(
+            get(&format!("{p}:job_workflow_ref")),
+            one("acme/wf/.github/workflows/b.yml@refs/heads/main")
+        );
+        assert_eq!(get(&format!("{p}:amr")).map(|v| v.len()), Some(2));
+        // Claims GitHub sets but STS does not expose stay out.
+        assert_eq!(get(&format!("{p}:run_id")), None);
+        assert_eq!(get("aws:FederatedProvider"), one(arn));
+    }
+
+    #[test]
+    fn explains_a_token_against_a_trust_policy() {
+        let trust = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+                "Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+                "Action":"sts:AssumeRoleWithWebIdentity",
+                "Condition":{"StringLike":{"token.actions.githubusercontent.com:sub":"repo:acme/app:ref:refs/heads/main"}}}}"#,
+            crate::PolicyKind::Trust,
+        )
+        .unwrap();
+        let claims = serde_json::json!({"sub": "repo:acme/app:environment:prod", "aud": "sts.amazonaws.com"});
+        let e = explain_token(
+            &trust,
+            "https://token.actions.githubusercontent.com",
+            claims.as_object().unwrap(),
+            None,
+            Context::new(),
+        );
+        assert_eq!(
+            e.provider_arn,
+            "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+        );
+        assert_eq!(e.role_arn, "arn:aws:iam::123456789012:role/explained-role");
+        assert_eq!(e.explanation.decision, crate::Decision::ImplicitDeny);
+        let main = serde_json::json!({"sub": "repo:acme/app:ref:refs/heads/main", "aud": ["x", "sts.amazonaws.com"]});
+        let e = explain_token(
+            &trust,
+            "https://token.actions.githubusercontent.com",
+            main.as_object().unwrap(),
+            Some("arn:aws:iam::123456789012:role/R"),
+            Context::new(),
+        );
+        assert_eq!(e.audience, "sts.amazonaws.com");
+        assert_eq!(e.explanation.decision, crate::Decision::Allow);
+    }
+
+    #[test]
+    fn other_issuers_get_only_the_standard_keys() {
+        let claims = serde_json::json!({"sub": "s", "ref": "r"});
+        let mut context = Context::new();
+        insert_token_keys(
+            &mut context,
+            "https://idp.example/realm",
+            "arn:aws:iam::1:oidc-provider/idp.example/realm",
+            claims.as_object().unwrap(),
+            "client",
+        );
+        assert!(context.get("idp.example/realm:sub").is_some());
+        assert!(context.get("idp.example/realm:ref").is_none());
+        assert_eq!(provider_url("idp.example/realm"), "idp.example/realm");
+    }
+}
