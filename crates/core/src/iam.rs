@@ -114,8 +114,14 @@ impl Services {
         client_ids: &[String],
         thumbprints: &[String],
     ) -> Result<OidcProviderRecord, IamError> {
+        // IAM takes https:// URLs; --dev also takes http:// on loopback, so a test can run
+        // its own identity provider (its JWKS is then fetched over plain HTTP).
         let host_path = url
             .strip_prefix("https://")
+            .or_else(|| {
+                url.strip_prefix("http://")
+                    .filter(|_| self.config.dev && self.jwks.fetchable(url))
+            })
             .filter(|rest| {
                 !rest.is_empty()
                     && url.len() <= 255

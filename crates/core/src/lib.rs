@@ -11,6 +11,7 @@ pub mod iam;
 pub mod ids;
 pub mod images;
 pub mod issuer;
+pub mod jwks;
 pub mod keys;
 pub mod sealer;
 pub mod sts;
@@ -35,6 +36,7 @@ pub struct Services {
     pub authorizer: authorizer::Authorizer,
     pub sealer: sealer::Sealer,
     pub issuer: Option<issuer::DevIssuer>,
+    pub jwks: jwks::JwksCache,
     pub root: keys::RootCredentials,
 }
 
@@ -53,6 +55,7 @@ impl Services {
             None
         };
         let authorizer = authorizer::Authorizer::new(metadata.clone());
+        let jwks = jwks::JwksCache::new(config.dev)?;
         Ok(Self {
             config,
             metadata,
@@ -60,6 +63,7 @@ impl Services {
             authorizer,
             sealer,
             issuer,
+            jwks,
             root,
         })
     }
