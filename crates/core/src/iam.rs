@@ -285,7 +285,13 @@ impl Services {
                 "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_MAX}"
             )));
         }
-        check_policy(document, PolicyKind::Trust)
+        let policy = check_policy(document, PolicyKind::Trust)?;
+        if !self.config.allow_unscoped_github_trust
+            && let Some(message) = crate::github_trust::unscoped_github_trust(document)
+        {
+            return Err(IamError::MalformedPolicyDocument(message));
+        }
+        Ok(policy)
     }
 
     /// Looks a role up and authorizes `action` on it. The caller learns whether the role
