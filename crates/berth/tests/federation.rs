@@ -475,4 +475,133 @@ fn tokens_from_a_foreign_identity_provider() {
     );
     let assumed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(assumed["Provider"], provider_arns[0].as_str());
+
+    // The credential scope's region must be the server's or us-east-1.
+    let err = clients.aws_err(
+        Some(&root()),
+        &["sts", "get-caller-identity", "--region", "eu-west-1"],
+    );
+    assert!(err.contains("(SignatureDoesNotMatch)"), "{err}");
+
+    // A session policy narrows the session: the role may push and pull, the session that
+    // carries a Deny for ecr:PutImage may only pull.
+    clients.aws_ok(
+        Some(&root()),
+        &["ecr", "create-repository", "--repository-name", "app"],
+    );
+    clients.aws_ok(
+        Some(&root()),
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "Federated",
+            "--policy-name",
+            "ecr",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#,
+        ],
+    );
+    let session_login = |name: &str, policy: Option<&str>| -> PathBuf {
+        let token = rsa.sign(&with(json!({"iat": now()}))).unwrap();
+        let mut args = vec![
+            "sts",
+            "assume-role-with-web-identity",
+            "--role-arn",
+            &role_arn,
+            "--role-session-name",
+            name,
+            "--web-identity-token",
+            &token,
+        ];
+        if let Some(p) = policy {
+            args.extend(["--policy", p]);
+        }
+        let assumed = clients.aws_ok(None, &args);
+        if policy.is_some() {
+            assert!(
+                assumed["PackedPolicySize"].as_i64().unwrap() > 0,
+                "{assumed}"
+            );
+        }
+        let c = &assumed["Credentials"];
+        let creds = Creds {
+            access_key_id: c["AccessKeyId"].as_str().unwrap().into(),
+            secret_access_key: c["SecretAccessKey"].as_str().unwrap().into(),
+            session_token: Some(c["SessionToken"].as_str().unwrap().into()),
+        };
+        let password = clients.aws_ok(Some(&creds), &["ecr", "get-login-password"]);
+        let auth = tmp.path().join(format!("{name}-auth.json"));
+        let out = clients.skopeo(
+            &[
+                "login",
+                "--tls-verify=false",
+                "--authfile",
+                auth.to_str().unwrap(),
+                "--username",
+                "AWS",
+                "--password-stdin",
+                &server.addr,
+            ],
+            Some(password.as_str().unwrap()),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        auth
+    };
+    let full = session_login("full", None);
+    let no_push = session_login(
+        "no-push",
+        Some(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"},{"Effect":"Deny","Action":"ecr:PutImage","Resource":"*"}]}"#,
+        ),
+    );
+    let layout = tmp.path().join("image");
+    write_oci_layout(&layout, "v1", 1, 1024);
+    let src = format!("oci:{}:v1", layout.display());
+    let copy = |auth: &Path, from: &str, to: &str| {
+        clients.skopeo(
+            &[
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "--src-authfile",
+                auth.to_str().unwrap(),
+                "--dest-authfile",
+                auth.to_str().unwrap(),
+                from,
+                to,
+            ],
+            None,
+        )
+    };
+    let pushed = copy(&full, &src, &format!("docker://{}/app:v1", server.addr));
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let refused = copy(&no_push, &src, &format!("docker://{}/app:v2", server.addr));
+    assert!(
+        !refused.status.success(),
+        "push with ecr:PutImage denied must fail"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("denied") || stderr.contains("403"),
+        "{stderr}"
+    );
+    let pulled = copy(
+        &no_push,
+        &format!("docker://{}/app:v1", server.addr),
+        &format!("oci:{}:v1", tmp.path().join("pulled").display()),
+    );
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
 }
