@@ -3,7 +3,7 @@
 //! the JWKS, over HTTPS with the normal CA store (a provider's thumbprints are advisory).
 //!
 //! Keys are cached per issuer and refreshed only when a token names a `kid` the cache does
-//! not hold. A refresh happens at most once per issuer per [`MIN_REFRESH_INTERVAL`], so a
+//! not hold, or when they are older than [`KEYS_MAX_AGE`]. A refresh happens at most once per issuer per [`MIN_REFRESH_INTERVAL`], so a
 //! flood of tokens with made-up `kid`s costs the issuer one request a second, and concurrent
 //! refreshes for one issuer are merged into a single fetch (the others wait for its result).
 
@@ -18,6 +18,9 @@ use tokio::time::Instant;
 
 /// At most one fetch per issuer in this interval.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// Keys older than this are refetched before use, so a key the issuer withdrew stops
+/// verifying within this time.
+pub const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Whole-request timeout for each of the two fetches.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -41,8 +44,8 @@ pub enum JwksError {
 /// Per-issuer state.
 #[derive(Default)]
 struct IssuerKeys {
-    /// The last JWKS fetched successfully.
-    keys: RwLock<Option<Arc<JwkSet>>>,
+    /// The last JWKS fetched successfully, and when.
+    keys: RwLock<Option<(Arc<JwkSet>, Instant)>>,
     /// Bumped on every completed fetch, so a waiter can tell that a fetch happened while
     /// it waited for the lock.
     generation: AtomicU64,
@@ -123,8 +126,9 @@ impl JwksCache {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone()
         };
-        if let Some(set) = cached()
+        if let Some((set, at)) = cached()
             && holds(&set)
+            && at.elapsed() < KEYS_MAX_AGE
         {
             return Ok(set);
         }
@@ -136,9 +140,7 @@ impl JwksCache {
             .at
             .is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL);
         if fetched_meanwhile || too_soon {
-            if let Some(set) = cached()
-                && (holds(&set) || last.error.is_none())
-            {
+            if let (Some((set, _)), None) = (cached(), &last.error) {
                 return Ok(set);
             }
             return Err(last
@@ -154,7 +156,8 @@ impl JwksCache {
                 *entry
                     .keys
                     .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(set.clone());
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((set.clone(), Instant::now()));
                 last.error = None;
                 Ok(set)
             }
