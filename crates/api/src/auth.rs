@@ -29,6 +29,7 @@ pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<C
     let result = match header {
         Some(value) => {
             let auth = berth_sigv4::parse_authorization_header(value).map_err(map_sigv4)?;
+            check_region(services, &auth.region)?;
             let token = parts
                 .headers
                 .get("x-amz-security-token")
@@ -41,6 +42,7 @@ pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<C
             let presigned = berth_sigv4::parse_presigned(request.query)
                 .map_err(map_sigv4)?
                 .ok_or(AuthError::MissingAuthenticationToken)?;
+            check_region(services, &presigned.auth.region)?;
             let (secret, caller) = services.resolve_access_key(
                 &presigned.auth.access_key_id,
                 presigned.security_token.as_deref(),
@@ -51,6 +53,16 @@ pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<C
         }
     };
     Ok(result)
+}
+
+/// The credential scope's region must be the server's `--region`, or `us-east-1`, where
+/// clients sign for the global IAM and STS endpoints.
+fn check_region(services: &Services, region: &str) -> Result<(), AuthError> {
+    if region == services.config.region || region == "us-east-1" {
+        Ok(())
+    } else {
+        Err(AuthError::WrongRegion)
+    }
 }
 
 fn map_sigv4(e: SigV4Error) -> AuthError {

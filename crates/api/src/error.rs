@@ -36,9 +36,9 @@ impl From<AuthError> for QueryError {
             AuthError::MissingAuthenticationToken => q(403, "MissingAuthenticationToken", m),
             AuthError::InvalidClientTokenId => q(403, "InvalidClientTokenId", m),
             AuthError::ExpiredToken => q(403, "ExpiredToken", m),
-            AuthError::SignatureDoesNotMatch | AuthError::RequestExpired(_) => {
-                q(403, "SignatureDoesNotMatch", m)
-            }
+            AuthError::SignatureDoesNotMatch
+            | AuthError::WrongRegion
+            | AuthError::RequestExpired(_) => q(403, "SignatureDoesNotMatch", m),
             AuthError::IncompleteSignature(_) => q(400, "IncompleteSignature", m),
         }
     }
@@ -113,9 +113,9 @@ impl From<AuthError> for JsonError {
             },
             AuthError::InvalidClientTokenId => j("UnrecognizedClientException", m),
             AuthError::ExpiredToken => j("ExpiredTokenException", m),
-            AuthError::SignatureDoesNotMatch | AuthError::RequestExpired(_) => {
-                j("InvalidSignatureException", m)
-            }
+            AuthError::SignatureDoesNotMatch
+            | AuthError::WrongRegion
+            | AuthError::RequestExpired(_) => j("InvalidSignatureException", m),
             AuthError::IncompleteSignature(_) => j("IncompleteSignatureException", m),
         }
     }

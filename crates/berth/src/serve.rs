@@ -23,6 +23,11 @@ pub struct ServeArgs {
     /// credentials can mint trusted tokens).
     #[arg(long)]
     dev_allow_remote: bool,
+    /// Accept trust policies that let GitHub's OIDC provider assume a role without a
+    /// condition on `token.actions.githubusercontent.com:sub` (or `:repository` /
+    /// `:repository_id`). Such a role can be assumed by any workflow on GitHub.
+    #[arg(long)]
+    allow_unscoped_github_trust: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:5000", env = "BERTH_LISTEN")]
     listen: SocketAddr,
@@ -99,6 +104,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         region: args.region.clone(),
         public_url: public_url.clone(),
         dev: args.dev,
+        allow_unscoped_github_trust: args.allow_unscoped_github_trust,
     };
     let services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
         .await

@@ -27,6 +27,16 @@ pub struct TokenArgs {
     /// Lifetime in seconds; negative gives an already expired token (for tests).
     #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
     expires_in: i64,
+    /// GitHub's numeric id of the repository owner (default: derived from its name).
+    #[arg(long)]
+    owner_id: Option<u64>,
+    /// GitHub's numeric id of the repository (default: derived from its name).
+    #[arg(long)]
+    repository_id: Option<u64>,
+    /// `legacy`: repo:OWNER/REPO:...; `immutable`: repo:OWNER@OWNER_ID/REPO@REPO_ID:...
+    /// (GitHub's subject for repositories created from 2026-07-15, or opted in).
+    #[arg(long, value_parser = ["legacy", "immutable"], default_value = "legacy")]
+    subject_format: String,
 }
 
 fn credentials() -> anyhow::Result<(String, String)> {
@@ -64,6 +74,9 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         "event_name": args.event_name,
         "audience": args.audience,
         "expires_in": args.expires_in,
+        "owner_id": args.owner_id,
+        "repository_id": args.repository_id,
+        "subject_format": args.subject_format,
     })
     .to_string();
     let mut headers = http::HeaderMap::new();

@@ -99,6 +99,33 @@ fn dev_issuer_publishes_keys_and_mints_only_for_root() {
         300
     );
 
+    // GitHub's immutable subject form.
+    let out = clients.berth(
+        &root(),
+        &[
+            "token",
+            "--endpoint-url",
+            &server.endpoint(),
+            "--repository",
+            "octo/app",
+            "--owner-id",
+            "42",
+            "--repository-id",
+            "7",
+            "--subject-format",
+            "immutable",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = decode(token.trim().split('.').nth(1).unwrap());
+    assert_eq!(claims["sub"], "repo:octo@42/app@7:ref:refs/heads/main");
+    assert_eq!(claims["repository_id"], "7");
+
     // Anyone else is refused: a wrong secret, an unknown key.
     let wrong = Creds {
         access_key_id: ROOT_KEY.into(),

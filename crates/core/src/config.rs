@@ -12,6 +12,9 @@ pub struct ServerConfig {
     /// Development mode: the dev OIDC issuer runs and its keys are trusted for
     /// `https://token.actions.githubusercontent.com`.
     pub dev: bool,
+    /// Accept trust policies that let GitHub's OIDC provider assume a role with no
+    /// condition on the workflow's repository (`--allow-unscoped-github-trust`).
+    pub allow_unscoped_github_trust: bool,
 }
 
 impl ServerConfig {

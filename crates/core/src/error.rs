@@ -34,6 +34,11 @@ pub enum AuthError {
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
     )]
     SignatureDoesNotMatch,
+    /// The credential scope names a region that is neither the server's nor `us-east-1`
+    /// (the signing region of the global IAM/STS endpoints). AWS answers
+    /// `SignatureDoesNotMatch` with this text.
+    #[error("Credential should be scoped to a valid region.")]
+    WrongRegion,
     /// Clock skew beyond 15 minutes; the message is AWS's "Signature expired: ..." text.
     #[error("{0}")]
     RequestExpired(String),

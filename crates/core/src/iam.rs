@@ -114,8 +114,14 @@ impl Services {
         client_ids: &[String],
         thumbprints: &[String],
     ) -> Result<OidcProviderRecord, IamError> {
+        // IAM takes https:// URLs; --dev also takes http:// on loopback, so a test can run
+        // its own identity provider (its JWKS is then fetched over plain HTTP).
         let host_path = url
             .strip_prefix("https://")
+            .or_else(|| {
+                url.strip_prefix("http://")
+                    .filter(|_| self.config.dev && self.jwks.fetchable(url))
+            })
             .filter(|rest| {
                 !rest.is_empty()
                     && url.len() <= 255
@@ -279,7 +285,13 @@ impl Services {
                 "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_MAX}"
             )));
         }
-        check_policy(document, PolicyKind::Trust)
+        let policy = check_policy(document, PolicyKind::Trust)?;
+        if !self.config.allow_unscoped_github_trust
+            && let Some(message) = crate::github_trust::unscoped_github_trust(document)
+        {
+            return Err(IamError::MalformedPolicyDocument(message));
+        }
+        Ok(policy)
     }
 
     /// Looks a role up and authorizes `action` on it. The caller learns whether the role

@@ -34,6 +34,17 @@ pub struct MintRequest {
     pub actor: Option<String>,
     #[serde(default)]
     pub sha: Option<String>,
+    /// GitHub's numeric owner id (default: derived from the owner's name).
+    #[serde(default)]
+    pub owner_id: Option<u64>,
+    /// GitHub's numeric repository id (default: derived from the repository's name).
+    #[serde(default)]
+    pub repository_id: Option<u64>,
+    /// `legacy` (`repo:OWNER/REPO:...`, the default) or `immutable`
+    /// (`repo:OWNER@OWNER_ID/REPO@REPO_ID:...`, GitHub's form for repositories created
+    /// from 2026-07-15 or opted in).
+    #[serde(default)]
+    pub subject_format: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +140,22 @@ fn github_claims(req: &MintRequest, now: i64) -> Result<Value, MintError> {
         (None, "pull_request" | "pull_request_target") => "pull_request".to_owned(),
         (None, _) => format!("ref:{git_ref}"),
     };
-    let sub = format!("repo:{repository}:{context}");
+    // Stable ids derived from names, so the same repository keeps its ids across tokens.
+    let owner_id = req.owner_id.unwrap_or_else(|| stable_id(owner));
+    let repository_id = req
+        .repository_id
+        .unwrap_or_else(|| stable_id(&format!("{owner}/{repo}")));
+    let sub = match req.subject_format.as_deref() {
+        None | Some("legacy") => format!("repo:{repository}:{context}"),
+        Some("immutable") => {
+            format!("repo:{owner}@{owner_id}/{repo}@{repository_id}:{context}")
+        }
+        Some(other) => {
+            return Err(MintError::Invalid(format!(
+                "subject_format `{other}` is neither legacy nor immutable"
+            )));
+        }
+    };
     let ref_type = if git_ref.starts_with("refs/tags/") {
         "tag"
     } else {
@@ -142,9 +168,6 @@ fn github_claims(req: &MintRequest, now: i64) -> Result<Value, MintError> {
     let actor = req.actor.clone().unwrap_or_else(|| owner.to_owned());
     let workflow_ref = format!("{repository}/.github/workflows/ecr-push.yml@{git_ref}");
     let run_id = u64::from_be_bytes(random_bytes::<8>()) % 10_000_000_000;
-    // Stable ids derived from names, so the same repository keeps its ids across tokens.
-    let owner_id = stable_id(owner);
-    let repository_id = stable_id(&repository);
     let mut claims = json!({
         "jti": uuid(),
         "sub": sub,
@@ -227,6 +250,16 @@ mod tests {
         assert_eq!(c["sub"], "repo:octo/app:ref:refs/tags/v1");
         assert_eq!(c["ref_type"], "tag");
         assert!(github_claims(&req("octo"), 0).is_err());
+        let mut r = req("octo/app");
+        r.owner_id = Some(42);
+        r.repository_id = Some(7);
+        r.subject_format = Some("immutable".into());
+        let c = github_claims(&r, 0).unwrap();
+        assert_eq!(c["sub"], "repo:octo@42/app@7:ref:refs/heads/main");
+        assert_eq!(c["repository_id"], "7");
+        assert_eq!(c["repository_owner_id"], "42");
+        r.subject_format = Some("other".into());
+        assert!(github_claims(&r, 0).is_err());
         assert!(github_claims(&req("a b/c"), 0).is_err());
     }
 }

@@ -7,10 +7,12 @@ pub mod caller;
 pub mod config;
 pub mod ecr;
 pub mod error;
+pub mod github_trust;
 pub mod iam;
 pub mod ids;
 pub mod images;
 pub mod issuer;
+pub mod jwks;
 pub mod keys;
 pub mod sealer;
 pub mod sts;
@@ -35,6 +37,7 @@ pub struct Services {
     pub authorizer: authorizer::Authorizer,
     pub sealer: sealer::Sealer,
     pub issuer: Option<issuer::DevIssuer>,
+    pub jwks: jwks::JwksCache,
     pub root: keys::RootCredentials,
 }
 
@@ -53,6 +56,7 @@ impl Services {
             None
         };
         let authorizer = authorizer::Authorizer::new(metadata.clone());
+        let jwks = jwks::JwksCache::new(config.dev)?;
         Ok(Self {
             config,
             metadata,
@@ -60,6 +64,7 @@ impl Services {
             authorizer,
             sealer,
             issuer,
+            jwks,
             root,
         })
     }

@@ -14,9 +14,18 @@ use crate::caller::{Caller, RoleSession};
 use crate::error::{AccessDenied, AuthError, InternalError, StsError};
 use crate::ids;
 use crate::issuer::GITHUB_ISSUER;
+use crate::jwks::JwksError;
 use crate::sealer::Purpose;
 
 pub const SESSION_POLICY_MAX: usize = 2048;
+
+/// Signature algorithms STS accepts for web identity tokens.
+const STS_ALGORITHMS: &[&str] = &["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"];
+const NOT_A_VALID_JWT: &str = "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)";
+/// STS's text (with its double space) when the issuer's keys hold no key for the token.
+const NO_VERIFICATION_KEY: &str = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
+const IDP_COMMUNICATION_ERROR: &str =
+    "Couldn't connect to your identity provider to retrieve its verification keys; try again";
 pub const DEFAULT_DURATION: i64 = 3600;
 
 /// Temporary credentials, as returned to the caller.
@@ -130,8 +139,12 @@ impl Services {
 
         // The token: well formed, from a registered provider, signed by its key.
         let unverified = berth_jwt::decode_unverified(token).map_err(|e| match e {
-            JwtError::TooLarge => validation("***", "webIdentityToken", "Member must have length between 4 and 20000"),
-            _ => StsError::InvalidIdentityToken("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)".into()),
+            JwtError::TooLarge => validation(
+                "***",
+                "webIdentityToken",
+                "Member must have length between 4 and 20000",
+            ),
+            _ => StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()),
         })?;
         let issuer = unverified
             .issuer()
@@ -139,11 +152,11 @@ impl Services {
                 StsError::InvalidIdentityToken("No issuer claim in the ID Token".into())
             })?
             .to_owned();
-        let provider_url = issuer
-            .strip_prefix("https://")
-            .unwrap_or(&issuer)
-            .trim_end_matches('/')
-            .to_owned();
+        let provider_url = self.provider_url_for_issuer(&issuer).ok_or_else(|| {
+            StsError::InvalidIdentityToken(format!(
+                "No OpenIDConnect provider found in your account for {issuer}"
+            ))
+        })?;
         let provider = self
             .metadata
             .find_oidc_provider_by_url(&provider_url)
@@ -154,17 +167,36 @@ impl Services {
                     "No OpenIDConnect provider found in your account for {issuer}"
                 ))
             })?;
+        // STS verifies RS256/384/512 and ES256/384/512 only (its WebIdentityToken doc).
+        if !STS_ALGORITHMS.contains(&unverified.header().alg.as_str()) {
+            return Err(StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()));
+        }
+        let fetched;
         let jwks = match (&self.issuer, issuer.as_str()) {
-            (Some(dev), GITHUB_ISSUER) => dev.jwks().clone(),
-            // Fetching a real issuer's JWKS over HTTPS is not built yet: without keys the
-            // token cannot be verified, so it is refused.
-            _ => return Err(StsError::InvalidIdentityToken(
-                "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements".into(),
-            )),
+            // --dev: GitHub's issuer is this server's own dev issuer.
+            (Some(dev), GITHUB_ISSUER) => dev.jwks(),
+            _ => {
+                fetched = self
+                    .jwks
+                    .keys_for(&issuer, unverified.header().kid.as_deref())
+                    .await
+                    .map_err(|e| match e {
+                        JwksError::Unreachable(_) => {
+                            StsError::IdpCommunication(IDP_COMMUNICATION_ERROR.into())
+                        }
+                        JwksError::NoUsableKey(_) => {
+                            StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into())
+                        }
+                    })?;
+                &*fetched
+            }
         };
-        let verified = unverified.verify_signature(&jwks).map_err(|e| {
+        let verified = unverified.verify_signature(jwks).map_err(|e| {
             tracing::info!(error = %e, "web identity token signature refused");
-            StsError::InvalidIdentityToken("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)".into())
+            match e {
+                JwtError::KeyNotFound => StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into()),
+                _ => StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()),
+            }
         })?;
         let audience = verified.check_claims(now, &provider.client_ids).map_err(|e| match e {
             JwtError::Expired { exp, now } => StsError::ExpiredToken(format!(
@@ -283,6 +315,17 @@ impl Services {
             audience,
             packed_policy_size: session_policy.map(|p| (p.len() * 100 / SESSION_POLICY_MAX) as i64),
         })
+    }
+
+    /// The IAM provider URL (condition-key prefix) for a token's `iss`: the issuer
+    /// without `https://` and trailing slashes; in `--dev` also an `http://` loopback issuer.
+    fn provider_url_for_issuer(&self, issuer: &str) -> Option<String> {
+        let rest = match issuer.strip_prefix("https://") {
+            Some(rest) => rest,
+            None if self.jwks.fetchable(issuer) => issuer.strip_prefix("http://")?,
+            None => return None,
+        };
+        Some(rest.trim_end_matches('/').to_owned()).filter(|r| !r.is_empty())
     }
 
     fn issue_credentials(&self, session: RoleSession) -> Result<Credentials, InternalError> {
