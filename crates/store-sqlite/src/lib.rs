@@ -907,6 +907,19 @@ impl MetadataStore for SqliteStore {
         row.map(|r| col(&r, "size")).transpose()
     }
 
+    async fn unlink_blob(&self, repository: &RepositoryName, digest: &Digest) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM blob_links WHERE repository = ? AND digest = ?")
+            .bind(repository.as_str())
+            .bind(digest.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     // --- Manifests and tags ---------------------------------------------------------
 
     async fn put_manifest(
@@ -1092,6 +1105,23 @@ impl MetadataStore for SqliteStore {
                 Ok((manifest, tags))
             })
             .collect()
+    }
+
+    async fn list_referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repository = ? AND subject = ? \
+             ORDER BY digest"
+        ))
+        .bind(repository.as_str())
+        .bind(subject.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.iter().map(manifest_from_row).collect()
     }
 
     async fn delete_manifest(

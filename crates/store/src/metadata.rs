@@ -234,6 +234,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StoreResult<Option<i64>>;
+    /// Removes the repository's link to a blob (the bytes stay for garbage collection).
+    /// `NotFound` when the repository has no such blob.
+    async fn unlink_blob(&self, repository: &RepositoryName, digest: &Digest) -> StoreResult<()>;
 
     // --- Manifests and tags ---------------------------------------------------------
     /// Stores the manifest (if new) and points `tag` at it, in one transaction. When the
@@ -266,6 +269,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         &self,
         repository: &RepositoryName,
     ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>>;
+    /// The repository's manifests whose `subject` is `subject`, in digest order, without
+    /// their blob and child lists (the referrers API needs only the records).
+    async fn list_referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>>;
     /// Deletes a manifest and every tag pointing at it. `NotFound` when absent.
     async fn delete_manifest(
         &self,
