@@ -137,6 +137,8 @@ pub enum EcrError {
     ImageDigestDoesNotMatch(String),
     #[error("{0}")]
     ImageNotFound(String),
+    #[error("{0}")]
+    RepositoryPolicyNotFound(String),
     #[error(transparent)]
     AccessDenied(#[from] AccessDenied),
     #[error(transparent)]

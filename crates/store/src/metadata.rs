@@ -75,6 +75,8 @@ pub struct RepositoryRecord {
     pub image_tag_mutability: String,
     pub scan_on_push: bool,
     pub encryption_type: String,
+    /// The repository policy (SetRepositoryPolicy) exactly as submitted.
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +216,18 @@ pub trait MetadataStore: Send + Sync + 'static {
         after: Option<&RepositoryName>,
         limit: usize,
     ) -> StoreResult<Vec<RepositoryRecord>>;
+    /// `NotFound` when absent.
+    async fn set_image_tag_mutability(
+        &self,
+        name: &RepositoryName,
+        image_tag_mutability: &str,
+    ) -> StoreResult<()>;
+    /// Sets or (with `None`) removes the repository policy. `NotFound` when absent.
+    async fn set_repository_policy(
+        &self,
+        name: &RepositoryName,
+        policy: Option<&str>,
+    ) -> StoreResult<()>;
     /// Number of manifests in the repository.
     async fn count_manifests(&self, name: &RepositoryName) -> StoreResult<u64>;
     /// Deletes the repository with its tags, manifests, blob links and uploads, in one

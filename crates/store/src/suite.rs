@@ -408,6 +408,7 @@ fn repository(name: &str, created_at: i64) -> RepositoryRecord {
         image_tag_mutability: "MUTABLE".into(),
         scan_on_push: false,
         encryption_type: "AES256".into(),
+        policy: None,
     }
 }
 
@@ -428,6 +429,35 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
         Some(record.clone())
     );
     assert_eq!(store.count_manifests(&name).await.unwrap(), 0);
+
+    // Mutability and the repository policy change in place.
+    store
+        .set_image_tag_mutability(&name, "MUTABLE")
+        .await
+        .unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    store
+        .set_repository_policy(&name, Some(policy))
+        .await
+        .unwrap();
+    let changed = store.get_repository(&name).await.unwrap().unwrap();
+    assert_eq!(changed.image_tag_mutability, "MUTABLE");
+    assert_eq!(changed.policy.as_deref(), Some(policy));
+    store.set_repository_policy(&name, None).await.unwrap();
+    store
+        .set_image_tag_mutability(&name, "IMMUTABLE")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_repository(&name).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_not_found(store.set_repository_policy(&repo("team/none"), None).await);
+    assert_not_found(
+        store
+            .set_image_tag_mutability(&repo("team/none"), "MUTABLE")
+            .await,
+    );
     let other = repo("team/other");
     store
         .create_repository(&repository("team/other", 1))
