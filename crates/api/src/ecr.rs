@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
-use berth_core::ecr::{ImageId, ImageLookup};
+use berth_core::ecr::{ImageDeletion, ImageId, ImageLookup};
 use berth_store::{ManifestRecord, RepositoryRecord};
 use bytes::Bytes;
 use http::request::Parts;
@@ -148,6 +148,27 @@ struct PutImageInput {
 struct ImageIdInput {
     image_digest: Option<String>,
     image_tag: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchDeleteImageInput {
+    repository_name: String,
+    image_ids: Vec<ImageIdInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetRepositoryPolicyInput {
+    repository_name: String,
+    policy_text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutImageTagMutabilityInput {
+    repository_name: String,
+    image_tag_mutability: String,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +447,75 @@ async fn operation(
             }
             json!({"images": images, "failures": failures})
         }
+        "BatchDeleteImage" => {
+            let i: BatchDeleteImageInput = parse(input)?;
+            if i.image_ids.is_empty() || i.image_ids.len() > 100 {
+                return Err(invalid("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
+            }
+            let results = services
+                .batch_delete_image(caller, facts, &i.repository_name, &image_ids(i.image_ids))
+                .await?;
+            let mut deleted = Vec::new();
+            let mut failures = Vec::new();
+            for r in results {
+                match r {
+                    ImageDeletion::Deleted { digest, tag } => {
+                        deleted.push(image_id_json(&digest, tag.as_deref()));
+                    }
+                    ImageDeletion::Failed {
+                        digest,
+                        tag,
+                        code,
+                        reason,
+                    } => failures.push(json!({
+                        "imageId": image_id_json_opt(digest.as_deref(), tag.as_deref()),
+                        "failureCode": code,
+                        "failureReason": reason,
+                    })),
+                }
+            }
+            json!({"imageIds": deleted, "failures": failures})
+        }
+        "PutImageTagMutability" => {
+            let i: PutImageTagMutabilityInput = parse(input)?;
+            let r = services
+                .put_image_tag_mutability(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &i.image_tag_mutability,
+                )
+                .await?;
+            json!({
+                "registryId": registry_id,
+                "repositoryName": r.name.as_str(),
+                "imageTagMutability": r.image_tag_mutability,
+            })
+        }
+        "SetRepositoryPolicy" => {
+            let i: SetRepositoryPolicyInput = parse(input)?;
+            if i.policy_text.len() > 10_240 {
+                return Err(invalid("Invalid parameter at 'policyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'".into()));
+            }
+            let r = services
+                .set_repository_policy(caller, facts, &i.repository_name, &i.policy_text)
+                .await?;
+            policy_json(&registry_id, &r.name, &i.policy_text)
+        }
+        "GetRepositoryPolicy" => {
+            let i: RepoInput = parse(input)?;
+            let (r, text) = services
+                .get_repository_policy(caller, facts, &i.repository_name)
+                .await?;
+            policy_json(&registry_id, &r.name, &text)
+        }
+        "DeleteRepositoryPolicy" => {
+            let i: RepoInput = parse(input)?;
+            let (r, text) = services
+                .delete_repository_policy(caller, facts, &i.repository_name)
+                .await?;
+            policy_json(&registry_id, &r.name, &text)
+        }
         "ListImages" => {
             let i: ListImagesInput = parse(input)?;
             let limit = check_limit(i.max_results, 1000)?;
@@ -497,6 +587,10 @@ fn image_id_json_opt(digest: Option<&str>, tag: Option<&str>) -> Value {
         v["imageTag"] = json!(t);
     }
     v
+}
+
+fn policy_json(registry_id: &str, name: &berth_types::RepositoryName, text: &str) -> Value {
+    json!({"registryId": registry_id, "repositoryName": name.as_str(), "policyText": text})
 }
 
 fn repository_json(services: &Services, r: &RepositoryRecord) -> Value {

@@ -153,6 +153,7 @@ impl From<EcrError> for JsonError {
             EcrError::ImageTagAlreadyExists(m) => j("ImageTagAlreadyExistsException", m),
             EcrError::ImageDigestDoesNotMatch(m) => j("ImageDigestDoesNotMatchException", m),
             EcrError::ImageNotFound(m) => j("ImageNotFoundException", m),
+            EcrError::RepositoryPolicyNotFound(m) => j("RepositoryPolicyNotFoundException", m),
             EcrError::AccessDenied(d) => j("AccessDeniedException", d.message),
             EcrError::Internal(i) => JsonError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -12,7 +12,9 @@ use berth_core::Services;
 use berth_core::actions::*;
 use berth_core::authorizer::RequestFacts;
 use berth_core::error::RegistryError;
-use berth_oci::{Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, parse_path};
+use berth_oci::{
+    Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, media_types, parse_path, referrers_index,
+};
 use berth_types::{Digest, Reference, RepositoryName};
 use futures_util::TryStreamExt;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
@@ -106,6 +108,19 @@ async fn serve(
                 .registry_repository(&caller, facts, ECR_BATCH_GET_IMAGE, &name)
                 .await?;
             let stored = services.get_manifest(&name, &reference).await?;
+            let accept = headers
+                .get_all(header::ACCEPT)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            if !media_types::accepts(accept, &stored.record.media_type) {
+                return Err(RegistryError::oci(
+                    ErrorCode::ManifestUnknown,
+                    format!(
+                        "the manifest is a {}, which the Accept header does not list",
+                        stored.record.media_type
+                    ),
+                ));
+            }
             let mut r = if m == Method::HEAD {
                 let mut r = StatusCode::OK.into_response();
                 r.headers_mut().insert(
@@ -167,18 +182,39 @@ async fn serve(
             services
                 .registry_repository(&caller, facts, ECR_BATCH_DELETE_IMAGE, &name)
                 .await?;
-            let result = match &reference {
-                Reference::Digest(d) => services.metadata.delete_manifest(&name, d).await,
-                Reference::Tag(t) => services.metadata.delete_tag(&name, t).await,
-            };
-            match result {
-                Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
-                Err(berth_store::StoreError::NotFound) => Err(RegistryError::oci(
-                    ErrorCode::ManifestUnknown,
-                    "manifest unknown",
-                )),
-                Err(e) => Err(e.into()),
+            services
+                .delete_manifest_reference(&name, &reference)
+                .await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        (Endpoint::Blob { name, digest }, Method::DELETE) => {
+            // ECR has no blob-level action; removing content is BatchDeleteImage.
+            services
+                .registry_repository(&caller, facts, ECR_BATCH_DELETE_IMAGE, &name)
+                .await?;
+            services.delete_blob(&name, &digest).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        (Endpoint::Referrers { name, digest }, Method::GET) => {
+            services
+                .registry_repository(&caller, facts, ECR_BATCH_GET_IMAGE, &name)
+                .await?;
+            let artifact_type = query.get("artifactType").map(String::as_str);
+            let descriptors = services.referrers(&name, &digest, artifact_type).await?;
+            let mut r = json(StatusCode::OK, referrers_index(&descriptors));
+            set(
+                &mut r,
+                header::CONTENT_TYPE.as_str(),
+                media_types::OCI_INDEX,
+            );
+            if artifact_type.is_some() {
+                set(
+                    &mut r,
+                    berth_oci::headers::OCI_FILTERS_APPLIED,
+                    "artifactType",
+                );
             }
+            Ok(r)
         }
         (Endpoint::Blob { name, digest }, Method::HEAD) => {
             services
@@ -196,8 +232,11 @@ async fn serve(
             services
                 .registry_repository(&caller, facts, ECR_INITIATE_LAYER_UPLOAD, &name)
                 .await?;
-            // Cross-repository mounts are not offered yet: the spec's fallback is a new
-            // upload session, which every client handles.
+            if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from"))
+                && let Some(r) = try_mount(services, facts, &caller, &name, mount, from).await?
+            {
+                return Ok(r);
+            }
             let id = services.start_upload(&name).await?;
             match query.get("digest") {
                 Some(d) => {
@@ -274,6 +313,42 @@ async fn serve(
     }
 }
 
+/// A cross-repository mount (`POST ...?mount=<digest>&from=<repo>`): 201 when the caller
+/// may read the blob in `from` (ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, as a pull
+/// of it would need) and may complete uploads here. `None` otherwise, whatever the reason,
+/// so the caller falls back to an ordinary upload as the spec asks: a refusal must not
+/// reveal whether `from` exists or holds the blob.
+async fn try_mount(
+    services: &Services,
+    facts: &RequestFacts,
+    caller: &Caller,
+    name: &RepositoryName,
+    mount: &str,
+    from: &str,
+) -> Result<Option<Response>, RegistryError> {
+    let (Ok(digest), Ok(from)) = (Digest::parse(mount), RepositoryName::parse(from)) else {
+        return Ok(None);
+    };
+    for (repo, action) in [
+        (&from, ECR_BATCH_GET_IMAGE),
+        (&from, ECR_GET_DOWNLOAD_URL_FOR_LAYER),
+        (name, ECR_COMPLETE_LAYER_UPLOAD),
+    ] {
+        match services
+            .registry_repository(caller, facts, action, repo)
+            .await
+        {
+            Ok(_) => {}
+            Err(RegistryError::AccessDenied(_) | RegistryError::Oci { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    if services.mount_blob(&from, name, &digest).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(blob_created(services, name, &digest)))
+}
+
 fn parse_digest(d: &str) -> Result<Digest, RegistryError> {
     Digest::parse(d).map_err(|e| RegistryError::oci(ErrorCode::DigestInvalid, e.to_string()))
 }
@@ -292,6 +367,10 @@ async fn finish_upload(
     let mut reader = body_reader(body);
     services.append_chunk(id, None, &mut reader).await?;
     services.complete_upload(name, id, digest).await?;
+    Ok(blob_created(services, name, digest))
+}
+
+fn blob_created(services: &Services, name: &RepositoryName, digest: &Digest) -> Response {
     let mut r = StatusCode::CREATED.into_response();
     set(
         &mut r,
@@ -301,7 +380,7 @@ async fn finish_upload(
     set(&mut r, "docker-content-digest", digest.as_str());
     r.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-    Ok(r)
+    r
 }
 
 fn upload_accepted(services: &Services, name: &RepositoryName, id: &str, len: u64) -> Response {

@@ -16,3 +16,7 @@ pub const ECR_INITIATE_LAYER_UPLOAD: &str = "ecr:InitiateLayerUpload";
 pub const ECR_LIST_IMAGES: &str = "ecr:ListImages";
 pub const ECR_PUT_IMAGE: &str = "ecr:PutImage";
 pub const ECR_UPLOAD_LAYER_PART: &str = "ecr:UploadLayerPart";
+pub const ECR_SET_REPOSITORY_POLICY: &str = "ecr:SetRepositoryPolicy";
+pub const ECR_GET_REPOSITORY_POLICY: &str = "ecr:GetRepositoryPolicy";
+pub const ECR_DELETE_REPOSITORY_POLICY: &str = "ecr:DeleteRepositoryPolicy";
+pub const ECR_PUT_IMAGE_TAG_MUTABILITY: &str = "ecr:PutImageTagMutability";

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use berth_oci::ErrorCode;
+use berth_policy::{Policy, PolicyKind};
 use berth_store::{ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError};
 use berth_types::{Digest, Reference, RepositoryName, Tag};
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,20 @@ pub enum ImageLookup {
     },
 }
 
+/// One entry of a BatchDeleteImage answer.
+pub enum ImageDeletion {
+    Deleted {
+        digest: String,
+        tag: Option<String>,
+    },
+    Failed {
+        digest: Option<String>,
+        tag: Option<String>,
+        code: &'static str,
+        reason: String,
+    },
+}
+
 /// An `imageIds` entry.
 #[derive(Debug, Clone, Default)]
 pub struct ImageId {
@@ -110,6 +125,16 @@ pub struct ImageId {
 pub struct ImageDetail {
     pub manifest: ManifestRecord,
     pub tags: Vec<String>,
+}
+
+fn check_mutability(value: &str) -> Result<(), EcrError> {
+    if matches!(value, "MUTABLE" | "IMMUTABLE") {
+        return Ok(());
+    }
+    Err(EcrError::InvalidParameter(
+        "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'"
+            .into(),
+    ))
 }
 
 fn repo_name(name: &str) -> Result<RepositoryName, EcrError> {
@@ -139,13 +164,27 @@ impl Services {
     ) -> Result<RepositoryRecord, EcrError> {
         let name = repo_name(name)?;
         let arn = self.config.repository_arn(name.as_str());
+        let repo = self.metadata.get_repository(&name).await?;
+        let policy = self.repository_policy(repo.as_ref())?;
         self.authorizer
-            .authorize(caller, action, &arn, None, facts)
+            .authorize(caller, action, &arn, policy.as_ref(), facts)
             .await?;
-        self.metadata
-            .get_repository(&name)
-            .await?
-            .ok_or_else(|| self.repo_not_found(name.as_str()))
+        repo.ok_or_else(|| self.repo_not_found(name.as_str()))
+    }
+
+    /// The repository's policy, compiled once per text. It is evaluated as the resource
+    /// policy of every ECR and registry request on the repository.
+    fn repository_policy(
+        &self,
+        repo: Option<&RepositoryRecord>,
+    ) -> Result<Option<Policy>, InternalError> {
+        let Some((repo, text)) = repo.and_then(|r| Some((r, r.policy.as_deref()?))) else {
+            return Ok(None);
+        };
+        let key = format!("repository:{}\0{text}", repo.name);
+        self.authorizer
+            .compiled(&key, text, PolicyKind::Resource)
+            .map(Some)
     }
 
     // --- Repositories --------------------------------------------------------------
@@ -160,12 +199,7 @@ impl Services {
     ) -> Result<RepositoryRecord, EcrError> {
         let name = repo_name(name)?;
         let mutability = image_tag_mutability.unwrap_or("MUTABLE");
-        if !matches!(mutability, "MUTABLE" | "IMMUTABLE") {
-            return Err(EcrError::InvalidParameter(
-                "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'"
-                    .into(),
-            ));
-        }
+        check_mutability(mutability)?;
         let arn = self.config.repository_arn(name.as_str());
         self.authorizer
             .authorize(caller, ECR_CREATE_REPOSITORY, &arn, None, facts)
@@ -176,6 +210,7 @@ impl Services {
             image_tag_mutability: mutability.to_owned(),
             scan_on_push,
             encryption_type: "AES256".into(),
+            policy: None,
         };
         match self.metadata.create_repository(&record).await {
             Ok(()) => Ok(record),
@@ -242,6 +277,106 @@ impl Services {
         }
     }
 
+    pub async fn put_image_tag_mutability(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        mutability: &str,
+    ) -> Result<RepositoryRecord, EcrError> {
+        check_mutability(mutability)?;
+        let mut repo = self
+            .ecr_repository(caller, facts, ECR_PUT_IMAGE_TAG_MUTABILITY, name)
+            .await?;
+        match self
+            .metadata
+            .set_image_tag_mutability(&repo.name, mutability)
+            .await
+        {
+            Err(StoreError::NotFound) => return Err(self.repo_not_found(name)),
+            other => other?,
+        }
+        repo.image_tag_mutability = mutability.to_owned();
+        Ok(repo)
+    }
+
+    // --- Repository policies -------------------------------------------------------
+
+    /// Validates and stores a repository policy; returns the repository and the text.
+    pub async fn set_repository_policy(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        policy_text: &str,
+    ) -> Result<RepositoryRecord, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_SET_REPOSITORY_POLICY, name)
+            .await?;
+        if let Err(e) = Policy::parse(policy_text, PolicyKind::Resource) {
+            return Err(EcrError::InvalidParameter(format!(
+                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': {e}"
+            )));
+        }
+        match self
+            .metadata
+            .set_repository_policy(&repo.name, Some(policy_text))
+            .await
+        {
+            Err(StoreError::NotFound) => return Err(self.repo_not_found(name)),
+            other => other?,
+        }
+        Ok(RepositoryRecord {
+            policy: Some(policy_text.to_owned()),
+            ..repo
+        })
+    }
+
+    /// The repository and its policy text.
+    pub async fn get_repository_policy(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+    ) -> Result<(RepositoryRecord, String), EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_GET_REPOSITORY_POLICY, name)
+            .await?;
+        let text = repo
+            .policy
+            .clone()
+            .ok_or_else(|| self.policy_not_found(name))?;
+        Ok((repo, text))
+    }
+
+    /// Removes the policy; returns the repository and the policy it had.
+    pub async fn delete_repository_policy(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+    ) -> Result<(RepositoryRecord, String), EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_DELETE_REPOSITORY_POLICY, name)
+            .await?;
+        let text = repo
+            .policy
+            .clone()
+            .ok_or_else(|| self.policy_not_found(name))?;
+        match self.metadata.set_repository_policy(&repo.name, None).await {
+            Err(StoreError::NotFound) => return Err(self.repo_not_found(name)),
+            other => other?,
+        }
+        Ok((repo, text))
+    }
+
+    fn policy_not_found(&self, name: &str) -> EcrError {
+        EcrError::RepositoryPolicyNotFound(format!(
+            "Repository policy does not exist for the repository with name '{name}' in the registry with id '{}'",
+            self.config.account_id
+        ))
+    }
+
     // --- Authorization tokens ------------------------------------------------------
 
     pub async fn get_authorization_token(
@@ -302,10 +437,12 @@ impl Services {
         name: &RepositoryName,
     ) -> Result<RepositoryRecord, RegistryError> {
         let arn = self.config.repository_arn(name.as_str());
+        let repo = self.metadata.get_repository(name).await?;
+        let policy = self.repository_policy(repo.as_ref())?;
         self.authorizer
-            .authorize(caller, action, &arn, None, facts)
+            .authorize(caller, action, &arn, policy.as_ref(), facts)
             .await?;
-        self.metadata.get_repository(name).await?.ok_or_else(|| {
+        repo.ok_or_else(|| {
             RegistryError::oci(
                 ErrorCode::NameUnknown,
                 format!("repository '{name}' does not exist"),
@@ -611,6 +748,114 @@ impl Services {
         Ok(out)
     }
 
+    /// The digest an `imageIds` entry names (and its tag, if given), or ECR's failure code
+    /// and reason for it.
+    async fn resolve_image_id(
+        &self,
+        name: &RepositoryName,
+        id: &ImageId,
+    ) -> Result<Result<(Digest, Option<Tag>), (&'static str, &'static str)>, EcrError> {
+        let by_digest = match &id.digest {
+            Some(d) => match Digest::parse(d) {
+                Ok(d) => Some(d),
+                Err(_) => return Ok(Err(("InvalidImageDigest", "Invalid image digest"))),
+            },
+            None => None,
+        };
+        let by_tag = match &id.tag {
+            Some(t) => match Tag::parse(t) {
+                Ok(t) => Some(t),
+                Err(_) => return Ok(Err(("InvalidImageTag", "Invalid image tag"))),
+            },
+            None => None,
+        };
+        let digest = match (by_digest, &by_tag) {
+            (None, None) => {
+                return Ok(Err((
+                    "MissingDigestAndTag",
+                    "Invalid request parameters: both tag and digest cannot be null",
+                )));
+            }
+            (Some(d), None) => d,
+            (d, Some(t)) => {
+                let Some(resolved) = self.metadata.resolve_tag(name, t).await? else {
+                    return Ok(Err(("ImageNotFound", "Requested image not found")));
+                };
+                if d.as_ref().is_some_and(|d| d != &resolved) {
+                    return Ok(Err((
+                        "ImageTagDoesNotMatchDigest",
+                        "Invalid request parameters: given tag and digest do not match",
+                    )));
+                }
+                resolved
+            }
+        };
+        Ok(Ok((digest, by_tag)))
+    }
+
+    /// Deletes images: by digest the manifest with all its tags; by tag only the tag, and
+    /// the image with it when that was its last tag (ECR's rule).
+    pub async fn batch_delete_image(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        ids: &[ImageId],
+    ) -> Result<Vec<ImageDeletion>, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_BATCH_DELETE_IMAGE, name)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let failed = |code: &'static str, reason: &str| ImageDeletion::Failed {
+                digest: id.digest.clone(),
+                tag: id.tag.clone(),
+                code,
+                reason: reason.to_owned(),
+            };
+            let (digest, tag) = match self.resolve_image_id(&repo.name, id).await? {
+                Ok(found) => found,
+                Err((code, reason)) => {
+                    out.push(failed(code, reason));
+                    continue;
+                }
+            };
+            let result = match &tag {
+                Some(t) => {
+                    let deleted = self.metadata.delete_tag(&repo.name, t).await;
+                    let still_tagged = self
+                        .metadata
+                        .list_manifests(&repo.name)
+                        .await?
+                        .into_iter()
+                        .any(|(m, tags)| m.digest == digest && !tags.is_empty());
+                    match deleted {
+                        Ok(()) if !still_tagged => {
+                            match self.metadata.delete_manifest(&repo.name, &digest).await {
+                                // A concurrent delete got there first: the image is gone.
+                                Err(StoreError::NotFound) => Ok(()),
+                                other => other,
+                            }
+                        }
+                        other => other,
+                    }
+                }
+                None => self.metadata.delete_manifest(&repo.name, &digest).await,
+            };
+            match result {
+                Ok(()) => out.push(ImageDeletion::Deleted {
+                    digest: digest.to_string(),
+                    tag: tag.map(|t| t.to_string()),
+                }),
+                Err(StoreError::NotFound) => {
+                    out.push(failed("ImageNotFound", "Requested image not found"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
     async fn lookup_image(
         &self,
         name: &RepositoryName,
@@ -623,40 +868,9 @@ impl Services {
             code,
             reason: reason.to_owned(),
         };
-        let by_digest = match &id.digest {
-            Some(d) => match Digest::parse(d) {
-                Ok(d) => Some(d),
-                Err(_) => return Ok(fail("InvalidImageDigest", "Invalid image digest")),
-            },
-            None => None,
-        };
-        let by_tag = match &id.tag {
-            Some(t) => match Tag::parse(t) {
-                Ok(t) => Some(t),
-                Err(_) => return Ok(fail("InvalidImageTag", "Invalid image tag")),
-            },
-            None => None,
-        };
-        let digest = match (by_digest, &by_tag) {
-            (None, None) => {
-                return Ok(fail(
-                    "MissingDigestAndTag",
-                    "Invalid request parameters: both tag and digest cannot be null",
-                ));
-            }
-            (Some(d), None) => d,
-            (d, Some(t)) => {
-                let Some(resolved) = self.metadata.resolve_tag(name, t).await? else {
-                    return Ok(fail("ImageNotFound", "Requested image not found"));
-                };
-                if d.as_ref().is_some_and(|d| d != &resolved) {
-                    return Ok(fail(
-                        "ImageTagDoesNotMatchDigest",
-                        "Invalid request parameters: given tag and digest do not match",
-                    ));
-                }
-                resolved
-            }
+        let digest = match self.resolve_image_id(name, id).await? {
+            Ok((digest, _)) => digest,
+            Err((code, reason)) => return Ok(fail(code, reason)),
         };
         match self.get_manifest(name, &Reference::Digest(digest)).await {
             Ok(m) => {

@@ -142,6 +142,8 @@ pub enum EcrError {
     ImageDigestDoesNotMatch(String),
     #[error("{0}")]
     ImageNotFound(String),
+    #[error("{0}")]
+    RepositoryPolicyNotFound(String),
     #[error(transparent)]
     AccessDenied(#[from] AccessDenied),
     #[error(transparent)]

@@ -1,7 +1,7 @@
 //! Repository content shared by the ECR API and the registry: uploads, blobs, manifests,
 //! tags. No authorization here: callers authorize first, as the ECR action they serve.
 
-use berth_oci::{Manifest, ManifestKind};
+use berth_oci::{Descriptor, Manifest, ManifestKind};
 use berth_store::{
     BlobReader, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError, UploadReader,
     UploadRecord,
@@ -175,6 +175,89 @@ impl Services {
             Err(StoreError::NotFound) => Err(ImageError::BlobUnknown),
             other => Ok(other?),
         }
+    }
+
+    /// Links a blob that `from` holds into `to` without copying bytes (a cross-repository
+    /// mount). `None` when `from` has no such blob; the caller then starts an upload.
+    pub async fn mount_blob(
+        &self,
+        from: &RepositoryName,
+        to: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, ImageError> {
+        let Some(size) = self.metadata.blob_link(from, digest).await? else {
+            return Ok(None);
+        };
+        // The link is only as good as the bytes behind it.
+        if self.blobs.stat(digest).await?.is_none() {
+            return Ok(None);
+        }
+        self.metadata.link_blob(to, digest, size).await?;
+        Ok(u64::try_from(size).ok())
+    }
+
+    /// Removes a blob from a repository. The bytes stay until garbage collection finds
+    /// nothing referencing them.
+    pub async fn delete_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), ImageError> {
+        match self.metadata.unlink_blob(repository, digest).await {
+            Err(StoreError::NotFound) => Err(ImageError::BlobUnknown),
+            other => Ok(other?),
+        }
+    }
+
+    /// Deletes a manifest (with every tag on it) by digest, or only a tag.
+    pub async fn delete_manifest_reference(
+        &self,
+        repository: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<(), ImageError> {
+        let result = match reference {
+            Reference::Digest(d) => self.metadata.delete_manifest(repository, d).await,
+            Reference::Tag(t) => self.metadata.delete_tag(repository, t).await,
+        };
+        match result {
+            Err(StoreError::NotFound) => Err(ImageError::ManifestUnknown),
+            other => Ok(other?),
+        }
+    }
+
+    /// The referrers of `subject` in the repository, as descriptors for the referrers API,
+    /// keeping those whose artifact type is `artifact_type` when one is given. The subject
+    /// itself need not exist.
+    pub async fn referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, ImageError> {
+        let records = self.metadata.list_referrers(repository, subject).await?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            // The record's artifact type is the manifest's effective one (set on push).
+            if artifact_type.is_some_and(|t| record.artifact_type.as_deref() != Some(t)) {
+                continue;
+            }
+            let stored = match self
+                .get_manifest(repository, &Reference::Digest(record.digest.clone()))
+                .await
+            {
+                Ok(m) => m,
+                // Deleted between the listing and the read.
+                Err(ImageError::ManifestUnknown) => continue,
+                Err(e) => return Err(e),
+            };
+            // Stored manifests were validated on push; annotations come from the bytes.
+            let manifest = Manifest::parse(&stored.bytes, Some(&record.media_type))
+                .map_err(|e| InternalError(format!("stored manifest does not parse: {e}")))?;
+            let size = u64::try_from(stored.bytes.len())
+                .map_err(|_| InternalError("manifest too large".into()))?;
+            out.push(manifest.referrer_descriptor(record.digest, size));
+        }
+        Ok(out)
     }
 
     pub async fn resolve_reference(

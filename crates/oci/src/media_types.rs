@@ -76,6 +76,39 @@ pub fn essence(value: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Whether a manifest stored as `media_type` may answer a request with these `Accept`
+/// header values (each possibly a comma-separated list with `;q=` parameters).
+///
+/// No `Accept` at all, `*/*` or `application/*` accept anything: old clients send none and
+/// still expect the manifest. Otherwise the stored type must be listed, as distribution
+/// does: it answers `MANIFEST_UNKNOWN` rather than serving a kind the client cannot read.
+/// A range with `q=0` is a refusal and does not count.
+pub fn accepts<'a>(accept_values: impl IntoIterator<Item = &'a str>, media_type: &str) -> bool {
+    let wanted = essence(media_type);
+    let mut listed = false;
+    for range in accept_values.into_iter().flat_map(|v| v.split(',')) {
+        let mut parts = range.split(';');
+        let ty = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        if ty.is_empty() {
+            continue;
+        }
+        listed = true;
+        let refused = parts.any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("q")
+                    && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            })
+        });
+        if refused {
+            continue;
+        }
+        if ty == "*/*" || ty == "application/*" || ty == wanted {
+            return true;
+        }
+    }
+    !listed
+}
+
 /// Whether `value` is a syntactically valid `type/subtype` (RFC 6838 restricted names,
 /// no parameters), as the OCI image spec requires of descriptor media types.
 pub fn is_well_formed(value: &str) -> bool {
@@ -136,6 +169,32 @@ mod tests {
         ] {
             assert!(!is_well_formed(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(accepts([], OCI_MANIFEST));
+        assert!(accepts([""], OCI_MANIFEST));
+        assert!(accepts(["*/*"], OCI_INDEX));
+        assert!(accepts(["application/*;q=0.5"], OCI_INDEX));
+        assert!(accepts(
+            [
+                DOCKER_MANIFEST_V2,
+                "application/vnd.oci.image.manifest.v1+json; q=0.9"
+            ],
+            OCI_MANIFEST
+        ));
+        assert!(accepts(
+            [&format!("{DOCKER_MANIFEST_V2}, {OCI_MANIFEST}") as &str],
+            OCI_MANIFEST
+        ));
+        assert!(accepts(
+            ["Application/VND.OCI.Image.Manifest.v1+JSON"],
+            OCI_MANIFEST
+        ));
+        assert!(!accepts([DOCKER_MANIFEST_V2], OCI_MANIFEST));
+        assert!(!accepts([OCI_MANIFEST], OCI_INDEX));
+        assert!(!accepts([&format!("{OCI_INDEX};q=0") as &str], OCI_INDEX));
     }
 
     #[test]

@@ -28,8 +28,14 @@ use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 /// The numbered migrations, oldest first. Every file in `migrations/` must be listed here
 /// (a test checks it).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "repository_policy",
+        include_str!("../migrations/0002_repository_policy.sql"),
+    ),
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_CONNECTIONS: u32 = 4;
@@ -218,7 +224,7 @@ fn role_from_row(row: &SqliteRow) -> StoreResult<RoleRecord> {
 }
 
 const REPOSITORY_COLUMNS: &str =
-    "name, created_at, image_tag_mutability, scan_on_push, encryption_type";
+    "name, created_at, image_tag_mutability, scan_on_push, encryption_type, policy";
 
 fn repository_from_row(row: &SqliteRow) -> StoreResult<RepositoryRecord> {
     Ok(RepositoryRecord {
@@ -227,6 +233,7 @@ fn repository_from_row(row: &SqliteRow) -> StoreResult<RepositoryRecord> {
         image_tag_mutability: col(row, "image_tag_mutability")?,
         scan_on_push: col(row, "scan_on_push")?,
         encryption_type: col(row, "encryption_type")?,
+        policy: col(row, "policy")?,
     })
 }
 
@@ -791,13 +798,14 @@ impl MetadataStore for SqliteStore {
     async fn create_repository(&self, repository: &RepositoryRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO repositories (name, created_at, image_tag_mutability, scan_on_push, \
-             encryption_type) VALUES (?, ?, ?, ?, ?)",
+             encryption_type, policy) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(repository.name.as_str())
         .bind(repository.created_at)
         .bind(&repository.image_tag_mutability)
         .bind(repository.scan_on_push)
         .bind(&repository.encryption_type)
+        .bind(&repository.policy)
         .execute(&self.writer)
         .await
         .map_err(db)?;
@@ -872,6 +880,40 @@ impl MetadataStore for SqliteStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn set_image_tag_mutability(
+        &self,
+        name: &RepositoryName,
+        image_tag_mutability: &str,
+    ) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE repositories SET image_tag_mutability = ? WHERE name = ?")
+            .bind(image_tag_mutability)
+            .bind(name.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_repository_policy(
+        &self,
+        name: &RepositoryName,
+        policy: Option<&str>,
+    ) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE repositories SET policy = ? WHERE name = ?")
+            .bind(policy)
+            .bind(name.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     // --- Blob links -----------------------------------------------------------------
 
     async fn link_blob(
@@ -905,6 +947,19 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(db)?;
         row.map(|r| col(&r, "size")).transpose()
+    }
+
+    async fn unlink_blob(&self, repository: &RepositoryName, digest: &Digest) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM blob_links WHERE repository = ? AND digest = ?")
+            .bind(repository.as_str())
+            .bind(digest.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     // --- Manifests and tags ---------------------------------------------------------
@@ -1092,6 +1147,23 @@ impl MetadataStore for SqliteStore {
                 Ok((manifest, tags))
             })
             .collect()
+    }
+
+    async fn list_referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repository = ? AND subject = ? \
+             ORDER BY digest"
+        ))
+        .bind(repository.as_str())
+        .bind(subject.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.iter().map(manifest_from_row).collect()
     }
 
     async fn delete_manifest(

@@ -45,6 +45,7 @@ async fn data_survives_reopen_and_migrations_rerun() {
                 image_tag_mutability: "MUTABLE".into(),
                 scan_on_push: false,
                 encryption_type: "AES256".into(),
+                policy: None,
             })
             .await
             .unwrap();
@@ -87,6 +88,7 @@ async fn concurrent_writers_on_a_file() {
                     image_tag_mutability: "MUTABLE".into(),
                     scan_on_push: false,
                     encryption_type: "AES256".into(),
+                    policy: None,
                 })
                 .await
                 .unwrap();

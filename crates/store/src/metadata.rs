@@ -75,6 +75,8 @@ pub struct RepositoryRecord {
     pub image_tag_mutability: String,
     pub scan_on_push: bool,
     pub encryption_type: String,
+    /// The repository policy (SetRepositoryPolicy) exactly as submitted.
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +216,18 @@ pub trait MetadataStore: Send + Sync + 'static {
         after: Option<&RepositoryName>,
         limit: usize,
     ) -> StoreResult<Vec<RepositoryRecord>>;
+    /// `NotFound` when absent.
+    async fn set_image_tag_mutability(
+        &self,
+        name: &RepositoryName,
+        image_tag_mutability: &str,
+    ) -> StoreResult<()>;
+    /// Sets or (with `None`) removes the repository policy. `NotFound` when absent.
+    async fn set_repository_policy(
+        &self,
+        name: &RepositoryName,
+        policy: Option<&str>,
+    ) -> StoreResult<()>;
     /// Number of manifests in the repository.
     async fn count_manifests(&self, name: &RepositoryName) -> StoreResult<u64>;
     /// Deletes the repository with its tags, manifests, blob links and uploads, in one
@@ -234,6 +248,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StoreResult<Option<i64>>;
+    /// Removes the repository's link to a blob (the bytes stay for garbage collection).
+    /// `NotFound` when the repository has no such blob.
+    async fn unlink_blob(&self, repository: &RepositoryName, digest: &Digest) -> StoreResult<()>;
 
     // --- Manifests and tags ---------------------------------------------------------
     /// Stores the manifest (if new) and points `tag` at it, in one transaction. When the
@@ -266,6 +283,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         &self,
         repository: &RepositoryName,
     ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>>;
+    /// The repository's manifests whose `subject` is `subject`, in digest order, without
+    /// their blob and child lists (the referrers API needs only the records).
+    async fn list_referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>>;
     /// Deletes a manifest and every tag pointing at it. `NotFound` when absent.
     async fn delete_manifest(
         &self,

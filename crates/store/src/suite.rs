@@ -108,6 +108,7 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     roles_and_policies(store).await;
     repositories_and_manifests(store).await;
     repository_pagination(store).await;
+    referrers_and_blob_unlinks(store).await;
     uploads(store).await;
     signing_keys(store).await;
 }
@@ -407,6 +408,7 @@ fn repository(name: &str, created_at: i64) -> RepositoryRecord {
         image_tag_mutability: "MUTABLE".into(),
         scan_on_push: false,
         encryption_type: "AES256".into(),
+        policy: None,
     }
 }
 
@@ -427,6 +429,35 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
         Some(record.clone())
     );
     assert_eq!(store.count_manifests(&name).await.unwrap(), 0);
+
+    // Mutability and the repository policy change in place.
+    store
+        .set_image_tag_mutability(&name, "MUTABLE")
+        .await
+        .unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    store
+        .set_repository_policy(&name, Some(policy))
+        .await
+        .unwrap();
+    let changed = store.get_repository(&name).await.unwrap().unwrap();
+    assert_eq!(changed.image_tag_mutability, "MUTABLE");
+    assert_eq!(changed.policy.as_deref(), Some(policy));
+    store.set_repository_policy(&name, None).await.unwrap();
+    store
+        .set_image_tag_mutability(&name, "IMMUTABLE")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_repository(&name).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_not_found(store.set_repository_policy(&repo("team/none"), None).await);
+    assert_not_found(
+        store
+            .set_image_tag_mutability(&repo("team/none"), "MUTABLE")
+            .await,
+    );
     let other = repo("team/other");
     store
         .create_repository(&repository("team/other", 1))
@@ -685,6 +716,66 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
         store.resolve_tag(&other, &tag("v1")).await.unwrap(),
         Some(m1.digest.clone())
     );
+    store.delete_repository(&other, true).await.unwrap();
+}
+
+pub async fn referrers_and_blob_unlinks(store: &dyn MetadataStore) {
+    let name = repo("refs/app");
+    let other = repo("refs/other");
+    store
+        .create_repository(&repository("refs/app", 1))
+        .await
+        .unwrap();
+    store
+        .create_repository(&repository("refs/other", 1))
+        .await
+        .unwrap();
+
+    // Unlinking a blob removes only that repository's link.
+    let b = blob_digest(40);
+    store.link_blob(&name, &b, 10).await.unwrap();
+    store.link_blob(&other, &b, 10).await.unwrap();
+    store.unlink_blob(&name, &b).await.unwrap();
+    assert_eq!(store.blob_link(&name, &b).await.unwrap(), None);
+    assert_eq!(store.blob_link(&other, &b).await.unwrap(), Some(10));
+    assert_not_found(store.unlink_blob(&name, &b).await);
+
+    let subject = sha256(b"subject manifest");
+    let referrer =
+        |text: &[u8], repository: &RepositoryName, subject: Option<&Digest>| ManifestRecord {
+            repository: repository.clone(),
+            digest: sha256(text),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 100,
+            image_size: 0,
+            pushed_at: 1,
+            artifact_type: Some("application/vnd.example.sbom".into()),
+            subject: subject.cloned(),
+            blobs: vec![],
+            children: vec![],
+        };
+    // The subject need not exist: referrers may be pushed first.
+    assert_eq!(store.list_referrers(&name, &subject).await.unwrap(), vec![]);
+    let r1 = referrer(b"referrer one", &name, Some(&subject));
+    let r2 = referrer(b"referrer two", &name, Some(&subject));
+    let unrelated = referrer(b"no subject", &name, None);
+    let elsewhere = referrer(b"referrer one", &other, Some(&subject));
+    for m in [&r1, &r2, &unrelated, &elsewhere] {
+        store.put_manifest(m, None, false).await.unwrap();
+    }
+    let mut want = vec![r1.clone(), r2.clone()];
+    want.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
+    assert_eq!(store.list_referrers(&name, &subject).await.unwrap(), want);
+    store.delete_manifest(&name, &r1.digest).await.unwrap();
+    assert_eq!(
+        store.list_referrers(&name, &subject).await.unwrap(),
+        vec![r2.clone()]
+    );
+    assert_eq!(
+        store.list_referrers(&other, &subject).await.unwrap(),
+        vec![elsewhere.clone()]
+    );
+    store.delete_repository(&name, true).await.unwrap();
     store.delete_repository(&other, true).await.unwrap();
 }
 

@@ -1,0 +1,167 @@
+"""ECR API operations driven by boto3 against a running Berth (started by ecr_boto3.rs).
+
+Environment: BERTH_ENDPOINT, AWS root credentials, BERTH_WEB_IDENTITY_TOKEN (a dev-issuer
+token for octo-org/octo-repo), BERTH_ACCOUNT. Exits non-zero with a traceback on failure.
+"""
+import base64
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore.exceptions
+
+ENDPOINT = os.environ["BERTH_ENDPOINT"]
+ACCOUNT = os.environ["BERTH_ACCOUNT"]
+ecr = boto3.client("ecr", endpoint_url=ENDPOINT)
+iam = boto3.client("iam", endpoint_url=ENDPOINT)
+sts = boto3.client("sts", endpoint_url=ENDPOINT)
+
+
+def error_code(call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+    raise AssertionError(f"{call.__name__} unexpectedly succeeded")
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_blob(repo, data):
+    check = ecr.batch_check_layer_availability(repositoryName=repo, layerDigests=[sha256(data)])
+    if check["layers"] and check["layers"][0]["layerAvailability"] == "AVAILABLE":
+        return sha256(data)
+    upload = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+    ecr.upload_layer_part(repositoryName=repo, uploadId=upload, partFirstByte=0,
+                          partLastByte=len(data) - 1, layerPartBlob=data)
+    ecr.complete_layer_upload(repositoryName=repo, uploadId=upload, layerDigests=[sha256(data)])
+    return sha256(data)
+
+
+def image_manifest(repo, layer):
+    config = b'{"architecture":"amd64","os":"linux"}'
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": push_blob(repo, config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": push_blob(repo, layer), "size": len(layer)}],
+    })
+
+
+# --- DescribeRepositories pagination --------------------------------------------------
+names = [f"paged/r{i}" for i in range(5)]
+for n in names:
+    ecr.create_repository(repositoryName=n)
+pages = list(ecr.get_paginator("describe_repositories").paginate(PaginationConfig={"PageSize": 2}))
+assert len(pages) == 3, pages
+assert [r["repositoryName"] for p in pages for r in p["repositories"]] == names
+assert error_code(ecr.describe_repositories, repositoryNames=["paged/none"]) == "RepositoryNotFoundException"
+
+# --- PutImageTagMutability and IMMUTABLE tags -------------------------------------------
+repo = "api/app"
+ecr.create_repository(repositoryName=repo)
+out = ecr.put_image_tag_mutability(repositoryName=repo, imageTagMutability="IMMUTABLE")
+assert out["imageTagMutability"] == "IMMUTABLE" and out["registryId"] == ACCOUNT, out
+assert ecr.describe_repositories(repositoryNames=[repo])["repositories"][0]["imageTagMutability"] == "IMMUTABLE"
+assert error_code(ecr.put_image_tag_mutability, repositoryName=repo,
+                  imageTagMutability="SOMETIMES") == "InvalidParameterException"
+first = image_manifest(repo, b"first layer")
+second = image_manifest(repo, b"second layer")
+ecr.put_image(repositoryName=repo, imageManifest=first, imageTag="v1")
+assert error_code(ecr.put_image, repositoryName=repo, imageManifest=second,
+                  imageTag="v1") == "ImageTagAlreadyExistsException"
+ecr.put_image_tag_mutability(repositoryName=repo, imageTagMutability="MUTABLE")
+ecr.put_image(repositoryName=repo, imageManifest=second, imageTag="v2")
+ecr.put_image(repositoryName=repo, imageManifest=second, imageTag="latest")
+
+# --- BatchDeleteImage ----------------------------------------------------------------
+out = ecr.batch_delete_image(repositoryName=repo, imageIds=[
+    {"imageTag": "v1"}, {"imageTag": "nope"}, {"imageDigest": "sha256:bad"}, {"imageTag": "v2"}])
+assert out["imageIds"] == [
+    {"imageDigest": sha256(first.encode()), "imageTag": "v1"},
+    {"imageDigest": sha256(second.encode()), "imageTag": "v2"},
+], out
+assert [(f["imageId"], f["failureCode"]) for f in out["failures"]] == [
+    ({"imageTag": "nope"}, "ImageNotFound"), ({"imageDigest": "sha256:bad"}, "InvalidImageDigest")], out
+# v1 was the first image's last tag: the image went with it; the second keeps `latest`.
+listed = ecr.list_images(repositoryName=repo)["imageIds"]
+assert listed == [{"imageDigest": sha256(second.encode()), "imageTag": "latest"}], listed
+out = ecr.batch_delete_image(repositoryName=repo, imageIds=[{"imageDigest": sha256(second.encode())}])
+assert out["imageIds"] == [{"imageDigest": sha256(second.encode())}] and out["failures"] == [], out
+assert ecr.list_images(repositoryName=repo)["imageIds"] == []
+assert error_code(ecr.batch_delete_image, repositoryName="api/none",
+                  imageIds=[{"imageTag": "x"}]) == "RepositoryNotFoundException"
+
+# --- Repository policies, evaluated as the resource policy -----------------------------
+assert error_code(ecr.get_repository_policy, repositoryName=repo) == "RepositoryPolicyNotFoundException"
+assert error_code(ecr.delete_repository_policy, repositoryName=repo) == "RepositoryPolicyNotFoundException"
+assert error_code(ecr.set_repository_policy, repositoryName=repo,
+                  policyText="not a policy") == "InvalidParameterException"
+
+iam.create_open_id_connect_provider(Url="https://token.actions.githubusercontent.com",
+                                    ClientIDList=["sts.amazonaws.com"])
+role_arn = iam.create_role(RoleName="PolicyTest", AssumeRolePolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                   "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"}}],
+}))["Role"]["Arn"]
+iam.put_role_policy(RoleName="PolicyTest", PolicyName="token-only", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}],
+}))
+creds = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="policy-test",
+                                          WebIdentityToken=os.environ["BERTH_WEB_IDENTITY_TOKEN"])["Credentials"]
+role_ecr = boto3.client("ecr", endpoint_url=ENDPOINT, aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
+token = role_ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+
+
+def registry_status(path):
+    request = urllib.request.Request(ENDPOINT + path, headers={"Authorization": "Basic " + token})
+    try:
+        with urllib.request.urlopen(request) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedException"
+assert registry_status(f"/v2/{repo}/tags/list") == 403
+policy = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "ReadForRole", "Effect": "Allow", "Principal": {"AWS": role_arn},
+                   "Action": ["ecr:ListImages", "ecr:BatchGetImage"]}],
+})
+out = ecr.set_repository_policy(repositoryName=repo, policyText=policy)
+assert out == {"registryId": ACCOUNT, "repositoryName": repo, "policyText": policy,
+               "ResponseMetadata": out["ResponseMetadata"]}, out
+assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == policy
+assert role_ecr.list_images(repositoryName=repo)["imageIds"] == []
+assert registry_status(f"/v2/{repo}/tags/list") == 200
+# Only what the policy grants: not other actions, not other repositories.
+assert error_code(role_ecr.describe_images, repositoryName=repo) == "AccessDeniedException"
+assert error_code(role_ecr.list_images, repositoryName="paged/r0") == "AccessDeniedException"
+assert ecr.delete_repository_policy(repositoryName=repo)["policyText"] == policy
+assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedException"
+assert registry_status(f"/v2/{repo}/tags/list") == 403
+
+# A Deny in the repository policy beats the role's own Allow.
+iam.put_role_policy(RoleName="PolicyTest", PolicyName="read-all", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ecr:ListImages", "Resource": "*"}],
+}))
+assert role_ecr.list_images(repositoryName=repo)["imageIds"] == []
+ecr.set_repository_policy(repositoryName=repo, policyText=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "ecr:ListImages"}],
+}))
+assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedException"
+print("ok")
