@@ -1,5 +1,5 @@
 //! `Manifest::parse` with a `Content-Type` picked by the first byte of the input (the rest
-//! is the body), and `parse_range` on the body as text. Nothing may panic; a manifest that
+//! is the body), and `parse_range` and `media_types::accepts` on the body as text. Nothing may panic; a manifest that
 //! parses keeps the documented invariants and renders a referrers index that is JSON.
 #![no_main]
 
@@ -31,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(body) {
         if let Some((start, end)) = parse_range(text) {
             assert!(start <= end);
+        }
+        // The body as an `Accept` header, against every media type a manifest may have.
+        for stored in PUSHABLE_MANIFESTS {
+            let _ = media_types::accepts(text.lines(), stored);
         }
     }
     match Manifest::parse(body, content_type) {

@@ -862,7 +862,10 @@ fn role_session(reg: &Registry, policy: &Value) -> String {
             "Effect": "Allow",
             "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")},
             "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+            "Condition": {
+                "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"},
+            },
         }]
     });
     clients.aws_ok(

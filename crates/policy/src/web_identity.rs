@@ -37,10 +37,13 @@ pub const GITHUB_CLAIM_KEYS: &[&str] = &[
 ];
 
 /// The provider's URL as IAM stores it and as condition keys are prefixed: the issuer
-/// without `https://` and without a trailing `/` (`token.actions.githubusercontent.com`).
+/// without its scheme and without a trailing `/` (`token.actions.githubusercontent.com`).
+/// `http://` only reaches here for the loopback providers `--dev` allows
+/// (`127.0.0.1:8123`); the scheme never appears in a key.
 pub fn provider_url(issuer: &str) -> &str {
     issuer
         .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
         .unwrap_or(issuer)
         .trim_end_matches('/')
 }

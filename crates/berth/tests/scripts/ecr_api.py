@@ -110,7 +110,8 @@ iam.create_open_id_connect_provider(Url="https://token.actions.githubusercontent
 role_arn = iam.create_role(RoleName="PolicyTest", AssumeRolePolicyDocument=json.dumps({
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-                   "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"}}],
+                   "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"},
+                   "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"}}}],
 }))["Role"]["Arn"]
 iam.put_role_policy(RoleName="PolicyTest", PolicyName="token-only", PolicyDocument=json.dumps({
     "Version": "2012-10-17",
