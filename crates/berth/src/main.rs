@@ -2,7 +2,9 @@
 
 mod policy;
 mod serve;
+mod setup;
 mod token;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -27,16 +29,28 @@ enum Command {
     Token(token::TokenArgs),
     /// Evaluate IAM policies offline.
     Policy(policy::PolicyArgs),
+    /// Create the OIDC provider, role, policy and ECR repository for a GitHub repository,
+    /// prove the trust policy, and write the workflow (idempotent; --dry-run shows the plan).
+    Setup(setup::SetupArgs),
+    /// Remove what `berth setup` created for a GitHub repository (never the images unless
+    /// --delete-ecr-repository).
+    Teardown(setup::TeardownArgs),
+    /// Print the workflow `berth setup` writes.
+    Workflow(workflow::WorkflowArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Policy(args) = cli.command {
-        return match policy::run(args) {
-            Ok(code) => code,
-            Err(e) => finish(Err(e)),
-        };
-    }
+    let command = match cli.command {
+        Command::Policy(args) => {
+            return match policy::run(args) {
+                Ok(code) => code,
+                Err(e) => finish(Err(e)),
+            };
+        }
+        Command::Workflow(args) => return finish(workflow::run(args)),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,13 +62,18 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::run(args).await,
-            Command::Token(args) => token::run(args).await,
-            Command::Policy(_) => Ok(()),
+        match command {
+            Command::Serve(args) => serve::run(args).await.map(|()| 0),
+            Command::Token(args) => token::run(args).await.map(|()| 0),
+            Command::Setup(args) => setup::setup(args).await,
+            Command::Teardown(args) => setup::teardown(args).await,
+            Command::Policy(_) | Command::Workflow(_) => Ok(0),
         }
     });
-    finish(result)
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => finish(Err(e)),
+    }
 }
 
 fn finish(result: anyhow::Result<()>) -> ExitCode {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_store::{
-    AttachedPolicy, EffectivePolicy, ManagedPolicyRecord, ManifestRecord, MetadataStore,
+    AttachedPolicy, EffectivePolicy, IamTag, ManagedPolicyRecord, ManifestRecord, MetadataStore,
     OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleRecord,
     SigningKeyRecord, StoreError, StoreResult, UploadRecord,
 };
@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "repository_policy",
         include_str!("../migrations/0002_repository_policy.sql"),
+    ),
+    (
+        3,
+        "iam_versions_tags",
+        include_str!("../migrations/0003_iam_versions_tags.sql"),
     ),
 ];
 
@@ -363,6 +368,41 @@ async fn insert_digest_list(
             .await
             .map_err(db)?;
     }
+    Ok(())
+}
+
+/// One of the JSON list columns of an OIDC provider (`client_ids` or `thumbprints`).
+/// `NotFound` when the provider does not exist.
+async fn oidc_list(
+    conn: &mut SqliteConnection,
+    arn: &str,
+    column: &'static str,
+) -> StoreResult<Vec<String>> {
+    let row = sqlx::query(&format!(
+        "SELECT {column} AS list FROM oidc_providers WHERE arn = ?"
+    ))
+    .bind(arn)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .ok_or(StoreError::NotFound)?;
+    from_json(&col::<String>(&row, "list")?)
+}
+
+async fn set_oidc_list(
+    conn: &mut SqliteConnection,
+    arn: &str,
+    column: &'static str,
+    list: &[String],
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "UPDATE oidc_providers SET {column} = ? WHERE arn = ?"
+    ))
+    .bind(to_json(list)?)
+    .bind(arn)
+    .execute(conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
@@ -791,6 +831,267 @@ impl MetadataStore for SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    // --- IAM: policy versions, listings, tags, provider updates -----------------------
+
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        created_at: i64,
+        set_as_default: bool,
+        max_versions: usize,
+    ) -> StoreResult<PolicyVersionRecord> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "SELECT p.next_version_number, \
+             (SELECT COUNT(*) FROM policy_versions v WHERE v.policy_arn = p.arn) AS versions \
+             FROM managed_policies p WHERE p.arn = ?",
+        )
+        .bind(arn)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        let number: i64 = col(&row, "next_version_number")?;
+        let versions: i64 = col(&row, "versions")?;
+        if versions >= sql_limit(max_versions) {
+            return Err(StoreError::Conflict(format!(
+                "A managed policy can have up to {max_versions} versions. Before you create a \
+                 new version, you must delete an existing version."
+            )));
+        }
+        let version_id = format!("v{number}");
+        sqlx::query(
+            "INSERT INTO policy_versions (policy_arn, version_id, document, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(arn)
+        .bind(&version_id)
+        .bind(document)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "UPDATE managed_policies SET next_version_number = next_version_number + 1, \
+             default_version_id = CASE WHEN ?2 THEN ?3 ELSE default_version_id END, \
+             updated_at = CASE WHEN ?2 THEN ?4 ELSE updated_at END WHERE arn = ?1",
+        )
+        .bind(arn)
+        .bind(set_as_default)
+        .bind(&version_id)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(PolicyVersionRecord {
+            version_id,
+            document: document.to_owned(),
+            is_default: set_as_default,
+            created_at,
+        })
+    }
+
+    async fn list_policy_versions(&self, arn: &str) -> StoreResult<Vec<PolicyVersionRecord>> {
+        let mut tx = self.read().await?;
+        let default: String =
+            sqlx::query("SELECT default_version_id FROM managed_policies WHERE arn = ?")
+                .bind(arn)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(StoreError::NotFound)
+                .and_then(|row| col(&row, "default_version_id"))?;
+        // Version ids are `v<number>`: order by the number, not the text (`v10` > `v9`).
+        let rows = sqlx::query(
+            "SELECT version_id, document, created_at FROM policy_versions \
+             WHERE policy_arn = ? ORDER BY CAST(substr(version_id, 2) AS INTEGER) DESC",
+        )
+        .bind(arn)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let version_id: String = col(row, "version_id")?;
+                Ok(PolicyVersionRecord {
+                    is_default: version_id == default,
+                    version_id,
+                    document: col(row, "document")?,
+                    created_at: col(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "SELECT (p.default_version_id = v.version_id) AS is_default FROM policy_versions v \
+             JOIN managed_policies p ON p.arn = v.policy_arn \
+             WHERE v.policy_arn = ? AND v.version_id = ?",
+        )
+        .bind(arn)
+        .bind(version_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        if col::<bool>(&row, "is_default")? {
+            return Err(StoreError::Conflict(
+                "Cannot delete the default version of a policy.".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM policy_versions WHERE policy_arn = ? AND version_id = ?")
+            .bind(arn)
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn set_default_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        updated_at: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE managed_policies SET default_version_id = ?2, updated_at = ?3 \
+             WHERE arn = ?1 AND EXISTS (SELECT 1 FROM policy_versions v \
+             WHERE v.policy_arn = ?1 AND v.version_id = ?2)",
+        )
+        .bind(arn)
+        .bind(version_id)
+        .bind(updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_managed_policies(&self) -> StoreResult<Vec<ManagedPolicyRecord>> {
+        sqlx::query(&format!("{POLICY_SELECT} ORDER BY p.arn"))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(policy_from_row)
+            .collect()
+    }
+
+    async fn tag_iam_resource(
+        &self,
+        arn: &str,
+        tags: &[IamTag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for tag in tags {
+            // A key already present (in any case) keeps its position and takes the new
+            // spelling and value.
+            sqlx::query(
+                "INSERT INTO iam_tags (resource_arn, key, value, position) \
+                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM iam_tags \
+                 WHERE resource_arn = ?1)) \
+                 ON CONFLICT (resource_arn, key) DO UPDATE SET key = excluded.key, \
+                 value = excluded.value",
+            )
+            .bind(arn)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM iam_tags WHERE resource_arn = ?")
+            .bind(arn)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        if col::<i64>(&row, "n")? > sql_limit(max_tags) {
+            return Err(StoreError::Conflict(format!(
+                "Cannot exceed quota for TagsPerEntity: {max_tags}"
+            )));
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM iam_tags WHERE resource_arn = ? AND key = ?")
+                .bind(arn)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>> {
+        sqlx::query("SELECT key, value FROM iam_tags WHERE resource_arn = ? ORDER BY position")
+            .bind(arn)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok(IamTag {
+                    key: col(row, "key")?,
+                    value: col(row, "value")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_oidc_provider_client_id(
+        &self,
+        arn: &str,
+        client_id: &str,
+        max_client_ids: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let mut ids = oidc_list(&mut tx, arn, "client_ids").await?;
+        if ids.iter().any(|id| id == client_id) {
+            return Ok(());
+        }
+        if ids.len() >= max_client_ids {
+            return Err(StoreError::Conflict(format!(
+                "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {max_client_ids}"
+            )));
+        }
+        ids.push(client_id.to_owned());
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn remove_oidc_provider_client_id(&self, arn: &str, client_id: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let mut ids = oidc_list(&mut tx, arn, "client_ids").await?;
+        ids.retain(|id| id != client_id);
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn update_oidc_provider_thumbprints(
+        &self,
+        arn: &str,
+        thumbprints: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        oidc_list(&mut tx, arn, "thumbprints").await?;
+        set_oidc_list(&mut tx, arn, "thumbprints", thumbprints).await?;
+        tx.commit().await.map_err(db)
     }
 
     // --- Repositories ---------------------------------------------------------------
