@@ -13,6 +13,8 @@ use crate::query::{IAM_NS, Params, Xml, encode_policy, error_response, success, 
 
 pub const VERSION: &str = "2010-05-08";
 
+mod simulate;
+
 pub async fn handle(
     services: &Services,
     facts: &RequestFacts,
@@ -292,6 +294,25 @@ async fn operation(
                 .await
                 .map_err(map)?;
             return Ok(None);
+        }
+        "SimulatePrincipalPolicy" => {
+            let results = services
+                .simulate_principal_policy(
+                    caller,
+                    facts,
+                    required(p, "PolicySourceArn")?,
+                    &simulate::input(p),
+                )
+                .await
+                .map_err(map)?;
+            simulate::results_xml(&mut x, p, &results).map_err(map)?;
+        }
+        "SimulateCustomPolicy" => {
+            let results = services
+                .simulate_custom_policy(caller, facts, &simulate::input(p))
+                .await
+                .map_err(map)?;
+            simulate::results_xml(&mut x, p, &results).map_err(map)?;
         }
         _ => return setup_operation(services, facts, caller, action, p).await,
     }

@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// The AWS region this server acts as.
     #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
     region: String,
+    /// How often ECR lifecycle policies are applied (expired images deleted), in
+    /// seconds; 0 turns that off. ECR itself applies them within about a day.
+    #[arg(long, default_value_t = 3600, env = "BERTH_LIFECYCLE_INTERVAL_SECONDS")]
+    lifecycle_interval_seconds: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -124,7 +128,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.region,
         if args.dev { ", dev issuer on" } else { "" }
     );
-    let app = berth_api::router(Arc::new(services));
+    let services = Arc::new(services);
+    if args.lifecycle_interval_seconds > 0 {
+        tokio::spawn(apply_lifecycle_policies(
+            services.clone(),
+            std::time::Duration::from_secs(args.lifecycle_interval_seconds),
+        ));
+    }
+    let app = berth_api::router(services);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -134,6 +145,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .context("server failed")?;
     eprintln!("berth stopped");
     Ok(())
+}
+
+/// Applies every repository's lifecycle policy each `interval`, for as long as the server
+/// runs. A failed run is logged and retried at the next tick.
+async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match services.apply_lifecycle_policies().await {
+            Ok(run) if run.expired_images > 0 => tracing::info!(
+                repositories = run.repositories,
+                expired_images = run.expired_images,
+                "lifecycle policies applied"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "applying lifecycle policies failed"),
+        }
+    }
 }
 
 fn init_logging() {

@@ -14,6 +14,8 @@ use crate::caller::Caller;
 use crate::error::IamError;
 use crate::ids;
 
+pub mod simulate;
+
 /// IAM quotas (whitespace not counted).
 pub const TRUST_POLICY_MAX: usize = 2048;
 pub const MANAGED_POLICY_MAX: usize = 6144;

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_store::{
-    AttachedPolicy, EffectivePolicy, IamTag, ManagedPolicyRecord, ManifestRecord, MetadataStore,
-    OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleRecord,
-    SigningKeyRecord, StoreError, StoreResult, UploadRecord,
+    AttachedPolicy, EffectivePolicy, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, StoreResult, UploadRecord,
 };
 use berth_types::{Digest, RepositoryName, Tag};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "iam_versions_tags",
         include_str!("../migrations/0003_iam_versions_tags.sql"),
+    ),
+    (
+        4,
+        "lifecycle_policies",
+        include_str!("../migrations/0004_lifecycle_policies.sql"),
     ),
 ];
 
@@ -230,6 +235,16 @@ fn role_from_row(row: &SqliteRow) -> StoreResult<RoleRecord> {
 
 const REPOSITORY_COLUMNS: &str =
     "name, created_at, image_tag_mutability, scan_on_push, encryption_type, policy";
+
+fn lifecycle_policy_from_row(row: &SqliteRow) -> StoreResult<LifecyclePolicyRecord> {
+    let name: String = col(row, "repository")?;
+    Ok(LifecyclePolicyRecord {
+        repository: RepositoryName::parse(&name)
+            .map_err(|e| StoreError::Backend(format!("stored repository name: {e}")))?,
+        text: col(row, "policy_text")?,
+        last_evaluated_at: col(row, "last_evaluated_at")?,
+    })
+}
 
 fn repository_from_row(row: &SqliteRow) -> StoreResult<RepositoryRecord> {
     Ok(RepositoryRecord {
@@ -1213,6 +1228,124 @@ impl MetadataStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    // --- Lifecycle policies ---------------------------------------------------------
+
+    async fn put_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO lifecycle_policies (repository, policy_text, last_evaluated_at) \
+             SELECT name, ?, NULL FROM repositories WHERE name = ? \
+             ON CONFLICT (repository) DO UPDATE SET policy_text = excluded.policy_text, \
+             last_evaluated_at = NULL",
+        )
+        .bind(text)
+        .bind(repository.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn get_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<LifecyclePolicyRecord>> {
+        sqlx::query(
+            "SELECT repository, policy_text, last_evaluated_at FROM lifecycle_policies \
+             WHERE repository = ?",
+        )
+        .bind(repository.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(lifecycle_policy_from_row)
+        .transpose()
+    }
+
+    async fn delete_lifecycle_policy(&self, repository: &RepositoryName) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM lifecycle_policies WHERE repository = ?")
+            .bind(repository.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_lifecycle_policy_evaluated(
+        &self,
+        repository: &RepositoryName,
+        at: i64,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE lifecycle_policies SET last_evaluated_at = ? WHERE repository = ?")
+                .bind(at)
+                .bind(repository.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_lifecycle_policies(&self) -> StoreResult<Vec<LifecyclePolicyRecord>> {
+        sqlx::query(
+            "SELECT repository, policy_text, last_evaluated_at FROM lifecycle_policies \
+             ORDER BY repository",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(lifecycle_policy_from_row)
+        .collect()
+    }
+
+    async fn put_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO lifecycle_policy_previews (repository, policy_text) \
+             SELECT name, ? FROM repositories WHERE name = ? \
+             ON CONFLICT (repository) DO UPDATE SET policy_text = excluded.policy_text",
+        )
+        .bind(text)
+        .bind(repository.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn get_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<String>> {
+        let row =
+            sqlx::query("SELECT policy_text FROM lifecycle_policy_previews WHERE repository = ?")
+                .bind(repository.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        row.as_ref().map(|r| col(r, "policy_text")).transpose()
     }
 
     // --- Blob links -----------------------------------------------------------------

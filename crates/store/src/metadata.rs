@@ -86,6 +86,16 @@ pub struct RepositoryRecord {
     pub policy: Option<String>,
 }
 
+/// A repository's ECR lifecycle policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecyclePolicyRecord {
+    pub repository: RepositoryName,
+    /// The policy exactly as submitted.
+    pub text: String,
+    /// When the server last applied it (unix seconds); `None` since it was (re)set.
+    pub last_evaluated_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestRecord {
     pub repository: RepositoryName,
@@ -300,6 +310,41 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Deletes the repository with its tags, manifests, blob links and uploads, in one
     /// transaction. `NotFound` when absent; `Conflict` when it has manifests and `!force`.
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> StoreResult<()>;
+
+    // --- Lifecycle policies (ECR) ---------------------------------------------------
+    /// Sets the repository's lifecycle policy, clearing `last_evaluated_at`. `NotFound`
+    /// when the repository is absent. Deleting the repository deletes it.
+    async fn put_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()>;
+    async fn get_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<LifecyclePolicyRecord>>;
+    /// `NotFound` when the repository has no lifecycle policy.
+    async fn delete_lifecycle_policy(&self, repository: &RepositoryName) -> StoreResult<()>;
+    /// Records when the policy was last applied. `NotFound` when there is no policy.
+    async fn set_lifecycle_policy_evaluated(
+        &self,
+        repository: &RepositoryName,
+        at: i64,
+    ) -> StoreResult<()>;
+    /// Every lifecycle policy, in repository name order.
+    async fn list_lifecycle_policies(&self) -> StoreResult<Vec<LifecyclePolicyRecord>>;
+    /// Keeps the text of the repository's latest lifecycle policy preview, replacing the
+    /// previous one. `NotFound` when the repository is absent. Deleting the repository
+    /// deletes it.
+    async fn put_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()>;
+    async fn get_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<String>>;
 
     // --- Blob links: which blobs a repository may serve -----------------------------
     /// Idempotent.

@@ -12,9 +12,9 @@ use berth_types::{Digest, DigestAlgorithm, RepositoryName, Tag};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
-    AttachedPolicy, BlobReader, BlobStore, IamTag, ManagedPolicyRecord, ManifestRecord,
-    MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord,
-    RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
+    AttachedPolicy, BlobReader, BlobStore, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -112,6 +112,7 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     referrers_and_blob_unlinks(store).await;
     uploads(store).await;
     signing_keys(store).await;
+    lifecycle_policies(store).await;
 }
 
 pub async fn oidc_providers(store: &dyn MetadataStore) {
@@ -1432,4 +1433,116 @@ pub async fn upload_edge_cases(store: &dyn BlobStore) {
     store.create_upload(id).await.unwrap();
     assert_eq!(store.upload_len(id).await.unwrap(), 0);
     store.delete_upload(id).await.unwrap();
+}
+
+pub async fn lifecycle_policies(store: &dyn MetadataStore) {
+    let name = repo("lifecycle/app");
+    let other = repo("lifecycle/other");
+    for n in [&name, &other] {
+        store
+            .create_repository(&RepositoryRecord {
+                name: n.clone(),
+                created_at: 1_700_000_000,
+                image_tag_mutability: "MUTABLE".into(),
+                scan_on_push: false,
+                encryption_type: "AES256".into(),
+                policy: None,
+            })
+            .await
+            .unwrap();
+    }
+    let missing = repo("lifecycle/missing");
+    assert_eq!(store.get_lifecycle_policy(&name).await.unwrap(), None);
+    assert_not_found(store.put_lifecycle_policy(&missing, "{}").await);
+    assert_not_found(store.delete_lifecycle_policy(&name).await);
+    assert_not_found(store.set_lifecycle_policy_evaluated(&name, 1).await);
+
+    store
+        .put_lifecycle_policy(&name, "{\"rules\":1}")
+        .await
+        .unwrap();
+    store
+        .set_lifecycle_policy_evaluated(&name, 1_700_000_100)
+        .await
+        .unwrap();
+    let record = LifecyclePolicyRecord {
+        repository: name.clone(),
+        text: "{\"rules\":1}".into(),
+        last_evaluated_at: Some(1_700_000_100),
+    };
+    assert_eq!(
+        store.get_lifecycle_policy(&name).await.unwrap(),
+        Some(record.clone())
+    );
+    // Replacing the text clears the evaluation time.
+    store
+        .put_lifecycle_policy(&name, "{\"rules\":2}")
+        .await
+        .unwrap();
+    let replaced = store.get_lifecycle_policy(&name).await.unwrap().unwrap();
+    assert_eq!(
+        (replaced.text.as_str(), replaced.last_evaluated_at),
+        ("{\"rules\":2}", None)
+    );
+    store.put_lifecycle_policy(&other, "o").await.unwrap();
+    let listed: Vec<RepositoryName> = store
+        .list_lifecycle_policies()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.repository)
+        .filter(|r| r.as_str().starts_with("lifecycle/"))
+        .collect();
+    assert_eq!(listed, vec![name.clone(), other.clone()]);
+    store.delete_lifecycle_policy(&name).await.unwrap();
+    assert_eq!(store.get_lifecycle_policy(&name).await.unwrap(), None);
+
+    // Previews: the latest text per repository.
+    assert_eq!(
+        store.get_lifecycle_policy_preview(&name).await.unwrap(),
+        None
+    );
+    assert_not_found(store.put_lifecycle_policy_preview(&missing, "p").await);
+    store
+        .put_lifecycle_policy_preview(&name, "p1")
+        .await
+        .unwrap();
+    store
+        .put_lifecycle_policy_preview(&name, "p2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_lifecycle_policy_preview(&name)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("p2")
+    );
+
+    // Both go with their repository.
+    store
+        .put_lifecycle_policy_preview(&other, "q")
+        .await
+        .unwrap();
+    store.delete_repository(&other, true).await.unwrap();
+    assert_eq!(store.get_lifecycle_policy(&other).await.unwrap(), None);
+    assert_eq!(
+        store.get_lifecycle_policy_preview(&other).await.unwrap(),
+        None
+    );
+    store
+        .create_repository(&RepositoryRecord {
+            name: other.clone(),
+            created_at: 1_700_000_000,
+            image_tag_mutability: "MUTABLE".into(),
+            scan_on_push: false,
+            encryption_type: "AES256".into(),
+            policy: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get_lifecycle_policy(&other).await.unwrap(), None);
+    store.delete_repository(&name, true).await.unwrap();
+    store.delete_repository(&other, true).await.unwrap();
 }
