@@ -285,6 +285,9 @@ fn session_policies_tags_source_identity_and_role_chaining() {
         ),
         describe("plain-byarn-tags-describe", "plain-byarn-tags"),
         assume("plain-account", "plain", "AccountTrust", json!({})),
+        web("web", "Web", &plain_token, json!({})),
+        assume("web-account", "web", "AccountTrust", json!({})),
+        // Transitive tags need sts:TagSession, which AccountTrust does not allow.
         assume("tagged-account", "tagged", "AccountTrust", json!({})),
         // A session policy without sts:AssumeRole stops chaining through the account.
         assume("arns-account", "arns", "AccountTrust", json!({})),
@@ -348,7 +351,10 @@ fn session_policies_tags_source_identity_and_role_chaining() {
     assert!(tagged_chain["PackedPolicySize"].as_i64().unwrap() >= 1);
     assert_ok(&r, "plain-byarn-tags-describe");
     assert_code(&r, "plain-account", "AccessDenied");
-    assert_ok(&r, "tagged-account");
+    assert_ok(&r, "web-account");
+    assert_code(&r, "tagged-account", "AccessDenied");
+    // The inherited tag counts toward the packed size.
+    assert!(r["chained"]["PackedPolicySize"].as_i64().unwrap() >= 1);
     assert_code(&r, "arns-account", "AccessDenied");
     assert_code(&r, "root-assume", "AccessDenied");
     assert_code(&r, "not-trusted", "AccessDenied");

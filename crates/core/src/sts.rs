@@ -110,13 +110,16 @@ struct SessionAttributes {
     tags: Vec<(String, String)>,
     transitive_tag_keys: Vec<String>,
     source_identity: Option<String>,
+    /// Transitive tags from the calling session (role chaining): they count toward the
+    /// packed size and need sts:TagSession like tags passed in the request.
+    inherited_tags: Vec<(String, String)>,
 }
 
 impl SessionAttributes {
     /// The trust-policy actions these attributes need besides the assume itself.
     fn extra_actions(&self) -> Vec<&'static str> {
         let mut actions = Vec::new();
-        if !self.tags.is_empty() {
+        if !self.tags.is_empty() || !self.inherited_tags.is_empty() {
             actions.push(STS_TAG_SESSION);
         }
         if self.source_identity.is_some() {
@@ -148,7 +151,11 @@ impl SessionAttributes {
     /// none were sent (STS then omits `PackedPolicySize`). STS compresses before
     /// measuring; Berth counts plaintext characters, so it refuses no later than STS.
     fn packed_policy_size(&self) -> Result<Option<i64>, StsError> {
-        if self.policy.is_none() && self.policy_arns.is_empty() && self.tags.is_empty() {
+        if self.policy.is_none()
+            && self.policy_arns.is_empty()
+            && self.tags.is_empty()
+            && self.inherited_tags.is_empty()
+        {
             return Ok(None);
         }
         let chars = self.policy.as_ref().map_or(0, String::len)
@@ -156,6 +163,7 @@ impl SessionAttributes {
             + self
                 .tags
                 .iter()
+                .chain(&self.inherited_tags)
                 .map(|(k, v)| k.len() + v.len())
                 .sum::<usize>();
         let percent = (chars * 100).div_ceil(SESSION_POLICY_MAX) as i64;
@@ -455,6 +463,7 @@ impl Services {
             tags,
             transitive_tag_keys,
             source_identity,
+            inherited_tags: Vec::new(),
         };
         let packed_policy_size = attributes.packed_policy_size()?;
 
@@ -676,6 +685,7 @@ impl Services {
             })
             .cloned()
             .collect();
+        let inherited_tags = tags.clone();
         let mut transitive_tag_keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
         for (key, value) in &input.tags {
             if tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
@@ -705,6 +715,7 @@ impl Services {
             tags: input.tags.clone(),
             transitive_tag_keys: input.transitive_tag_keys.clone(),
             source_identity: input.source_identity.clone(),
+            inherited_tags,
         };
         let packed_policy_size = attributes.packed_policy_size()?;
 
