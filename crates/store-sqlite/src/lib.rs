@@ -808,42 +808,49 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
-        let mut tx = self.read().await?;
-        let id = require_role(&mut tx, role_name).await?;
-        let inline = sqlx::query(
-            "SELECT name, document FROM role_inline_policies WHERE role_id = ? ORDER BY name",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let managed = sqlx::query(
-            "SELECT p.arn, p.default_version_id, v.document FROM role_policy_attachments a \
+        // Every authorized request reads this: one statement is one round trip to the
+        // connection's thread and one consistent snapshot, without BEGIN/COMMIT. The
+        // `kind` 0 row says the role exists.
+        let rows = sqlx::query(
+            "SELECT 0 AS kind, '' AS label, '' AS version, '' AS document \
+             FROM roles WHERE name = ?1 \
+             UNION ALL \
+             SELECT 1, i.name, '', i.document FROM roles r \
+             JOIN role_inline_policies i ON i.role_id = r.id WHERE r.name = ?1 \
+             UNION ALL \
+             SELECT 2, p.arn, p.default_version_id, v.document FROM roles r \
+             JOIN role_policy_attachments a ON a.role_id = r.id \
              JOIN managed_policies p ON p.arn = a.policy_arn \
              JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
-             WHERE a.role_id = ? ORDER BY p.arn",
+             WHERE r.name = ?1 \
+             ORDER BY kind, label",
         )
-        .bind(id)
-        .fetch_all(&mut *tx)
+        .bind(role_name)
+        .fetch_all(&self.reader)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        let mut out = Vec::with_capacity(inline.len() + managed.len());
-        for row in &inline {
-            let name: String = col(row, "name")?;
+        let mut role_exists = false;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind: i64 = col(row, "kind")?;
+            let label: String = col(row, "label")?;
             let document: String = col(row, "document")?;
-            out.push(EffectivePolicy {
-                label: format!("inline:{name}"),
-                version: document_version(&document),
-                document,
-            });
+            match kind {
+                0 => role_exists = true,
+                1 => out.push(EffectivePolicy {
+                    label: format!("inline:{label}"),
+                    version: document_version(&document),
+                    document,
+                }),
+                _ => out.push(EffectivePolicy {
+                    label,
+                    version: col(row, "version")?,
+                    document,
+                }),
+            }
         }
-        for row in &managed {
-            out.push(EffectivePolicy {
-                label: col(row, "arn")?,
-                version: col(row, "default_version_id")?,
-                document: col(row, "document")?,
-            });
+        if !role_exists {
+            return Err(StoreError::NotFound);
         }
         Ok(out)
     }
