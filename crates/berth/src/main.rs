@@ -1,5 +1,6 @@
 //! `berth`: the server and its command-line tools.
 
+mod github;
 mod policy;
 mod serve;
 mod setup;

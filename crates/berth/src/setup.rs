@@ -75,6 +75,14 @@ pub struct SetupArgs {
     /// text or json.
     #[arg(long, default_value = "text")]
     pub output: String,
+    /// The environment variable holding a GitHub token (admin on the repository, or the
+    /// `repo` scope): setup then sets the repository secrets itself instead of printing the
+    /// `gh secret set` commands.
+    #[arg(long, value_name = "VAR")]
+    pub github_token_env: Option<String>,
+    /// GitHub's REST API (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, value_name = "URL", default_value = crate::github::DEFAULT_API_URL)]
+    pub github_api_url: String,
 }
 
 /// Examples:
@@ -771,6 +779,14 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
     for warning in lint(&args)? {
         eprintln!("warning: {warning}");
     }
+    let github =
+        crate::github::GitHub::from_env(args.github_token_env.as_deref(), &args.github_api_url);
+    if let (Some(var), None) = (&args.github_token_env, &github) {
+        eprintln!("warning: {var} is not set: the repository secrets are not set, only printed");
+    }
+    if github.is_some() && args.target.repository.contains(['*', '?']) {
+        bail!("a GitHub token sets the secrets of one repository, not of a pattern");
+    }
     let c = clients(&args.target).await?;
     let (state, steps) = plan(&c, &args).await?;
 
@@ -835,19 +851,38 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
         println!("trust policy check:");
         println!("  {wanted_sub}: {allowed:?}");
         println!("  {other_sub}: {other:?}");
-        println!(
-            "set these repository secrets (or re-run with a GitHub token, not yet supported):"
-        );
-        for (name, value) in [
-            ("AWS_REGION", state.region.as_str()),
-            ("AWS_ACCOUNT_ID", state.account.as_str()),
-            ("AWS_ROLE_NAME", args.target.role_name.as_str()),
-        ] {
-            println!(
-                "  gh secret set {name} --repo {} --body {value}",
-                args.target.repository
-            );
+    }
+    let secrets = [
+        ("AWS_REGION", state.region.as_str()),
+        ("AWS_ACCOUNT_ID", state.account.as_str()),
+        ("AWS_ROLE_NAME", args.target.role_name.as_str()),
+    ];
+    match github {
+        // GitHub cannot show a secret's value, so there is nothing to compare with: the
+        // values are written on every run, which changes nothing when they are the same.
+        Some(github) => {
+            github
+                .set_secrets(&args.target.repository, &secrets)
+                .await?;
+            if !json_output {
+                println!(
+                    "set the repository secrets AWS_REGION, AWS_ACCOUNT_ID, AWS_ROLE_NAME on {}",
+                    args.target.repository
+                );
+            }
         }
+        None if !json_output => {
+            println!(
+                "set these repository secrets (or pass --github-token-env VAR to have setup do it):"
+            );
+            for (name, value) in secrets {
+                println!(
+                    "  gh secret set {name} --repo {} --body {value}",
+                    args.target.repository
+                );
+            }
+        }
+        None => {}
     }
     Ok(0)
 }
