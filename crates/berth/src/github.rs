@@ -19,10 +19,28 @@ pub struct GitHub {
     token: String,
 }
 
+/// A repository's numeric ids: they survive renames, unlike OWNER/REPO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepositoryIds {
+    pub owner_id: u64,
+    pub repository_id: u64,
+}
+
 #[derive(Deserialize)]
 struct PublicKey {
     key_id: String,
     key: String,
+}
+
+#[derive(Deserialize)]
+struct Owner {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    id: u64,
+    owner: Owner,
 }
 
 impl GitHub {
@@ -82,6 +100,18 @@ impl GitHub {
             bail!("GitHub refused {method} {path} ({status}): {message}{hint}");
         }
         Ok(bytes)
+    }
+
+    pub async fn repository_ids(&self, repository: &str) -> anyhow::Result<RepositoryIds> {
+        let bytes = self
+            .call(reqwest::Method::GET, &format!("/repos/{repository}"), None)
+            .await?;
+        let r: Repository = serde_json::from_slice(&bytes)
+            .context("GitHub's answer for the repository has no numeric ids")?;
+        Ok(RepositoryIds {
+            owner_id: r.owner.id,
+            repository_id: r.id,
+        })
     }
 
     /// Sets (creates or replaces) Actions secrets on the repository.

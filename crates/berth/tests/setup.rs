@@ -443,6 +443,58 @@ fn setup_sets_the_repository_secrets_through_githubs_api() {
     .collect();
     assert_eq!(github.secrets(), expected);
 
+    // The repository's ids came from GitHub: the immutable subject is trusted too, and a
+    // token carrying it assumes the role.
+    let role = c.aws_ok(Some(&root()), &["iam", "get-role", "--role-name", ROLE]);
+    let trust = role["Role"]["AssumeRolePolicyDocument"].to_string();
+    assert!(
+        trust.contains("repo:octo-org@4242/octo-repo@977:ref:refs/heads/main")
+            && trust.contains("repo:octo-org/octo-repo:ref:refs/heads/main"),
+        "{trust}"
+    );
+    let token = |owner_id: &str| {
+        let out = c.berth(
+            &root(),
+            &[
+                "token",
+                "--repository",
+                REPO,
+                "--subject-format",
+                "immutable",
+                "--owner-id",
+                owner_id,
+                "--repository-id",
+                "977",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let assume_with = |token: &str| {
+        c.aws(
+            None,
+            &[
+                "sts",
+                "assume-role-with-web-identity",
+                "--role-arn",
+                &format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}"),
+                "--role-session-name",
+                "GitHubActions",
+                "--web-identity-token",
+                token,
+            ],
+        )
+    };
+    let ok = assume_with(&token("4242"));
+    assert!(ok.status.success(), "{}", text(&ok));
+    // The same name under another owner id (a recreated organisation) is refused.
+    let refused = assume_with(&token("4243"));
+    assert!(
+        text(&refused).contains("AccessDenied"),
+        "{}",
+        text(&refused)
+    );
+
     // An unset variable falls back to printing the commands.
     let out = setup("");
     assert!(out.status.success(), "{}", text(&out));
