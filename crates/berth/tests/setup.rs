@@ -49,6 +49,58 @@ fn assume(c: &Clients, git_ref: &str) -> Output {
     )
 }
 
+/// With the role's session (the output of assume-role-with-web-identity), logs skopeo in the
+/// way amazon-ecr-login does and pushes an image to the repository setup created.
+fn push_with_skopeo(c: &Clients, server: &Server, dir: &std::path::Path, assumed: &Output) {
+    let assumed: serde_json::Value = serde_json::from_slice(&assumed.stdout).unwrap();
+    let k = &assumed["Credentials"];
+    let session = Creds {
+        access_key_id: k["AccessKeyId"].as_str().unwrap().into(),
+        secret_access_key: k["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: Some(k["SessionToken"].as_str().unwrap().into()),
+    };
+    let password = c.aws_ok(Some(&session), &["ecr", "get-login-password"]);
+    let auth = dir.join("session-auth.json");
+    let auth = auth.to_str().unwrap();
+    let out = c.skopeo(
+        &[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            auth,
+            "--username",
+            "AWS",
+            "--password-stdin",
+            &server.addr,
+        ],
+        Some(password.as_str().unwrap()),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let layout = dir.join("image");
+    let manifest = write_oci_layout(&layout, "v1", 2, 64 * 1024);
+    let out = c.skopeo(
+        &[
+            "copy",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            "--dest-authfile",
+            auth,
+            &format!("oci:{}:v1", layout.display()),
+            &format!("docker://{}/octo-repo:v1", server.addr),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let images = c.aws_ok(
+        Some(&root()),
+        &["ecr", "describe-images", "--repository-name", "octo-repo"],
+    );
+    assert_eq!(
+        images["imageDetails"][0]["imageDigest"],
+        format!("sha256:{}", sha256_hex(&manifest))
+    );
+}
+
 #[test]
 fn setup_is_idempotent_repairs_drift_and_tears_down() {
     let tmp = tempfile::tempdir().unwrap();
@@ -176,6 +228,7 @@ fn setup_is_idempotent_repairs_drift_and_tears_down() {
     // The configured branch assumes the role; another branch is refused.
     let ok = assume(&c, "refs/heads/main");
     assert!(ok.status.success(), "{}", text(&ok));
+    push_with_skopeo(&c, &server, tmp.path(), &ok);
     let refused = assume(&c, "refs/heads/feature");
     assert!(!refused.status.success());
     assert!(
