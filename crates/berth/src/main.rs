@@ -1,6 +1,7 @@
 //! `berth`: the server and its command-line tools.
 
 mod github;
+mod login;
 mod policy;
 mod serve;
 mod setup;
@@ -38,10 +39,25 @@ enum Command {
     Teardown(setup::TeardownArgs),
     /// Print the workflow `berth setup` writes.
     Workflow(workflow::WorkflowArgs),
+    /// Write registry credentials for docker, podman and skopeo from ECR's
+    /// GetAuthorizationToken (or link this binary as docker-credential-berth).
+    Login(login::LoginArgs),
+    /// docker's credential helper protocol; what `docker-credential-berth` runs.
+    #[command(hide = true)]
+    CredentialHelper { action: Option<String> },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Invoked as docker-credential-berth (a link to this binary): the helper protocol.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    if invoked_as.as_deref() == Some("docker-credential-berth") {
+        args.insert(1, "credential-helper".into());
+    }
+    let cli = Cli::parse_from(args);
     let command = match cli.command {
         Command::Policy(args) => {
             return match policy::run(args) {
@@ -68,6 +84,10 @@ fn main() -> ExitCode {
             Command::Token(args) => token::run(args).await.map(|()| 0),
             Command::Setup(args) => setup::setup(args).await,
             Command::Teardown(args) => setup::teardown(args).await,
+            Command::Login(args) => login::run(args).await.map(|()| 0),
+            Command::CredentialHelper { action } => login::credential_helper(action.as_deref())
+                .await
+                .map(|()| 0),
             Command::Policy(_) | Command::Workflow(_) => Ok(0),
         }
     });
