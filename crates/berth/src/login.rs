@@ -17,10 +17,6 @@ use base64::engine::general_purpose::STANDARD;
 use clap::Args;
 use serde_json::{Value, json};
 
-/// Examples:
-///   berth login                                   # ECR in the profile's region, ~/.docker/config.json
-///   berth login --endpoint-url http://127.0.0.1:5000 --authfile auth.json
-///   skopeo copy --dest-authfile auth.json oci:image:v1 docker://127.0.0.1:5000/web:v1
 #[derive(Args, Debug)]
 pub struct LoginArgs {
     /// A Berth server instead of AWS, e.g. http://127.0.0.1:5000.

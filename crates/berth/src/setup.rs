@@ -42,10 +42,6 @@ pub struct Target {
     pub yes: bool,
 }
 
-/// Examples:
-///   berth setup --repository octo-org/octo-repo
-///   berth setup --repository octo-org/octo-repo --branch main --environment prod --dry-run
-///   berth setup --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes
 #[derive(Args, Debug)]
 pub struct SetupArgs {
     #[command(flatten)]
@@ -96,9 +92,6 @@ pub struct SetupArgs {
     pub github_api_url: String,
 }
 
-/// Examples:
-///   berth teardown --repository octo-org/octo-repo
-///   berth teardown --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes
 #[derive(Args, Debug)]
 pub struct TeardownArgs {
     #[command(flatten)]
