@@ -198,6 +198,15 @@ pub async fn credential_helper(action: Option<&str>) -> anyhow::Result<()> {
             let server_url = stdin.trim();
             let host = registry_host(server_url);
             let login = authorization(None, ecr_region(&host), None).await?;
+            // Configured as docker's credsStore, the helper is asked for every registry:
+            // the ECR password goes only to the registry it is for.
+            if login.host != host {
+                println!("credentials not found in native keychain");
+                bail!(
+                    "no credentials for {host}: these AWS credentials are for the registry {}",
+                    login.host
+                );
+            }
             println!(
                 "{}",
                 json!({"ServerURL": server_url, "Username": "AWS", "Secret": login.password})

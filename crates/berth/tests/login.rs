@@ -148,6 +148,14 @@ fn skopeo_pushes_and_pulls_with_berth_login_and_the_credential_helper() {
     assert_eq!(got["Username"], "AWS");
     let secret = got["Secret"].as_str().unwrap();
     assert!(secret.len() > 20, "{got}");
+    // Asked for another registry (docker asks a credsStore about every one), it answers
+    // docker's "not found" rather than hand the ECR password elsewhere.
+    let out = run_helper("get", "ghcr.io\n");
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "credentials not found in native keychain"
+    );
     let out = run_helper("list", "");
     assert!(out.status.success(), "{}", text(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
