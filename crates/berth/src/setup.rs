@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_iam::types::Tag;
+use berth_policy::lint::Severity;
 use berth_policy::{Context, Decision, Policy, PolicyKind, PolicySet, Principal, PrincipalKind};
 use clap::Args;
 use serde_json::{Value, json};
+
+use crate::github::RepositoryIds;
 
 const ISSUER_HOST: &str = "token.actions.githubusercontent.com";
 const AUDIENCE: &str = "sts.amazonaws.com";
@@ -39,10 +42,6 @@ pub struct Target {
     pub yes: bool,
 }
 
-/// Examples:
-///   berth setup --repository octo-org/octo-repo
-///   berth setup --repository octo-org/octo-repo --branch main --environment prod --dry-run
-///   berth setup --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes
 #[derive(Args, Debug)]
 pub struct SetupArgs {
     #[command(flatten)]
@@ -75,11 +74,24 @@ pub struct SetupArgs {
     /// text or json.
     #[arg(long, default_value = "text")]
     pub output: String,
+    /// The environment variable holding a GitHub token (admin on the repository, or the
+    /// `repo` scope): setup then sets the repository secrets itself instead of printing the
+    /// `gh secret set` commands.
+    #[arg(long, value_name = "VAR")]
+    pub github_token_env: Option<String>,
+    /// GitHub's numeric id of the repository owner: with --repository-id, the trust policy
+    /// also admits GitHub's immutable subject repo:OWNER@OWNER_ID/REPO@REPO_ID:... (read
+    /// from GitHub's API when a token is given).
+    #[arg(long, requires = "repository_id")]
+    pub owner_id: Option<u64>,
+    /// GitHub's numeric id of the repository (see --owner-id).
+    #[arg(long, requires = "owner_id")]
+    pub repository_id: Option<u64>,
+    /// GitHub's REST API (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, value_name = "URL", default_value = crate::github::DEFAULT_API_URL)]
+    pub github_api_url: String,
 }
 
-/// Examples:
-///   berth teardown --repository octo-org/octo-repo
-///   berth teardown --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes
 #[derive(Args, Debug)]
 pub struct TeardownArgs {
     #[command(flatten)]
@@ -118,6 +130,32 @@ pub fn subjects(
         out.push(format!("repo:{repository}:environment:{e}"));
     }
     out
+}
+
+/// Beside each `repo:OWNER/REPO:...` subject, GitHub's immutable form
+/// `repo:OWNER@OWNER_ID/REPO@REPO_ID:...`, which a renamed or recreated repository of the same
+/// name cannot match. The name form stays: GitHub issues it to repositories that have not
+/// opted in to (or were created before) the immutable form.
+pub fn with_immutable_subjects(
+    subjects: Vec<String>,
+    repository: &str,
+    ids: Option<RepositoryIds>,
+) -> Vec<String> {
+    let (Some(ids), Some((owner, repo))) = (ids, repository.split_once('/')) else {
+        return subjects;
+    };
+    let prefix = format!("repo:{repository}:");
+    let immutable: Vec<String> = subjects
+        .iter()
+        .filter_map(|s| s.strip_prefix(&prefix))
+        .map(|context| {
+            format!(
+                "repo:{owner}@{}/{repo}@{}:{context}",
+                ids.owner_id, ids.repository_id
+            )
+        })
+        .collect();
+    subjects.into_iter().chain(immutable).collect()
 }
 
 /// The trust policy: the GitHub provider, the STS audience, exactly these subjects.
@@ -201,6 +239,36 @@ fn lint(args: &SetupArgs) -> anyhow::Result<Vec<String>> {
         warnings.push("the trust policy admits any ref".to_owned());
     }
     Ok(warnings)
+}
+
+/// Runs `berth policy lint` on the trust policy about to be written: errors refuse, warnings
+/// are shown. The legacy subject beside the immutable one is deliberate (see
+/// `with_immutable_subjects`), so that warning is not repeated on every run.
+fn refuse_lint_errors(trust: &Value) -> anyhow::Result<()> {
+    let findings = berth_policy::lint::lint(&pretty(trust)).map_err(|e| {
+        anyhow::anyhow!("the trust policy setup would write is {e}; this is a bug in berth")
+    })?;
+    let mut errors = Vec::new();
+    for f in findings {
+        if f.rule == "legacy-subject-beside-immutable" {
+            continue;
+        }
+        let line = format!(
+            "{} at {}: {} (fix: {})",
+            f.rule, f.pointer, f.message, f.fix
+        );
+        match f.severity {
+            Severity::Error => errors.push(line),
+            Severity::Warning => eprintln!("warning: trust policy: {line}"),
+        }
+    }
+    if !errors.is_empty() {
+        bail!(
+            "refusing to write a trust policy the linter rejects:\n  {}",
+            errors.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 /// Evaluates a token's claims against a trust policy, as STS does.
@@ -434,7 +502,11 @@ async fn find_provider(
     }
 }
 
-async fn plan(c: &Clients, args: &SetupArgs) -> anyhow::Result<(State, Vec<Step>)> {
+async fn plan(
+    c: &Clients,
+    args: &SetupArgs,
+    ids: Option<RepositoryIds>,
+) -> anyhow::Result<(State, Vec<Step>)> {
     let account = account(c).await?;
     let repo_name = args
         .target
@@ -450,6 +522,7 @@ async fn plan(c: &Clients, args: &SetupArgs) -> anyhow::Result<(State, Vec<Step>
         &args.environments,
         &args.tags,
     );
+    let subjects = with_immutable_subjects(subjects, &args.target.repository, ids);
     let mut branches = args.branches.clone();
     if branches.is_empty() && args.environments.is_empty() && args.tags.is_empty() {
         branches.push("main".into());
@@ -771,8 +844,25 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
     for warning in lint(&args)? {
         eprintln!("warning: {warning}");
     }
+    let github =
+        crate::github::GitHub::from_env(args.github_token_env.as_deref(), &args.github_api_url);
+    if let (Some(var), None) = (&args.github_token_env, &github) {
+        eprintln!("warning: {var} is not set: the repository secrets are not set, only printed");
+    }
+    if github.is_some() && args.target.repository.contains(['*', '?']) {
+        bail!("a GitHub token sets the secrets of one repository, not of a pattern");
+    }
+    let ids = match (args.owner_id, args.repository_id, &github) {
+        (Some(owner_id), Some(repository_id), _) => Some(RepositoryIds {
+            owner_id,
+            repository_id,
+        }),
+        (_, _, Some(github)) => Some(github.repository_ids(&args.target.repository).await?),
+        _ => None,
+    };
     let c = clients(&args.target).await?;
-    let (state, steps) = plan(&c, &args).await?;
+    let (state, steps) = plan(&c, &args, ids).await?;
+    refuse_lint_errors(&state.trust)?;
 
     // Prove the trust policy before anyone relies on it.
     let subjects = subjects(
@@ -792,6 +882,16 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
         bail!(
             "the trust policy does not do what it should ({wanted_sub}: {allowed:?}, {other_sub}: {other:?}); this is a bug in berth"
         );
+    }
+    let immutable_sub =
+        with_immutable_subjects(vec![wanted_sub.clone()], &args.target.repository, ids)
+            .get(1)
+            .cloned();
+    if let Some(sub) = &immutable_sub {
+        let verdict = trust_verdict(&state.trust, &state.account, &state.role_arn, sub)?;
+        if verdict != Decision::Allow {
+            bail!("the trust policy does not admit {sub} ({verdict:?}); this is a bug in berth");
+        }
     }
     let descriptions: Vec<String> = steps.iter().map(|s| s.describe(&state)).collect();
 
@@ -834,20 +934,42 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
     if !json_output {
         println!("trust policy check:");
         println!("  {wanted_sub}: {allowed:?}");
-        println!("  {other_sub}: {other:?}");
-        println!(
-            "set these repository secrets (or re-run with a GitHub token, not yet supported):"
-        );
-        for (name, value) in [
-            ("AWS_REGION", state.region.as_str()),
-            ("AWS_ACCOUNT_ID", state.account.as_str()),
-            ("AWS_ROLE_NAME", args.target.role_name.as_str()),
-        ] {
-            println!(
-                "  gh secret set {name} --repo {} --body {value}",
-                args.target.repository
-            );
+        if let Some(sub) = &immutable_sub {
+            println!("  {sub}: {allowed:?}");
         }
+        println!("  {other_sub}: {other:?}");
+    }
+    let secrets = [
+        ("AWS_REGION", state.region.as_str()),
+        ("AWS_ACCOUNT_ID", state.account.as_str()),
+        ("AWS_ROLE_NAME", args.target.role_name.as_str()),
+    ];
+    match github {
+        // GitHub cannot show a secret's value, so there is nothing to compare with: the
+        // values are written on every run, which changes nothing when they are the same.
+        Some(github) => {
+            github
+                .set_secrets(&args.target.repository, &secrets)
+                .await?;
+            if !json_output {
+                println!(
+                    "set the repository secrets AWS_REGION, AWS_ACCOUNT_ID, AWS_ROLE_NAME on {}",
+                    args.target.repository
+                );
+            }
+        }
+        None if !json_output => {
+            println!(
+                "set these repository secrets (or pass --github-token-env VAR to have setup do it):"
+            );
+            for (name, value) in secrets {
+                println!(
+                    "  gh secret set {name} --repo {} --body {value}",
+                    args.target.repository
+                );
+            }
+        }
+        None => {}
     }
     Ok(0)
 }
@@ -1062,6 +1184,57 @@ mod tests {
             verdict(&tags, "repo:o/r:ref:refs/heads/main"),
             Decision::Allow
         );
+    }
+
+    #[test]
+    fn immutable_subjects_join_the_legacy_ones_when_ids_are_known() {
+        let legacy = subjects("o/r", &["main".into()], &["prod".into()], &[]);
+        assert_eq!(with_immutable_subjects(legacy.clone(), "o/r", None), legacy);
+        let ids = RepositoryIds {
+            owner_id: 7,
+            repository_id: 42,
+        };
+        let both = with_immutable_subjects(legacy, "o/r", Some(ids));
+        assert_eq!(
+            both,
+            [
+                "repo:o/r:ref:refs/heads/main",
+                "repo:o/r:environment:prod",
+                "repo:o@7/r@42:ref:refs/heads/main",
+                "repo:o@7/r@42:environment:prod",
+            ]
+        );
+        let role = "arn:aws:iam::123456789012:role/R";
+        let trust = trust_policy("123456789012", &both);
+        for sub in &both {
+            assert_eq!(
+                trust_verdict(&trust, "123456789012", role, sub).unwrap(),
+                Decision::Allow
+            );
+        }
+        assert_ne!(
+            trust_verdict(
+                &trust,
+                "123456789012",
+                role,
+                "repo:o@8/r@42:ref:refs/heads/main"
+            )
+            .unwrap(),
+            Decision::Allow
+        );
+        refuse_lint_errors(&trust).unwrap();
+    }
+
+    #[test]
+    fn the_linter_refuses_a_trust_policy_spanning_owners() {
+        let trust = trust_policy("123456789012", &["repo:*/r:ref:refs/heads/main".into()]);
+        let e = refuse_lint_errors(&trust).unwrap_err().to_string();
+        assert!(e.contains("sub-wildcard-spans-owners"), "{e}");
+        refuse_lint_errors(&trust_policy(
+            "123456789012",
+            &subjects("o/r", &[], &[], &["v*".into()]),
+        ))
+        .unwrap();
     }
 
     #[test]

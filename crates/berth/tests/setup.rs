@@ -49,6 +49,58 @@ fn assume(c: &Clients, git_ref: &str) -> Output {
     )
 }
 
+/// With the role's session (the output of assume-role-with-web-identity), logs skopeo in the
+/// way amazon-ecr-login does and pushes an image to the repository setup created.
+fn push_with_skopeo(c: &Clients, server: &Server, dir: &std::path::Path, assumed: &Output) {
+    let assumed: serde_json::Value = serde_json::from_slice(&assumed.stdout).unwrap();
+    let k = &assumed["Credentials"];
+    let session = Creds {
+        access_key_id: k["AccessKeyId"].as_str().unwrap().into(),
+        secret_access_key: k["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: Some(k["SessionToken"].as_str().unwrap().into()),
+    };
+    let password = c.aws_ok(Some(&session), &["ecr", "get-login-password"]);
+    let auth = dir.join("session-auth.json");
+    let auth = auth.to_str().unwrap();
+    let out = c.skopeo(
+        &[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            auth,
+            "--username",
+            "AWS",
+            "--password-stdin",
+            &server.addr,
+        ],
+        Some(password.as_str().unwrap()),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let layout = dir.join("image");
+    let manifest = write_oci_layout(&layout, "v1", 2, 64 * 1024);
+    let out = c.skopeo(
+        &[
+            "copy",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            "--dest-authfile",
+            auth,
+            &format!("oci:{}:v1", layout.display()),
+            &format!("docker://{}/octo-repo:v1", server.addr),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let images = c.aws_ok(
+        Some(&root()),
+        &["ecr", "describe-images", "--repository-name", "octo-repo"],
+    );
+    assert_eq!(
+        images["imageDetails"][0]["imageDigest"],
+        format!("sha256:{}", sha256_hex(&manifest))
+    );
+}
+
 #[test]
 fn setup_is_idempotent_repairs_drift_and_tears_down() {
     let tmp = tempfile::tempdir().unwrap();
@@ -176,6 +228,7 @@ fn setup_is_idempotent_repairs_drift_and_tears_down() {
     // The configured branch assumes the role; another branch is refused.
     let ok = assume(&c, "refs/heads/main");
     assert!(ok.status.success(), "{}", text(&ok));
+    push_with_skopeo(&c, &server, tmp.path(), &ok);
     let refused = assume(&c, "refs/heads/feature");
     assert!(!refused.status.success());
     assert!(
@@ -231,5 +284,277 @@ fn workflow_prints_the_workflow() {
     assert!(
         w.contains("REPOSITORY: \"web\"") && w.contains("- \"release\""),
         "{w}"
+    );
+}
+
+/// A stand-in for the GitHub REST API endpoints setup calls: it holds the private key of the
+/// public key it serves, opens each sealed box and keeps the plaintexts.
+struct FakeGitHub {
+    url: String,
+    secrets: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const GITHUB_TOKEN: &str = "ghp_faketokenfortests";
+const KEY_ID: &str = "568250167242549743";
+
+impl FakeGitHub {
+    fn start(owner_id: u64, repository_id: u64) -> FakeGitHub {
+        use axum::extract::{Path, State};
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::{get, put};
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+
+        type Secrets = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+        #[derive(Clone)]
+        struct Fake {
+            key: crypto_box::SecretKey,
+            secrets: Secrets,
+        }
+        fn authorised(headers: &HeaderMap) -> bool {
+            headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {GITHUB_TOKEN}"))
+                && headers.get("user-agent").is_some()
+        }
+        fn unauthorised() -> (StatusCode, axum::Json<serde_json::Value>) {
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({"message": "Bad credentials"})),
+            )
+        }
+        let fake = Fake {
+            key: crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng),
+            secrets: Secrets::default(),
+        };
+        let secrets = fake.secrets.clone();
+        let app = axum::Router::new()
+            .route(
+                "/repos/{owner}/{repo}",
+                get(move |Path((owner, repo)): Path<(String, String)>, headers: HeaderMap| async move {
+                    if !authorised(&headers) {
+                        return unauthorised();
+                    }
+                    (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({
+                            "id": repository_id, "full_name": format!("{owner}/{repo}"),
+                            "owner": {"login": owner, "id": owner_id},
+                        })),
+                    )
+                }),
+            )
+            .route(
+                "/repos/{owner}/{repo}/actions/secrets/public-key",
+                get(move |State(f): State<Fake>, headers: HeaderMap| async move {
+                    if !authorised(&headers) {
+                        return unauthorised();
+                    }
+                    (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({
+                            "key_id": KEY_ID,
+                            "key": STANDARD.encode(f.key.public_key().as_bytes()),
+                        })),
+                    )
+                }),
+            )
+            .route(
+                "/repos/{owner}/{repo}/actions/secrets/{name}",
+                put(
+                    move |State(f): State<Fake>,
+                     Path((owner, repo, name)): Path<(String, String, String)>,
+                     headers: HeaderMap,
+                     body: axum::Json<serde_json::Value>| async move {
+                        if !authorised(&headers) {
+                            return unauthorised();
+                        }
+                        if body["key_id"] != KEY_ID {
+                            return (
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                axum::Json(serde_json::json!({"message": "bad key_id"})),
+                            );
+                        }
+                        let sealed = STANDARD
+                            .decode(body["encrypted_value"].as_str().unwrap_or_default())
+                            .unwrap_or_default();
+                        let Ok(plain) = f.key.unseal(&sealed) else {
+                            return (
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                axum::Json(serde_json::json!({"message": "cannot decrypt"})),
+                            );
+                        };
+                        f.secrets.lock().unwrap().insert(
+                            format!("{owner}/{repo}:{name}"),
+                            String::from_utf8(plain).unwrap(),
+                        );
+                        (StatusCode::CREATED, axum::Json(serde_json::json!({})))
+                    },
+                ),
+            )
+            .with_state(fake);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        FakeGitHub {
+            url,
+            secrets,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    fn secrets(&self) -> std::collections::BTreeMap<String, String> {
+        self.secrets.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn setup_sets_the_repository_secrets_through_githubs_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let c = Clients {
+        endpoint: server.endpoint(),
+        home,
+    };
+    let github = FakeGitHub::start(4242, 977);
+    let workflow = tmp.path().join("ecr-push.yml");
+    let setup = |token: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &c.home)
+            .env("AWS_ENDPOINT_URL", &c.endpoint)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", ROOT_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("AWS_CONFIG_FILE", c.home.join("no-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", c.home.join("no-credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("GH_TOKEN", token)
+            .args(["setup", "--repository", REPO, "--yes", "--workflow"])
+            .arg(&workflow)
+            .args([
+                "--github-token-env",
+                "GH_TOKEN",
+                "--github-api-url",
+                &github.url,
+            ]);
+        cmd.output().unwrap()
+    };
+
+    // A token GitHub refuses: a clear error, and no secret set.
+    let out = setup("ghp_wrong");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Bad credentials") && text(&out).contains("token valid"),
+        "{}",
+        text(&out)
+    );
+    assert!(github.secrets().is_empty());
+
+    let out = setup(GITHUB_TOKEN);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("gh secret set"), "{}", text(&out));
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("AWS_REGION", REGION),
+        ("AWS_ACCOUNT_ID", ACCOUNT),
+        ("AWS_ROLE_NAME", ROLE),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{REPO}:{k}"), v.to_owned()))
+    .collect();
+    assert_eq!(github.secrets(), expected);
+
+    // The repository's ids came from GitHub: the immutable subject is trusted too, and a
+    // token carrying it assumes the role.
+    let role = c.aws_ok(Some(&root()), &["iam", "get-role", "--role-name", ROLE]);
+    let trust = role["Role"]["AssumeRolePolicyDocument"].to_string();
+    assert!(
+        trust.contains("repo:octo-org@4242/octo-repo@977:ref:refs/heads/main")
+            && trust.contains("repo:octo-org/octo-repo:ref:refs/heads/main"),
+        "{trust}"
+    );
+    let token = |owner_id: &str| {
+        let out = c.berth(
+            &root(),
+            &[
+                "token",
+                "--repository",
+                REPO,
+                "--subject-format",
+                "immutable",
+                "--owner-id",
+                owner_id,
+                "--repository-id",
+                "977",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let assume_with = |token: &str| {
+        c.aws(
+            None,
+            &[
+                "sts",
+                "assume-role-with-web-identity",
+                "--role-arn",
+                &format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}"),
+                "--role-session-name",
+                "GitHubActions",
+                "--web-identity-token",
+                token,
+            ],
+        )
+    };
+    let ok = assume_with(&token("4242"));
+    assert!(ok.status.success(), "{}", text(&ok));
+    // The same name under another owner id (a recreated organisation) is refused.
+    let refused = assume_with(&token("4243"));
+    assert!(
+        text(&refused).contains("AccessDenied"),
+        "{}",
+        text(&refused)
+    );
+
+    // An unset variable falls back to printing the commands.
+    let out = setup("");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("GH_TOKEN is not set")
+            && text(&out).contains("gh secret set AWS_ACCOUNT_ID --repo octo-org/octo-repo"),
+        "{}",
+        text(&out)
     );
 }
