@@ -1,5 +1,6 @@
 //! `berth`: the server and its command-line tools.
 
+mod gc;
 mod policy;
 mod serve;
 mod token;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the server: IAM, STS, ECR and the registry on one port.
     Serve(serve::ServeArgs),
+    /// Delete unreferenced blobs and stale uploads (safe while the server runs).
+    Gc(gc::GcArgs),
     /// Mint a GitHub-Actions-shaped OIDC token from a `berth serve --dev` server.
     Token(token::TokenArgs),
     /// Evaluate IAM policies offline.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Token(args) => token::run(args).await,
+            Command::Gc(args) => gc::run(args).await,
             Command::Policy(_) => Ok(()),
         }
     });

@@ -43,6 +43,12 @@ pub struct ServeArgs {
     /// The AWS region this server acts as.
     #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
     region: String,
+    /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
+    /// (run `berth gc` instead).
+    #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration)]
+    gc_interval: std::time::Duration,
+    #[command(flatten)]
+    gc_policy: crate::gc::GcPolicyArgs,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -124,6 +130,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.region,
         if args.dev { ", dev issuer on" } else { "" }
     );
+    if !args.gc_interval.is_zero() {
+        crate::gc::spawn_schedule(
+            services.metadata.clone(),
+            services.blobs.clone(),
+            args.gc_policy.policy(),
+            args.gc_interval,
+        );
+    }
     let app = berth_api::router(Arc::new(services));
     axum::serve(
         listener,

@@ -7,6 +7,7 @@ pub mod caller;
 pub mod config;
 pub mod ecr;
 pub mod error;
+pub mod gc;
 pub mod github_trust;
 pub mod iam;
 pub mod ids;

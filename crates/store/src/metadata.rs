@@ -312,6 +312,40 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Unknown ids are not an error.
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;
 
+    /// Uploads created before `before` (unix seconds), for garbage collection.
+    async fn list_uploads_created_before(&self, before: i64) -> StoreResult<Vec<UploadRecord>>;
+
+    // --- Garbage collection of blob bytes -------------------------------------------
+    // The protocol (explained in berth-core's `gc` module): a writer leases the digests it
+    // is about to store or reference; the collector claims a digest only when nothing
+    // references or leases it, and deletes the bytes only while its claim stands.
+
+    /// Leases `digests` under `lease` for a write that will store or reference them.
+    /// `Conflict` when one of them is claimed by the collector with a claim made at or
+    /// after `live_claims_since` (older claims are from a collector that died).
+    async fn lease_blobs(
+        &self,
+        lease: &str,
+        digests: &[Digest],
+        now: i64,
+        live_claims_since: i64,
+    ) -> StoreResult<()>;
+    /// Ends a lease. Unknown leases are not an error.
+    async fn release_blob_lease(&self, lease: &str) -> StoreResult<()>;
+    /// In one transaction: when no repository links `digest`, no manifest has that
+    /// digest or references it as a blob, and no lease made at or after
+    /// `live_leases_since` names it, records a claim at `now` and returns `true`.
+    async fn claim_unreferenced_blob(
+        &self,
+        digest: &Digest,
+        now: i64,
+        live_leases_since: i64,
+    ) -> StoreResult<bool>;
+    /// Removes the collector's claim on `digest`. Unknown claims are not an error.
+    async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()>;
+    /// Forgets leases and claims made before `before` (their holders died).
+    async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()>;
+
     // --- Signing keys ---------------------------------------------------------------
     /// Returns the newest key for `candidate.purpose`, inserting `candidate` first when
     /// there is none. Safe against concurrent callers: all of them get the same key.
