@@ -36,11 +36,27 @@ pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Bo
     response
 }
 
+/// The query parameters, percent-decoded as RFC 3986 says: a `+` stays a `+`. Clients
+/// send media types such as `application/spdx+json` in `artifactType` unescaped (Python's
+/// requests does), and nothing the registry reads from a query can contain a space.
 fn query_map(parts: &http::request::Parts) -> HashMap<String, String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     parts
         .uri
         .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            q.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -594,4 +610,26 @@ fn error_response(services: &Services, e: RegistryError) -> Response {
         );
     }
     r
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    fn query(uri: &str) -> HashMap<String, String> {
+        let (parts, ()) = http::Request::get(uri).body(()).unwrap().into_parts();
+        query_map(&parts)
+    }
+
+    #[test]
+    fn plus_is_literal_and_percent_escapes_decode() {
+        let q = query("/v2/a/referrers/x?artifactType=application/spdx+json&n=2&last=a%2Bb&flag");
+        assert_eq!(q["artifactType"], "application/spdx+json");
+        assert_eq!(q["n"], "2");
+        assert_eq!(q["last"], "a+b");
+        assert_eq!(q["flag"], "");
+        let q = query("/v2/a/referrers/x?artifactType=application%2Fvnd.x%2Bjson");
+        assert_eq!(q["artifactType"], "application/vnd.x+json");
+        assert!(query("/v2/").is_empty());
+    }
 }
