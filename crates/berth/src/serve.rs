@@ -43,6 +43,19 @@ pub struct ServeArgs {
     /// The AWS region this server acts as.
     #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
     region: String,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A request's headers must arrive within this (slow clients are cut off).
+    #[arg(long, default_value = "30s", value_parser = crate::gc::parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Close connections on which nothing moved for this long (idle keep-alives, stalled
+    /// uploads and downloads).
+    #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration)]
+    idle_timeout: std::time::Duration,
     /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
     /// (run `berth gc` instead).
     #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration)]
@@ -85,6 +98,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     {
         bail!("--public-url `{url}` must start with http:// or https://");
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(berth_api::server::load_tls(cert, key)?),
+        _ => None,
+    };
     // Bound first, so that `--listen 127.0.0.1:0` reports the port it got.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -93,7 +110,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let public_url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{local}"))
+        .unwrap_or_else(|| {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{local}")
+        })
         .trim_end_matches('/')
         .to_owned();
 
@@ -139,13 +159,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let app = berth_api::router(Arc::new(services));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server failed")?;
+    let limits = berth_api::server::Limits {
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        ..berth_api::server::Limits::default()
+    };
+    berth_api::server::serve(listener, app, tls, limits, shutdown_signal()).await;
     eprintln!("berth stopped");
     Ok(())
 }
