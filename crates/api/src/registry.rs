@@ -264,6 +264,7 @@ async fn serve(
                         .registry_repository(&caller, facts, ECR_COMPLETE_LAYER_UPLOAD, &name)
                         .await?;
                     let digest = parse_digest(d)?;
+                    let _slot = upload_slot(services, &caller)?;
                     finish_upload(services, &name, &id, &digest, body).await
                 }
                 None => Ok(upload_accepted(services, &name, &id, 0)),
@@ -287,6 +288,7 @@ async fn serve(
                 ),
                 None => None,
             };
+            let _slot = upload_slot(services, &caller)?;
             let mut reader = body_reader(body);
             let len = services.append_chunk(&id, offset, &mut reader).await?;
             Ok(upload_accepted(services, &name, &id, len))
@@ -302,6 +304,7 @@ async fn serve(
                     "the digest query parameter is required",
                 )
             })?)?;
+            let _slot = upload_slot(services, &caller)?;
             finish_upload(services, &name, &id, &digest, body).await
         }
         (Endpoint::Upload { name, id }, Method::GET) => {
@@ -363,6 +366,23 @@ async fn try_mount(
         return Ok(None);
     }
     Ok(Some(blob_created(services, name, &digest)))
+}
+
+/// A slot for a request that streams blob bytes; `TOOMANYREQUESTS` when the caller
+/// already streams as many as a principal may.
+fn upload_slot<'a>(
+    services: &'a Services,
+    caller: &Caller,
+) -> Result<berth_core::upload_slots::UploadSlot<'a>, RegistryError> {
+    services.upload_slots.try_acquire(caller).ok_or_else(|| {
+        RegistryError::oci(
+            ErrorCode::TooManyRequests,
+            format!(
+                "this principal already streams {} uploads; retry when one finishes",
+                services.upload_slots.max_per_principal()
+            ),
+        )
+    })
 }
 
 fn parse_digest(d: &str) -> Result<Digest, RegistryError> {

@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// uploads and downloads).
     #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration)]
     idle_timeout: std::time::Duration,
+    /// How many uploads one principal may stream at once (more get 429 TOOMANYREQUESTS).
+    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    max_concurrent_uploads: usize,
     /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
     /// (run `berth gc` instead).
     #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration)]
@@ -132,9 +135,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev,
         allow_unscoped_github_trust: args.allow_unscoped_github_trust,
     };
-    let services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
+    let mut services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    services.upload_slots = berth_core::upload_slots::UploadSlots::new(args.max_concurrent_uploads);
     if args.dev {
         eprintln!(
             "WARNING: development mode. This server mints OIDC tokens for https://token.actions.githubusercontent.com \

@@ -17,6 +17,7 @@ pub mod jwks;
 pub mod keys;
 pub mod sealer;
 pub mod sts;
+pub mod upload_slots;
 
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub struct Services {
     pub issuer: Option<issuer::DevIssuer>,
     pub jwks: jwks::JwksCache,
     pub root: keys::RootCredentials,
+    /// The bound on uploads a principal streams at once (replace before serving).
+    pub upload_slots: upload_slots::UploadSlots,
 }
 
 impl Services {
@@ -67,6 +70,7 @@ impl Services {
             issuer,
             jwks,
             root,
+            upload_slots: upload_slots::UploadSlots::default(),
         })
     }
 }

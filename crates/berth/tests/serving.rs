@@ -1,7 +1,8 @@
-//! HTTPS (`--tls-cert`/`--tls-key`, HTTP/2 and HTTP/1.1 by ALPN) with a self-signed
+//! Serving: HTTPS (`--tls-cert`/`--tls-key`, HTTP/2 and HTTP/1.1 by ALPN) with a self-signed
 //! certificate made here by the openssl CLI, used by curl, the aws CLI and skopeo with
 //! that certificate as their CA; and the connection limits: path and header caps, the
-//! header timeout for slow clients, the idle timeout.
+//! header timeout for slow clients, the idle timeout, the bound on concurrent uploads per
+//! principal.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -259,4 +260,73 @@ fn limits_on_paths_headers_and_slow_or_idle_clients() {
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn concurrent_uploads_are_bounded_per_principal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        "127.0.0.1:0",
+        &["--dev", "--max-concurrent-uploads", "1"],
+    );
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let clients = Clients {
+        endpoint: server.endpoint(),
+        home,
+    };
+    clients.aws_ok(
+        Some(&root()),
+        &[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            "limits/app",
+        ],
+    );
+    let password = clients.aws_ok(Some(&root()), &["ecr", "get-login-password"]);
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("AWS:{}", password.as_str().unwrap()));
+    let digest = format!("sha256:{}", sha256_hex(b"0123456789"));
+
+    // One upload that stalls mid-body holds the principal's only slot...
+    let mut stalled = TcpStream::connect(&server.addr).unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /v2/limits/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Basic {auth}\r\nContent-Length: 10\r\n\r\n01234"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let monolithic = |body: &str| {
+        format!(
+            "POST /v2/limits/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Basic {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // ... so a second one is refused until it finishes. (The stalled request reaches the
+    // slot only once the server read its head: retry until the refusal shows up.)
+    let mut refused = String::new();
+    for _ in 0..100 {
+        refused = raw(&server.addr, monolithic("0123456789").as_bytes());
+        if refused.starts_with("HTTP/1.1 429") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.contains("TOOMANYREQUESTS"), "{refused}");
+
+    stalled.write_all(b"56789").unwrap();
+    let mut answer = [0_u8; 12];
+    stalled.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 201");
+    drop(stalled);
+    let answer = raw(&server.addr, monolithic("0123456789").as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 }
