@@ -6,6 +6,7 @@ pub mod authorizer;
 pub mod caller;
 pub mod config;
 pub mod ecr;
+pub mod ecr_tags;
 pub mod error;
 pub mod gc;
 pub mod github_trust;

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "blob_gc",
         include_str!("../migrations/0010_blob_gc.sql"),
     ),
+    (
+        11,
+        "repository_tags",
+        include_str!("../migrations/0011_repository_tags.sql"),
+    ),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -917,6 +922,86 @@ impl MetadataStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn tag_repository(
+        &self,
+        name: &RepositoryName,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM repositories WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO repository_tags (repository, key, value) VALUES (?, ?, ?) \
+                 ON CONFLICT (repository, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name.as_str())
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM repository_tags WHERE repository = ?")
+                .bind(name.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)
+                .and_then(|row| col(&row, "n"))?;
+        if usize::try_from(count).unwrap_or(usize::MAX) > max_tags {
+            return Err(StoreError::Conflict(format!(
+                "a repository can have at most {max_tags} tags"
+            )));
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM repositories WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        for key in keys {
+            sqlx::query("DELETE FROM repository_tags WHERE repository = ? AND key = ?")
+                .bind(name.as_str())
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_repository_tags(
+        &self,
+        name: &RepositoryName,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows =
+            sqlx::query("SELECT key, value FROM repository_tags WHERE repository = ? ORDER BY key")
+                .bind(name.as_str())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db)?;
+        rows.iter()
+            .map(|row| Ok((col(row, "key")?, col(row, "value")?)))
+            .collect()
     }
 
     // --- Blob links -----------------------------------------------------------------

@@ -234,6 +234,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// transaction. `NotFound` when absent; `Conflict` when it has manifests and `!force`.
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> StoreResult<()>;
 
+    /// Adds or overwrites resource tags (key, value) in one transaction. `NotFound` when
+    /// the repository is absent; `Conflict` (and nothing changes) when it would then have
+    /// more than `max_tags` tags.
+    async fn tag_repository(
+        &self,
+        name: &RepositoryName,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> StoreResult<()>;
+    /// Removes resource tags by key; absent keys are not an error. `NotFound` when the
+    /// repository is absent.
+    async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()>;
+    /// The repository's resource tags in key order (empty for an unknown repository).
+    async fn list_repository_tags(
+        &self,
+        name: &RepositoryName,
+    ) -> StoreResult<Vec<(String, String)>>;
+
     // --- Blob links: which blobs a repository may serve -----------------------------
     /// Idempotent.
     async fn link_blob(

@@ -111,6 +111,7 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     referrers_and_blob_unlinks(store).await;
     uploads(store).await;
     blob_collection_bookkeeping(store).await;
+    repository_resource_tags(store).await;
     signing_keys(store).await;
 }
 
@@ -912,6 +913,47 @@ pub async fn blob_collection_bookkeeping(store: &dyn MetadataStore) {
     for d in [&linked, &in_manifest] {
         store.drop_blob_claim(d).await.unwrap();
     }
+}
+
+pub async fn repository_resource_tags(store: &dyn MetadataStore) {
+    let name = repo("tagged/app");
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_not_found(store.tag_repository(&name, &[pair("a", "1")], 50).await);
+    assert_not_found(store.untag_repository(&name, &["a".into()]).await);
+    store
+        .create_repository(&repository("tagged/app", 1))
+        .await
+        .unwrap();
+    assert_eq!(store.list_repository_tags(&name).await.unwrap(), vec![]);
+    store
+        .tag_repository(&name, &[pair("team", "x"), pair("env", "")], 3)
+        .await
+        .unwrap();
+    store
+        .tag_repository(&name, &[pair("team", "y")], 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_repository_tags(&name).await.unwrap(),
+        vec![pair("env", ""), pair("team", "y")]
+    );
+    // Over the limit: refused, and nothing changed.
+    assert_conflict(
+        store
+            .tag_repository(&name, &[pair("b", "1"), pair("c", "2")], 3)
+            .await,
+    );
+    assert_eq!(store.list_repository_tags(&name).await.unwrap().len(), 2);
+    store
+        .untag_repository(&name, &["team".into(), "absent".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_repository_tags(&name).await.unwrap(),
+        vec![pair("env", "")]
+    );
+    store.delete_repository(&name, false).await.unwrap();
+    assert_eq!(store.list_repository_tags(&name).await.unwrap(), vec![]);
 }
 
 pub async fn repository_pagination(store: &dyn MetadataStore) {
