@@ -385,6 +385,9 @@ fn upload_slot<'a>(
     })
 }
 
+/// Bytes read from storage per chunk of a blob download.
+const DOWNLOAD_BUFFER: usize = 256 * 1024;
+
 fn parse_digest(d: &str) -> Result<Digest, RegistryError> {
     Digest::parse(d).map_err(|e| RegistryError::oci(ErrorCode::DigestInvalid, e.to_string()))
 }
@@ -468,7 +471,12 @@ async fn get_blob(
     } else {
         let blob = services.open_blob(name, digest, range).await?;
         let len = blob.len;
-        let mut r = Response::new(Body::from_stream(ReaderStream::new(blob.reader)));
+        // Large reads: each read of a file is a trip to the blocking pool, and the default
+        // 4 KiB buffer capped downloads near 85 MB/s (bench/registry-vs-distribution.sh).
+        let mut r = Response::new(Body::from_stream(ReaderStream::with_capacity(
+            blob.reader,
+            DOWNLOAD_BUFFER,
+        )));
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         if let Some((start, end)) = range {
