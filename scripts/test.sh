@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (skopeo from Debian; awscli and boto3 in .venv; @actions/core and @aws-sdk/client-sts
-# with npm; cargo-nextest if missing), then runs
-# formatting and lint checks, every test, and a short run of each fuzz target.
+# (skopeo, podman and buildah from Debian; awscli, boto3 and oras in .venv; @actions/core
+# and @aws-sdk/client-sts with npm; cargo-nextest if missing), then runs formatting and
+# lint checks, every test, and a short run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,8 @@ log() { printf '\n==> %s\n' "$*"; }
 install_system_packages() {
     local missing=()
     command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+    command -v podman >/dev/null 2>&1 || missing+=(podman)
+    command -v buildah >/dev/null 2>&1 || missing+=(buildah)
     command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
     command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
     if [ "${#missing[@]}" -gt 0 ]; then
@@ -23,8 +25,8 @@ install_system_packages() {
 }
 
 install_python_clients() {
-    if [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import boto3' 2>/dev/null; then
-        log "installing awscli and boto3 into .venv (PyPI)"
+    if [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import boto3, oras' 2>/dev/null; then
+        log "installing awscli, boto3 and oras into .venv (PyPI)"
         python3 -m venv .venv
         .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
     fi

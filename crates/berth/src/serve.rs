@@ -47,6 +47,28 @@ pub struct ServeArgs {
     /// seconds; 0 turns that off. ECR itself applies them within about a day.
     #[arg(long, default_value_t = 3600, env = "BERTH_LIFECYCLE_INTERVAL_SECONDS")]
     lifecycle_interval_seconds: u64,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A request's headers must arrive within this (slow clients are cut off).
+    #[arg(long, default_value = "30s", value_parser = crate::gc::parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Close connections on which nothing moved for this long (idle keep-alives, stalled
+    /// uploads and downloads).
+    #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// How many uploads one principal may stream at once (more get 429 TOOMANYREQUESTS).
+    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    max_concurrent_uploads: usize,
+    /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
+    /// (run `berth gc` instead).
+    #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration)]
+    gc_interval: std::time::Duration,
+    #[command(flatten)]
+    gc_policy: crate::gc::GcPolicyArgs,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,6 +105,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     {
         bail!("--public-url `{url}` must start with http:// or https://");
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(berth_api::server::load_tls(cert, key)?),
+        _ => None,
+    };
     // Bound first, so that `--listen 127.0.0.1:0` reports the port it got.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -91,7 +117,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let public_url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{local}"))
+        .unwrap_or_else(|| {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{local}")
+        })
         .trim_end_matches('/')
         .to_owned();
 
@@ -110,9 +139,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev,
         allow_unscoped_github_trust: args.allow_unscoped_github_trust,
     };
-    let services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
+    let mut services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    services.upload_slots = berth_core::upload_slots::UploadSlots::new(args.max_concurrent_uploads);
     if args.dev {
         eprintln!(
             "WARNING: development mode. This server mints OIDC tokens for https://token.actions.githubusercontent.com \
@@ -135,14 +165,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::time::Duration::from_secs(args.lifecycle_interval_seconds),
         ));
     }
+    if !args.gc_interval.is_zero() {
+        crate::gc::spawn_schedule(
+            services.metadata.clone(),
+            services.blobs.clone(),
+            args.gc_policy.policy(),
+            args.gc_interval,
+        );
+    }
     let app = berth_api::router(services);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server failed")?;
+    let limits = berth_api::server::Limits {
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        ..berth_api::server::Limits::default()
+    };
+    berth_api::server::serve(listener, app, tls, limits, shutdown_signal()).await;
     eprintln!("berth stopped");
     Ok(())
 }

@@ -84,6 +84,16 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILL: the process dies at once, mid-write if it was writing.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
