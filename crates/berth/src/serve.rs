@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use berth_core::keys::RootCredentials;
 use berth_core::{ServerConfig, Services};
+use berth_store::cached::CachedMetadataStore;
 use berth_store_fs::FsBlobStore;
 use berth_store_sqlite::SqliteStore;
 use berth_types::AccountId;
@@ -69,6 +70,20 @@ pub struct ServeArgs {
     gc_interval: std::time::Duration,
     #[command(flatten)]
     gc_policy: crate::gc::GcPolicyArgs,
+    /// How long, in seconds (fractions allowed), the server may answer from its cache of
+    /// IAM entities and repositories. Changes made through this server apply to its next
+    /// request regardless; this bounds how late it sees changes made by another replica
+    /// sharing the database (or by a tool writing to it directly). 0 turns the cache off.
+    #[arg(long, default_value = "1", value_parser = parse_cache_ttl, env = "BERTH_METADATA_CACHE_TTL")]
+    metadata_cache_ttl: std::time::Duration,
+}
+
+fn parse_cache_ttl(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=3600.0).contains(s))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{text}` is not a number of seconds from 0 to 3600"))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,6 +154,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev,
         allow_unscoped_github_trust: args.allow_unscoped_github_trust,
     };
+    let metadata = CachedMetadataStore::new(metadata, args.metadata_cache_ttl);
     let mut services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
