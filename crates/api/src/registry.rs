@@ -36,27 +36,12 @@ pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Bo
     response
 }
 
-/// The query parameters, percent-decoded as RFC 3986 says: a `+` stays a `+`. Clients
-/// send media types such as `application/spdx+json` in `artifactType` unescaped (Python's
-/// requests does), and nothing the registry reads from a query can contain a space.
+/// The query parameters (`berth_oci::parse_query`).
 fn query_map(parts: &http::request::Parts) -> HashMap<String, String> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
     parts
         .uri
         .query()
-        .map(|q| {
-            q.split('&')
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (decode(k), decode(v))
-                })
-                .collect()
-        })
+        .map(berth_oci::parse_query)
         .unwrap_or_default()
 }
 

@@ -7,6 +7,7 @@ pub mod headers;
 mod manifest;
 pub mod media_types;
 mod path;
+mod query;
 mod range;
 
 pub use error::{ErrorCode, error_body, errors_body};
@@ -15,4 +16,5 @@ pub use manifest::{
     referrers_index,
 };
 pub use path::{Endpoint, MAX_PATH_BYTES, PathError, is_valid_upload_id, parse_path};
+pub use query::parse_query;
 pub use range::parse_range;
