@@ -160,6 +160,7 @@ impl From<EcrError> for JsonError {
             EcrError::LifecyclePolicyPreviewNotFound(m) => {
                 j("LifecyclePolicyPreviewNotFoundException", m)
             }
+            EcrError::LimitExceeded(m) => j("LimitExceededException", m),
             EcrError::AccessDenied(d) => j("AccessDeniedException", d.message),
             EcrError::Internal(i) => JsonError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,

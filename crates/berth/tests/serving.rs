@@ -322,6 +322,38 @@ fn concurrent_uploads_are_bounded_per_principal() {
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
     assert!(refused.contains("TOOMANYREQUESTS"), "{refused}");
 
+    // The ECR API's UploadLayerPart is under the same bound.
+    let upload = clients.aws_ok(
+        Some(&root()),
+        &[
+            "ecr",
+            "initiate-layer-upload",
+            "--repository-name",
+            "limits/app",
+        ],
+    );
+    let upload_id = upload["uploadId"].as_str().unwrap().to_owned();
+    let part = tmp.path().join("part");
+    std::fs::write(&part, b"0123456789").unwrap();
+    let part_blob = format!("fileb://{}", part.display());
+    let upload_part = [
+        "ecr",
+        "upload-layer-part",
+        "--repository-name",
+        "limits/app",
+        "--upload-id",
+        &upload_id,
+        "--part-first-byte",
+        "0",
+        "--part-last-byte",
+        "9",
+        "--layer-part-blob",
+        &part_blob,
+    ];
+    let err = clients.aws_err(Some(&root()), &upload_part);
+    assert!(err.contains("LimitExceededException"), "{err}");
+    assert!(err.contains("retry when one finishes"), "{err}");
+
     stalled.write_all(b"56789").unwrap();
     let mut answer = [0_u8; 12];
     stalled.read_exact(&mut answer).unwrap();
@@ -329,4 +361,8 @@ fn concurrent_uploads_are_bounded_per_principal() {
     drop(stalled);
     let answer = raw(&server.addr, monolithic("0123456789").as_bytes());
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    // With the slot free again the refused part goes through, and nothing of the refused
+    // attempt was counted.
+    let accepted = clients.aws_ok(Some(&root()), &upload_part);
+    assert_eq!(accepted["lastByteReceived"], 9, "{accepted}");
 }

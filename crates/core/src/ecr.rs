@@ -560,6 +560,14 @@ impl Services {
                 "The part's byte range {first_byte}-{last_byte} does not match its length {len}"
             )));
         }
+        // The same bound on uploads a principal streams at once as the registry's PATCH
+        // and PUT: parts are smaller, but each is a disk write all the same.
+        let _slot = self.upload_slots.try_acquire(caller).ok_or_else(|| {
+            EcrError::LimitExceeded(format!(
+                "This principal already streams {} uploads at once; retry when one finishes",
+                self.upload_slots.max_per_principal()
+            ))
+        })?;
         let mut reader: &[u8] = blob;
         self.append_chunk(upload_id, Some(current), &mut reader)
             .await

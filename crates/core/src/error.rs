@@ -152,6 +152,9 @@ pub enum EcrError {
     LifecyclePolicyNotFound(String),
     #[error("{0}")]
     LifecyclePolicyPreviewNotFound(String),
+    /// A per-principal bound (concurrent uploads) is reached.
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error(transparent)]
     AccessDenied(#[from] AccessDenied),
     #[error(transparent)]
