@@ -222,8 +222,9 @@ impl Authorizer {
         facts: &RequestFacts,
     ) -> Result<(), AuthzError> {
         let session = match caller {
-            // The root user of the account may do anything in it.
-            Caller::Root { .. } => return Ok(()),
+            Caller::Root { account } => {
+                return self.authorize_root(account, action, resource, resource_policy, facts);
+            }
             Caller::AssumedRole(s) => s,
         };
         let effective = self
@@ -280,13 +281,88 @@ impl Authorizer {
     }
 }
 
-fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts) -> Context {
+impl Authorizer {
+    /// The root user of the account needs no identity policy: it may do anything in its
+    /// account, except what an explicit Deny in the resource's own policy refuses, which
+    /// in AWS applies to the root user as to any principal. Managing that policy itself
+    /// (`ROOT_MAY_ALWAYS`) stays open to root, so a repository whose policy locks every
+    /// principal out can still be repaired, as AWS keeps a bucket's policy open to the
+    /// account's root user.
+    fn authorize_root(
+        &self,
+        account: &str,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&Policy>,
+        facts: &RequestFacts,
+    ) -> Result<(), AuthzError> {
+        let Some(policy) = resource_policy else {
+            return Ok(());
+        };
+        if ROOT_MAY_ALWAYS
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(action))
+        {
+            return Ok(());
+        }
+        let caller_arn = format!("arn:aws:iam::{account}:root");
+        let context = root_context(account, facts);
+        let set = PolicySet {
+            identity: &[],
+            resource: Some(("resource", policy)),
+            session: &[],
+            boundary: None,
+            resource_account: Some(account),
+        };
+        let request = Request {
+            principal: Principal {
+                kind: PrincipalKind::Aws,
+                arn: &caller_arn,
+                role_arn: None,
+                account: Some(account),
+            },
+            action,
+            resource,
+            context: &context,
+        };
+        let evaluation = berth_policy::evaluate(&set, &request);
+        if evaluation.decision != Decision::ExplicitDeny {
+            return Ok(());
+        }
+        let explanation = berth_policy::explain(&set, &request);
+        decide(
+            evaluation,
+            &explanation.summary(),
+            &caller_arn,
+            action,
+            resource,
+            false,
+        )
+    }
+}
+
+/// Actions the root user may perform whatever the resource's policy says: the management
+/// of that policy, so that a lock-out can be undone.
+const ROOT_MAY_ALWAYS: &[&str] = &[
+    crate::actions::ECR_GET_REPOSITORY_POLICY,
+    crate::actions::ECR_SET_REPOSITORY_POLICY,
+    crate::actions::ECR_DELETE_REPOSITORY_POLICY,
+];
+
+/// The global condition keys of a request by the account's root user.
+fn root_context(account: &str, facts: &RequestFacts) -> Context {
     let mut c = Context::new();
+    c.insert("aws:PrincipalArn", format!("arn:aws:iam::{account}:root"));
+    c.insert("aws:PrincipalAccount", account.to_owned());
+    c.insert("aws:PrincipalType", "Account");
+    c.insert("aws:userid", account.to_owned());
+    request_context(&mut c, facts);
+    c
+}
+
+/// Keys that come from the request rather than the principal.
+fn request_context(c: &mut Context, facts: &RequestFacts) {
     let now = crate::now_unix();
-    c.insert("aws:PrincipalArn", session.role_arn.clone());
-    c.insert("aws:PrincipalAccount", session.account.clone());
-    c.insert("aws:PrincipalType", "AssumedRole");
-    c.insert("aws:userid", caller.user_id());
     c.insert("aws:EpochTime", now.to_string());
     if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(now)
         && let Ok(s) = t.format(&time::format_description::well_known::Rfc3339)
@@ -307,6 +383,15 @@ fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts)
     if let Some(ua) = &facts.user_agent {
         c.insert("aws:UserAgent", ua.clone());
     }
+}
+
+fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts) -> Context {
+    let mut c = Context::new();
+    c.insert("aws:PrincipalArn", session.role_arn.clone());
+    c.insert("aws:PrincipalAccount", session.account.clone());
+    c.insert("aws:PrincipalType", "AssumedRole");
+    c.insert("aws:userid", caller.user_id());
+    request_context(&mut c, facts);
     if let Some(source_identity) = &session.source_identity {
         c.insert("aws:SourceIdentity", source_identity.clone());
     }
@@ -366,4 +451,117 @@ fn decide(
             "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} {reason}"
         ),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    const ACCOUNT: &str = "123456789012";
+    const REPO: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
+
+    async fn authorizer() -> Authorizer {
+        let store = berth_store_sqlite::SqliteStore::open_in_memory()
+            .await
+            .unwrap();
+        Authorizer::new(Arc::new(store))
+    }
+
+    fn root() -> Caller {
+        Caller::Root {
+            account: ACCOUNT.into(),
+        }
+    }
+
+    fn repository_policy(statements: &str) -> Policy {
+        Policy::parse(
+            &format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#),
+            PolicyKind::Resource,
+        )
+        .unwrap()
+    }
+
+    async fn root_may(authz: &Authorizer, action: &str, policy: Option<&Policy>) -> bool {
+        let facts = RequestFacts {
+            source_ip: Some("192.0.2.7".into()),
+            ..RequestFacts::default()
+        };
+        match authz.authorize(&root(), action, REPO, policy, &facts).await {
+            Ok(()) => true,
+            Err(AuthzError::Denied(d)) => {
+                assert!(
+                    d.message
+                        .contains("with an explicit deny in a resource-based policy"),
+                    "{}",
+                    d.message
+                );
+                false
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn root_needs_no_identity_policy() {
+        let authz = authorizer().await;
+        assert!(root_may(&authz, "ecr:PutImage", None).await);
+        // A repository policy that allows only someone else does not narrow root.
+        let other = repository_policy(
+            r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"ecr:*"}"#,
+        );
+        assert!(root_may(&authz, "ecr:PutImage", Some(&other)).await);
+    }
+
+    #[tokio::test]
+    async fn an_explicit_deny_in_the_repository_policy_refuses_root() {
+        let authz = authorizer().await;
+        for principal in [
+            r#""*""#,
+            r#"{"AWS":"*"}"#,
+            r#"{"AWS":"123456789012"}"#,
+            r#"{"AWS":"arn:aws:iam::123456789012:root"}"#,
+        ] {
+            let policy = repository_policy(&format!(
+                r#"{{"Effect":"Deny","Principal":{principal},"Action":"ecr:PutImage"}}"#
+            ));
+            assert!(
+                !root_may(&authz, "ecr:PutImage", Some(&policy)).await,
+                "{principal}"
+            );
+            assert!(
+                root_may(&authz, "ecr:BatchGetImage", Some(&policy)).await,
+                "{principal}"
+            );
+        }
+        // A Deny for another account, or one whose condition does not hold, does not.
+        let elsewhere = repository_policy(
+            r#"{"Effect":"Deny","Principal":{"AWS":"210987654321"},"Action":"ecr:*"}"#,
+        );
+        assert!(root_may(&authz, "ecr:PutImage", Some(&elsewhere)).await);
+        let other_network = repository_policy(
+            r#"{"Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NotIpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}"#,
+        );
+        assert!(root_may(&authz, "ecr:PutImage", Some(&other_network)).await);
+        // Conditions see root's own keys.
+        let root_by_type = repository_policy(
+            r#"{"Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalType":"Account","aws:PrincipalArn":"arn:aws:iam::123456789012:root"}}}"#,
+        );
+        assert!(!root_may(&authz, "ecr:PutImage", Some(&root_by_type)).await);
+    }
+
+    #[tokio::test]
+    async fn root_can_always_repair_a_locked_repository_policy() {
+        let authz = authorizer().await;
+        let lockout = repository_policy(r#"{"Effect":"Deny","Principal":"*","Action":"*"}"#);
+        assert!(!root_may(&authz, "ecr:BatchGetImage", Some(&lockout)).await);
+        for action in [
+            "ecr:GetRepositoryPolicy",
+            "ecr:SetRepositoryPolicy",
+            "ecr:DeleteRepositoryPolicy",
+            "ECR:deleterepositorypolicy",
+        ] {
+            assert!(root_may(&authz, action, Some(&lockout)).await, "{action}");
+        }
+    }
 }

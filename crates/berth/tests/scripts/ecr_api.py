@@ -165,4 +165,52 @@ ecr.set_repository_policy(repositoryName=repo, policyText=json.dumps({
     "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "ecr:ListImages"}],
 }))
 assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedException"
+
+# An explicit Deny in a repository policy refuses the account's root user as well (root
+# needs no identity policy, but resource-policy denies apply to it, on the registry too).
+# Managing the policy stays open to root, so a repository that locks out every principal
+# can be repaired.
+root_token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+
+
+def root_registry_status(path):
+    request = urllib.request.Request(ENDPOINT + path, headers={"Authorization": "Basic " + root_token})
+    try:
+        with urllib.request.urlopen(request) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+# The Deny above names every principal ("*"), so it refuses root too.
+assert error_code(ecr.list_images, repositoryName=repo) == "AccessDeniedException"
+assert root_registry_status(f"/v2/{repo}/tags/list") == 403
+ecr.delete_repository_policy(repositoryName=repo)
+assert ecr.list_images(repositoryName=repo)["imageIds"] == []
+assert root_registry_status(f"/v2/{repo}/tags/list") == 200
+ecr.set_repository_policy(repositoryName=repo, policyText=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                   "Action": "ecr:ListImages"}],
+}))
+try:
+    ecr.list_images(repositoryName=repo)
+    raise AssertionError("root listed images despite the repository's Deny")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "AccessDeniedException", e.response
+    assert "explicit deny in a resource-based policy" in e.response["Error"]["Message"], e.response
+assert root_registry_status(f"/v2/{repo}/tags/list") == 403
+# Not denied: still allowed without any identity policy.
+assert ecr.describe_images(repositoryName=repo)["imageDetails"] == []
+lockout = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "ecr:*"}],
+})
+ecr.set_repository_policy(repositoryName=repo, policyText=lockout)
+assert error_code(ecr.describe_images, repositoryName=repo) == "AccessDeniedException"
+assert error_code(ecr.list_images, repositoryName=repo) == "AccessDeniedException"
+assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedException"
+assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == lockout
+assert ecr.delete_repository_policy(repositoryName=repo)["policyText"] == lockout
+assert ecr.list_images(repositoryName=repo)["imageIds"] == []
 print("ok")
