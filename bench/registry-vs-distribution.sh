@@ -5,39 +5,50 @@
 #   * 512 MiB blob: monolithic upload (POST, then PUT with the body), chunked upload
 #     (16 MiB PATCHes), download; curl, so the client is not the bottleneck;
 #   * skopeo: push and pull of one image of 200 layers of 64 KiB, and of 50 small images;
-#   * HEAD blob and GET manifest requests per second, wrk at 16 connections.
+#   * HEAD blob and GET manifest requests per second at 16 connections, with oha (wrk
+#     waits for a body after HEAD, so it cannot count HEAD responses).
 #
 # Berth runs with authentication (Basic, the GetAuthorizationToken password) and policy
 # evaluation; distribution without authentication. Prints a table per run and the median
-# of RUNS runs (default 3). Needs: curl, skopeo, wrk, docker-registry, python3, the aws
-# CLI (BERTH_TEST_AWS or .venv/bin/aws), and a release build (made here).
+# of RUNS runs (default 3). Needs: curl, skopeo, docker-registry, python3 (installed here
+# from Debian when missing), oha (`cargo install oha --locked` here when missing), the aws
+# CLI (BERTH_TEST_AWS or .venv/bin/aws), and a release build (made here unless BERTH_BIN
+# names a binary). Run it under `flock /tmp/berth-bench.lock` on a shared machine.
 #
 #   bench/registry-vs-distribution.sh            # RUNS=3 by default
 #   RUNS=1 BLOB_MIB=512 bench/registry-vs-distribution.sh
+#   BERTH_BIN=target/bench-symbols/berth bench/registry-vs-distribution.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-3}"
 BLOB_MIB="${BLOB_MIB:-512}"
 CHUNK_MIB="${CHUNK_MIB:-16}"
-WRK_SECONDS="${WRK_SECONDS:-10}"
+LOAD_SECONDS="${LOAD_SECONDS:-10}"
 AWS="${BERTH_TEST_AWS:-$PWD/.venv/bin/aws}"
 OUT="${OUT:-bench/results}"
 
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 install() {
     local missing=()
     command -v docker-registry >/dev/null || missing+=(docker-registry)
-    command -v wrk >/dev/null || missing+=(wrk)
     command -v skopeo >/dev/null || missing+=(skopeo)
     if [ "${#missing[@]}" -gt 0 ]; then
         local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
+    if ! command -v oha >/dev/null; then
+        cargo install oha --locked --quiet
+    fi
 }
 install
-cargo build --release --locked -p berth >/dev/null
-BERTH="$PWD/target/release/berth"
+if [ -n "${BERTH_BIN:-}" ]; then
+    BERTH="$(realpath "$BERTH_BIN")"
+else
+    cargo build --release --locked -p berth >/dev/null
+    BERTH="$PWD/target/release/berth"
+fi
 
 WORK="$(mktemp -d)"
 PIDS=()
@@ -175,14 +186,14 @@ skopeo_small() { # host creds-args... -> seconds for 50 pushes + 50 pulls
     done
     t1="$(now)"; python3 -c "print(round($t1 - $t0, 2))"
 }
-requests_per_second() { # url auth method accept
-    cat > "$WORK/req.lua" <<LUA
-wrk.method = "$3"
-wrk.headers["Accept"] = "$4"
-LUA
+requests_per_second() { # url auth method accept; answers other than 200 are reported on stderr
     local auth=(); [ -n "$2" ] && auth=(-H "$2")
-    wrk -t2 -c16 -d"${WRK_SECONDS}s" "${auth[@]}" -s "$WORK/req.lua" "$1" \
-        | awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non-2xx: " $0 > "/dev/stderr"}'
+    oha --no-tui -z "${LOAD_SECONDS}s" -c 16 -m "$3" -H "Accept: $4" "${auth[@]}" "$1" > "$WORK/oha.out"
+    local statuses; statuses="$(grep -E '^\s*\[[0-9]{3}\] [0-9]+ responses' "$WORK/oha.out" || true)"
+    if [ -z "$statuses" ] || grep -vq '\[200\]' <<<"$statuses"; then
+        echo "answers other than 200 from $1: ${statuses:-none}" >&2
+    fi
+    awk '/Requests\/sec:/ {print $2}' "$WORK/oha.out"
 }
 
 run_once() {
