@@ -15,7 +15,12 @@
 //! leaves young blobs alone, so `put` and `commit_upload` refresh it when the blob already
 //! exists.
 //!
-//! Memory stays flat: bytes move through one fixed buffer per operation.
+//! Memory stays flat: an append moves bytes through a few fixed buffers, handed from the
+//! request to one blocking writer thread per append that writes and hashes them, so
+//! receiving, hashing, writing and the disk's writeback overlap. The SHA-256 computed while
+//! an upload streams is kept in memory with its length, so committing needs no second read
+//! of the bytes; after a restart (or for a sha512 digest) commit re-reads and hashes the
+//! file instead.
 //!
 //! One process owns a root at a time; concurrent calls for the same upload are serialized
 //! in-process.
@@ -31,9 +36,33 @@ use berth_store::{BlobReader, BlobStore, StoreError, StoreResult, UploadReader};
 use berth_types::{Digest, DigestAlgorithm};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// Size of the buffer that moves bytes (appends, hashing).
+/// Size of the buffers that move bytes (appends, hashing): small enough to stay in the
+/// CPU's cache between being filled, written and hashed.
 const BUFFER: usize = 256 * 1024;
+/// Buffers queued between the request and the writer thread of an append.
+const WRITE_QUEUE: usize = 8;
+/// During a long append, the disk is asked to start writing back every this many bytes, so
+/// the final sync finds little left to do.
+const WRITEBACK_STEP: u64 = 32 * 1024 * 1024;
+/// Bound on the running hashes kept; past it new uploads are hashed on commit instead.
+const MAX_RUNNING_HASHES: usize = 10_000;
 const MAX_UPLOAD_ID: usize = 128;
+
+/// The SHA-256 of an upload's first `len` bytes, computed as they were written.
+struct RunningHash {
+    len: u64,
+    sha256: aws_lc_rs::digest::Context,
+}
+
+impl std::fmt::Debug for RunningHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningHash")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+type RunningHashes = Arc<std::sync::Mutex<HashMap<String, RunningHash>>>;
 
 /// A `BlobStore` on a local directory.
 #[derive(Debug)]
@@ -42,6 +71,8 @@ pub struct FsBlobStore {
     /// One lock per upload in use, so appends, commits and deletes of one upload never
     /// interleave. Entries die with their last user and are pruned on insert.
     upload_locks: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// Per upload, taken and put back under the upload's lock by appends and commits.
+    running_hashes: RunningHashes,
     tmp_counter: AtomicU64,
 }
 
@@ -53,6 +84,7 @@ impl FsBlobStore {
         let store = Self {
             root: root.clone(),
             upload_locks: std::sync::Mutex::new(HashMap::new()),
+            running_hashes: RunningHashes::default(),
             tmp_counter: AtomicU64::new(0),
         };
         blocking(move || {
@@ -85,6 +117,7 @@ impl FsBlobStore {
         Ok(Self {
             root: root.to_path_buf(),
             upload_locks: std::sync::Mutex::new(HashMap::new()),
+            running_hashes: RunningHashes::default(),
             tmp_counter: AtomicU64::new(0),
         })
     }
@@ -277,19 +310,209 @@ async fn locked<T: Send + 'static>(
     .await
 }
 
-/// Fills `buf` from `chunk` until it is full or the chunk ends; returns how much was read.
-async fn fill(chunk: &mut UploadReader<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let rest = buf.get_mut(filled..).unwrap_or_default();
-        match chunk.read(rest).await {
-            Ok(0) => break,
-            Ok(n) => filled += n,
+/// Appends to `buf` from `chunk` until it holds `BUFFER` bytes or the chunk ends; returns
+/// whether the chunk ended.
+async fn fill(chunk: &mut UploadReader<'_>, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    while buf.len() < BUFFER {
+        match chunk.read_buf(buf).await {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(filled)
+    Ok(false)
+}
+
+/// What the request half of an append hands its writer thread.
+enum Piece {
+    Bytes(Vec<u8>),
+    /// The chunk is complete. A queue that closes without it means the chunk was not
+    /// received whole (a read error, a dropped request): nothing of it may count.
+    End,
+}
+
+/// The blocking half of an append, run under the upload's lock: checks the offset, writes
+/// and hashes what arrives in `pieces`, makes it durable and counts it by replacing the
+/// length sidecar atomically. Returns the new length.
+fn write_chunk(
+    paths: &AppendPaths,
+    offset: u64,
+    pieces: &mut tokio::sync::mpsc::Receiver<Piece>,
+    free: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    running: &RunningHashes,
+    upload_id: &str,
+) -> StoreResult<u64> {
+    let len = read_len(&paths.data, &paths.len_file)?;
+    if offset != len {
+        return Err(StoreError::Conflict(format!(
+            "the upload has {len} bytes; a chunk starting at {offset} does not follow them"
+        )));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&paths.data)
+        .map_err(|e| {
+            if is_not_found(&e) {
+                StoreError::NotFound
+            } else {
+                io("opening upload")(e)
+            }
+        })?;
+    // Cut off what an interrupted chunk may have left.
+    file.set_len(len).map_err(io("truncating upload"))?;
+    file.seek(SeekFrom::Start(len))
+        .map_err(io("seeking in upload"))?;
+    // Continue the running hash when it covers exactly the bytes so far. It is put back
+    // only once this chunk counts, so a failed chunk leaves none (commit then re-reads).
+    let mut hash = match take_running_hash(running, upload_id) {
+        Some(h) if h.len == len => Some(h.sha256),
+        _ if len == 0 => Some(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256)),
+        _ => None,
+    };
+    let written = match write_pieces(&mut file, pieces, free, &mut hash) {
+        Ok(Some(written)) => written,
+        result => {
+            // The sidecar still says `len`, so the tail would be ignored anyway; cut it
+            // now all the same.
+            let _ = file.set_len(len);
+            return Err(result.err().unwrap_or_else(|| {
+                StoreError::Backend("the chunk was not received completely".into())
+            }));
+        }
+    };
+    let new_len = len.saturating_add(written);
+    // Make the bytes durable, then count them by replacing the sidecar atomically.
+    file.sync_data().map_err(io("syncing upload"))?;
+    drop(file);
+    let recorded = (|| {
+        let mut f = std::fs::File::create_new(&paths.tmp)?;
+        f.write_all(new_len.to_string().as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&paths.tmp, &paths.len_file)
+    })();
+    if let Err(e) = recorded {
+        let _ = std::fs::remove_file(&paths.tmp);
+        return Err(io("recording upload length")(e));
+    }
+    if let Some(sha256) = hash {
+        put_running_hash(
+            running,
+            upload_id,
+            RunningHash {
+                len: new_len,
+                sha256,
+            },
+        );
+    }
+    Ok(new_len)
+}
+
+struct AppendPaths {
+    data: PathBuf,
+    len_file: PathBuf,
+    tmp: PathBuf,
+}
+
+/// Writes and hashes pieces until `End` (`Some(bytes written)`) or until the queue closes
+/// without it (`None`). A helper thread hashes each buffer once it is written, while the
+/// next one is written; past `WRITEBACK_STEP` bytes another syncs a clone of the handle now
+/// and then, so the disk writes back while more bytes arrive. Sync errors fail the append
+/// (a failed sync may not be reported twice by the kernel).
+fn write_pieces(
+    file: &mut std::fs::File,
+    pieces: &mut tokio::sync::mpsc::Receiver<Piece>,
+    free: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    hash: &mut Option<aws_lc_rs::digest::Context>,
+) -> StoreResult<Option<u64>> {
+    std::thread::scope(|scope| {
+        let (to_hash, hashing) = std::sync::mpsc::sync_channel::<Vec<u8>>(WRITE_QUEUE);
+        let hasher = hash.take().map(|mut ctx| {
+            scope.spawn(move || {
+                for buf in hashing {
+                    ctx.update(&buf);
+                    // Recycled by the request half; dropped when it has enough.
+                    let _ = free.try_send(buf);
+                }
+                ctx
+            })
+        });
+        let mut writeback: Option<(
+            std::sync::mpsc::SyncSender<()>,
+            std::thread::ScopedJoinHandle<'_, std::io::Result<()>>,
+        )> = None;
+        let mut written = 0_u64;
+        let mut next_writeback = WRITEBACK_STEP;
+        let outcome = loop {
+            let buf = match pieces.blocking_recv() {
+                Some(Piece::Bytes(buf)) => buf,
+                Some(Piece::End) => break Ok(Some(written)),
+                None => break Ok(None),
+            };
+            if let Err(e) = file.write_all(&buf) {
+                break Err(io("writing upload")(e));
+            }
+            written = written.saturating_add(buf.len() as u64);
+            if hasher.is_some() {
+                // Fails only if the hasher is gone, which it is not before the join.
+                let _ = to_hash.send(buf);
+            } else {
+                let _ = free.try_send(buf);
+            }
+            if written >= next_writeback {
+                next_writeback = written.saturating_add(WRITEBACK_STEP);
+                if writeback.is_none() {
+                    let clone = match file.try_clone() {
+                        Ok(c) => c,
+                        Err(e) => break Err(io("cloning upload handle")(e)),
+                    };
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+                    let thread = scope.spawn(move || {
+                        for () in rx {
+                            clone.sync_data()?;
+                        }
+                        Ok(())
+                    });
+                    writeback = Some((tx, thread));
+                }
+                if let Some((tx, _)) = &writeback {
+                    // Full: a sync is already pending, which covers these bytes too.
+                    let _ = tx.try_send(());
+                }
+            }
+        };
+        drop(to_hash);
+        if let Some(hasher) = hasher {
+            match hasher.join() {
+                Ok(ctx) => *hash = Some(ctx),
+                Err(_) => return Err(StoreError::Backend("hashing thread panicked".into())),
+            }
+        }
+        if let Some((tx, thread)) = writeback {
+            drop(tx);
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(io("syncing upload")(e)),
+                Err(_) => return Err(StoreError::Backend("writeback thread panicked".into())),
+            }
+        }
+        outcome
+    })
+}
+
+fn take_running_hash(running: &RunningHashes, upload_id: &str) -> Option<RunningHash> {
+    running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(upload_id)
+}
+
+fn put_running_hash(running: &RunningHashes, upload_id: &str, hash: RunningHash) {
+    let mut map = running.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() < MAX_RUNNING_HASHES {
+        map.insert(upload_id.to_owned(), hash);
+    }
 }
 
 #[async_trait]
@@ -376,6 +599,7 @@ impl BlobStore for FsBlobStore {
             .upload_paths(upload_id)
             .ok_or_else(|| StoreError::Conflict(format!("invalid upload id `{upload_id}`")))?;
         let guard = self.lock_upload(upload_id).await;
+        take_running_hash(&self.running_hashes, upload_id);
         locked(&guard, move || {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -406,83 +630,45 @@ impl BlobStore for FsBlobStore {
         mut chunk: UploadReader<'_>,
     ) -> StoreResult<u64> {
         let (data, len_file) = self.upload_paths(upload_id).ok_or(StoreError::NotFound)?;
+        let paths = AppendPaths {
+            data,
+            len_file,
+            tmp: self.tmp_path("len"),
+        };
         let guard = self.lock_upload(upload_id).await;
-        let mut file = locked(&guard, move || {
-            let len = read_len(&data, &len_file)?;
-            if offset != len {
-                return Err(StoreError::Conflict(format!(
-                    "the upload has {len} bytes; a chunk starting at {offset} does not follow them"
-                )));
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&data)
-                .map_err(|e| {
-                    if is_not_found(&e) {
-                        StoreError::NotFound
-                    } else {
-                        io("opening upload")(e)
-                    }
-                })?;
-            // Cut off what an interrupted chunk may have left.
-            file.set_len(len).map_err(io("truncating upload"))?;
-            file.seek(SeekFrom::Start(len))
-                .map_err(io("seeking in upload"))?;
-            Ok(file)
-        })
-        .await?;
-
-        // Stream: read into one fixed buffer, write it out on a blocking thread, repeat.
-        let mut buf = vec![0_u8; BUFFER];
-        let mut new_len = offset;
-        loop {
-            let filled = match fill(&mut chunk, &mut buf).await {
-                Ok(n) => n,
-                Err(e) => {
-                    // The sidecar still says `offset`, so the tail would be ignored anyway;
-                    // cut it now all the same.
-                    let _ = locked(&guard, move || {
-                        file.set_len(offset).map_err(io("truncating upload"))
-                    })
-                    .await;
-                    return Err(StoreError::Backend(format!("reading chunk: {e}")));
+        let (pieces_tx, mut pieces_rx) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+        let (free_tx, mut free_rx) = tokio::sync::mpsc::channel(WRITE_QUEUE + 2);
+        let running = Arc::clone(&self.running_hashes);
+        let id = upload_id.to_owned();
+        let writer = locked(&guard, move || {
+            write_chunk(&paths, offset, &mut pieces_rx, &free_tx, &running, &id)
+        });
+        // The request half: fills buffers (recycled from the writer) and queues them. It
+        // ends the queue with `End` only when the whole chunk was read; on an error, or
+        // when this future is dropped, the queue closes without it and nothing counts.
+        let reader = async move {
+            loop {
+                let mut buf = free_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BUFFER));
+                buf.clear();
+                let ended = fill(&mut chunk, &mut buf).await?;
+                if !buf.is_empty() && pieces_tx.send(Piece::Bytes(buf)).await.is_err() {
+                    // The writer stopped; its result says why.
+                    return Ok(());
                 }
-            };
-            if filled == 0 {
-                break;
+                if ended {
+                    let _ = pieces_tx.send(Piece::End).await;
+                    return Ok(());
+                }
             }
-            (file, buf) = locked(&guard, move || {
-                file.write_all(buf.get(..filled).unwrap_or_default())
-                    .map_err(io("writing upload"))?;
-                Ok((file, buf))
-            })
-            .await?;
-            new_len = new_len.saturating_add(filled as u64);
-            if filled < BUFFER {
-                break;
-            }
+        };
+        let (read, written): (std::io::Result<()>, _) = tokio::join!(reader, writer);
+        if let Err(e) = read {
+            // The writer saw the queue close without `End` and counted nothing.
+            return Err(StoreError::Backend(format!("reading chunk: {e}")));
         }
-
-        // Make the bytes durable, then count them by replacing the sidecar atomically.
-        let (_, len_file) = self.upload_paths(upload_id).ok_or(StoreError::NotFound)?;
-        let tmp = self.tmp_path("len");
-        locked(&guard, move || {
-            file.sync_data().map_err(io("syncing upload"))?;
-            drop(file);
-            let recorded = (|| {
-                let mut f = std::fs::File::create_new(&tmp)?;
-                f.write_all(new_len.to_string().as_bytes())?;
-                f.sync_all()?;
-                drop(f);
-                std::fs::rename(&tmp, &len_file)
-            })();
-            if let Err(e) = recorded {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(io("recording upload length")(e));
-            }
-            Ok(new_len)
-        })
-        .await
+        written
     }
 
     async fn commit_upload(&self, upload_id: &str, expected: &Digest) -> StoreResult<u64> {
@@ -490,6 +676,8 @@ impl BlobStore for FsBlobStore {
         let target = self.blob_path(expected)?;
         let expected = expected.clone();
         let uploads_dir = self.root.join("uploads");
+        let running = Arc::clone(&self.running_hashes);
+        let id = upload_id.to_owned();
         let guard = self.lock_upload(upload_id).await;
         // The upload file itself is the temp file: verified and synced here, then renamed
         // into place. On a mismatch nothing changes and the upload stays.
@@ -506,8 +694,21 @@ impl BlobStore for FsBlobStore {
                         io("opening upload")(e)
                     }
                 })?;
-            let actual = hash_file(&mut file, len, &expected)?;
+            // The hash computed while the bytes streamed when it covers them all; else
+            // (a restart, sha512, a failed chunk) the file is read and hashed again.
+            let streamed = take_running_hash(&running, &id)
+                .filter(|h| h.len == len && expected.algorithm() == DigestAlgorithm::Sha256);
+            let actual = match &streamed {
+                Some(h) => {
+                    Digest::from_bytes(DigestAlgorithm::Sha256, h.sha256.clone().finish().as_ref())
+                }
+                None => hash_file(&mut file, len, &expected)?,
+            };
             if actual != expected {
+                if let Some(h) = streamed {
+                    // The upload stays as it was, its running hash too.
+                    put_running_hash(&running, &id, h);
+                }
                 return Err(StoreError::Conflict(format!(
                     "uploaded content has digest {actual}, not {expected}"
                 )));
@@ -534,6 +735,7 @@ impl BlobStore for FsBlobStore {
             return Ok(());
         };
         let guard = self.lock_upload(upload_id).await;
+        take_running_hash(&self.running_hashes, upload_id);
         locked(&guard, move || {
             remove_if_present(&data)?;
             remove_if_present(&len_file)

@@ -189,3 +189,72 @@ async fn large_upload_in_chunks() {
         .unwrap();
     assert_eq!(tail.len, 10);
 }
+
+/// Bytes, then a body that never ends: a client that stalls mid-chunk.
+struct Stalls(&'static [u8]);
+
+impl AsyncRead for Stalls {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.0.is_empty() {
+            return std::task::Poll::Pending;
+        }
+        let n = buf.remaining().min(self.0.len());
+        buf.put_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn the_hash_kept_while_streaming_is_checked_like_a_reread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).await.unwrap();
+    store.create_upload("s").await.unwrap();
+    store
+        .append_upload("s", 0, &mut &b"hello "[..])
+        .await
+        .unwrap();
+    // A request dropped mid-chunk (a client that went away): nothing of it counts, and
+    // the running hash does not take its bytes either.
+    let mut stalled = Stalls(b"not counted");
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        store.append_upload("s", 6, &mut stalled),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the stalled append should still be waiting"
+    );
+    assert_eq!(store.upload_len("s").await.unwrap(), 6);
+    store
+        .append_upload("s", 6, &mut &b"world"[..])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.commit_upload("s", &suite::sha256(b"hello")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The mismatch left the upload, and its hash, as they were.
+    let digest = suite::sha256(b"hello world");
+    assert_eq!(store.commit_upload("s", &digest).await.unwrap(), 11);
+    let blob = store.open(&digest, None).await.unwrap();
+    assert_eq!(suite::read_blob(blob).await, b"hello world");
+
+    // Across a restart the running hash is gone: commit reads the bytes again.
+    store.create_upload("r").await.unwrap();
+    store.append_upload("r", 0, &mut &b"abc"[..]).await.unwrap();
+    drop(store);
+    let store = FsBlobStore::open(dir.path()).await.unwrap();
+    store.append_upload("r", 3, &mut &b"def"[..]).await.unwrap();
+    assert!(matches!(
+        store.commit_upload("r", &suite::sha256(b"abcdeg")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let digest = suite::sha256(b"abcdef");
+    assert_eq!(store.commit_upload("r", &digest).await.unwrap(), 6);
+}
