@@ -1,12 +1,14 @@
 //! `berth`: the server and its command-line tools.
 
+mod config_file;
 mod policy;
 mod serve;
+mod storage;
 mod token;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -27,10 +29,17 @@ enum Command {
     Token(token::TokenArgs),
     /// Evaluate IAM policies offline.
     Policy(policy::PolicyArgs),
+    /// Bring the metadata schema up to this version of Berth (run once before starting
+    /// upgraded replicas on PostgreSQL).
+    Migrate(storage::MigrateArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv = match config_file::expand(&Cli::command(), std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => return finish(Err(e)),
+    };
+    let cli = Cli::parse_from(argv);
     if let Command::Policy(args) = cli.command {
         return match policy::run(args) {
             Ok(code) => code,
@@ -51,6 +60,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Token(args) => token::run(args).await,
+            Command::Migrate(args) => storage::migrate(args).await,
             Command::Policy(_) => Ok(()),
         }
     });

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use berth_core::keys::RootCredentials;
 use berth_core::{ServerConfig, Services};
-use berth_store_fs::FsBlobStore;
-use berth_store_sqlite::SqliteStore;
+use berth_store::{BlobStore, MetadataStore};
 use berth_types::AccountId;
 use clap::Args;
 use serde::{Deserialize, Serialize};
+
+use crate::storage::{self, MetadataChoice, StorageArgs};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -34,7 +35,7 @@ pub struct ServeArgs {
     /// The URL clients reach this server at (default: http:// + the listen address).
     #[arg(long, env = "BERTH_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Where metadata (SQLite) and blobs (files) are kept.
+    /// Where SQLite metadata, file blobs and generated root credentials are kept.
     #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
     data_dir: PathBuf,
     /// The 12-digit AWS account id this server acts as.
@@ -43,6 +44,8 @@ pub struct ServeArgs {
     /// The AWS region this server acts as.
     #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
     region: String,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,14 +94,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_owned();
 
-    create_private_dir(&args.data_dir)?;
-    let root = root_credentials(&args.data_dir)?;
-    let metadata = SqliteStore::open(&args.data_dir.join("berth.db"))
-        .await
-        .with_context(|| format!("opening the metadata store in {}", args.data_dir.display()))?;
-    let blobs = FsBlobStore::open(&args.data_dir.join("blobs"))
-        .await
-        .with_context(|| format!("opening the blob store in {}", args.data_dir.display()))?;
+    let (metadata, blobs, root) = open_storage(&args).await?;
     let config = ServerConfig {
         account_id,
         region: args.region.clone(),
@@ -106,7 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev,
         allow_unscoped_github_trust: args.allow_unscoped_github_trust,
     };
-    let services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
+    let services = Services::new(config, metadata, blobs, root)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.dev {
@@ -134,6 +130,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .context("server failed")?;
     eprintln!("berth stopped");
     Ok(())
+}
+
+/// The stores the storage flags name (see storage.rs), and the root credentials. Replicas
+/// sharing PostgreSQL must share root credentials too, so those come from the environment
+/// then, never from a file generated per machine.
+async fn open_storage(
+    args: &ServeArgs,
+) -> anyhow::Result<(Arc<dyn MetadataStore>, Arc<dyn BlobStore>, RootCredentials)> {
+    let sqlite = matches!(args.storage.metadata_choice()?, MetadataChoice::Sqlite);
+    if !sqlite && std::env::var_os("BERTH_ROOT_ACCESS_KEY_ID").is_none() {
+        bail!(
+            "with --metadata postgres://..., set BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY: every replica needs the same root credentials"
+        );
+    }
+    if sqlite || args.storage.blobs == "fs" {
+        create_private_dir(&args.data_dir)?;
+    }
+    let root = root_credentials(&args.data_dir)?;
+    let metadata = storage::open_metadata(&args.storage, &args.data_dir).await?;
+    let blobs = storage::open_blobs(&args.storage, &args.data_dir).await?;
+    Ok((metadata, blobs, root))
 }
 
 fn init_logging() {

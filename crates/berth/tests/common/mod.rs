@@ -27,8 +27,19 @@ impl Server {
 
     /// Starts `berth serve` with extra flags.
     pub fn start_with(data_dir: &Path, addr: &str, flags: &[&str]) -> Server {
+        Self::start_with_env(data_dir, addr, flags, &[])
+    }
+
+    /// Starts `berth serve` with extra flags and environment variables.
+    pub fn start_with_env(
+        data_dir: &Path,
+        addr: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .envs(env.iter().copied())
             .arg("serve")
             .args(flags)
             .args(["--listen", addr, "--data-dir"])
@@ -68,6 +79,14 @@ impl Server {
 
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL: the process dies mid-whatever, as a crashed machine would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     /// SIGTERM, and wait for a clean exit.
