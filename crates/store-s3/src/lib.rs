@@ -49,6 +49,9 @@ pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 
 const MAX_UPLOAD_ID: usize = 128;
 const READ_BUFFER: usize = 64 * 1024;
+/// How much of an upload's state `upload_len` reads: the header of any upload with fewer
+/// than about a hundred parts.
+const HEADER_PROBE: u64 = 8 * 1024;
 
 /// Where the blobs live and how to reach them.
 #[derive(Clone)]
@@ -153,6 +156,15 @@ fn encode_state(state: &UploadState, tail: &[u8]) -> StoreResult<Bytes> {
     out.extend_from_slice(&header);
     out.extend_from_slice(tail);
     Ok(Bytes::from(out))
+}
+
+/// The header and where the tail starts, when `bytes` holds the whole header.
+fn decode_header(bytes: &[u8]) -> Option<(UploadState, usize)> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let header_len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    let header = rest.get(..header_len)?;
+    let state = serde_json::from_slice(header).ok()?;
+    Some((state, 4 + header_len))
 }
 
 fn decode_state(bytes: &[u8]) -> StoreResult<LoadedUpload> {
@@ -402,8 +414,29 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn upload_len(&self, upload_id: &str) -> StoreResult<u64> {
+        // The length is in the header: read the state's first bytes, not its tail (up to
+        // a part), unless the header is longer (an upload with very many parts).
         let (state_key, _) = self.upload_keys(upload_id)?;
-        Ok(self.load(&state_key).await?.len())
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(0..HEADER_PROBE)),
+            ..GetOptions::default()
+        };
+        let result = self
+            .s3
+            .get_opts(&state_key, options)
+            .await
+            .map_err(backend("reading upload state"))?;
+        let total = result.meta.size;
+        let head = result
+            .bytes()
+            .await
+            .map_err(backend("reading upload state"))?;
+        match decode_header(&head) {
+            Some((state, header_end)) => Ok(state
+                .parts_len
+                .saturating_add(total.saturating_sub(header_end as u64))),
+            None => Ok(self.load(&state_key).await?.len()),
+        }
     }
 
     async fn append_upload(
