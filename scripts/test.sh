@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
 # (skopeo and PostgreSQL from Debian; awscli, boto3 and moto's S3 server in .venv;
-# cargo-nextest if missing), then runs formatting and lint checks, every test (with a
-# throwaway PostgreSQL and S3 server, scripts/with-test-services.sh), and a short run of
-# each fuzz target.
+# @actions/core and @aws-sdk/client-sts with npm; cargo-nextest if missing), then runs
+# formatting and lint checks, every test (with a throwaway PostgreSQL and S3 server,
+# scripts/with-test-services.sh), and a short run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ install_system_packages() {
     command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
     command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} (Debian)"
         local sudo=""
@@ -32,6 +33,15 @@ install_python_clients() {
     fi
 }
 
+install_js_clients() {
+    # @actions/core and @aws-sdk/client-sts, pinned by package-lock.json (npm registry).
+    local dir=crates/berth/tests/js
+    if [ ! -d "$dir/node_modules/@actions/core" ] || [ ! -d "$dir/node_modules/@aws-sdk/client-sts" ]; then
+        log "installing the JavaScript clients into $dir/node_modules (npm ci)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
 install_nextest() {
     if ! cargo nextest --version >/dev/null 2>&1; then
         log "installing cargo-nextest (crates.io)"
@@ -41,6 +51,7 @@ install_nextest() {
 
 install_system_packages
 install_python_clients
+install_js_clients
 install_nextest
 
 export BERTH_TEST_AWS="$PWD/.venv/bin/aws"

@@ -20,6 +20,8 @@ const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const DEFAULT_PAGE: usize = 100;
 
+mod lifecycle;
+
 pub async fn handle(
     services: &Services,
     facts: &RequestFacts,
@@ -515,6 +517,13 @@ async fn operation(
                 .delete_repository_policy(caller, facts, &i.repository_name)
                 .await?;
             policy_json(&registry_id, &r.name, &text)
+        }
+        "PutLifecyclePolicy"
+        | "GetLifecyclePolicy"
+        | "DeleteLifecyclePolicy"
+        | "StartLifecyclePolicyPreview"
+        | "GetLifecyclePolicyPreview" => {
+            lifecycle::operation(services, facts, caller, op, input).await?
         }
         "ListImages" => {
             let i: ListImagesInput = parse(input)?;

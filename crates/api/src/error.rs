@@ -154,6 +154,10 @@ impl From<EcrError> for JsonError {
             EcrError::ImageDigestDoesNotMatch(m) => j("ImageDigestDoesNotMatchException", m),
             EcrError::ImageNotFound(m) => j("ImageNotFoundException", m),
             EcrError::RepositoryPolicyNotFound(m) => j("RepositoryPolicyNotFoundException", m),
+            EcrError::LifecyclePolicyNotFound(m) => j("LifecyclePolicyNotFoundException", m),
+            EcrError::LifecyclePolicyPreviewNotFound(m) => {
+                j("LifecyclePolicyPreviewNotFoundException", m)
+            }
             EcrError::AccessDenied(d) => j("AccessDeniedException", d.message),
             EcrError::Internal(i) => JsonError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,

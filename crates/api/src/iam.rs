@@ -3,7 +3,8 @@
 use axum::response::Response;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
-use berth_store::{ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
+use berth_core::iam::{ListPoliciesFilter, Page, PolicyScope};
+use berth_store::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
 use http::request::Parts;
 
 use crate::auth::authenticate;
@@ -11,6 +12,8 @@ use crate::error::QueryError;
 use crate::query::{IAM_NS, Params, Xml, encode_policy, error_response, success, timestamp};
 
 pub const VERSION: &str = "2010-05-08";
+
+mod simulate;
 
 pub async fn handle(
     services: &Services,
@@ -61,17 +64,19 @@ async fn operation(
     let map = |e: berth_core::error::IamError| Some(QueryError::from(e));
     match action {
         "CreateOpenIDConnectProvider" => {
-            let r = services
-                .create_open_id_connect_provider(
+            let (r, tags) = services
+                .create_open_id_connect_provider_with_tags(
                     caller,
                     facts,
                     required(p, "Url")?,
                     &p.list("ClientIDList"),
                     &p.list("ThumbprintList"),
+                    &tag_params(p, "Tags")?,
                 )
                 .await
                 .map_err(map)?;
             x.text("OpenIDConnectProviderArn", &r.arn);
+            tags_xml(&mut x, &tags);
         }
         "GetOpenIDConnectProvider" => {
             let r = services
@@ -83,6 +88,8 @@ async fn operation(
                 .await
                 .map_err(map)?;
             provider_xml(&mut x, &r);
+            let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
+            tags_xml(&mut x, &tags);
         }
         "ListOpenIDConnectProviders" => {
             let list = services
@@ -117,8 +124,8 @@ async fn operation(
                 })?),
                 None => None,
             };
-            let r = services
-                .create_role(
+            let (r, tags) = services
+                .create_role_with_tags(
                     caller,
                     facts,
                     required(p, "RoleName")?,
@@ -126,17 +133,19 @@ async fn operation(
                     required(p, "AssumeRolePolicyDocument")?,
                     p.get("Description"),
                     max,
+                    &tag_params(p, "Tags")?,
                 )
                 .await
                 .map_err(map)?;
-            role_xml(&mut x, &r);
+            role_xml(&mut x, &r, &tags);
         }
         "GetRole" => {
             let r = services
                 .get_role(caller, facts, required(p, "RoleName")?)
                 .await
                 .map_err(map)?;
-            role_xml(&mut x, &r);
+            let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
+            role_xml(&mut x, &r, &tags);
         }
         "DeleteRole" => {
             services
@@ -158,25 +167,33 @@ async fn operation(
             return Ok(None);
         }
         "CreatePolicy" => {
-            let r = services
-                .create_policy(
+            let (r, tags) = services
+                .create_policy_with_tags(
                     caller,
                     facts,
                     required(p, "PolicyName")?,
                     p.get("Path"),
                     required(p, "PolicyDocument")?,
                     p.get("Description"),
+                    &tag_params(p, "Tags")?,
                 )
                 .await
                 .map_err(map)?;
-            policy_xml(&mut x, &r, false);
+            x.open("Policy");
+            policy_fields(&mut x, &r, false);
+            tags_xml(&mut x, &tags);
+            x.close("Policy");
         }
         "GetPolicy" => {
             let r = services
                 .get_policy(caller, facts, required(p, "PolicyArn")?)
                 .await
                 .map_err(map)?;
-            policy_xml(&mut x, &r, true);
+            let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
+            x.open("Policy");
+            policy_fields(&mut x, &r, true);
+            tags_xml(&mut x, &tags);
+            x.close("Policy");
         }
         "GetPolicyVersion" => {
             let v = services
@@ -278,9 +295,331 @@ async fn operation(
                 .map_err(map)?;
             return Ok(None);
         }
+        "SimulatePrincipalPolicy" => {
+            let results = services
+                .simulate_principal_policy(
+                    caller,
+                    facts,
+                    required(p, "PolicySourceArn")?,
+                    &simulate::input(p),
+                )
+                .await
+                .map_err(map)?;
+            simulate::results_xml(&mut x, p, &results).map_err(map)?;
+        }
+        "SimulateCustomPolicy" => {
+            let results = services
+                .simulate_custom_policy(caller, facts, &simulate::input(p))
+                .await
+                .map_err(map)?;
+            simulate::results_xml(&mut x, p, &results).map_err(map)?;
+        }
+        _ => return setup_operation(services, facts, caller, action, p).await,
+    }
+    Ok(Some(x.finish()))
+}
+
+/// Policy versions, listings, tags and OIDC provider updates.
+async fn setup_operation(
+    services: &Services,
+    facts: &RequestFacts,
+    caller: &berth_core::Caller,
+    action: &str,
+    p: &Params,
+) -> Result<Option<String>, Option<QueryError>> {
+    let mut x = Xml::new();
+    let map = |e: berth_core::error::IamError| Some(QueryError::from(e));
+    let marker = p.get("Marker");
+    let max_items = integer_param(p, "MaxItems", "maxItems")?;
+    match action {
+        "CreatePolicyVersion" => {
+            let v = services
+                .create_policy_version(
+                    caller,
+                    facts,
+                    required(p, "PolicyArn")?,
+                    required(p, "PolicyDocument")?,
+                    bool_param(p, "SetAsDefault", "setAsDefault")?,
+                )
+                .await
+                .map_err(map)?;
+            x.open("PolicyVersion")
+                .text("VersionId", &v.version_id)
+                .text("IsDefaultVersion", bool_text(v.is_default))
+                .text("CreateDate", &timestamp(v.created_at))
+                .close("PolicyVersion");
+        }
+        "ListPolicyVersions" => {
+            let page = services
+                .list_policy_versions(caller, facts, required(p, "PolicyArn")?, marker, max_items)
+                .await
+                .map_err(map)?;
+            x.open("Versions");
+            for v in &page.items {
+                x.open("member")
+                    .text("VersionId", &v.version_id)
+                    .text("IsDefaultVersion", bool_text(v.is_default))
+                    .text("CreateDate", &timestamp(v.created_at))
+                    .close("member");
+            }
+            x.close("Versions");
+            page_end(&mut x, &page);
+        }
+        "DeletePolicyVersion" | "SetDefaultPolicyVersion" => {
+            let arn = required(p, "PolicyArn")?;
+            let version = required(p, "VersionId")?;
+            if action == "DeletePolicyVersion" {
+                services
+                    .delete_policy_version(caller, facts, arn, version)
+                    .await
+            } else {
+                services
+                    .set_default_policy_version(caller, facts, arn, version)
+                    .await
+            }
+            .map_err(map)?;
+            return Ok(None);
+        }
+        "ListRoles" => {
+            let page = services
+                .list_roles(caller, facts, p.get("PathPrefix"), marker, max_items)
+                .await
+                .map_err(map)?;
+            x.open("Roles");
+            for r in &page.items {
+                // ListRoles leaves out tags (documented: use GetRole).
+                x.open("member");
+                role_fields(&mut x, r);
+                x.close("member");
+            }
+            x.close("Roles");
+            page_end(&mut x, &page);
+        }
+        "ListPolicies" => {
+            let scope = p
+                .get("Scope")
+                .map(PolicyScope::parse)
+                .transpose()
+                .map_err(map)?
+                .unwrap_or_default();
+            let filter = ListPoliciesFilter {
+                scope,
+                only_attached: bool_param(p, "OnlyAttached", "onlyAttached")?,
+                path_prefix: p.get("PathPrefix"),
+                marker,
+                max_items,
+            };
+            let page = services
+                .list_policies(caller, facts, &filter)
+                .await
+                .map_err(map)?;
+            x.open("Policies");
+            for r in &page.items {
+                x.open("member");
+                policy_fields(&mut x, r, false);
+                x.close("member");
+            }
+            x.close("Policies");
+            page_end(&mut x, &page);
+        }
+        "TagRole" => {
+            let tags = tag_params(p, "Tags")?;
+            services
+                .tag_role(caller, facts, required(p, "RoleName")?, &tags)
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "UntagRole" => {
+            services
+                .untag_role(caller, facts, required(p, "RoleName")?, &p.list("TagKeys"))
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "ListRoleTags" => {
+            let page = services
+                .list_role_tags(caller, facts, required(p, "RoleName")?, marker, max_items)
+                .await
+                .map_err(map)?;
+            tags_xml(&mut x, &page.items);
+            page_end(&mut x, &page);
+        }
+        "TagPolicy" => {
+            let tags = tag_params(p, "Tags")?;
+            services
+                .tag_policy(caller, facts, required(p, "PolicyArn")?, &tags)
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "UntagPolicy" => {
+            services
+                .untag_policy(caller, facts, required(p, "PolicyArn")?, &p.list("TagKeys"))
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "ListPolicyTags" => {
+            let page = services
+                .list_policy_tags(caller, facts, required(p, "PolicyArn")?, marker, max_items)
+                .await
+                .map_err(map)?;
+            tags_xml(&mut x, &page.items);
+            page_end(&mut x, &page);
+        }
+        "TagOpenIDConnectProvider" => {
+            let tags = tag_params(p, "Tags")?;
+            services
+                .tag_open_id_connect_provider(
+                    caller,
+                    facts,
+                    required(p, "OpenIDConnectProviderArn")?,
+                    &tags,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "UntagOpenIDConnectProvider" => {
+            services
+                .untag_open_id_connect_provider(
+                    caller,
+                    facts,
+                    required(p, "OpenIDConnectProviderArn")?,
+                    &p.list("TagKeys"),
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "ListOpenIDConnectProviderTags" => {
+            let page = services
+                .list_open_id_connect_provider_tags(
+                    caller,
+                    facts,
+                    required(p, "OpenIDConnectProviderArn")?,
+                    marker,
+                    max_items,
+                )
+                .await
+                .map_err(map)?;
+            tags_xml(&mut x, &page.items);
+            page_end(&mut x, &page);
+        }
+        "AddClientIDToOpenIDConnectProvider" => {
+            services
+                .add_client_id_to_open_id_connect_provider(
+                    caller,
+                    facts,
+                    required(p, "OpenIDConnectProviderArn")?,
+                    required(p, "ClientID")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "RemoveClientIDFromOpenIDConnectProvider" => {
+            services
+                .remove_client_id_from_open_id_connect_provider(
+                    caller,
+                    facts,
+                    required(p, "OpenIDConnectProviderArn")?,
+                    required(p, "ClientID")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        "UpdateOpenIDConnectProviderThumbprint" => {
+            services
+                .update_open_id_connect_provider_thumbprint(
+                    caller,
+                    facts,
+                    required(p, "OpenIDConnectProviderArn")?,
+                    &p.list("ThumbprintList"),
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
         _ => return Err(None),
     }
     Ok(Some(x.finish()))
+}
+
+fn validation_error(value: &str, member: &str, constraint: &str) -> Option<QueryError> {
+    Some(QueryError::from(berth_core::iam::validation(
+        value, member, constraint,
+    )))
+}
+
+fn integer_param(p: &Params, name: &str, member: &str) -> Result<Option<i64>, Option<QueryError>> {
+    p.get(name)
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| validation_error(v, member, "Member must be a number"))
+        })
+        .transpose()
+}
+
+fn bool_param(p: &Params, name: &str, member: &str) -> Result<bool, Option<QueryError>> {
+    match p.get(name) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(validation_error(other, member, "Member must be a boolean")),
+    }
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+/// `Tags.member.N.Key` / `Tags.member.N.Value`, N = 1, 2, ... until the first gap.
+fn tag_params(p: &Params, name: &str) -> Result<Vec<IamTag>, Option<QueryError>> {
+    let mut tags = Vec::new();
+    for n in 1.. {
+        let key = p.get(&format!("{name}.member.{n}.Key"));
+        let value = p.get(&format!("{name}.member.{n}.Value"));
+        match (key, value) {
+            (None, None) => break,
+            (Some(key), Some(value)) => tags.push(IamTag {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            }),
+            (None, Some(_)) => {
+                return Err(validation_error(
+                    "null",
+                    &format!("tags.{n}.member.key"),
+                    "Member must not be null",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(validation_error(
+                    "null",
+                    &format!("tags.{n}.member.value"),
+                    "Member must not be null",
+                ));
+            }
+        }
+    }
+    Ok(tags)
+}
+
+fn tags_xml(x: &mut Xml, tags: &[IamTag]) {
+    x.open("Tags");
+    for t in tags {
+        x.open("member")
+            .text("Key", &t.key)
+            .text("Value", &t.value)
+            .close("member");
+    }
+    x.close("Tags");
+}
+
+fn page_end<T>(x: &mut Xml, page: &Page<T>) {
+    x.text("IsTruncated", bool_text(page.marker.is_some()))
+        .opt("Marker", page.marker.as_deref());
 }
 
 fn provider_xml(x: &mut Xml, r: &OidcProviderRecord) {
@@ -290,22 +629,28 @@ fn provider_xml(x: &mut Xml, r: &OidcProviderRecord) {
         .text("CreateDate", &timestamp(r.created_at));
 }
 
-fn role_xml(x: &mut Xml, r: &RoleRecord) {
-    x.open("Role")
-        .text("Path", &r.path)
+fn role_xml(x: &mut Xml, r: &RoleRecord, tags: &[IamTag]) {
+    x.open("Role");
+    role_fields(x, r);
+    if !tags.is_empty() {
+        tags_xml(x, tags);
+    }
+    x.close("Role");
+}
+
+fn role_fields(x: &mut Xml, r: &RoleRecord) {
+    x.text("Path", &r.path)
         .text("RoleName", &r.name)
         .text("RoleId", &r.role_id)
         .text("Arn", &r.arn)
         .text("CreateDate", &timestamp(r.created_at))
         .text("AssumeRolePolicyDocument", &encode_policy(&r.trust_policy))
         .opt("Description", r.description.as_deref())
-        .text("MaxSessionDuration", &r.max_session_duration.to_string())
-        .close("Role");
+        .text("MaxSessionDuration", &r.max_session_duration.to_string());
 }
 
-fn policy_xml(x: &mut Xml, r: &ManagedPolicyRecord, with_description: bool) {
-    x.open("Policy")
-        .text("PolicyName", &r.name)
+fn policy_fields(x: &mut Xml, r: &ManagedPolicyRecord, with_description: bool) {
+    x.text("PolicyName", &r.name)
         .text("PolicyId", &r.policy_id)
         .text("Arn", &r.arn)
         .text("Path", &r.path)
@@ -317,6 +662,5 @@ fn policy_xml(x: &mut Xml, r: &ManagedPolicyRecord, with_description: bool) {
         x.opt("Description", r.description.as_deref());
     }
     x.text("CreateDate", &timestamp(r.created_at))
-        .text("UpdateDate", &timestamp(r.updated_at))
-        .close("Policy");
+        .text("UpdateDate", &timestamp(r.updated_at));
 }

@@ -1,10 +1,11 @@
-//! The dev OIDC issuer's HTTP side: discovery document, JWKS, and the mint endpoint,
-//! which answers only requests SigV4-signed with the root credentials.
+//! The dev OIDC issuer's HTTP side: discovery document, JWKS, the mint endpoint, which
+//! answers only requests SigV4-signed with the root credentials, and GitHub Actions' token
+//! request endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`), which answers a bearer grant.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use berth_core::Caller;
-use berth_core::issuer::{MintError, MintRequest};
+use berth_core::issuer::{ActionsTokenError, MintError, MintRequest};
 use http::{HeaderValue, Request, StatusCode, header};
 use serde_json::json;
 
@@ -14,6 +15,7 @@ use crate::auth::authenticate;
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub const JWKS_PATH: &str = "/.well-known/jwks";
 pub const MINT_PATH: &str = "/_berth/dev/token";
+pub const ACTIONS_TOKEN_PATH: &str = "/_berth/dev/actions-token";
 const MAX_MINT_BODY: usize = 16 * 1024;
 
 pub async fn handle(services: AppState, request: Request<Body>) -> Response {
@@ -37,7 +39,61 @@ pub async fn handle(services: AppState, request: Request<Body>) -> Response {
             StatusCode::OK,
             serde_json::to_value(issuer.jwks()).unwrap_or_default(),
         ),
+        ACTIONS_TOKEN_PATH => actions_token(&services, &request),
         _ => mint(&services, request).await,
+    }
+}
+
+/// A mint request; with `actions_grant`, the answer is a grant for the claim set instead
+/// of one token.
+#[derive(serde::Deserialize)]
+struct MintBody {
+    #[serde(flatten)]
+    claims: MintRequest,
+    #[serde(default)]
+    actions_grant: bool,
+}
+
+/// `GET ACTIONS_ID_TOKEN_REQUEST_URL[&audience=AUD]` with
+/// `Authorization: Bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN`, answered as GitHub does:
+/// `{"value": "<jwt>"}`.
+fn actions_token(services: &AppState, request: &Request<Body>) -> Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(bearer) = bearer else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "send Authorization: Bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        );
+    };
+    let query = request.uri().query().unwrap_or_default();
+    let audience = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "audience")
+        .map(|(_, v)| v.into_owned());
+    match services.mint_for_actions_grant(bearer, audience.as_deref(), berth_core::now_unix()) {
+        Ok(token) => json(StatusCode::OK, json!({"value": token})),
+        Err(ActionsTokenError::Unauthorized) => error(
+            StatusCode::UNAUTHORIZED,
+            &ActionsTokenError::Unauthorized.to_string(),
+        ),
+        Err(ActionsTokenError::Mint(e)) => mint_error(e),
+    }
+}
+
+fn mint_error(e: MintError) -> Response {
+    match e {
+        MintError::Invalid(m) => error(StatusCode::BAD_REQUEST, &m),
+        MintError::Internal(e) => {
+            tracing::error!(error = %e, "mint failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
     }
 }
 
@@ -57,7 +113,7 @@ async fn mint(services: &AppState, request: Request<Body>) -> Response {
         }
         Err(e) => return error(StatusCode::FORBIDDEN, &e.to_string()),
     }
-    let req: MintRequest = match serde_json::from_slice(&body) {
+    let req: MintBody = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return error(
@@ -69,13 +125,19 @@ async fn mint(services: &AppState, request: Request<Body>) -> Response {
     let Some(issuer) = services.issuer.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match issuer.mint(&req, berth_core::now_unix()) {
+    let now = berth_core::now_unix();
+    if req.actions_grant {
+        return match services.grant_actions_token_requests(&req.claims, now) {
+            Ok(grant) => json(
+                StatusCode::OK,
+                json!({"actions_id_token_request_token": grant, "actions_id_token_request_path": format!("{ACTIONS_TOKEN_PATH}?api-version=2.0")}),
+            ),
+            Err(e) => mint_error(e),
+        };
+    }
+    match issuer.mint(&req.claims, now) {
         Ok(token) => json(StatusCode::OK, json!({"value": token})),
-        Err(MintError::Invalid(m)) => error(StatusCode::BAD_REQUEST, &m),
-        Err(MintError::Internal(e)) => {
-            tracing::error!(error = %e, "mint failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
+        Err(e) => mint_error(e),
     }
 }
 

@@ -53,7 +53,7 @@ async fn dispatch(
         (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => {
             (StatusCode::OK, "ok\n").into_response()
         }
-        (&Method::GET, issuer::DISCOVERY_PATH | issuer::JWKS_PATH)
+        (&Method::GET, issuer::DISCOVERY_PATH | issuer::JWKS_PATH | issuer::ACTIONS_TOKEN_PATH)
         | (&Method::POST, issuer::MINT_PATH)
             if services.issuer.is_some() =>
         {

@@ -46,6 +46,28 @@ impl Params {
         items.sort_by_key(|(n, _)| *n);
         items.into_iter().map(|(_, v)| v.clone()).collect()
     }
+
+    /// `Name.member.N.Field` for each structure member N, in order: one entry per
+    /// member, each field's value if sent.
+    pub fn structures(&self, name: &str, fields: &[&str]) -> Vec<Vec<Option<String>>> {
+        let prefix = format!("{name}.member.");
+        let mut indexes: Vec<u32> = self
+            .map
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix)?.split_once('.')?.0.parse().ok())
+            .collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        indexes
+            .into_iter()
+            .map(|n| {
+                fields
+                    .iter()
+                    .map(|f| self.map.get(&format!("{prefix}{n}.{f}")).cloned())
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// Builds the body of a Query response.

@@ -1,14 +1,18 @@
 //! `berth`: the server and its command-line tools.
 
 mod config_file;
+mod github;
+mod login;
 mod policy;
 mod serve;
+mod setup;
 mod storage;
 mod token;
+mod workflow;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -24,28 +28,102 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: IAM, STS, ECR and the registry on one port.
+    #[command(after_help = "Examples:
+  berth serve --dev                                  # local development, mints GitHub-shaped tokens
+  berth serve --listen 0.0.0.0:5000 --public-url https://registry.example.com --data-dir /var/lib/berth")]
     Serve(serve::ServeArgs),
     /// Mint a GitHub-Actions-shaped OIDC token from a `berth serve --dev` server.
+    #[command(after_help = "Examples:
+  berth token --endpoint-url http://127.0.0.1:5000 --repository octo-org/octo-repo
+  berth token --repository octo-org/octo-repo --ref refs/tags/v1.0 --subject-format immutable
+  aws sts assume-role-with-web-identity --role-arn arn:aws:iam::123456789012:role/GitHubActionsECRRole \\
+      --role-session-name ci --web-identity-token \"$(berth token --repository octo-org/octo-repo)\"")]
     Token(token::TokenArgs),
     /// Evaluate IAM policies offline.
+    #[command(after_help = "Examples:
+  berth policy lint trust-policy.json
+  berth policy explain --trust-policy trust-policy.json --token \"$JWT\"
+  berth policy eval < requests.jsonl")]
     Policy(policy::PolicyArgs),
+    /// Create the OIDC provider, role, policy and ECR repository for a GitHub repository,
+    /// prove the trust policy, and write the workflow (idempotent; --dry-run shows the plan).
+    #[command(after_help = "Examples:
+  berth setup --repository octo-org/octo-repo --dry-run
+  berth setup --repository octo-org/octo-repo --branch main --environment prod --tag 'v*'
+  GH_TOKEN=$(gh auth token) berth setup --repository octo-org/octo-repo --github-token-env GH_TOKEN --yes
+  berth setup --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes
+
+Exit status: 0 done or nothing to do, 1 error, 2 a --dry-run that would change something.")]
+    Setup(setup::SetupArgs),
+    /// Remove what `berth setup` created for a GitHub repository (never the images unless
+    /// --delete-ecr-repository).
+    #[command(after_help = "Examples:
+  berth teardown --repository octo-org/octo-repo
+  berth teardown --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes")]
+    Teardown(setup::TeardownArgs),
+    /// Print the workflow `berth setup` writes.
+    #[command(after_help = "Examples:
+  berth workflow --ecr-repository web > .github/workflows/ecr-push.yml
+  berth workflow --ecr-repository web --branch main --branch release")]
+    Workflow(workflow::WorkflowArgs),
+    /// Write registry credentials for docker, podman and skopeo from ECR's
+    /// GetAuthorizationToken (or link this binary as docker-credential-berth).
+    #[command(after_help = "Examples:
+  berth login                                        # ECR in the profile's region, ~/.docker/config.json
+  berth login --endpoint-url http://127.0.0.1:5000 --authfile auth.json
+  skopeo copy --dest-authfile auth.json oci:image:v1 docker://127.0.0.1:5000/web:v1
+  ln -s \"$(command -v berth)\" ~/.local/bin/docker-credential-berth   # the credential helper")]
+    Login(login::LoginArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  berth completions bash > /etc/bash_completion.d/berth
+  berth completions zsh > \"${fpath[1]}/_berth\"
+  berth completions fish > ~/.config/fish/completions/berth.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// docker's credential helper protocol; what `docker-credential-berth` runs.
+    #[command(hide = true)]
+    CredentialHelper { action: Option<String> },
     /// Bring the metadata schema up to this version of Berth (run once before starting
     /// upgraded replicas on PostgreSQL).
+    #[command(after_help = "Examples:
+  berth migrate --metadata postgres://berth@db.internal/berth
+  berth migrate --config /etc/berth/berth.toml")]
     Migrate(storage::MigrateArgs),
 }
 
 fn main() -> ExitCode {
-    let argv = match config_file::expand(&Cli::command(), std::env::args_os().collect()) {
-        Ok(argv) => argv,
-        Err(e) => return finish(Err(e)),
-    };
-    let cli = Cli::parse_from(argv);
-    if let Command::Policy(args) = cli.command {
-        return match policy::run(args) {
-            Ok(code) => code,
-            Err(e) => finish(Err(e)),
+    // Invoked as docker-credential-berth (a link to this binary): the helper protocol.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    if invoked_as.as_deref() == Some("docker-credential-berth") {
+        args.insert(1, "credential-helper".into());
+    } else {
+        args = match config_file::expand(&Cli::command(), args) {
+            Ok(argv) => argv,
+            Err(e) => return finish(Err(e)),
         };
     }
+    let cli = Cli::parse_from(args);
+    let command = match cli.command {
+        Command::Policy(args) => {
+            return match policy::run(args) {
+                Ok(code) => code,
+                Err(e) => finish(Err(e)),
+            };
+        }
+        Command::Workflow(args) => return finish(workflow::run(args)),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,14 +135,23 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::run(args).await,
-            Command::Token(args) => token::run(args).await,
-            Command::Migrate(args) => storage::migrate(args).await,
-            Command::Policy(_) => Ok(()),
+        match command {
+            Command::Serve(args) => serve::run(args).await.map(|()| 0),
+            Command::Token(args) => token::run(args).await.map(|()| 0),
+            Command::Setup(args) => setup::setup(args).await,
+            Command::Teardown(args) => setup::teardown(args).await,
+            Command::Login(args) => login::run(args).await.map(|()| 0),
+            Command::CredentialHelper { action } => login::credential_helper(action.as_deref())
+                .await
+                .map(|()| 0),
+            Command::Migrate(args) => storage::migrate(args).await.map(|()| 0),
+            Command::Policy(_) | Command::Workflow(_) | Command::Completions { .. } => Ok(0),
         }
     });
-    finish(result)
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => finish(Err(e)),
+    }
 }
 
 fn finish(result: anyhow::Result<()>) -> ExitCode {

@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// The AWS region this server acts as.
     #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
     region: String,
+    /// How often ECR lifecycle policies are applied (expired images deleted), in
+    /// seconds; 0 turns that off. ECR itself applies them within about a day.
+    #[arg(long, default_value_t = 3600, env = "BERTH_LIFECYCLE_INTERVAL_SECONDS")]
+    lifecycle_interval_seconds: u64,
     #[command(flatten)]
     storage: StorageArgs,
 }
@@ -120,7 +124,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.region,
         if args.dev { ", dev issuer on" } else { "" }
     );
-    let app = berth_api::router(Arc::new(services));
+    let services = Arc::new(services);
+    if args.lifecycle_interval_seconds > 0 {
+        tokio::spawn(apply_lifecycle_policies(
+            services.clone(),
+            std::time::Duration::from_secs(args.lifecycle_interval_seconds),
+        ));
+    }
+    let app = berth_api::router(services);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -153,12 +164,37 @@ async fn open_storage(
     Ok((metadata, blobs, root))
 }
 
+/// Applies every repository's lifecycle policy each `interval`, for as long as the server
+/// runs. A failed run is logged and retried at the next tick.
+async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match services.apply_lifecycle_policies().await {
+            Ok(run) if run.expired_images > 0 => tracing::info!(
+                repositories = run.repositories,
+                expired_images = run.expired_images,
+                "lifecycle policies applied"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "applying lifecycle policies failed"),
+        }
+    }
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never in log files or pipes.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .try_init();
 }
 

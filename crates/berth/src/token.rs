@@ -37,6 +37,12 @@ pub struct TokenArgs {
     /// (GitHub's subject for repositories created from 2026-07-15, or opted in).
     #[arg(long, value_parser = ["legacy", "immutable"], default_value = "legacy")]
     subject_format: String,
+    /// Instead of a token, print `export ACTIONS_ID_TOKEN_REQUEST_URL=...` and
+    /// `export ACTIONS_ID_TOKEN_REQUEST_TOKEN=...` for this claim set, so code written for
+    /// GitHub Actions (`core.getIDToken(audience)`) gets its tokens from this server. The
+    /// request token stands for six hours; each token requested lives --expires-in seconds.
+    #[arg(long)]
+    actions_env: bool,
 }
 
 fn credentials() -> anyhow::Result<(String, String)> {
@@ -77,6 +83,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         "owner_id": args.owner_id,
         "repository_id": args.repository_id,
         "subject_format": args.subject_format,
+        "actions_grant": args.actions_env,
     })
     .to_string();
     let mut headers = http::HeaderMap::new();
@@ -118,6 +125,18 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     if !status.is_success() {
         let message = value["message"].as_str().unwrap_or(text.as_str());
         bail!("the server refused to mint a token ({status}): {message}");
+    }
+    if args.actions_env {
+        let grant = value["actions_id_token_request_token"]
+            .as_str()
+            .context("the server's answer has no request token (is it running with --dev?)")?;
+        let path = value["actions_id_token_request_path"]
+            .as_str()
+            .context("the server's answer has no request path")?;
+        // Single quotes: the URL's `?` must not glob in the shell that evals these lines.
+        println!("export ACTIONS_ID_TOKEN_REQUEST_URL='{base}{path}'");
+        println!("export ACTIONS_ID_TOKEN_REQUEST_TOKEN='{grant}'");
+        return Ok(());
     }
     let token = value["value"]
         .as_str()

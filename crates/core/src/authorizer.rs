@@ -79,6 +79,138 @@ impl Authorizer {
         Ok(policy)
     }
 
+    /// The session's inline and managed session policies. A managed one deleted since the
+    /// session began grants nothing; if none is left the session may do nothing, since
+    /// session policies only ever narrow.
+    async fn session_policies(&self, session: &RoleSession) -> Result<Vec<Policy>, AuthzError> {
+        let mut policies = Vec::new();
+        if let Some(text) = &session.session_policy {
+            policies.push(self.compiled(&format!("session\0{text}"), text, PolicyKind::Session)?);
+        }
+        for arn in &session.session_policy_arns {
+            let Some(record) = self.store.get_managed_policy(arn).await? else {
+                continue;
+            };
+            let Some(version) = self
+                .store
+                .get_policy_version(arn, &record.default_version_id)
+                .await?
+            else {
+                continue;
+            };
+            policies.push(self.compiled(
+                &format!("{arn}\0{}", version.version_id),
+                &version.document,
+                PolicyKind::Session,
+            )?);
+        }
+        if policies.is_empty() && session.has_session_policies() {
+            // Evaluated as a session policy that allows nothing.
+            policies.push(self.compiled(
+                "session\0{}",
+                r#"{"Version":"2012-10-17","Statement":[]}"#,
+                PolicyKind::Session,
+            )?);
+        }
+        Ok(policies)
+    }
+
+    /// Whether a role session may perform `actions` (sts:AssumeRole, and sts:TagSession /
+    /// sts:SetSourceIdentity when it asks for them) on `role_arn`, whose trust policy is
+    /// `trust`. As in AWS: the trust policy must allow each action explicitly; an explicit
+    /// deny anywhere refuses; and when the trust policy grants only to the caller's
+    /// account (not to the caller's role or session by ARN), the caller's identity
+    /// policies, narrowed by its session policies, must allow the action too.
+    pub async fn may_assume_role(
+        &self,
+        caller: &Caller,
+        actions: &[&str],
+        role_arn: &str,
+        trust: &Policy,
+        facts: &RequestFacts,
+        request_keys: &Context,
+    ) -> Result<bool, AuthzError> {
+        // The root user may not assume roles.
+        let Caller::AssumedRole(session) = caller else {
+            return Ok(false);
+        };
+        let effective = self
+            .store
+            .role_effective_policies(&session.role_name)
+            .await?;
+        let mut compiled = Vec::with_capacity(effective.len());
+        for p in &effective {
+            let key = format!("{}\0{}", p.label, p.version);
+            compiled.push((
+                p.label.clone(),
+                self.compiled(&key, &p.document, PolicyKind::Identity)?,
+            ));
+        }
+        let session_policies = self.session_policies(session).await?;
+        let identity: Vec<(&str, &Policy)> =
+            compiled.iter().map(|(l, p)| (l.as_str(), p)).collect();
+        let session_set: Vec<(&str, &Policy)> =
+            session_policies.iter().map(|p| ("session", p)).collect();
+        let mut context = session_context(caller, session, facts);
+        for (key, values) in request_keys.iter() {
+            context.insert_multi(key, values.to_vec());
+        }
+        let caller_arn = caller.arn();
+        let account = session.account.as_str();
+        let principal = Principal {
+            kind: PrincipalKind::Aws,
+            arn: &caller_arn,
+            role_arn: Some(&session.role_arn),
+            account: Some(account),
+        };
+        // The same caller with its account hidden: only statements that name the
+        // caller's role or session by ARN still match it.
+        let by_arn_only = Principal {
+            account: Some(""),
+            ..principal
+        };
+        for &action in actions {
+            let request = |principal| Request {
+                principal,
+                action,
+                resource: role_arn,
+                context: &context,
+            };
+            let everything = PolicySet {
+                identity: &identity,
+                resource: Some(("trust", trust)),
+                session: &session_set,
+                boundary: None,
+                resource_account: Some(account),
+            };
+            let trust_alone = PolicySet {
+                identity: &[],
+                resource: Some(("trust", trust)),
+                session: &[],
+                boundary: None,
+                resource_account: None,
+            };
+            let identity_alone = PolicySet {
+                identity: &identity,
+                resource: None,
+                session: &session_set,
+                boundary: None,
+                resource_account: Some(account),
+            };
+            let allowed = berth_policy::decide(&everything, &request(principal)) == Decision::Allow
+                && berth_policy::decide(&trust_alone, &request(principal)) == Decision::Allow
+                && (berth_policy::decide(&trust_alone, &request(by_arn_only)) == Decision::Allow
+                    || berth_policy::decide(&identity_alone, &request(principal))
+                        == Decision::Allow);
+            if !allowed {
+                let explanation = berth_policy::explain(&everything, &request(principal));
+                tracing::info!(caller = %caller_arn, action, role = role_arn, explanation = %explanation.summary(), "assume role refused");
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Decides whether `caller` may perform `action` on `resource`.
     /// `resource_policy` is the resource's own policy (an ECR repository policy), if any.
     pub async fn authorize(
@@ -106,19 +238,12 @@ impl Authorizer {
                 self.compiled(&key, &p.document, PolicyKind::Identity)?,
             ));
         }
-        let session_policy = match &session.session_policy {
-            Some(text) => {
-                Some(self.compiled(&format!("session\0{text}"), text, PolicyKind::Session)?)
-            }
-            None => None,
-        };
+        let session_policies = self.session_policies(session).await?;
         let context = session_context(caller, session, facts);
         let identity: Vec<(&str, &Policy)> =
             compiled.iter().map(|(l, p)| (l.as_str(), p)).collect();
-        let session_set: Vec<(&str, &Policy)> = session_policy
-            .as_ref()
-            .map(|p| vec![("session", p)])
-            .unwrap_or_default();
+        let session_set: Vec<(&str, &Policy)> =
+            session_policies.iter().map(|p| ("session", p)).collect();
         let caller_arn = caller.arn();
         let set = PolicySet {
             identity: &identity,
@@ -181,6 +306,12 @@ fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts)
     }
     if let Some(ua) = &facts.user_agent {
         c.insert("aws:UserAgent", ua.clone());
+    }
+    if let Some(source_identity) = &session.source_identity {
+        c.insert("aws:SourceIdentity", source_identity.clone());
+    }
+    for (key, value) in &session.tags {
+        c.insert(&format!("aws:PrincipalTag/{key}"), value.clone());
     }
     c
 }

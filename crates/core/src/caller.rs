@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An assumed-role session, as sealed into its session token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleSession {
     pub account: String,
     pub role_name: String,
@@ -13,6 +13,26 @@ pub struct RoleSession {
     /// The inline session policy passed to AssumeRole*, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_policy: Option<String>,
+    /// Managed session policies (`PolicyArns`), resolved on each request so a deleted
+    /// policy grants nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_policy_arns: Vec<String>,
+    /// Set once (from the token's `https://aws.amazon.com/source_identity` claim or
+    /// AssumeRole's `SourceIdentity`) and kept through role chaining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+    /// Session tags, `aws:PrincipalTag/KEY` in the session's requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// Tag keys passed on to sessions chained from this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitive_tag_keys: Vec<String>,
+}
+
+impl RoleSession {
+    pub fn has_session_policies(&self) -> bool {
+        self.session_policy.is_some() || !self.session_policy_arns.is_empty()
+    }
 }
 
 /// Who is making an authenticated request.
@@ -22,7 +42,7 @@ pub enum Caller {
     Root {
         account: String,
     },
-    AssumedRole(RoleSession),
+    AssumedRole(Box<RoleSession>),
 }
 
 impl Caller {

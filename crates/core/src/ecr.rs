@@ -17,6 +17,8 @@ use crate::error::{EcrError, InternalError, RegistryError};
 use crate::images::{ImageError, MIN_PART_SIZE, StoredManifest};
 use crate::sealer::Purpose;
 
+pub mod lifecycle_policy;
+
 /// ECR authorization tokens are valid for 12 hours.
 pub const AUTH_TOKEN_LIFETIME: i64 = 12 * 3600;
 /// Lifetime of a GetDownloadUrlForLayer URL.

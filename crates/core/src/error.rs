@@ -144,6 +144,10 @@ pub enum EcrError {
     ImageNotFound(String),
     #[error("{0}")]
     RepositoryPolicyNotFound(String),
+    #[error("{0}")]
+    LifecyclePolicyNotFound(String),
+    #[error("{0}")]
+    LifecyclePolicyPreviewNotFound(String),
     #[error(transparent)]
     AccessDenied(#[from] AccessDenied),
     #[error(transparent)]

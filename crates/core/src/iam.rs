@@ -3,8 +3,8 @@
 
 use berth_policy::{Policy, PolicyKind, non_whitespace_len};
 use berth_store::{
-    AttachedPolicy, ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord, RoleRecord,
-    StoreError,
+    AttachedPolicy, IamTag, ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord,
+    RoleRecord, StoreError,
 };
 use berth_types::{Arn, PolicyName, RoleName};
 
@@ -13,6 +13,8 @@ use crate::authorizer::{AuthzError, RequestFacts};
 use crate::caller::Caller;
 use crate::error::IamError;
 use crate::ids;
+
+pub mod simulate;
 
 /// IAM quotas (whitespace not counted).
 pub const TRUST_POLICY_MAX: usize = 2048;
@@ -493,6 +495,14 @@ impl Services {
         policy_arn(arn)?;
         self.iam_authorize(caller, facts, "iam:DeletePolicy", arn)
             .await?;
+        // IAM refuses while non-default versions remain.
+        if let Ok(versions) = self.metadata.list_policy_versions(arn).await
+            && versions.len() > 1
+        {
+            return Err(IamError::DeleteConflict(
+                "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.".into(),
+            ));
+        }
         match self.metadata.delete_managed_policy(arn).await {
             Err(StoreError::NotFound) => Err(policy_not_found(arn)),
             Err(StoreError::Conflict(_)) => Err(IamError::DeleteConflict(
@@ -656,4 +666,787 @@ fn inline_not_found(role: &str, name: &str) -> IamError {
     IamError::NoSuchEntity(format!(
         "The role policy with name {name} cannot be found for role {role}."
     ))
+}
+
+// --- Policy versions, listings, tags, provider updates ----------------------------------
+
+/// IAM quotas for the operations below.
+pub const POLICY_VERSIONS_MAX: usize = 5;
+pub const TAGS_PER_ENTITY_MAX: usize = 50;
+const MAX_ITEMS_DEFAULT: usize = 100;
+
+/// One page of a listing. `marker` is where the next page starts, `None` on the last page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub marker: Option<String>,
+}
+
+/// Pages an ordered listing. The marker is the key of the first item of the next page,
+/// so a listing that changes between calls neither repeats nor skips untouched items.
+fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    marker: Option<&str>,
+    max_items: Option<i64>,
+) -> Result<Page<T>, IamError> {
+    let limit = match max_items {
+        None => MAX_ITEMS_DEFAULT,
+        Some(n @ 1..=1000) => usize::try_from(n).unwrap_or(MAX_ITEMS_DEFAULT),
+        Some(n) => {
+            return Err(validation(
+                &n.to_string(),
+                "maxItems",
+                "Member must have value between 1 and 1000",
+            ));
+        }
+    };
+    let mut rest = items.into_iter().skip_while(|item| match marker {
+        Some(m) => key(item) < m,
+        None => false,
+    });
+    let page: Vec<T> = rest.by_ref().take(limit).collect();
+    let marker = rest.next().map(|next| key(&next).to_owned());
+    Ok(Page {
+        items: page,
+        marker,
+    })
+}
+
+/// IAM's tag key `[\p{L}\p{Z}\p{N}_.:/=+\-@]+` (1–128) and value (0–256) rules.
+fn is_tag_char(c: char) -> bool {
+    c.is_alphabetic() || c.is_numeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
+}
+
+fn check_tag_key(key: &str, member: &str) -> Result<(), IamError> {
+    let len = key.chars().count();
+    if !(1..=128).contains(&len) || !key.chars().all(is_tag_char) {
+        return Err(validation(
+            key,
+            member,
+            "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+ and have length between 1 and 128",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks tags as IAM does before any of them is applied.
+pub fn check_tags(tags: &[IamTag]) -> Result<(), IamError> {
+    if tags.len() > TAGS_PER_ENTITY_MAX {
+        return Err(validation(
+            &tags.len().to_string(),
+            "tags",
+            "Member must have length less than or equal to 50",
+        ));
+    }
+    let mut seen: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        check_tag_key(&tag.key, "tags.member.key")?;
+        if tag.value.chars().count() > 256 || !tag.value.chars().all(is_tag_char) {
+            return Err(validation(
+                &tag.value,
+                "tags.member.value",
+                "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]* and have length between 0 and 256",
+            ));
+        }
+        let folded = tag.key.to_lowercase();
+        if seen.contains(&folded) {
+            return Err(IamError::InvalidInput(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
+        }
+        seen.push(folded);
+    }
+    Ok(())
+}
+
+fn check_tag_keys(keys: &[String]) -> Result<(), IamError> {
+    if keys.len() > TAGS_PER_ENTITY_MAX {
+        return Err(validation(
+            &keys.len().to_string(),
+            "tagKeys",
+            "Member must have length less than or equal to 50",
+        ));
+    }
+    keys.iter()
+        .try_for_each(|k| check_tag_key(k, "tagKeys.member"))
+}
+
+fn check_version_id(version_id: &str) -> Result<(), IamError> {
+    let valid = version_id.strip_prefix('v').is_some_and(|n| {
+        !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && !n.starts_with('0')
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(validation(
+            version_id,
+            "versionId",
+            "Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?",
+        ))
+    }
+}
+
+fn version_not_found(arn: &str, version_id: &str) -> IamError {
+    IamError::NoSuchEntity(format!(
+        "Policy {arn} version {version_id} does not exist or is not attachable."
+    ))
+}
+
+fn check_path_prefix(prefix: Option<&str>) -> Result<&str, IamError> {
+    let prefix = prefix.unwrap_or("/");
+    if prefix.is_empty() || prefix.len() > 512 || !prefix.starts_with('/') {
+        return Err(validation(
+            prefix,
+            "pathPrefix",
+            "Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*",
+        ));
+    }
+    Ok(prefix)
+}
+
+/// ListPolicies' `Scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolicyScope {
+    #[default]
+    All,
+    Aws,
+    Local,
+}
+
+impl PolicyScope {
+    pub fn parse(s: &str) -> Result<Self, IamError> {
+        match s {
+            "All" => Ok(Self::All),
+            "AWS" => Ok(Self::Aws),
+            "Local" => Ok(Self::Local),
+            other => Err(validation(
+                other,
+                "scope",
+                "Member must satisfy enum value set: [All, AWS, Local]",
+            )),
+        }
+    }
+}
+
+/// What ListPolicies filters by.
+#[derive(Debug, Clone, Default)]
+pub struct ListPoliciesFilter<'a> {
+    pub scope: PolicyScope,
+    pub only_attached: bool,
+    pub path_prefix: Option<&'a str>,
+    pub marker: Option<&'a str>,
+    pub max_items: Option<i64>,
+}
+
+impl Services {
+    /// An entity's tags, for the Get* responses that include them.
+    pub async fn iam_entity_tags(&self, arn: &str) -> Result<Vec<IamTag>, IamError> {
+        Ok(self.metadata.list_iam_resource_tags(arn).await?)
+    }
+
+    async fn apply_tags(&self, arn: &str, tags: &[IamTag]) -> Result<(), IamError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        match self
+            .metadata
+            .tag_iam_resource(arn, tags, TAGS_PER_ENTITY_MAX)
+            .await
+        {
+            Err(StoreError::Conflict(m)) => Err(IamError::LimitExceeded(m)),
+            other => Ok(other?),
+        }
+    }
+
+    /// CreateRole with `Tags`: also needs `iam:TagRole` when tags are given.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_role_with_tags(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        role_path: Option<&str>,
+        trust_policy: &str,
+        description: Option<&str>,
+        max_session_duration: Option<i64>,
+        tags: &[IamTag],
+    ) -> Result<(RoleRecord, Vec<IamTag>), IamError> {
+        check_tags(tags)?;
+        if !tags.is_empty() {
+            let arn = self.iam_arn(&format!("role{}{}", path(role_path)?, role_name(name)?));
+            self.iam_authorize(caller, facts, "iam:TagRole", &arn)
+                .await?;
+        }
+        let role = self
+            .create_role(
+                caller,
+                facts,
+                name,
+                role_path,
+                trust_policy,
+                description,
+                max_session_duration,
+            )
+            .await?;
+        self.apply_tags(&role.arn, tags).await?;
+        Ok((role, tags.to_vec()))
+    }
+
+    /// CreatePolicy with `Tags`: also needs `iam:TagPolicy` when tags are given.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_policy_with_tags(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        policy_path: Option<&str>,
+        document: &str,
+        description: Option<&str>,
+        tags: &[IamTag],
+    ) -> Result<(ManagedPolicyRecord, Vec<IamTag>), IamError> {
+        check_tags(tags)?;
+        if !tags.is_empty() {
+            let arn = self.iam_arn(&format!(
+                "policy{}{}",
+                path(policy_path)?,
+                policy_name(name)?
+            ));
+            self.iam_authorize(caller, facts, "iam:TagPolicy", &arn)
+                .await?;
+        }
+        let policy = self
+            .create_policy(caller, facts, name, policy_path, document, description)
+            .await?;
+        self.apply_tags(&policy.arn, tags).await?;
+        Ok((policy, tags.to_vec()))
+    }
+
+    /// CreateOpenIDConnectProvider with `Tags`: also needs `iam:TagOpenIDConnectProvider`
+    /// when tags are given.
+    pub async fn create_open_id_connect_provider_with_tags(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        url: &str,
+        client_ids: &[String],
+        thumbprints: &[String],
+        tags: &[IamTag],
+    ) -> Result<(OidcProviderRecord, Vec<IamTag>), IamError> {
+        check_tags(tags)?;
+        if !tags.is_empty() {
+            let host_path = url.strip_prefix("https://").unwrap_or(url);
+            let arn = self.iam_arn(&format!(
+                "oidc-provider/{}",
+                host_path.trim_end_matches('/')
+            ));
+            self.iam_authorize(caller, facts, "iam:TagOpenIDConnectProvider", &arn)
+                .await?;
+        }
+        let provider = self
+            .create_open_id_connect_provider(caller, facts, url, client_ids, thumbprints)
+            .await?;
+        self.apply_tags(&provider.arn, tags).await?;
+        Ok((provider, tags.to_vec()))
+    }
+
+    // --- Policy versions -------------------------------------------------------------
+
+    pub async fn create_policy_version(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        document: &str,
+        set_as_default: bool,
+    ) -> Result<PolicyVersionRecord, IamError> {
+        policy_arn(arn)?;
+        self.iam_authorize(caller, facts, "iam:CreatePolicyVersion", arn)
+            .await?;
+        if non_whitespace_len(document) > MANAGED_POLICY_MAX {
+            return Err(IamError::LimitExceeded(format!(
+                "Cannot exceed quota for PolicySize: {MANAGED_POLICY_MAX}"
+            )));
+        }
+        check_policy(document, PolicyKind::Identity)?;
+        match self
+            .metadata
+            .create_policy_version(
+                arn,
+                document,
+                crate::now_unix(),
+                set_as_default,
+                POLICY_VERSIONS_MAX,
+            )
+            .await
+        {
+            Err(StoreError::NotFound) => Err(policy_not_found(arn)),
+            Err(StoreError::Conflict(m)) => Err(IamError::LimitExceeded(m)),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn list_policy_versions(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<PolicyVersionRecord>, IamError> {
+        policy_arn(arn)?;
+        self.iam_authorize(caller, facts, "iam:ListPolicyVersions", arn)
+            .await?;
+        let versions = match self.metadata.list_policy_versions(arn).await {
+            Err(StoreError::NotFound) => return Err(policy_not_found(arn)),
+            other => other?,
+        };
+        // Newest first; the marker compares version numbers, not text.
+        let keyed: Vec<(String, PolicyVersionRecord)> = versions
+            .into_iter()
+            .map(|v| {
+                let n: u64 = v.version_id.trim_start_matches('v').parse().unwrap_or(0);
+                (format!("{:020}", u64::MAX - n), v)
+            })
+            .collect();
+        let page = paginate(keyed, |(k, _)| k.as_str(), marker, max_items)?;
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, v)| v).collect(),
+            marker: page.marker,
+        })
+    }
+
+    pub async fn delete_policy_version(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<(), IamError> {
+        policy_arn(arn)?;
+        check_version_id(version_id)?;
+        self.iam_authorize(caller, facts, "iam:DeletePolicyVersion", arn)
+            .await?;
+        match self.metadata.delete_policy_version(arn, version_id).await {
+            Err(StoreError::NotFound) => Err(version_not_found(arn, version_id)),
+            Err(StoreError::Conflict(m)) => Err(IamError::DeleteConflict(m)),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn set_default_policy_version(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<(), IamError> {
+        policy_arn(arn)?;
+        check_version_id(version_id)?;
+        self.iam_authorize(caller, facts, "iam:SetDefaultPolicyVersion", arn)
+            .await?;
+        match self
+            .metadata
+            .set_default_policy_version(arn, version_id, crate::now_unix())
+            .await
+        {
+            Err(StoreError::NotFound) => Err(version_not_found(arn, version_id)),
+            other => Ok(other?),
+        }
+    }
+
+    // --- Listings --------------------------------------------------------------------
+
+    pub async fn list_roles(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        path_prefix: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<RoleRecord>, IamError> {
+        let prefix = check_path_prefix(path_prefix)?;
+        self.iam_authorize(caller, facts, "iam:ListRoles", "*")
+            .await?;
+        let mut roles: Vec<RoleRecord> = self
+            .metadata
+            .list_roles()
+            .await?
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect();
+        // IAM lists roles by name regardless of case.
+        roles.sort_by_key(|r| r.name.to_lowercase());
+        let keyed: Vec<(String, RoleRecord)> = roles
+            .into_iter()
+            .map(|r| (r.name.to_lowercase(), r))
+            .collect();
+        let page = paginate(keyed, |(k, _)| k.as_str(), marker, max_items)?;
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, r)| r).collect(),
+            marker: page.marker,
+        })
+    }
+
+    pub async fn list_policies(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        filter: &ListPoliciesFilter<'_>,
+    ) -> Result<Page<ManagedPolicyRecord>, IamError> {
+        let prefix = check_path_prefix(filter.path_prefix)?;
+        self.iam_authorize(caller, facts, "iam:ListPolicies", "*")
+            .await?;
+        // Berth has no AWS managed policies: every policy is the account's own.
+        let policies: Vec<ManagedPolicyRecord> = if filter.scope == PolicyScope::Aws {
+            Vec::new()
+        } else {
+            self.metadata
+                .list_managed_policies()
+                .await?
+                .into_iter()
+                .filter(|p| p.path.starts_with(prefix))
+                .filter(|p| !filter.only_attached || p.attachment_count > 0)
+                .collect()
+        };
+        paginate(
+            policies,
+            |p| p.arn.as_str(),
+            filter.marker,
+            filter.max_items,
+        )
+    }
+
+    // --- Tags ------------------------------------------------------------------------
+
+    pub async fn tag_role(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        role: &str,
+        tags: &[IamTag],
+    ) -> Result<(), IamError> {
+        check_tags(tags)?;
+        let role = self
+            .authorized_role(caller, facts, "iam:TagRole", role)
+            .await?;
+        self.apply_tags(&role.arn, tags).await
+    }
+
+    pub async fn untag_role(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        role: &str,
+        keys: &[String],
+    ) -> Result<(), IamError> {
+        check_tag_keys(keys)?;
+        let role = self
+            .authorized_role(caller, facts, "iam:UntagRole", role)
+            .await?;
+        Ok(self.metadata.untag_iam_resource(&role.arn, keys).await?)
+    }
+
+    pub async fn list_role_tags(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        role: &str,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<IamTag>, IamError> {
+        let role = self
+            .authorized_role(caller, facts, "iam:ListRoleTags", role)
+            .await?;
+        let tags = self.metadata.list_iam_resource_tags(&role.arn).await?;
+        paginate_tags(tags, marker, max_items)
+    }
+
+    /// Authorizes `action` on a managed policy and checks that it exists.
+    async fn authorized_policy(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        action: &str,
+        arn: &str,
+    ) -> Result<(), IamError> {
+        policy_arn(arn)?;
+        self.iam_authorize(caller, facts, action, arn).await?;
+        match self.metadata.get_managed_policy(arn).await? {
+            Some(_) => Ok(()),
+            None => Err(policy_not_found(arn)),
+        }
+    }
+
+    pub async fn tag_policy(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        tags: &[IamTag],
+    ) -> Result<(), IamError> {
+        check_tags(tags)?;
+        self.authorized_policy(caller, facts, "iam:TagPolicy", arn)
+            .await?;
+        self.apply_tags(arn, tags).await
+    }
+
+    pub async fn untag_policy(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), IamError> {
+        check_tag_keys(keys)?;
+        self.authorized_policy(caller, facts, "iam:UntagPolicy", arn)
+            .await?;
+        Ok(self.metadata.untag_iam_resource(arn, keys).await?)
+    }
+
+    pub async fn list_policy_tags(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<IamTag>, IamError> {
+        self.authorized_policy(caller, facts, "iam:ListPolicyTags", arn)
+            .await?;
+        let tags = self.metadata.list_iam_resource_tags(arn).await?;
+        paginate_tags(tags, marker, max_items)
+    }
+
+    /// Authorizes `action` on an OIDC provider and checks that it exists.
+    async fn authorized_provider(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        action: &str,
+        arn: &str,
+    ) -> Result<OidcProviderRecord, IamError> {
+        policy_arn(arn)?;
+        self.iam_authorize(caller, facts, action, arn).await?;
+        self.metadata
+            .get_oidc_provider(arn)
+            .await?
+            .ok_or_else(|| provider_not_found(arn))
+    }
+
+    pub async fn tag_open_id_connect_provider(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        tags: &[IamTag],
+    ) -> Result<(), IamError> {
+        check_tags(tags)?;
+        self.authorized_provider(caller, facts, "iam:TagOpenIDConnectProvider", arn)
+            .await?;
+        self.apply_tags(arn, tags).await
+    }
+
+    pub async fn untag_open_id_connect_provider(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), IamError> {
+        check_tag_keys(keys)?;
+        self.authorized_provider(caller, facts, "iam:UntagOpenIDConnectProvider", arn)
+            .await?;
+        Ok(self.metadata.untag_iam_resource(arn, keys).await?)
+    }
+
+    pub async fn list_open_id_connect_provider_tags(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<IamTag>, IamError> {
+        self.authorized_provider(caller, facts, "iam:ListOpenIDConnectProviderTags", arn)
+            .await?;
+        let tags = self.metadata.list_iam_resource_tags(arn).await?;
+        paginate_tags(tags, marker, max_items)
+    }
+
+    // --- OIDC provider updates -------------------------------------------------------
+
+    pub async fn add_client_id_to_open_id_connect_provider(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        client_id: &str,
+    ) -> Result<(), IamError> {
+        if client_id.is_empty() || client_id.len() > 255 {
+            return Err(validation(
+                client_id,
+                "clientID",
+                "Member must have length between 1 and 255",
+            ));
+        }
+        self.authorized_provider(caller, facts, "iam:AddClientIDToOpenIDConnectProvider", arn)
+            .await?;
+        match self
+            .metadata
+            .add_oidc_provider_client_id(arn, client_id, CLIENT_IDS_MAX)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(provider_not_found(arn)),
+            Err(StoreError::Conflict(m)) => Err(IamError::LimitExceeded(m)),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn remove_client_id_from_open_id_connect_provider(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        client_id: &str,
+    ) -> Result<(), IamError> {
+        if client_id.is_empty() || client_id.len() > 255 {
+            return Err(validation(
+                client_id,
+                "clientID",
+                "Member must have length between 1 and 255",
+            ));
+        }
+        self.authorized_provider(
+            caller,
+            facts,
+            "iam:RemoveClientIDFromOpenIDConnectProvider",
+            arn,
+        )
+        .await?;
+        match self
+            .metadata
+            .remove_oidc_provider_client_id(arn, client_id)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(provider_not_found(arn)),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn update_open_id_connect_provider_thumbprint(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        thumbprints: &[String],
+    ) -> Result<(), IamError> {
+        check_thumbprints(thumbprints)?;
+        self.authorized_provider(
+            caller,
+            facts,
+            "iam:UpdateOpenIDConnectProviderThumbprint",
+            arn,
+        )
+        .await?;
+        match self
+            .metadata
+            .update_oidc_provider_thumbprints(arn, thumbprints)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(provider_not_found(arn)),
+            other => Ok(other?),
+        }
+    }
+}
+
+fn check_thumbprints(thumbprints: &[String]) -> Result<(), IamError> {
+    if thumbprints.len() > THUMBPRINTS_MAX {
+        return Err(IamError::InvalidInput(format!(
+            "Thumbprint list must contain at most {THUMBPRINTS_MAX} entries."
+        )));
+    }
+    for t in thumbprints {
+        if t.len() != 40 || !t.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(validation(
+                t,
+                "thumbprintList",
+                "Member must have length equal to 40",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Tags keep their order; the marker is the position of the next one.
+fn paginate_tags(
+    tags: Vec<IamTag>,
+    marker: Option<&str>,
+    max_items: Option<i64>,
+) -> Result<Page<IamTag>, IamError> {
+    let keyed: Vec<(String, IamTag)> = tags
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (format!("{i:04}"), t))
+        .collect();
+    let page = paginate(keyed, |(k, _)| k.as_str(), marker, max_items)?;
+    Ok(Page {
+        items: page.items.into_iter().map(|(_, t)| t).collect(),
+        marker: page.marker,
+    })
+}
+
+#[cfg(test)]
+mod setup_ops_tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> IamTag {
+        IamTag {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn pages_resume_at_the_marker() {
+        let items: Vec<String> = (0..5).map(|i| format!("r{i}")).collect();
+        let first = paginate(items.clone(), |s| s.as_str(), None, Some(2)).unwrap();
+        assert_eq!(first.items, vec!["r0", "r1"]);
+        assert_eq!(first.marker.as_deref(), Some("r2"));
+        let last = paginate(items.clone(), |s| s.as_str(), Some("r4"), Some(2)).unwrap();
+        assert_eq!((last.items, last.marker), (vec!["r4".to_owned()], None));
+        assert!(matches!(
+            paginate(items.clone(), |s| s.as_str(), None, Some(0)),
+            Err(IamError::Validation(_))
+        ));
+        assert!(paginate(items, |s| s.as_str(), None, Some(1001)).is_err());
+    }
+
+    #[test]
+    fn tags_follow_iam_rules() {
+        check_tags(&[tag("managed-by", "berth"), tag("a b:c/d=e+f-g@h_i.", "")]).unwrap();
+        check_tags(&[tag("café", "日本")]).unwrap();
+        assert!(matches!(
+            check_tags(&[tag("Team", "a"), tag("team", "b")]),
+            Err(IamError::InvalidInput(_))
+        ));
+        assert!(check_tags(&[tag("", "x")]).is_err());
+        assert!(check_tags(&[tag(&"k".repeat(129), "x")]).is_err());
+        assert!(check_tags(&[tag("k", &"v".repeat(257))]).is_err());
+        assert!(check_tags(&[tag("semi;colon", "x")]).is_err());
+        assert!(check_tags(&[tag("k", "a,b")]).is_err());
+        let many: Vec<IamTag> = (0..51).map(|i| tag(&format!("k{i}"), "")).collect();
+        assert!(check_tags(&many).is_err());
+        assert!(check_tag_keys(&["ok".into()]).is_ok());
+        assert!(check_tag_keys(&["".into()]).is_err());
+    }
+
+    #[test]
+    fn version_ids() {
+        check_version_id("v1").unwrap();
+        check_version_id("v12").unwrap();
+        for bad in ["v0", "1", "v", "v01", "vx"] {
+            assert!(check_version_id(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -6,9 +6,11 @@ use berth_jwt::{JwkSet, RsaSigningKey};
 use berth_store::{MetadataStore, SigningKeyRecord};
 use serde_json::{Value, json};
 
+use crate::Services;
 use crate::config::ServerConfig;
 use crate::error::InternalError;
 use crate::ids::{random_bytes, uuid};
+use crate::sealer::Purpose;
 
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 const KEY_PURPOSE: &str = "dev-issuer";
@@ -16,7 +18,7 @@ const KEY_PURPOSE: &str = "dev-issuer";
 pub const DEFAULT_LIFETIME: i64 = 300;
 
 /// What `berth token` asks for.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct MintRequest {
     /// `OWNER/REPO`.
     pub repository: String,
@@ -45,6 +47,28 @@ pub struct MintRequest {
     /// from 2026-07-15 or opted in).
     #[serde(default)]
     pub subject_format: Option<String>,
+    /// The workflow run (default: random per token; fixed for an actions grant's tokens).
+    #[serde(default)]
+    pub run_id: Option<u64>,
+}
+
+/// How long an `ACTIONS_ID_TOKEN_REQUEST_TOKEN` stands: GitHub's longest job, six hours.
+pub const ACTIONS_GRANT_LIFETIME: i64 = 6 * 3600;
+
+/// What an actions grant seals: the claim set every token requested with it gets.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ActionsGrant {
+    claims: MintRequest,
+    expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionsTokenError {
+    /// Missing, forged, tampered or expired bearer token.
+    #[error("the bearer token is not a valid ACTIONS_ID_TOKEN_REQUEST_TOKEN from this server")]
+    Unauthorized,
+    #[error(transparent)]
+    Mint(#[from] MintError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +122,61 @@ impl DevIssuer {
         self.key
             .sign(&claims)
             .map_err(|e| MintError::Internal(InternalError(format!("sign: {e}"))))
+    }
+}
+
+impl Services {
+    /// Seals a grant for `req`'s claim set: the stand-in for the job's
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`. One job's tokens share their run and commit, as on
+    /// GitHub. The claim set is checked now, so a bad one fails here and not in the job.
+    pub fn grant_actions_token_requests(
+        &self,
+        req: &MintRequest,
+        now: i64,
+    ) -> Result<String, MintError> {
+        let mut claims = req.clone();
+        claims
+            .sha
+            .get_or_insert_with(|| hex::encode(random_bytes::<20>()));
+        claims
+            .run_id
+            .get_or_insert_with(|| u64::from_be_bytes(random_bytes::<8>()) % 10_000_000_000);
+        github_claims(&claims, now)?;
+        let grant = ActionsGrant {
+            claims,
+            expires_at: now + ACTIONS_GRANT_LIFETIME,
+        };
+        Ok(self.sealer.seal(Purpose::ActionsTokenRequest, &grant)?)
+    }
+
+    /// GitHub's token request endpoint: a token for the grant's claim set, with
+    /// `audience` (GitHub's `&audience=` parameter) when given.
+    pub fn mint_for_actions_grant(
+        &self,
+        grant: &str,
+        audience: Option<&str>,
+        now: i64,
+    ) -> Result<String, ActionsTokenError> {
+        let issuer = self
+            .issuer
+            .as_ref()
+            .ok_or(ActionsTokenError::Unauthorized)?;
+        let grant: ActionsGrant = self
+            .sealer
+            .open(Purpose::ActionsTokenRequest, grant)
+            .filter(|g: &ActionsGrant| g.expires_at > now)
+            .ok_or(ActionsTokenError::Unauthorized)?;
+        let mut claims = grant.claims;
+        if let Some(audience) = audience {
+            if audience.is_empty() || audience.len() > 1024 {
+                return Err(MintError::Invalid(
+                    "audience must be between 1 and 1024 characters".into(),
+                )
+                .into());
+            }
+            claims.audience = Some(audience.to_owned());
+        }
+        Ok(issuer.mint(&claims, now)?)
     }
 }
 
@@ -167,7 +246,9 @@ fn github_claims(req: &MintRequest, now: i64) -> Result<Value, MintError> {
         .unwrap_or_else(|| hex::encode(random_bytes::<20>()));
     let actor = req.actor.clone().unwrap_or_else(|| owner.to_owned());
     let workflow_ref = format!("{repository}/.github/workflows/ecr-push.yml@{git_ref}");
-    let run_id = u64::from_be_bytes(random_bytes::<8>()) % 10_000_000_000;
+    let run_id = req
+        .run_id
+        .unwrap_or_else(|| u64::from_be_bytes(random_bytes::<8>()) % 10_000_000_000);
     let mut claims = json!({
         "jti": uuid(),
         "sub": sub,

@@ -14,6 +14,7 @@ pub mod images;
 pub mod issuer;
 pub mod jwks;
 pub mod keys;
+pub mod lifecycle;
 pub mod sealer;
 pub mod sts;
 

@@ -28,6 +28,8 @@ pub enum Purpose {
     SessionToken,
     RegistryPassword,
     LayerDownload,
+    /// The dev issuer's stand-in for `ACTIONS_ID_TOKEN_REQUEST_TOKEN`: names a claim set.
+    ActionsTokenRequest,
 }
 
 impl Purpose {
@@ -36,6 +38,7 @@ impl Purpose {
             Self::SessionToken => b"berth/session-token/v1",
             Self::RegistryPassword => b"berth/registry-password/v1",
             Self::LayerDownload => b"berth/layer-download/v1",
+            Self::ActionsTokenRequest => b"berth/actions-token-request/v1",
         }
     }
 }

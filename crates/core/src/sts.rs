@@ -8,7 +8,9 @@ use berth_types::{Arn, RoleSessionName};
 use serde::{Deserialize, Serialize};
 
 use crate::Services;
-use crate::actions::STS_ASSUME_ROLE_WITH_WEB_IDENTITY;
+use crate::actions::{
+    STS_ASSUME_ROLE, STS_ASSUME_ROLE_WITH_WEB_IDENTITY, STS_SET_SOURCE_IDENTITY, STS_TAG_SESSION,
+};
 use crate::authorizer::RequestFacts;
 use crate::caller::{Caller, RoleSession};
 use crate::error::{AccessDenied, AuthError, InternalError, StsError};
@@ -52,6 +54,30 @@ pub struct AssumeRoleWithWebIdentityInput {
     pub web_identity_token: String,
     pub duration_seconds: Option<i64>,
     pub policy: Option<String>,
+    /// Managed session policies, in the role's account.
+    pub policy_arns: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct AssumeRoleInput {
+    pub role_arn: String,
+    pub role_session_name: String,
+    pub duration_seconds: Option<i64>,
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct AssumeRoleOutput {
+    pub credentials: Credentials,
+    pub assumed_role_id: String,
+    pub assumed_role_arn: String,
+    pub packed_policy_size: Option<i64>,
+    pub source_identity: Option<String>,
 }
 
 #[derive(Debug)]
@@ -64,6 +90,230 @@ pub struct AssumeRoleWithWebIdentityOutput {
     pub audience: String,
     /// Percentage of the packed session-policy limit used, when a session policy was sent.
     pub packed_policy_size: Option<i64>,
+    /// From the token's `https://aws.amazon.com/source_identity` claim.
+    pub source_identity: Option<String>,
+}
+
+/// The claims AWS reads session attributes from (IAM: "Passing session tags using
+/// AssumeRoleWithWebIdentity", "Monitor and control actions taken with assumed roles").
+const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
+const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
+const MAX_SESSION_POLICY_ARNS: usize = 10;
+const MAX_SESSION_TAGS: usize = 50;
+/// Role chaining caps the session at one hour, whatever the role's maximum.
+pub const CHAINED_MAX_DURATION: i64 = 3600;
+
+/// Session tags, source identity and session policies asked for.
+struct SessionAttributes {
+    policy: Option<String>,
+    policy_arns: Vec<String>,
+    tags: Vec<(String, String)>,
+    transitive_tag_keys: Vec<String>,
+    source_identity: Option<String>,
+    /// Transitive tags from the calling session (role chaining): they count toward the
+    /// packed size and need sts:TagSession like tags passed in the request.
+    inherited_tags: Vec<(String, String)>,
+}
+
+impl SessionAttributes {
+    /// The trust-policy actions these attributes need besides the assume itself.
+    fn extra_actions(&self) -> Vec<&'static str> {
+        let mut actions = Vec::new();
+        if !self.tags.is_empty() || !self.inherited_tags.is_empty() {
+            actions.push(STS_TAG_SESSION);
+        }
+        if self.source_identity.is_some() {
+            actions.push(STS_SET_SOURCE_IDENTITY);
+        }
+        actions
+    }
+
+    /// `aws:RequestTag/K`, `aws:TagKeys`, `sts:TransitiveTagKeys`, `sts:SourceIdentity`.
+    fn insert_request_keys(&self, context: &mut Context) {
+        for (key, value) in &self.tags {
+            context.insert(&format!("aws:RequestTag/{key}"), value.clone());
+        }
+        if !self.tags.is_empty() {
+            context.insert_multi(
+                "aws:TagKeys",
+                self.tags.iter().map(|(k, _)| k.clone()).collect(),
+            );
+        }
+        if !self.transitive_tag_keys.is_empty() {
+            context.insert_multi("sts:TransitiveTagKeys", self.transitive_tag_keys.clone());
+        }
+        if let Some(s) = &self.source_identity {
+            context.insert("sts:SourceIdentity", s.clone());
+        }
+    }
+
+    /// Percentage of the packed limit the session policies and tags use, or `None` when
+    /// none were sent (STS then omits `PackedPolicySize`). STS compresses before
+    /// measuring; Berth counts plaintext characters, so it refuses no later than STS.
+    fn packed_policy_size(&self) -> Result<Option<i64>, StsError> {
+        if self.policy.is_none()
+            && self.policy_arns.is_empty()
+            && self.tags.is_empty()
+            && self.inherited_tags.is_empty()
+        {
+            return Ok(None);
+        }
+        let chars = self.policy.as_ref().map_or(0, String::len)
+            + self.policy_arns.iter().map(String::len).sum::<usize>()
+            + self
+                .tags
+                .iter()
+                .chain(&self.inherited_tags)
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        let percent = (chars * 100).div_ceil(SESSION_POLICY_MAX) as i64;
+        if percent > 100 {
+            return Err(StsError::PackedPolicyTooLarge(format!(
+                "Packed policy consumes {percent}% of allotted space, please use smaller policy."
+            )));
+        }
+        Ok(Some(percent))
+    }
+}
+
+fn check_session_policy(policy: Option<&str>) -> Result<Option<String>, StsError> {
+    let Some(p) = policy else { return Ok(None) };
+    if p.is_empty() || p.len() > SESSION_POLICY_MAX {
+        return Err(validation(
+            "***",
+            "policy",
+            "Member must have length between 1 and 2048",
+        ));
+    }
+    berth_policy::Policy::parse(p, PolicyKind::Session)
+        .map_err(|e| StsError::MalformedPolicyDocument(e.message))?;
+    Ok(Some(p.to_owned()))
+}
+
+fn check_policy_arns_shape(arns: &[String]) -> Result<(), StsError> {
+    if arns.len() > MAX_SESSION_POLICY_ARNS {
+        return Err(validation(
+            &arns.len().to_string(),
+            "policyArns",
+            "Member must have length less than or equal to 10",
+        ));
+    }
+    for arn in arns {
+        if arn.len() < 20 || arn.len() > 2048 {
+            return Err(validation(
+                arn,
+                "policyArns.member.arn",
+                "Member must have length between 20 and 2048",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// STS's tag rules: at most 50, keys 1-128 and values 0-256 characters of
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]`, keys unique ignoring case; transitive keys among them.
+fn check_tags(tags: &[(String, String)], transitive: &[String]) -> Result<(), StsError> {
+    if tags.len() > MAX_SESSION_TAGS {
+        return Err(validation(
+            &tags.len().to_string(),
+            "tags",
+            "Member must have length less than or equal to 50",
+        ));
+    }
+    let allowed = |c: char| {
+        c.is_alphanumeric()
+            || c.is_whitespace()
+            || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 || !key.chars().all(allowed) {
+            return Err(validation(
+                key,
+                "tags.member.key",
+                "Member must have length between 1 and 128 and satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+",
+            ));
+        }
+        if value.chars().count() > 256 || !value.chars().all(allowed) {
+            return Err(validation(
+                value,
+                "tags.member.value",
+                "Member must have length less than or equal to 256 and satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*",
+            ));
+        }
+        if !seen.insert(key.to_lowercase()) {
+            return Err(StsError::Validation(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
+        }
+    }
+    for key in transitive {
+        if !seen.contains(&key.to_lowercase()) {
+            return Err(StsError::Validation(format!(
+                "The transitive tag key {key} is not among the session tags."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `SourceIdentity`: 2-64 characters of `[\w+=,.@-]`, and not starting with `aws:`.
+fn valid_source_identity(s: &str) -> bool {
+    (2..=64).contains(&s.len())
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+        })
+        && !s.to_ascii_lowercase().starts_with("aws:")
+}
+
+/// A token's source identity, session tags and transitive tag keys.
+type TokenAttributes = (Option<String>, Vec<(String, String)>, Vec<String>);
+
+/// Source identity and session tags from a web identity token's claims.
+fn token_session_attributes(
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<TokenAttributes, StsError> {
+    let source_identity = match claims.get(SOURCE_IDENTITY_CLAIM) {
+        None => None,
+        Some(serde_json::Value::String(s)) if valid_source_identity(s) => Some(s.clone()),
+        Some(_) => {
+            return Err(StsError::InvalidIdentityToken(format!(
+                "The {SOURCE_IDENTITY_CLAIM} claim must be 2-64 characters of [\\w+=,.@-]"
+            )));
+        }
+    };
+    let Some(tags_claim) = claims.get(TAGS_CLAIM) else {
+        return Ok((source_identity, Vec::new(), Vec::new()));
+    };
+    let invalid = || {
+        StsError::InvalidIdentityToken(format!(
+            "The {TAGS_CLAIM} claim must be {{\"principal_tags\": {{KEY: [VALUE]}}, \"transitive_tag_keys\": [KEY]}}"
+        ))
+    };
+    let mut tags = Vec::new();
+    if let Some(principal_tags) = tags_claim.get("principal_tags") {
+        for (key, value) in principal_tags.as_object().ok_or_else(invalid)? {
+            // One value per key, as a one-element array (AWS's documented form) or a string.
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(values) if values.len() == 1 => {
+                    values[0].as_str().ok_or_else(invalid)?.to_owned()
+                }
+                _ => return Err(invalid()),
+            };
+            tags.push((key.clone(), value));
+        }
+    }
+    let transitive = match tags_claim.get("transitive_tag_keys") {
+        None => Vec::new(),
+        Some(keys) => keys
+            .as_array()
+            .ok_or_else(invalid)?
+            .iter()
+            .map(|k| k.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok((source_identity, tags, transitive))
 }
 
 /// What a session token seals: the key pair and the session.
@@ -119,21 +369,8 @@ impl Services {
                 "Member must have value between 900 and 43200",
             ));
         }
-        let session_policy = match &input.policy {
-            Some(p) => {
-                if p.is_empty() || p.len() > SESSION_POLICY_MAX {
-                    return Err(validation(
-                        "***",
-                        "policy",
-                        "Member must have length between 1 and 2048",
-                    ));
-                }
-                berth_policy::Policy::parse(p, PolicyKind::Session)
-                    .map_err(|e| StsError::MalformedPolicyDocument(e.message))?;
-                Some(p.clone())
-            }
-            None => None,
-        };
+        let session_policy = check_session_policy(input.policy.as_deref())?;
+        check_policy_arns_shape(&input.policy_arns)?;
         let role_arn = Arn::parse(&input.role_arn)
             .map_err(|_| validation(&input.role_arn, "roleArn", "Member must be a role ARN"))?;
 
@@ -213,6 +450,23 @@ impl Services {
             .ok_or_else(|| StsError::InvalidIdentityToken("The ID Token has no subject".into()))?
             .to_owned();
 
+        let (source_identity, tags, transitive_tag_keys) = token_session_attributes(claims)?;
+        check_tags(&tags, &transitive_tag_keys).map_err(|e| match e {
+            StsError::Validation(m) => {
+                StsError::InvalidIdentityToken(format!("Invalid session tags in the ID Token: {m}"))
+            }
+            other => other,
+        })?;
+        let attributes = SessionAttributes {
+            policy: session_policy,
+            policy_arns: input.policy_arns.clone(),
+            tags,
+            transitive_tag_keys,
+            source_identity,
+            inherited_tags: Vec::new(),
+        };
+        let packed_policy_size = attributes.packed_policy_size()?;
+
         // The role and its trust policy.
         let denied = || {
             StsError::AccessDenied(AccessDenied {
@@ -245,6 +499,7 @@ impl Services {
             &audience,
         );
         context.insert("sts:RoleSessionName", session_name.to_string());
+        attributes.insert_request_keys(&mut context);
         context.insert("aws:EpochTime", now.to_string());
         if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(now)
             && let Ok(s) = t.format(&time::format_description::well_known::Rfc3339)
@@ -269,23 +524,32 @@ impl Services {
             boundary: None,
             resource_account: Some(role_arn.account()),
         };
-        let request = Request {
-            principal: Principal {
-                kind: PrincipalKind::Federated,
-                arn: &provider.arn,
-                role_arn: None,
-                account: Some(role_arn.account()),
-            },
-            action: STS_ASSUME_ROLE_WITH_WEB_IDENTITY,
-            resource: &role.arn,
-            context: &context,
-        };
-        if berth_policy::decide(&set, &request) != Decision::Allow {
-            // The operator learns why; the caller only gets AWS's terse AccessDenied.
-            let explanation = berth_policy::explain(&set, &request);
-            tracing::info!(role = %role.arn, subject, decision = ?explanation.decision, explanation = %explanation.summary(), "web identity refused by trust policy");
-            return Err(denied());
+        // Tags and a source identity need sts:TagSession / sts:SetSourceIdentity too.
+        let mut actions = vec![STS_ASSUME_ROLE_WITH_WEB_IDENTITY];
+        actions.extend(attributes.extra_actions());
+        for action in actions {
+            let request = Request {
+                principal: Principal {
+                    kind: PrincipalKind::Federated,
+                    arn: &provider.arn,
+                    role_arn: None,
+                    account: Some(role_arn.account()),
+                },
+                action,
+                resource: &role.arn,
+                context: &context,
+            };
+            if berth_policy::decide(&set, &request) != Decision::Allow {
+                // The operator learns why; the caller only gets AWS's terse AccessDenied.
+                let explanation = berth_policy::explain(&set, &request);
+                tracing::info!(role = %role.arn, subject, action, decision = ?explanation.decision, explanation = %explanation.summary(), "web identity refused by trust policy");
+                return Err(StsError::AccessDenied(AccessDenied {
+                    message: format!("Not authorized to perform {action}"),
+                }));
+            }
         }
+        self.check_managed_session_policies(&attributes.policy_arns, role_arn.account())
+            .await?;
         if duration > role.max_session_duration {
             return Err(StsError::Validation(
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
@@ -301,9 +565,13 @@ impl Services {
             role_id: role.role_id.clone(),
             session_name: session_name.to_string(),
             expires_at,
-            session_policy: session_policy.clone(),
+            session_policy: attributes.policy,
+            session_policy_arns: attributes.policy_arns,
+            source_identity: attributes.source_identity.clone(),
+            tags: attributes.tags,
+            transitive_tag_keys: attributes.transitive_tag_keys,
         };
-        let caller = Caller::AssumedRole(session.clone());
+        let caller = Caller::AssumedRole(Box::new(session.clone()));
         let credentials = self.issue_credentials(session)?;
         tracing::info!(role = %role.arn, subject, session = %session_name, "role assumed with web identity");
         Ok(AssumeRoleWithWebIdentityOutput {
@@ -313,7 +581,226 @@ impl Services {
             assumed_role_arn: caller.arn(),
             provider: provider.arn,
             audience,
-            packed_policy_size: session_policy.map(|p| (p.len() * 100 / SESSION_POLICY_MAX) as i64),
+            packed_policy_size,
+            source_identity: attributes.source_identity,
+        })
+    }
+
+    /// Managed session policies must exist in the role's account. UNCONFIRMED: the error
+    /// STS gives for one that does not (Berth: MalformedPolicyDocument, failing closed).
+    async fn check_managed_session_policies(
+        &self,
+        arns: &[String],
+        role_account: &str,
+    ) -> Result<(), StsError> {
+        for arn in arns {
+            let in_account = Arn::parse(arn).is_ok_and(|a| {
+                a.service() == "iam"
+                    && a.account() == role_account
+                    && a.resource().starts_with("policy/")
+            });
+            if !in_account || self.metadata.get_managed_policy(arn).await?.is_none() {
+                return Err(StsError::MalformedPolicyDocument(format!(
+                    "Policy {arn} does not exist or is not attachable."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// AssumeRole, called with a role session's credentials (role chaining): the target's
+    /// trust policy must allow the caller (by ARN, or by account with the caller's
+    /// identity policies allowing too); the session lasts at most an hour; transitive
+    /// tags and the source identity carry over.
+    pub async fn assume_role(
+        &self,
+        caller: &Caller,
+        input: &AssumeRoleInput,
+        facts: &RequestFacts,
+    ) -> Result<AssumeRoleOutput, StsError> {
+        let now = crate::now_unix();
+        if input.role_arn.len() < 20 || input.role_arn.len() > 2048 {
+            return Err(validation(
+                &input.role_arn,
+                "roleArn",
+                "Member must have length between 20 and 2048",
+            ));
+        }
+        let session_name = RoleSessionName::parse(&input.role_session_name).map_err(|_| {
+            validation(
+                &input.role_session_name,
+                "roleSessionName",
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64",
+            )
+        })?;
+        let duration = input.duration_seconds.unwrap_or(DEFAULT_DURATION);
+        if !(900..=43200).contains(&duration) {
+            return Err(validation(
+                &duration.to_string(),
+                "durationSeconds",
+                "Member must have value between 900 and 43200",
+            ));
+        }
+        let session_policy = check_session_policy(input.policy.as_deref())?;
+        check_policy_arns_shape(&input.policy_arns)?;
+        check_tags(&input.tags, &input.transitive_tag_keys)?;
+        if let Some(s) = &input.source_identity
+            && !valid_source_identity(s)
+        {
+            return Err(validation(
+                s,
+                "sourceIdentity",
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64",
+            ));
+        }
+        if let Some(e) = &input.external_id
+            && !(2..=1224).contains(&e.len())
+        {
+            return Err(validation(
+                "***",
+                "externalId",
+                "Member must have length between 2 and 1224",
+            ));
+        }
+        let caller_session = match caller {
+            Caller::Root { account } => {
+                return Err(StsError::AccessDenied(AccessDenied {
+                    message: format!(
+                        "User: arn:aws:iam::{account}:root is not authorized to perform: {STS_ASSUME_ROLE} on resource: {}: Roles may not be assumed by root accounts.",
+                        input.role_arn
+                    ),
+                }));
+            }
+            Caller::AssumedRole(s) => s,
+        };
+        // Tags marked transitive in the caller's session carry over and cannot be reset.
+        let mut tags: Vec<(String, String)> = caller_session
+            .tags
+            .iter()
+            .filter(|(k, _)| {
+                caller_session
+                    .transitive_tag_keys
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(k))
+            })
+            .cloned()
+            .collect();
+        let inherited_tags = tags.clone();
+        let mut transitive_tag_keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
+        for (key, value) in &input.tags {
+            if tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                return Err(StsError::Validation(format!(
+                    "The session tag {key} is transitive from the calling session and cannot be set."
+                )));
+            }
+            tags.push((key.clone(), value.clone()));
+        }
+        transitive_tag_keys.extend(input.transitive_tag_keys.iter().cloned());
+        // A source identity, once set, stays for every chained session.
+        let source_identity = match (&caller_session.source_identity, &input.source_identity) {
+            (Some(old), Some(new)) if old != new => {
+                return Err(StsError::AccessDenied(AccessDenied {
+                    message: format!(
+                        "User: {} is not authorized to perform: {STS_SET_SOURCE_IDENTITY}: the session's source identity is already set",
+                        caller.arn()
+                    ),
+                }));
+            }
+            (Some(old), _) => Some(old.clone()),
+            (None, new) => new.clone(),
+        };
+        let attributes = SessionAttributes {
+            policy: session_policy,
+            policy_arns: input.policy_arns.clone(),
+            tags: input.tags.clone(),
+            transitive_tag_keys: input.transitive_tag_keys.clone(),
+            source_identity: input.source_identity.clone(),
+            inherited_tags,
+        };
+        let packed_policy_size = attributes.packed_policy_size()?;
+
+        let denied = || {
+            StsError::AccessDenied(AccessDenied {
+                message: format!(
+                    "User: {} is not authorized to perform: {STS_ASSUME_ROLE} on resource: {}",
+                    caller.arn(),
+                    input.role_arn
+                ),
+            })
+        };
+        let role_arn = Arn::parse(&input.role_arn)
+            .map_err(|_| validation(&input.role_arn, "roleArn", "Member must be a role ARN"))?;
+        let role_name = role_arn
+            .resource()
+            .strip_prefix("role/")
+            .and_then(|p| p.rsplit('/').next())
+            .filter(|_| role_arn.service() == "iam" && role_arn.account() == caller.account())
+            .ok_or_else(denied)?;
+        let role = self
+            .metadata
+            .get_role(role_name)
+            .await?
+            .filter(|r| r.arn == input.role_arn)
+            .ok_or_else(denied)?;
+        let trust = self.authorizer.compiled(
+            &format!("trust\0{}\0{}", role.arn, role.trust_policy),
+            &role.trust_policy,
+            PolicyKind::Trust,
+        )?;
+        let mut request_keys = Context::new();
+        request_keys.insert("sts:RoleSessionName", session_name.to_string());
+        if let Some(e) = &input.external_id {
+            request_keys.insert("sts:ExternalId", e.clone());
+        }
+        attributes.insert_request_keys(&mut request_keys);
+        let mut actions = vec![STS_ASSUME_ROLE];
+        actions.extend(attributes.extra_actions());
+        let allowed = self
+            .authorizer
+            .may_assume_role(caller, &actions, &role.arn, &trust, facts, &request_keys)
+            .await
+            .map_err(|e| match e {
+                crate::authorizer::AuthzError::Denied(d) => StsError::AccessDenied(d),
+                crate::authorizer::AuthzError::Internal(i) => StsError::Internal(i),
+            })?;
+        if !allowed {
+            return Err(denied());
+        }
+        if duration > CHAINED_MAX_DURATION {
+            return Err(StsError::Validation(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into(),
+            ));
+        }
+        if duration > role.max_session_duration {
+            return Err(StsError::Validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                    .into(),
+            ));
+        }
+        self.check_managed_session_policies(&attributes.policy_arns, role_arn.account())
+            .await?;
+        let session = RoleSession {
+            account: role_arn.account().to_owned(),
+            role_name: role.name.clone(),
+            role_arn: role.arn.clone(),
+            role_id: role.role_id.clone(),
+            session_name: session_name.to_string(),
+            expires_at: now + duration,
+            session_policy: attributes.policy,
+            session_policy_arns: attributes.policy_arns,
+            source_identity: source_identity.clone(),
+            tags,
+            transitive_tag_keys,
+        };
+        let assumed = Caller::AssumedRole(Box::new(session.clone()));
+        let credentials = self.issue_credentials(session)?;
+        tracing::info!(role = %role.arn, caller = %caller.arn(), session = %session_name, "role assumed by role chaining");
+        Ok(AssumeRoleOutput {
+            credentials,
+            assumed_role_id: assumed.user_id(),
+            assumed_role_arn: assumed.arn(),
+            packed_policy_size,
+            source_identity,
         })
     }
 
@@ -368,7 +855,7 @@ impl Services {
             if claims.session.expires_at <= now {
                 return Err(AuthError::ExpiredToken);
             }
-            Ok((claims.sk, Caller::AssumedRole(claims.session)))
+            Ok((claims.sk, Caller::AssumedRole(Box::new(claims.session))))
         } else if self.root.is_root_key(access_key_id) {
             Ok((
                 self.root.secret_access_key.clone(),

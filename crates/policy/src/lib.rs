@@ -21,6 +21,7 @@ mod json;
 pub mod lint;
 mod parser;
 mod policy;
+pub mod simulate;
 pub mod web_identity;
 
 pub use context::Context;

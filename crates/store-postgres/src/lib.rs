@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_store::{
-    AttachedPolicy, EffectivePolicy, ManagedPolicyRecord, ManifestRecord, MetadataStore,
-    OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleRecord,
-    SigningKeyRecord, StoreError, StoreResult, UploadRecord,
+    AttachedPolicy, EffectivePolicy, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, StoreResult, UploadRecord,
 };
 use berth_types::{Digest, RepositoryName, Tag};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
@@ -38,10 +38,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "repository_policy",
         include_str!("../migrations/0002_repository_policy.sql"),
     ),
+    (
+        3,
+        "iam_versions_tags",
+        include_str!("../migrations/0003_iam_versions_tags.sql"),
+    ),
+    (
+        4,
+        "lifecycle_policies",
+        include_str!("../migrations/0004_lifecycle_policies.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: u32 = 16;
@@ -245,6 +255,14 @@ fn role_from_row(row: &PgRow) -> StoreResult<RoleRecord> {
 const REPOSITORY_COLUMNS: &str =
     "name, created_at, image_tag_mutability, scan_on_push, encryption_type, policy";
 
+fn lifecycle_policy_from_row(row: &PgRow) -> StoreResult<LifecyclePolicyRecord> {
+    Ok(LifecyclePolicyRecord {
+        repository: parse_repository(&col::<String>(row, "repository")?)?,
+        text: col(row, "policy_text")?,
+        last_evaluated_at: col(row, "last_evaluated_at")?,
+    })
+}
+
 fn repository_from_row(row: &PgRow) -> StoreResult<RepositoryRecord> {
     Ok(RepositoryRecord {
         name: parse_repository(&col::<String>(row, "name")?)?,
@@ -395,6 +413,42 @@ fn immutable_tag_conflict(tag: &Tag, repository: &str) -> StoreError {
         "The image tag '{tag}' already exists in the '{repository}' repository and \
          cannot be overwritten because the repository is immutable."
     ))
+}
+
+/// One of the list columns of an OIDC provider (`client_ids` or `thumbprints`), its row
+/// locked until the transaction ends (concurrent updates of one provider take turns).
+/// `NotFound` when the provider does not exist.
+async fn lock_oidc_list(
+    conn: &mut PgConnection,
+    arn: &str,
+    column: &'static str,
+) -> StoreResult<Vec<String>> {
+    let row = sqlx::query(&format!(
+        "SELECT {column} AS list FROM oidc_providers WHERE arn = $1 FOR UPDATE"
+    ))
+    .bind(arn)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .ok_or(StoreError::NotFound)?;
+    col(&row, "list")
+}
+
+async fn set_oidc_list(
+    conn: &mut PgConnection,
+    arn: &str,
+    column: &'static str,
+    list: &[String],
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "UPDATE oidc_providers SET {column} = $1 WHERE arn = $2"
+    ))
+    .bind(list)
+    .bind(arn)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -801,54 +855,338 @@ impl MetadataStore for PostgresStore {
     }
 
     async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
-        // One snapshot for both reads: a policy change between them cannot show half.
+        // Every authorized request reads this: one statement is one round trip and one
+        // consistent snapshot, without BEGIN/COMMIT. The `kind` 0 row says the role exists.
+        let rows = sqlx::query(
+            "WITH r AS (SELECT id FROM roles WHERE lower(name) = lower($1)) \
+             SELECT 0 AS kind, ''::text COLLATE \"C\" AS label, ''::text AS version, \
+             ''::text AS document FROM r \
+             UNION ALL \
+             SELECT 1, i.name, '', i.document FROM r \
+             JOIN role_inline_policies i ON i.role_id = r.id \
+             UNION ALL \
+             SELECT 2, p.arn, p.default_version_id, v.document FROM r \
+             JOIN role_policy_attachments a ON a.role_id = r.id \
+             JOIN managed_policies p ON p.arn = a.policy_arn \
+             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
+             ORDER BY kind, label",
+        )
+        .bind(role_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut role_exists = false;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind: i32 = col(row, "kind")?;
+            let label: String = col(row, "label")?;
+            let document: String = col(row, "document")?;
+            match kind {
+                0 => role_exists = true,
+                1 => out.push(EffectivePolicy {
+                    label: format!("inline:{label}"),
+                    version: document_version(&document),
+                    document,
+                }),
+                _ => out.push(EffectivePolicy {
+                    label,
+                    version: col(row, "version")?,
+                    document,
+                }),
+            }
+        }
+        if !role_exists {
+            return Err(StoreError::NotFound);
+        }
+        Ok(out)
+    }
+
+    // --- IAM: policy versions, listings, tags, provider updates -----------------------
+
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        created_at: i64,
+        set_as_default: bool,
+        max_versions: usize,
+    ) -> StoreResult<PolicyVersionRecord> {
         let mut tx = self.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        // The row lock makes concurrent version changes of one policy take turns: the
+        // count and the next number cannot go stale before the insert.
+        let row = sqlx::query(
+            "SELECT p.next_version_number, \
+             (SELECT COUNT(*) FROM policy_versions v WHERE v.policy_arn = p.arn) AS versions \
+             FROM managed_policies p WHERE p.arn = $1 FOR UPDATE",
+        )
+        .bind(arn)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        let number: i64 = col(&row, "next_version_number")?;
+        let versions: i64 = col(&row, "versions")?;
+        if versions >= sql_limit(max_versions) {
+            return Err(StoreError::Conflict(format!(
+                "A managed policy can have up to {max_versions} versions. Before you create a \
+                 new version, you must delete an existing version."
+            )));
+        }
+        let version_id = format!("v{number}");
+        sqlx::query(
+            "INSERT INTO policy_versions (policy_arn, version_id, document, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(arn)
+        .bind(&version_id)
+        .bind(document)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "UPDATE managed_policies SET next_version_number = next_version_number + 1, \
+             default_version_id = CASE WHEN $2 THEN $3 ELSE default_version_id END, \
+             updated_at = CASE WHEN $2 THEN $4 ELSE updated_at END WHERE arn = $1",
+        )
+        .bind(arn)
+        .bind(set_as_default)
+        .bind(&version_id)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(PolicyVersionRecord {
+            version_id,
+            document: document.to_owned(),
+            is_default: set_as_default,
+            created_at,
+        })
+    }
+
+    async fn list_policy_versions(&self, arn: &str) -> StoreResult<Vec<PolicyVersionRecord>> {
+        // One statement, one snapshot. The LEFT JOIN keeps a row for the policy itself, so
+        // an existing policy is told from a missing one. Version ids are `v<number>`: order
+        // by the number, not the text (`v10` > `v9`).
+        let rows = sqlx::query(
+            "SELECT v.version_id, v.document, v.created_at, \
+             (v.version_id = p.default_version_id) AS is_default \
+             FROM managed_policies p LEFT JOIN policy_versions v ON v.policy_arn = p.arn \
+             WHERE p.arn = $1 \
+             ORDER BY CAST(substr(v.version_id, 2) AS BIGINT) DESC",
+        )
+        .bind(arn)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(version_id) = col::<Option<String>>(row, "version_id")? else {
+                continue;
+            };
+            out.push(PolicyVersionRecord {
+                version_id,
+                document: col(row, "document")?,
+                is_default: col(row, "is_default")?,
+                created_at: col(row, "created_at")?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // Locking the policy row: a concurrent SetDefaultPolicyVersion to this version
+        // waits, so the default check cannot go stale before the delete.
+        let row = sqlx::query(
+            "SELECT (p.default_version_id = v.version_id) AS is_default \
+             FROM managed_policies p JOIN policy_versions v ON v.policy_arn = p.arn \
+             WHERE p.arn = $1 AND v.version_id = $2 FOR UPDATE OF p",
+        )
+        .bind(arn)
+        .bind(version_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        if col::<bool>(&row, "is_default")? {
+            return Err(StoreError::Conflict(
+                "Cannot delete the default version of a policy.".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM policy_versions WHERE policy_arn = $1 AND version_id = $2")
+            .bind(arn)
+            .bind(version_id)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM roles WHERE lower(name) = lower($1)")
-            .bind(role_name)
+        tx.commit().await.map_err(db)
+    }
+
+    async fn set_default_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        updated_at: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // Lock the policy row first (as delete_policy_version does), then check the
+        // version: a concurrent delete of it has either finished or not started.
+        sqlx::query("SELECT 1 AS one FROM managed_policies WHERE arn = $1 FOR UPDATE")
+            .bind(arn)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?
             .ok_or(StoreError::NotFound)?;
-        let inline = sqlx::query(
-            "SELECT name, document FROM role_inline_policies WHERE role_id = $1 ORDER BY name",
+        let done = sqlx::query(
+            "UPDATE managed_policies SET default_version_id = $2, updated_at = $3 \
+             WHERE arn = $1 AND EXISTS (SELECT 1 FROM policy_versions v \
+             WHERE v.policy_arn = $1 AND v.version_id = $2)",
         )
-        .bind(id)
-        .fetch_all(&mut *tx)
+        .bind(arn)
+        .bind(version_id)
+        .bind(updated_at)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let managed = sqlx::query(
-            "SELECT p.arn, p.default_version_id, v.document FROM role_policy_attachments a \
-             JOIN managed_policies p ON p.arn = a.policy_arn \
-             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
-             WHERE a.role_id = $1 ORDER BY p.arn",
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_managed_policies(&self) -> StoreResult<Vec<ManagedPolicyRecord>> {
+        sqlx::query(&format!("{POLICY_SELECT} ORDER BY p.arn"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(policy_from_row)
+            .collect()
+    }
+
+    async fn tag_iam_resource(
+        &self,
+        arn: &str,
+        tags: &[IamTag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // The entity may have no row to lock (tags are by ARN): a transaction-scoped
+        // advisory lock per ARN makes concurrent taggers take turns, so positions stay
+        // distinct and the quota holds across replicas.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('berth-iam-tags:' || $1, 0))")
+            .bind(arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for tag in tags {
+            // A key already present (in any case) keeps its position and takes the new
+            // spelling and value.
+            sqlx::query(
+                "INSERT INTO iam_tags (resource_arn, key, value, position) \
+                 VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM iam_tags \
+                 WHERE resource_arn = $1)) \
+                 ON CONFLICT (resource_arn, lower(key)) DO UPDATE SET key = excluded.key, \
+                 value = excluded.value",
+            )
+            .bind(arn)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM iam_tags WHERE resource_arn = $1")
+            .bind(arn)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        if n > sql_limit(max_tags) {
+            return Err(StoreError::Conflict(format!(
+                "Cannot exceed quota for TagsPerEntity: {max_tags}"
+            )));
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM iam_tags WHERE resource_arn = $1 \
+             AND lower(key) = ANY (SELECT lower(k COLLATE \"C\") FROM unnest($2::text[]) AS k)",
         )
-        .bind(id)
-        .fetch_all(&mut *tx)
+        .bind(arn)
+        .bind(keys)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        let mut out = Vec::with_capacity(inline.len() + managed.len());
-        for row in &inline {
-            let name: String = col(row, "name")?;
-            let document: String = col(row, "document")?;
-            out.push(EffectivePolicy {
-                label: format!("inline:{name}"),
-                version: document_version(&document),
-                document,
-            });
+        Ok(())
+    }
+
+    async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>> {
+        sqlx::query("SELECT key, value FROM iam_tags WHERE resource_arn = $1 ORDER BY position")
+            .bind(arn)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok(IamTag {
+                    key: col(row, "key")?,
+                    value: col(row, "value")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_oidc_provider_client_id(
+        &self,
+        arn: &str,
+        client_id: &str,
+        max_client_ids: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let mut ids = lock_oidc_list(&mut tx, arn, "client_ids").await?;
+        if ids.iter().any(|id| id == client_id) {
+            return Ok(());
         }
-        for row in &managed {
-            out.push(EffectivePolicy {
-                label: col(row, "arn")?,
-                version: col(row, "default_version_id")?,
-                document: col(row, "document")?,
-            });
+        if ids.len() >= max_client_ids {
+            return Err(StoreError::Conflict(format!(
+                "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {max_client_ids}"
+            )));
         }
-        Ok(out)
+        ids.push(client_id.to_owned());
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn remove_oidc_provider_client_id(&self, arn: &str, client_id: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let mut ids = lock_oidc_list(&mut tx, arn, "client_ids").await?;
+        ids.retain(|id| id != client_id);
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn update_oidc_provider_thumbprints(
+        &self,
+        arn: &str,
+        thumbprints: &[String],
+    ) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE oidc_providers SET thumbprints = $1 WHERE arn = $2")
+            .bind(thumbprints)
+            .bind(arn)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     // --- Repositories ---------------------------------------------------------------
@@ -976,6 +1314,127 @@ impl MetadataStore for PostgresStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    // --- Lifecycle policies ---------------------------------------------------------
+
+    async fn put_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        // Inserted from the repository's row: none when the repository is absent (and a
+        // repository deleted meanwhile fails the foreign key, also `NotFound`).
+        let done = sqlx::query(
+            "INSERT INTO lifecycle_policies (repository, policy_text, last_evaluated_at) \
+             SELECT name, $1, NULL FROM repositories WHERE name = $2 \
+             ON CONFLICT (repository) DO UPDATE SET policy_text = excluded.policy_text, \
+             last_evaluated_at = NULL",
+        )
+        .bind(text)
+        .bind(repository.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn get_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<LifecyclePolicyRecord>> {
+        sqlx::query(
+            "SELECT repository, policy_text, last_evaluated_at FROM lifecycle_policies \
+             WHERE repository = $1",
+        )
+        .bind(repository.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(lifecycle_policy_from_row)
+        .transpose()
+    }
+
+    async fn delete_lifecycle_policy(&self, repository: &RepositoryName) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM lifecycle_policies WHERE repository = $1")
+            .bind(repository.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_lifecycle_policy_evaluated(
+        &self,
+        repository: &RepositoryName,
+        at: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE lifecycle_policies SET last_evaluated_at = $1 WHERE repository = $2",
+        )
+        .bind(at)
+        .bind(repository.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_lifecycle_policies(&self) -> StoreResult<Vec<LifecyclePolicyRecord>> {
+        sqlx::query(
+            "SELECT repository, policy_text, last_evaluated_at FROM lifecycle_policies \
+             ORDER BY repository",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(lifecycle_policy_from_row)
+        .collect()
+    }
+
+    async fn put_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO lifecycle_policy_previews (repository, policy_text) \
+             SELECT name, $1 FROM repositories WHERE name = $2 \
+             ON CONFLICT (repository) DO UPDATE SET policy_text = excluded.policy_text",
+        )
+        .bind(text)
+        .bind(repository.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn get_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT policy_text FROM lifecycle_policy_previews WHERE repository = $1",
+        )
+        .bind(repository.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
     }
 
     // --- Blob links -----------------------------------------------------------------

@@ -86,6 +86,8 @@ async fn suite_parts_in_any_order_on_one_store() {
     suite::repository_pagination(&store).await;
     suite::referrers_and_blob_unlinks(&store).await;
     suite::repositories_and_manifests(&store).await;
+    suite::lifecycle_policies(&store).await;
+    suite::iam_versions_and_tags(&store).await;
     suite::roles_and_policies(&store).await;
     suite::oidc_providers(&store).await;
 }

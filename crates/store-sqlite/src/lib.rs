@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_store::{
-    AttachedPolicy, EffectivePolicy, ManagedPolicyRecord, ManifestRecord, MetadataStore,
-    OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleRecord,
-    SigningKeyRecord, StoreError, StoreResult, UploadRecord,
+    AttachedPolicy, EffectivePolicy, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, StoreResult, UploadRecord,
 };
 use berth_types::{Digest, RepositoryName, Tag};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
@@ -34,6 +34,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "repository_policy",
         include_str!("../migrations/0002_repository_policy.sql"),
+    ),
+    (
+        3,
+        "iam_versions_tags",
+        include_str!("../migrations/0003_iam_versions_tags.sql"),
+    ),
+    (
+        4,
+        "lifecycle_policies",
+        include_str!("../migrations/0004_lifecycle_policies.sql"),
     ),
 ];
 
@@ -226,6 +236,16 @@ fn role_from_row(row: &SqliteRow) -> StoreResult<RoleRecord> {
 const REPOSITORY_COLUMNS: &str =
     "name, created_at, image_tag_mutability, scan_on_push, encryption_type, policy";
 
+fn lifecycle_policy_from_row(row: &SqliteRow) -> StoreResult<LifecyclePolicyRecord> {
+    let name: String = col(row, "repository")?;
+    Ok(LifecyclePolicyRecord {
+        repository: RepositoryName::parse(&name)
+            .map_err(|e| StoreError::Backend(format!("stored repository name: {e}")))?,
+        text: col(row, "policy_text")?,
+        last_evaluated_at: col(row, "last_evaluated_at")?,
+    })
+}
+
 fn repository_from_row(row: &SqliteRow) -> StoreResult<RepositoryRecord> {
     Ok(RepositoryRecord {
         name: parse_repository(&col::<String>(row, "name")?)?,
@@ -363,6 +383,41 @@ async fn insert_digest_list(
             .await
             .map_err(db)?;
     }
+    Ok(())
+}
+
+/// One of the JSON list columns of an OIDC provider (`client_ids` or `thumbprints`).
+/// `NotFound` when the provider does not exist.
+async fn oidc_list(
+    conn: &mut SqliteConnection,
+    arn: &str,
+    column: &'static str,
+) -> StoreResult<Vec<String>> {
+    let row = sqlx::query(&format!(
+        "SELECT {column} AS list FROM oidc_providers WHERE arn = ?"
+    ))
+    .bind(arn)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .ok_or(StoreError::NotFound)?;
+    from_json(&col::<String>(&row, "list")?)
+}
+
+async fn set_oidc_list(
+    conn: &mut SqliteConnection,
+    arn: &str,
+    column: &'static str,
+    list: &[String],
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "UPDATE oidc_providers SET {column} = ? WHERE arn = ?"
+    ))
+    .bind(to_json(list)?)
+    .bind(arn)
+    .execute(conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
@@ -753,44 +808,312 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
-        let mut tx = self.read().await?;
-        let id = require_role(&mut tx, role_name).await?;
-        let inline = sqlx::query(
-            "SELECT name, document FROM role_inline_policies WHERE role_id = ? ORDER BY name",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let managed = sqlx::query(
-            "SELECT p.arn, p.default_version_id, v.document FROM role_policy_attachments a \
+        // Every authorized request reads this: one statement is one round trip to the
+        // connection's thread and one consistent snapshot, without BEGIN/COMMIT. The
+        // `kind` 0 row says the role exists.
+        let rows = sqlx::query(
+            "SELECT 0 AS kind, '' AS label, '' AS version, '' AS document \
+             FROM roles WHERE name = ?1 \
+             UNION ALL \
+             SELECT 1, i.name, '', i.document FROM roles r \
+             JOIN role_inline_policies i ON i.role_id = r.id WHERE r.name = ?1 \
+             UNION ALL \
+             SELECT 2, p.arn, p.default_version_id, v.document FROM roles r \
+             JOIN role_policy_attachments a ON a.role_id = r.id \
              JOIN managed_policies p ON p.arn = a.policy_arn \
              JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
-             WHERE a.role_id = ? ORDER BY p.arn",
+             WHERE r.name = ?1 \
+             ORDER BY kind, label",
         )
-        .bind(id)
+        .bind(role_name)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        let mut role_exists = false;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind: i64 = col(row, "kind")?;
+            let label: String = col(row, "label")?;
+            let document: String = col(row, "document")?;
+            match kind {
+                0 => role_exists = true,
+                1 => out.push(EffectivePolicy {
+                    label: format!("inline:{label}"),
+                    version: document_version(&document),
+                    document,
+                }),
+                _ => out.push(EffectivePolicy {
+                    label,
+                    version: col(row, "version")?,
+                    document,
+                }),
+            }
+        }
+        if !role_exists {
+            return Err(StoreError::NotFound);
+        }
+        Ok(out)
+    }
+
+    // --- IAM: policy versions, listings, tags, provider updates -----------------------
+
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        created_at: i64,
+        set_as_default: bool,
+        max_versions: usize,
+    ) -> StoreResult<PolicyVersionRecord> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "SELECT p.next_version_number, \
+             (SELECT COUNT(*) FROM policy_versions v WHERE v.policy_arn = p.arn) AS versions \
+             FROM managed_policies p WHERE p.arn = ?",
+        )
+        .bind(arn)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        let number: i64 = col(&row, "next_version_number")?;
+        let versions: i64 = col(&row, "versions")?;
+        if versions >= sql_limit(max_versions) {
+            return Err(StoreError::Conflict(format!(
+                "A managed policy can have up to {max_versions} versions. Before you create a \
+                 new version, you must delete an existing version."
+            )));
+        }
+        let version_id = format!("v{number}");
+        sqlx::query(
+            "INSERT INTO policy_versions (policy_arn, version_id, document, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(arn)
+        .bind(&version_id)
+        .bind(document)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "UPDATE managed_policies SET next_version_number = next_version_number + 1, \
+             default_version_id = CASE WHEN ?2 THEN ?3 ELSE default_version_id END, \
+             updated_at = CASE WHEN ?2 THEN ?4 ELSE updated_at END WHERE arn = ?1",
+        )
+        .bind(arn)
+        .bind(set_as_default)
+        .bind(&version_id)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(PolicyVersionRecord {
+            version_id,
+            document: document.to_owned(),
+            is_default: set_as_default,
+            created_at,
+        })
+    }
+
+    async fn list_policy_versions(&self, arn: &str) -> StoreResult<Vec<PolicyVersionRecord>> {
+        let mut tx = self.read().await?;
+        let default: String =
+            sqlx::query("SELECT default_version_id FROM managed_policies WHERE arn = ?")
+                .bind(arn)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(StoreError::NotFound)
+                .and_then(|row| col(&row, "default_version_id"))?;
+        // Version ids are `v<number>`: order by the number, not the text (`v10` > `v9`).
+        let rows = sqlx::query(
+            "SELECT version_id, document, created_at FROM policy_versions \
+             WHERE policy_arn = ? ORDER BY CAST(substr(version_id, 2) AS INTEGER) DESC",
+        )
+        .bind(arn)
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        let mut out = Vec::with_capacity(inline.len() + managed.len());
-        for row in &inline {
-            let name: String = col(row, "name")?;
-            let document: String = col(row, "document")?;
-            out.push(EffectivePolicy {
-                label: format!("inline:{name}"),
-                version: document_version(&document),
-                document,
-            });
+        rows.iter()
+            .map(|row| {
+                let version_id: String = col(row, "version_id")?;
+                Ok(PolicyVersionRecord {
+                    is_default: version_id == default,
+                    version_id,
+                    document: col(row, "document")?,
+                    created_at: col(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "SELECT (p.default_version_id = v.version_id) AS is_default FROM policy_versions v \
+             JOIN managed_policies p ON p.arn = v.policy_arn \
+             WHERE v.policy_arn = ? AND v.version_id = ?",
+        )
+        .bind(arn)
+        .bind(version_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        if col::<bool>(&row, "is_default")? {
+            return Err(StoreError::Conflict(
+                "Cannot delete the default version of a policy.".into(),
+            ));
         }
-        for row in &managed {
-            out.push(EffectivePolicy {
-                label: col(row, "arn")?,
-                version: col(row, "default_version_id")?,
-                document: col(row, "document")?,
-            });
+        sqlx::query("DELETE FROM policy_versions WHERE policy_arn = ? AND version_id = ?")
+            .bind(arn)
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn set_default_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        updated_at: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE managed_policies SET default_version_id = ?2, updated_at = ?3 \
+             WHERE arn = ?1 AND EXISTS (SELECT 1 FROM policy_versions v \
+             WHERE v.policy_arn = ?1 AND v.version_id = ?2)",
+        )
+        .bind(arn)
+        .bind(version_id)
+        .bind(updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
         }
-        Ok(out)
+        Ok(())
+    }
+
+    async fn list_managed_policies(&self) -> StoreResult<Vec<ManagedPolicyRecord>> {
+        sqlx::query(&format!("{POLICY_SELECT} ORDER BY p.arn"))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(policy_from_row)
+            .collect()
+    }
+
+    async fn tag_iam_resource(
+        &self,
+        arn: &str,
+        tags: &[IamTag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for tag in tags {
+            // A key already present (in any case) keeps its position and takes the new
+            // spelling and value.
+            sqlx::query(
+                "INSERT INTO iam_tags (resource_arn, key, value, position) \
+                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM iam_tags \
+                 WHERE resource_arn = ?1)) \
+                 ON CONFLICT (resource_arn, key) DO UPDATE SET key = excluded.key, \
+                 value = excluded.value",
+            )
+            .bind(arn)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM iam_tags WHERE resource_arn = ?")
+            .bind(arn)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        if col::<i64>(&row, "n")? > sql_limit(max_tags) {
+            return Err(StoreError::Conflict(format!(
+                "Cannot exceed quota for TagsPerEntity: {max_tags}"
+            )));
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM iam_tags WHERE resource_arn = ? AND key = ?")
+                .bind(arn)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>> {
+        sqlx::query("SELECT key, value FROM iam_tags WHERE resource_arn = ? ORDER BY position")
+            .bind(arn)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok(IamTag {
+                    key: col(row, "key")?,
+                    value: col(row, "value")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_oidc_provider_client_id(
+        &self,
+        arn: &str,
+        client_id: &str,
+        max_client_ids: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let mut ids = oidc_list(&mut tx, arn, "client_ids").await?;
+        if ids.iter().any(|id| id == client_id) {
+            return Ok(());
+        }
+        if ids.len() >= max_client_ids {
+            return Err(StoreError::Conflict(format!(
+                "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {max_client_ids}"
+            )));
+        }
+        ids.push(client_id.to_owned());
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn remove_oidc_provider_client_id(&self, arn: &str, client_id: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let mut ids = oidc_list(&mut tx, arn, "client_ids").await?;
+        ids.retain(|id| id != client_id);
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn update_oidc_provider_thumbprints(
+        &self,
+        arn: &str,
+        thumbprints: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        oidc_list(&mut tx, arn, "thumbprints").await?;
+        set_oidc_list(&mut tx, arn, "thumbprints", thumbprints).await?;
+        tx.commit().await.map_err(db)
     }
 
     // --- Repositories ---------------------------------------------------------------
@@ -912,6 +1235,124 @@ impl MetadataStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    // --- Lifecycle policies ---------------------------------------------------------
+
+    async fn put_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO lifecycle_policies (repository, policy_text, last_evaluated_at) \
+             SELECT name, ?, NULL FROM repositories WHERE name = ? \
+             ON CONFLICT (repository) DO UPDATE SET policy_text = excluded.policy_text, \
+             last_evaluated_at = NULL",
+        )
+        .bind(text)
+        .bind(repository.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn get_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<LifecyclePolicyRecord>> {
+        sqlx::query(
+            "SELECT repository, policy_text, last_evaluated_at FROM lifecycle_policies \
+             WHERE repository = ?",
+        )
+        .bind(repository.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(lifecycle_policy_from_row)
+        .transpose()
+    }
+
+    async fn delete_lifecycle_policy(&self, repository: &RepositoryName) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM lifecycle_policies WHERE repository = ?")
+            .bind(repository.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_lifecycle_policy_evaluated(
+        &self,
+        repository: &RepositoryName,
+        at: i64,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE lifecycle_policies SET last_evaluated_at = ? WHERE repository = ?")
+                .bind(at)
+                .bind(repository.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_lifecycle_policies(&self) -> StoreResult<Vec<LifecyclePolicyRecord>> {
+        sqlx::query(
+            "SELECT repository, policy_text, last_evaluated_at FROM lifecycle_policies \
+             ORDER BY repository",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(lifecycle_policy_from_row)
+        .collect()
+    }
+
+    async fn put_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO lifecycle_policy_previews (repository, policy_text) \
+             SELECT name, ? FROM repositories WHERE name = ? \
+             ON CONFLICT (repository) DO UPDATE SET policy_text = excluded.policy_text",
+        )
+        .bind(text)
+        .bind(repository.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn get_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<String>> {
+        let row =
+            sqlx::query("SELECT policy_text FROM lifecycle_policy_previews WHERE repository = ?")
+                .bind(repository.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        row.as_ref().map(|r| col(r, "policy_text")).transpose()
     }
 
     // --- Blob links -----------------------------------------------------------------

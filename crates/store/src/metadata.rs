@@ -67,6 +67,13 @@ pub struct AttachedPolicy {
     pub arn: String,
 }
 
+/// A tag on an IAM entity (role, managed policy, OIDC provider).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamTag {
+    pub key: String,
+    pub value: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryRecord {
     pub name: RepositoryName,
@@ -77,6 +84,16 @@ pub struct RepositoryRecord {
     pub encryption_type: String,
     /// The repository policy (SetRepositoryPolicy) exactly as submitted.
     pub policy: Option<String>,
+}
+
+/// A repository's ECR lifecycle policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecyclePolicyRecord {
+    pub repository: RepositoryName,
+    /// The policy exactly as submitted.
+    pub text: String,
+    /// When the server last applied it (unix seconds); `None` since it was (re)set.
+    pub last_evaluated_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +223,66 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// role, in one read. `NotFound` when the role does not exist.
     async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>>;
 
+    // --- IAM: policy versions, listings, tags, provider updates -----------------------
+    /// Adds a version of a managed policy under the next unused id (`v2`, `v3`, ...: ids
+    /// are never reused), making it the default when `set_as_default`. `NotFound` when the
+    /// policy does not exist; `Conflict` when it already has `max_versions` versions.
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        created_at: i64,
+        set_as_default: bool,
+        max_versions: usize,
+    ) -> StoreResult<PolicyVersionRecord>;
+    /// Every version of a managed policy, newest first. `NotFound` when the policy does
+    /// not exist.
+    async fn list_policy_versions(&self, arn: &str) -> StoreResult<Vec<PolicyVersionRecord>>;
+    /// `NotFound` when the policy or the version does not exist; `Conflict` for the
+    /// default version.
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> StoreResult<()>;
+    /// `NotFound` when the policy or the version does not exist.
+    async fn set_default_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        updated_at: i64,
+    ) -> StoreResult<()>;
+    /// Every managed policy, in ARN order.
+    async fn list_managed_policies(&self) -> StoreResult<Vec<ManagedPolicyRecord>>;
+    /// Adds tags to an IAM entity, replacing the value of a key it already has (keys
+    /// compare case-insensitively; the new spelling wins). `Conflict` when the entity would
+    /// end up with more than `max_tags` tags. The caller checks that the entity exists.
+    async fn tag_iam_resource(
+        &self,
+        arn: &str,
+        tags: &[IamTag],
+        max_tags: usize,
+    ) -> StoreResult<()>;
+    /// Removes tags by key (case-insensitive); keys the entity lacks are not an error.
+    async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()>;
+    /// The tags of an IAM entity, in the order they were first added. Deleting the entity
+    /// deletes its tags.
+    async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>>;
+    /// Adds a client id (audience) to a provider; present already is not an error.
+    /// `NotFound` when the provider does not exist; `Conflict` when it already has
+    /// `max_client_ids`.
+    async fn add_oidc_provider_client_id(
+        &self,
+        arn: &str,
+        client_id: &str,
+        max_client_ids: usize,
+    ) -> StoreResult<()>;
+    /// Removes a client id; absent is not an error. `NotFound` when the provider does not
+    /// exist.
+    async fn remove_oidc_provider_client_id(&self, arn: &str, client_id: &str) -> StoreResult<()>;
+    /// Replaces the thumbprint list. `NotFound` when the provider does not exist.
+    async fn update_oidc_provider_thumbprints(
+        &self,
+        arn: &str,
+        thumbprints: &[String],
+    ) -> StoreResult<()>;
+
     // --- Repositories ---------------------------------------------------------------
     /// `AlreadyExists` when present.
     async fn create_repository(&self, repository: &RepositoryRecord) -> StoreResult<()>;
@@ -233,6 +310,41 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Deletes the repository with its tags, manifests, blob links and uploads, in one
     /// transaction. `NotFound` when absent; `Conflict` when it has manifests and `!force`.
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> StoreResult<()>;
+
+    // --- Lifecycle policies (ECR) ---------------------------------------------------
+    /// Sets the repository's lifecycle policy, clearing `last_evaluated_at`. `NotFound`
+    /// when the repository is absent. Deleting the repository deletes it.
+    async fn put_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()>;
+    async fn get_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<LifecyclePolicyRecord>>;
+    /// `NotFound` when the repository has no lifecycle policy.
+    async fn delete_lifecycle_policy(&self, repository: &RepositoryName) -> StoreResult<()>;
+    /// Records when the policy was last applied. `NotFound` when there is no policy.
+    async fn set_lifecycle_policy_evaluated(
+        &self,
+        repository: &RepositoryName,
+        at: i64,
+    ) -> StoreResult<()>;
+    /// Every lifecycle policy, in repository name order.
+    async fn list_lifecycle_policies(&self) -> StoreResult<Vec<LifecyclePolicyRecord>>;
+    /// Keeps the text of the repository's latest lifecycle policy preview, replacing the
+    /// previous one. `NotFound` when the repository is absent. Deleting the repository
+    /// deletes it.
+    async fn put_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()>;
+    async fn get_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<String>>;
 
     // --- Blob links: which blobs a repository may serve -----------------------------
     /// Idempotent.

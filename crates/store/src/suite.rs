@@ -12,9 +12,9 @@ use berth_types::{Digest, DigestAlgorithm, RepositoryName, Tag};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
-    AttachedPolicy, BlobReader, BlobStore, ManagedPolicyRecord, ManifestRecord, MetadataStore,
-    OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleRecord,
-    SigningKeyRecord, StoreError, UploadRecord,
+    AttachedPolicy, BlobReader, BlobStore, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -106,11 +106,13 @@ impl AsyncRead for FailingReader {
 pub async fn metadata_suite(store: &dyn MetadataStore) {
     oidc_providers(store).await;
     roles_and_policies(store).await;
+    iam_versions_and_tags(store).await;
     repositories_and_manifests(store).await;
     repository_pagination(store).await;
     referrers_and_blob_unlinks(store).await;
     uploads(store).await;
     signing_keys(store).await;
+    lifecycle_policies(store).await;
 }
 
 pub async fn oidc_providers(store: &dyn MetadataStore) {
@@ -414,6 +416,301 @@ fn repository(name: &str, created_at: i64) -> RepositoryRecord {
 
 fn blob_digest(n: u8) -> Digest {
     sha256(&[n; 7])
+}
+
+fn iam_tag(key: &str, value: &str) -> IamTag {
+    IamTag {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+/// Policy versions, policy listings, tags on IAM entities and OIDC provider updates.
+pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
+    let arn = "arn:aws:iam::123456789012:policy/versioned";
+    let policy = ManagedPolicyRecord {
+        arn: arn.into(),
+        name: "versioned".into(),
+        path: "/".into(),
+        policy_id: "ANPAVERSIONED".into(),
+        default_version_id: "v1".into(),
+        description: None,
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        attachment_count: 0,
+    };
+    let v1 = PolicyVersionRecord {
+        version_id: "v1".into(),
+        document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        is_default: true,
+        created_at: 1_700_000_000,
+    };
+    store.create_managed_policy(&policy, &v1).await.unwrap();
+    let missing = "arn:aws:iam::123456789012:policy/missing";
+
+    // Versions get the next number; only the one made default changes the default.
+    let doc2 =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    let v2 = store
+        .create_policy_version(arn, doc2, 1_700_000_100, false, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (v2.version_id.as_str(), v2.is_default, v2.document.as_str()),
+        ("v2", false, doc2)
+    );
+    assert_eq!(
+        store
+            .get_managed_policy(arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .default_version_id,
+        "v1"
+    );
+    let v3 = store
+        .create_policy_version(arn, "{}", 1_700_000_200, true, 5)
+        .await
+        .unwrap();
+    assert_eq!((v3.version_id.as_str(), v3.is_default), ("v3", true));
+    let after = store.get_managed_policy(arn).await.unwrap().unwrap();
+    assert_eq!(
+        (after.default_version_id.as_str(), after.updated_at),
+        ("v3", 1_700_000_200)
+    );
+    assert!(
+        store
+            .get_policy_version(arn, "v3")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_default
+    );
+    assert!(
+        !store
+            .get_policy_version(arn, "v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_default
+    );
+    let listed: Vec<(String, bool)> = store
+        .list_policy_versions(arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version_id, v.is_default))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("v3".into(), true),
+            ("v2".into(), false),
+            ("v1".into(), false)
+        ]
+    );
+    assert_not_found(store.list_policy_versions(missing).await);
+    assert_not_found(
+        store
+            .create_policy_version(missing, "{}", 1, false, 5)
+            .await,
+    );
+
+    // The quota counts versions that exist now.
+    assert_conflict(store.create_policy_version(arn, "{}", 1, false, 3).await);
+
+    // The default version cannot be deleted; others can, and ids are never reused.
+    assert_conflict(store.delete_policy_version(arn, "v3").await);
+    store.delete_policy_version(arn, "v2").await.unwrap();
+    assert_not_found(store.delete_policy_version(arn, "v2").await);
+    assert_not_found(store.delete_policy_version(missing, "v1").await);
+    assert_eq!(store.get_policy_version(arn, "v2").await.unwrap(), None);
+    let v4 = store
+        .create_policy_version(arn, "{}", 1_700_000_300, false, 5)
+        .await
+        .unwrap();
+    assert_eq!(v4.version_id, "v4");
+
+    store
+        .set_default_policy_version(arn, "v1", 1_700_000_400)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_managed_policy(arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .default_version_id,
+        "v1"
+    );
+    assert_not_found(store.set_default_policy_version(arn, "v2", 1).await);
+    assert_not_found(store.set_default_policy_version(missing, "v1", 1).await);
+    assert_eq!(
+        store
+            .get_managed_policy(arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .default_version_id,
+        "v1"
+    );
+
+    let all = store.list_managed_policies().await.unwrap();
+    assert!(all.iter().any(|p| p.arn == arn), "{all:?}");
+    let arns: Vec<&str> = all.iter().map(|p| p.arn.as_str()).collect();
+    let mut sorted = arns.clone();
+    sorted.sort_unstable();
+    assert_eq!(arns, sorted, "ARN order");
+
+    // Tags: insertion order, keys case-insensitive, replaced in place.
+    assert_eq!(store.list_iam_resource_tags(arn).await.unwrap(), vec![]);
+    store
+        .tag_iam_resource(
+            arn,
+            &[iam_tag("managed-by", "berth"), iam_tag("team", "ci")],
+            3,
+        )
+        .await
+        .unwrap();
+    store
+        .tag_iam_resource(arn, &[iam_tag("Team", "platform"), iam_tag("env", "")], 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_iam_resource_tags(arn).await.unwrap(),
+        vec![
+            iam_tag("managed-by", "berth"),
+            iam_tag("Team", "platform"),
+            iam_tag("env", ""),
+        ]
+    );
+    // Going over the quota changes nothing.
+    assert_conflict(
+        store
+            .tag_iam_resource(arn, &[iam_tag("one-too-many", "x")], 3)
+            .await,
+    );
+    assert_eq!(store.list_iam_resource_tags(arn).await.unwrap().len(), 3);
+    store
+        .untag_iam_resource(arn, &["TEAM".into(), "never-there".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_iam_resource_tags(arn).await.unwrap(),
+        vec![iam_tag("managed-by", "berth"), iam_tag("env", "")]
+    );
+
+    // Tags go with their entity.
+    store.delete_policy_version(arn, "v3").await.unwrap();
+    store.delete_policy_version(arn, "v4").await.unwrap();
+    store.delete_managed_policy(arn).await.unwrap();
+    assert_eq!(store.list_iam_resource_tags(arn).await.unwrap(), vec![]);
+    store.create_managed_policy(&policy, &v1).await.unwrap();
+    assert_eq!(store.list_iam_resource_tags(arn).await.unwrap(), vec![]);
+    store.delete_managed_policy(arn).await.unwrap();
+
+    let tagged = role("Tagged");
+    store.create_role(&tagged).await.unwrap();
+    store
+        .tag_iam_resource(&tagged.arn, &[iam_tag("managed-by", "berth")], 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_iam_resource_tags(&tagged.arn).await.unwrap(),
+        vec![iam_tag("managed-by", "berth")]
+    );
+    store.delete_role("tagged").await.unwrap();
+    assert_eq!(
+        store.list_iam_resource_tags(&tagged.arn).await.unwrap(),
+        vec![]
+    );
+
+    // OIDC providers: client ids and thumbprints change in place.
+    let provider = OidcProviderRecord {
+        arn: "arn:aws:iam::123456789012:oidc-provider/updates.example.com".into(),
+        url: "updates.example.com".into(),
+        client_ids: vec!["sts.amazonaws.com".into()],
+        thumbprints: vec![],
+        created_at: 1_700_000_000,
+    };
+    let parn = provider.arn.as_str();
+    let missing_provider = "arn:aws:iam::123456789012:oidc-provider/missing.example.com";
+    store.create_oidc_provider(&provider).await.unwrap();
+    store
+        .tag_iam_resource(parn, &[iam_tag("managed-by", "berth")], 50)
+        .await
+        .unwrap();
+    store
+        .add_oidc_provider_client_id(parn, "other", 3)
+        .await
+        .unwrap();
+    store
+        .add_oidc_provider_client_id(parn, "other", 3)
+        .await
+        .unwrap();
+    store
+        .add_oidc_provider_client_id(parn, "third", 3)
+        .await
+        .unwrap();
+    assert_conflict(store.add_oidc_provider_client_id(parn, "fourth", 3).await);
+    assert_eq!(
+        store
+            .get_oidc_provider(parn)
+            .await
+            .unwrap()
+            .unwrap()
+            .client_ids,
+        vec!["sts.amazonaws.com", "other", "third"]
+    );
+    store
+        .remove_oidc_provider_client_id(parn, "other")
+        .await
+        .unwrap();
+    store
+        .remove_oidc_provider_client_id(parn, "never")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_oidc_provider(parn)
+            .await
+            .unwrap()
+            .unwrap()
+            .client_ids,
+        vec!["sts.amazonaws.com", "third"]
+    );
+    let thumbprints = vec!["a".repeat(40), "b".repeat(40)];
+    store
+        .update_oidc_provider_thumbprints(parn, &thumbprints)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_oidc_provider(parn)
+            .await
+            .unwrap()
+            .unwrap()
+            .thumbprints,
+        thumbprints
+    );
+    assert_not_found(
+        store
+            .add_oidc_provider_client_id(missing_provider, "x", 3)
+            .await,
+    );
+    assert_not_found(
+        store
+            .remove_oidc_provider_client_id(missing_provider, "x")
+            .await,
+    );
+    assert_not_found(
+        store
+            .update_oidc_provider_thumbprints(missing_provider, &[])
+            .await,
+    );
+    store.delete_oidc_provider(parn).await.unwrap();
+    assert_eq!(store.list_iam_resource_tags(parn).await.unwrap(), vec![]);
 }
 
 pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
@@ -1136,4 +1433,116 @@ pub async fn upload_edge_cases(store: &dyn BlobStore) {
     store.create_upload(id).await.unwrap();
     assert_eq!(store.upload_len(id).await.unwrap(), 0);
     store.delete_upload(id).await.unwrap();
+}
+
+pub async fn lifecycle_policies(store: &dyn MetadataStore) {
+    let name = repo("lifecycle/app");
+    let other = repo("lifecycle/other");
+    for n in [&name, &other] {
+        store
+            .create_repository(&RepositoryRecord {
+                name: n.clone(),
+                created_at: 1_700_000_000,
+                image_tag_mutability: "MUTABLE".into(),
+                scan_on_push: false,
+                encryption_type: "AES256".into(),
+                policy: None,
+            })
+            .await
+            .unwrap();
+    }
+    let missing = repo("lifecycle/missing");
+    assert_eq!(store.get_lifecycle_policy(&name).await.unwrap(), None);
+    assert_not_found(store.put_lifecycle_policy(&missing, "{}").await);
+    assert_not_found(store.delete_lifecycle_policy(&name).await);
+    assert_not_found(store.set_lifecycle_policy_evaluated(&name, 1).await);
+
+    store
+        .put_lifecycle_policy(&name, "{\"rules\":1}")
+        .await
+        .unwrap();
+    store
+        .set_lifecycle_policy_evaluated(&name, 1_700_000_100)
+        .await
+        .unwrap();
+    let record = LifecyclePolicyRecord {
+        repository: name.clone(),
+        text: "{\"rules\":1}".into(),
+        last_evaluated_at: Some(1_700_000_100),
+    };
+    assert_eq!(
+        store.get_lifecycle_policy(&name).await.unwrap(),
+        Some(record.clone())
+    );
+    // Replacing the text clears the evaluation time.
+    store
+        .put_lifecycle_policy(&name, "{\"rules\":2}")
+        .await
+        .unwrap();
+    let replaced = store.get_lifecycle_policy(&name).await.unwrap().unwrap();
+    assert_eq!(
+        (replaced.text.as_str(), replaced.last_evaluated_at),
+        ("{\"rules\":2}", None)
+    );
+    store.put_lifecycle_policy(&other, "o").await.unwrap();
+    let listed: Vec<RepositoryName> = store
+        .list_lifecycle_policies()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.repository)
+        .filter(|r| r.as_str().starts_with("lifecycle/"))
+        .collect();
+    assert_eq!(listed, vec![name.clone(), other.clone()]);
+    store.delete_lifecycle_policy(&name).await.unwrap();
+    assert_eq!(store.get_lifecycle_policy(&name).await.unwrap(), None);
+
+    // Previews: the latest text per repository.
+    assert_eq!(
+        store.get_lifecycle_policy_preview(&name).await.unwrap(),
+        None
+    );
+    assert_not_found(store.put_lifecycle_policy_preview(&missing, "p").await);
+    store
+        .put_lifecycle_policy_preview(&name, "p1")
+        .await
+        .unwrap();
+    store
+        .put_lifecycle_policy_preview(&name, "p2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_lifecycle_policy_preview(&name)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("p2")
+    );
+
+    // Both go with their repository.
+    store
+        .put_lifecycle_policy_preview(&other, "q")
+        .await
+        .unwrap();
+    store.delete_repository(&other, true).await.unwrap();
+    assert_eq!(store.get_lifecycle_policy(&other).await.unwrap(), None);
+    assert_eq!(
+        store.get_lifecycle_policy_preview(&other).await.unwrap(),
+        None
+    );
+    store
+        .create_repository(&RepositoryRecord {
+            name: other.clone(),
+            created_at: 1_700_000_000,
+            image_tag_mutability: "MUTABLE".into(),
+            scan_on_push: false,
+            encryption_type: "AES256".into(),
+            policy: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get_lifecycle_policy(&other).await.unwrap(), None);
+    store.delete_repository(&name, true).await.unwrap();
+    store.delete_repository(&other, true).await.unwrap();
 }

@@ -1,6 +1,8 @@
 //! Starts the real `berth` binary and drives it with real clients (the aws CLI, skopeo).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod idp;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,525 @@
+//! The IAM operations `berth setup` relies on (policy versions, listings, tags, OIDC
+//! provider updates), driven with the aws CLI against the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:sub":"repo:o/r:ref:refs/heads/main"}}}]}"#;
+const POLICY_V1: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#;
+const POLICY_V2: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:DescribeRepositories","Resource":"*"}]}"#;
+
+#[test]
+fn policy_versions_listings_tags_and_provider_updates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let c = Clients {
+        endpoint: server.endpoint(),
+        home,
+    };
+    let r = Some(root());
+    let r = r.as_ref();
+
+    // Tags on create, returned by Get*.
+    let provider = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-open-id-connect-provider",
+            "--url",
+            "https://token.actions.githubusercontent.com",
+            "--client-id-list",
+            "sts.amazonaws.com",
+            "--tags",
+            "Key=managed-by,Value=berth",
+        ],
+    );
+    assert_eq!(provider["Tags"][0]["Key"], "managed-by");
+    let parn = provider["OpenIDConnectProviderArn"].as_str().unwrap();
+    let role = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Pusher",
+            "--assume-role-policy-document",
+            TRUST,
+            "--tags",
+            "Key=managed-by,Value=berth",
+            "Key=github-repository,Value=o/r",
+        ],
+    );
+    assert_eq!(role["Role"]["Tags"][1]["Value"], "o/r");
+    let got = c.aws_ok(r, &["iam", "get-role", "--role-name", "pusher"]);
+    assert_eq!(got["Role"]["Tags"].as_array().unwrap().len(), 2);
+    let policy = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "Push",
+            "--policy-document",
+            POLICY_V1,
+            "--tags",
+            "Key=managed-by,Value=berth",
+        ],
+    );
+    let arn = policy["Policy"]["Arn"].as_str().unwrap().to_owned();
+    assert_eq!(policy["Policy"]["Tags"][0]["Value"], "berth");
+
+    // Duplicate keys (any case) and bad characters are refused with IAM's codes.
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "Pusher",
+            "--tags",
+            "Key=team,Value=a",
+            "Key=Team,Value=b",
+        ],
+    );
+    assert!(
+        err.contains("InvalidInput") && err.contains("case insensitive"),
+        "{err}"
+    );
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "Pusher",
+            "--tags",
+            "Key=a;b,Value=x",
+        ],
+    );
+    assert!(err.contains("ValidationError"), "{err}");
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "Nobody",
+            "--tags",
+            "Key=a,Value=x",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+
+    // Tag, retag (replaces), untag, list.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "Pusher",
+            "--tags",
+            "Key=team,Value=ci",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "Pusher",
+            "--tags",
+            "Key=TEAM,Value=platform",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "untag-role",
+            "--role-name",
+            "Pusher",
+            "--tag-keys",
+            "github-repository",
+        ],
+    );
+    let tags = c.aws_ok(r, &["iam", "list-role-tags", "--role-name", "Pusher"]);
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!([
+            {"Key": "managed-by", "Value": "berth"},
+            {"Key": "TEAM", "Value": "platform"}
+        ])
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "tag-policy",
+            "--policy-arn",
+            &arn,
+            "--tags",
+            "Key=env,Value=prod",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "untag-policy",
+            "--policy-arn",
+            &arn,
+            "--tag-keys",
+            "managed-by",
+        ],
+    );
+    let tags = c.aws_ok(r, &["iam", "list-policy-tags", "--policy-arn", &arn]);
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!([{"Key": "env", "Value": "prod"}])
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "tag-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            parn,
+            "--tags",
+            "Key=github-repository,Value=o/r",
+        ],
+    );
+    let tags = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "list-open-id-connect-provider-tags",
+            "--open-id-connect-provider-arn",
+            parn,
+        ],
+    );
+    assert_eq!(tags["Tags"].as_array().unwrap().len(), 2);
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "untag-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            parn,
+            "--tag-keys",
+            "github-repository",
+        ],
+    );
+    let tags = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "list-open-id-connect-provider-tags",
+            "--open-id-connect-provider-arn",
+            parn,
+        ],
+    );
+    assert_eq!(tags["Tags"].as_array().unwrap().len(), 1);
+
+    // Policy versions.
+    let v2 = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy-version",
+            "--policy-arn",
+            &arn,
+            "--policy-document",
+            POLICY_V2,
+            "--set-as-default",
+        ],
+    );
+    assert_eq!(v2["PolicyVersion"]["VersionId"], "v2");
+    assert_eq!(v2["PolicyVersion"]["IsDefaultVersion"], true);
+    let got = c.aws_ok(r, &["iam", "get-policy", "--policy-arn", &arn]);
+    assert_eq!(got["Policy"]["DefaultVersionId"], "v2");
+    let doc = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-policy-version",
+            "--policy-arn",
+            &arn,
+            "--version-id",
+            "v2",
+        ],
+    );
+    assert_eq!(
+        doc["PolicyVersion"]["Document"]["Statement"][0]["Action"],
+        "ecr:DescribeRepositories"
+    );
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "create-policy-version",
+            "--policy-arn",
+            &arn,
+            "--policy-document",
+            "{",
+        ],
+    );
+    assert!(err.contains("MalformedPolicyDocument"), "{err}");
+    for _ in 0..3 {
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "create-policy-version",
+                "--policy-arn",
+                &arn,
+                "--policy-document",
+                POLICY_V1,
+            ],
+        );
+    }
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "create-policy-version",
+            "--policy-arn",
+            &arn,
+            "--policy-document",
+            POLICY_V1,
+        ],
+    );
+    assert!(err.contains("LimitExceeded"), "{err}");
+    let versions = c.aws_ok(r, &["iam", "list-policy-versions", "--policy-arn", &arn]);
+    let ids: Vec<&str> = versions["Versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["VersionId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["v5", "v4", "v3", "v2", "v1"]);
+    // The CLI follows markers on its own: a page size of 2 still returns all five.
+    let paged = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "list-policy-versions",
+            "--policy-arn",
+            &arn,
+            "--page-size",
+            "2",
+        ],
+    );
+    assert_eq!(paged["Versions"].as_array().unwrap().len(), 5);
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "delete-policy-version",
+            "--policy-arn",
+            &arn,
+            "--version-id",
+            "v2",
+        ],
+    );
+    assert!(err.contains("DeleteConflict"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "set-default-policy-version",
+            "--policy-arn",
+            &arn,
+            "--version-id",
+            "v1",
+        ],
+    );
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "set-default-policy-version",
+            "--policy-arn",
+            &arn,
+            "--version-id",
+            "v9",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+    // A policy with versions besides the default cannot be deleted yet.
+    let err = c.aws_err(r, &["iam", "delete-policy", "--policy-arn", &arn]);
+    assert!(err.contains("DeleteConflict"), "{err}");
+    for v in ["v2", "v3", "v4", "v5"] {
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "delete-policy-version",
+                "--policy-arn",
+                &arn,
+                "--version-id",
+                v,
+            ],
+        );
+    }
+
+    // Listings, with paging.
+    for name in ["Alpha", "beta", "Gamma"] {
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "create-role",
+                "--role-name",
+                name,
+                "--path",
+                "/ci/",
+                "--assume-role-policy-document",
+                TRUST,
+            ],
+        );
+    }
+    let roles = c.aws_ok(r, &["iam", "list-roles", "--page-size", "1"]);
+    let names: Vec<&str> = roles["Roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["RoleName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Alpha", "beta", "Gamma", "Pusher"]);
+    assert!(roles["Roles"][0].get("Tags").is_none());
+    let roles = c.aws_ok(r, &["iam", "list-roles", "--path-prefix", "/ci/"]);
+    assert_eq!(roles["Roles"].as_array().unwrap().len(), 3);
+    let first = c.aws_ok(r, &["iam", "list-roles", "--max-items", "2"]);
+    assert_eq!(first["Roles"].as_array().unwrap().len(), 2);
+    assert!(first["NextToken"].is_string(), "{first}");
+
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "attach-role-policy",
+            "--role-name",
+            "Pusher",
+            "--policy-arn",
+            &arn,
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "Unattached",
+            "--policy-document",
+            POLICY_V1,
+        ],
+    );
+    let all = c.aws_ok(r, &["iam", "list-policies", "--scope", "Local"]);
+    assert_eq!(all["Policies"].as_array().unwrap().len(), 2);
+    let attached = c.aws_ok(r, &["iam", "list-policies", "--only-attached"]);
+    let policies = attached["Policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0]["PolicyName"], "Push");
+    assert_eq!(policies[0]["AttachmentCount"], 1);
+    let aws = c.aws_ok(r, &["iam", "list-policies", "--scope", "AWS"]);
+    assert_eq!(aws["Policies"].as_array().unwrap().len(), 0);
+    let err = c.aws_err(r, &["iam", "list-policies", "--scope", "Mine"]);
+    assert!(
+        err.contains("ValidationError") || err.contains("Invalid"),
+        "{err}"
+    );
+
+    // OIDC provider updates.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "add-client-id-to-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            parn,
+            "--client-id",
+            "sigstore",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-open-id-connect-provider-thumbprint",
+            "--open-id-connect-provider-arn",
+            parn,
+            "--thumbprint-list",
+            &"a".repeat(40),
+        ],
+    );
+    let got = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            parn,
+        ],
+    );
+    assert_eq!(
+        got["ClientIDList"],
+        serde_json::json!(["sts.amazonaws.com", "sigstore"])
+    );
+    assert_eq!(got["ThumbprintList"], serde_json::json!(["a".repeat(40)]));
+    assert_eq!(got["Tags"][0]["Key"], "managed-by");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "remove-client-id-from-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            parn,
+            "--client-id",
+            "sigstore",
+        ],
+    );
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "update-open-id-connect-provider-thumbprint",
+            "--open-id-connect-provider-arn",
+            parn,
+            "--thumbprint-list",
+            &"z".repeat(40),
+        ],
+    );
+    assert!(err.contains("ValidationError"), "{err}");
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "add-client-id-to-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            "arn:aws:iam::123456789012:oidc-provider/nowhere.example.com",
+            "--client-id",
+            "x",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+    let got = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            parn,
+        ],
+    );
+    assert_eq!(
+        got["ClientIDList"],
+        serde_json::json!(["sts.amazonaws.com"])
+    );
+}
