@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (skopeo and PostgreSQL from Debian; awscli, boto3 and moto's S3 server in .venv;
-# @actions/core and @aws-sdk/client-sts with npm; cargo-nextest if missing), then runs
-# formatting and lint checks, every test (with a throwaway PostgreSQL and S3 server,
-# scripts/with-test-services.sh), and a short run of each fuzz target.
+# (skopeo, podman, buildah and PostgreSQL from Debian; awscli, boto3, oras and moto's S3
+# server in .venv; @actions/core and @aws-sdk/client-sts with npm; cargo-nextest if
+# missing), then runs formatting and lint checks, every test (with a throwaway PostgreSQL
+# and S3 server, scripts/with-test-services.sh), and a short run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ log() { printf '\n==> %s\n' "$*"; }
 install_system_packages() {
     local missing=()
     command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+    command -v podman >/dev/null 2>&1 || missing+=(podman)
+    command -v buildah >/dev/null 2>&1 || missing+=(buildah)
     command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
@@ -26,8 +28,8 @@ install_system_packages() {
 
 install_python_clients() {
     if [ ! -x .venv/bin/aws ] || [ ! -x .venv/bin/moto_server ] \
-        || ! .venv/bin/python -c 'import boto3' 2>/dev/null; then
-        log "installing awscli, boto3 and moto's S3 server into .venv (PyPI)"
+        || ! .venv/bin/python -c 'import boto3, oras' 2>/dev/null; then
+        log "installing awscli, boto3, oras and moto's S3 server into .venv (PyPI)"
         python3 -m venv .venv
         .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
     fi

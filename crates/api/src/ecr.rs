@@ -10,7 +10,7 @@ use berth_store::{ManifestRecord, RepositoryRecord};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::authenticate;
@@ -84,6 +84,40 @@ struct CreateRepositoryInput {
     repository_name: String,
     image_tag_mutability: Option<String>,
     image_scanning_configuration: Option<ScanningConfiguration>,
+    #[serde(default)]
+    tags: Vec<ResourceTag>,
+}
+
+/// ECR's `Tag` shape: capitalised members, unlike the rest of the API.
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResourceTag {
+    key: String,
+    value: String,
+}
+
+fn tag_pairs(tags: Vec<ResourceTag>) -> Vec<(String, String)> {
+    tags.into_iter().map(|t| (t.key, t.value)).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TagResourceInput {
+    resource_arn: String,
+    tags: Vec<ResourceTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UntagResourceInput {
+    resource_arn: String,
+    tag_keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceInput {
+    resource_arn: String,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +308,8 @@ async fn operation(
             let scan = i
                 .image_scanning_configuration
                 .is_some_and(|s| s.scan_on_push);
+            let tags = tag_pairs(i.tags);
+            berth_core::ecr_tags::validate_tags(&tags)?;
             let r = services
                 .create_repository(
                     caller,
@@ -283,7 +319,35 @@ async fn operation(
                     scan,
                 )
                 .await?;
+            services
+                .tag_new_repository(caller, facts, r.name.as_str(), &tags)
+                .await?;
             json!({"repository": repository_json(services, &r)})
+        }
+        "TagResource" => {
+            let i: TagResourceInput = parse(input)?;
+            services
+                .tag_resource(caller, facts, &i.resource_arn, &tag_pairs(i.tags))
+                .await?;
+            json!({})
+        }
+        "UntagResource" => {
+            let i: UntagResourceInput = parse(input)?;
+            services
+                .untag_resource(caller, facts, &i.resource_arn, &i.tag_keys)
+                .await?;
+            json!({})
+        }
+        "ListTagsForResource" => {
+            let i: ResourceInput = parse(input)?;
+            let tags = services
+                .list_tags_for_resource(caller, facts, &i.resource_arn)
+                .await?;
+            let tags: Vec<ResourceTag> = tags
+                .into_iter()
+                .map(|(key, value)| ResourceTag { key, value })
+                .collect();
+            json!({"tags": tags})
         }
         "DescribeRepositories" => {
             let i: DescribeRepositoriesInput = parse(input)?;

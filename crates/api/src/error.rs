@@ -128,6 +128,8 @@ impl From<EcrError> for JsonError {
             EcrError::RepositoryAlreadyExists(m) => j("RepositoryAlreadyExistsException", m),
             EcrError::RepositoryNotEmpty(m) => j("RepositoryNotEmptyException", m),
             EcrError::InvalidParameter(m) => j("InvalidParameterException", m),
+            EcrError::InvalidTagParameter(m) => j("InvalidTagParameterException", m),
+            EcrError::TooManyTags(m) => j("TooManyTagsException", m),
             EcrError::UploadNotFound(m) => j("UploadNotFoundException", m),
             EcrError::InvalidLayerPart {
                 message,

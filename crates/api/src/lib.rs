@@ -8,6 +8,7 @@ mod iam;
 mod issuer;
 mod query;
 mod registry;
+pub mod server;
 mod sts;
 
 use std::net::SocketAddr;
@@ -38,7 +39,10 @@ async fn dispatch(
 ) -> Response {
     let facts = RequestFacts {
         source_ip: Some(peer.ip().to_string()),
-        secure_transport: false,
+        secure_transport: request
+            .extensions()
+            .get::<server::SecureTransport>()
+            .is_some(),
         user_agent: request
             .headers()
             .get(header::USER_AGENT)

@@ -1,6 +1,7 @@
 //! `berth`: the server and its command-line tools.
 
 mod config_file;
+mod gc;
 mod github;
 mod login;
 mod policy;
@@ -32,6 +33,8 @@ enum Command {
   berth serve --dev                                  # local development, mints GitHub-shaped tokens
   berth serve --listen 0.0.0.0:5000 --public-url https://registry.example.com --data-dir /var/lib/berth")]
     Serve(serve::ServeArgs),
+    /// Delete unreferenced blobs and stale uploads (safe while the server runs).
+    Gc(gc::GcArgs),
     /// Mint a GitHub-Actions-shaped OIDC token from a `berth serve --dev` server.
     #[command(after_help = "Examples:
   berth token --endpoint-url http://127.0.0.1:5000 --repository octo-org/octo-repo
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
                 .await
                 .map(|()| 0),
             Command::Migrate(args) => storage::migrate(args).await.map(|()| 0),
+            Command::Gc(args) => gc::run(args).await.map(|()| 0),
             Command::Policy(_) | Command::Workflow(_) | Command::Completions { .. } => Ok(0),
         }
     });

@@ -50,6 +50,28 @@ pub struct ServeArgs {
     lifecycle_interval_seconds: u64,
     #[command(flatten)]
     storage: StorageArgs,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A request's headers must arrive within this (slow clients are cut off).
+    #[arg(long, default_value = "30s", value_parser = crate::gc::parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Close connections on which nothing moved for this long (idle keep-alives, stalled
+    /// uploads and downloads).
+    #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// How many uploads one principal may stream at once (more get 429 TOOMANYREQUESTS).
+    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    max_concurrent_uploads: usize,
+    /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
+    /// (run `berth gc` instead).
+    #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration)]
+    gc_interval: std::time::Duration,
+    #[command(flatten)]
+    gc_policy: crate::gc::GcPolicyArgs,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,6 +108,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     {
         bail!("--public-url `{url}` must start with http:// or https://");
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(berth_api::server::load_tls(cert, key)?),
+        _ => None,
+    };
     // Bound first, so that `--listen 127.0.0.1:0` reports the port it got.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -94,7 +120,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let public_url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{local}"))
+        .unwrap_or_else(|| {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{local}")
+        })
         .trim_end_matches('/')
         .to_owned();
 
@@ -106,9 +135,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev,
         allow_unscoped_github_trust: args.allow_unscoped_github_trust,
     };
-    let services = Services::new(config, metadata, blobs, root)
+    let mut services = Services::new(config, metadata, blobs, root)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    services.upload_slots = berth_core::upload_slots::UploadSlots::new(args.max_concurrent_uploads);
     if args.dev {
         eprintln!(
             "WARNING: development mode. This server mints OIDC tokens for https://token.actions.githubusercontent.com \
@@ -131,14 +161,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::time::Duration::from_secs(args.lifecycle_interval_seconds),
         ));
     }
+    if !args.gc_interval.is_zero() {
+        crate::gc::spawn_schedule(
+            services.metadata.clone(),
+            services.blobs.clone(),
+            args.gc_policy.policy(),
+            args.gc_interval,
+        );
+    }
     let app = berth_api::router(services);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server failed")?;
+    let limits = berth_api::server::Limits {
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        ..berth_api::server::Limits::default()
+    };
+    berth_api::server::serve(listener, app, tls, limits, shutdown_signal()).await;
     eprintln!("berth stopped");
     Ok(())
 }

@@ -23,3 +23,6 @@ pub const ECR_SET_REPOSITORY_POLICY: &str = "ecr:SetRepositoryPolicy";
 pub const ECR_GET_REPOSITORY_POLICY: &str = "ecr:GetRepositoryPolicy";
 pub const ECR_DELETE_REPOSITORY_POLICY: &str = "ecr:DeleteRepositoryPolicy";
 pub const ECR_PUT_IMAGE_TAG_MUTABILITY: &str = "ecr:PutImageTagMutability";
+pub const ECR_TAG_RESOURCE: &str = "ecr:TagResource";
+pub const ECR_UNTAG_RESOURCE: &str = "ecr:UntagResource";
+pub const ECR_LIST_TAGS_FOR_RESOURCE: &str = "ecr:ListTagsForResource";

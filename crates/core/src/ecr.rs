@@ -157,7 +157,7 @@ impl Services {
     }
 
     /// Authorizes an ECR action on a repository, then loads it.
-    async fn ecr_repository(
+    pub(crate) async fn ecr_repository(
         &self,
         caller: &Caller,
         facts: &RequestFacts,

@@ -112,6 +112,10 @@ pub enum EcrError {
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]
+    InvalidTagParameter(String),
+    #[error("{0}")]
+    TooManyTags(String),
+    #[error("{0}")]
     UploadNotFound(String),
     #[error("{message}")]
     InvalidLayerPart {

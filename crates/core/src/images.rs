@@ -130,6 +130,19 @@ impl Services {
         id: &str,
         digest: &Digest,
     ) -> Result<u64, ImageError> {
+        // Leased from before the bytes are stored until they are linked (see `gc`).
+        let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
+        let result = self.commit_and_link(repository, id, digest).await;
+        self.release_blob_lease(lease).await;
+        result
+    }
+
+    async fn commit_and_link(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+    ) -> Result<u64, ImageError> {
         let size = match self.blobs.commit_upload(id, digest).await {
             Err(StoreError::NotFound) => return Err(ImageError::UploadNotFound),
             Err(StoreError::Conflict(m)) => return Err(ImageError::DigestMismatch(m)),
@@ -185,15 +198,23 @@ impl Services {
         to: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>, ImageError> {
-        let Some(size) = self.metadata.blob_link(from, digest).await? else {
-            return Ok(None);
-        };
-        // The link is only as good as the bytes behind it.
-        if self.blobs.stat(digest).await?.is_none() {
-            return Ok(None);
+        // Leased before the checks, so the collector cannot take the bytes between the
+        // check and the link (see `gc`).
+        let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
+        let result = async {
+            let Some(size) = self.metadata.blob_link(from, digest).await? else {
+                return Ok(None);
+            };
+            // The link is only as good as the bytes behind it.
+            if self.blobs.stat(digest).await?.is_none() {
+                return Ok(None);
+            }
+            self.metadata.link_blob(to, digest, size).await?;
+            Ok(u64::try_from(size).ok())
         }
-        self.metadata.link_blob(to, digest, size).await?;
-        Ok(u64::try_from(size).ok())
+        .await;
+        self.release_blob_lease(lease).await;
+        result
     }
 
     /// Removes a blob from a repository. The bytes stay until garbage collection finds
@@ -322,6 +343,26 @@ impl Services {
                 "manifest digest {digest} does not match {expected}"
             )));
         }
+        // The manifest's own digest and every digest it references stay leased until its
+        // record is stored, so the collector cannot take them in between (see `gc`).
+        let mut leased = vec![digest.clone()];
+        leased.extend(manifest.blob_references().map(|d| d.digest.clone()));
+        let lease = self.lease_blobs(&leased).await?;
+        let result = self
+            .store_manifest(repository, &manifest, bytes, digest, tag)
+            .await;
+        self.release_blob_lease(lease).await;
+        result
+    }
+
+    async fn store_manifest(
+        &self,
+        repository: &RepositoryRecord,
+        manifest: &Manifest,
+        bytes: &[u8],
+        digest: Digest,
+        tag: Option<&Tag>,
+    ) -> Result<(Digest, PutManifestOutcome, ManifestRecord), ImageError> {
         let name = &repository.name;
         let mut missing = Vec::new();
         let mut image_size: i64 = 0;

@@ -6,7 +6,9 @@ pub mod authorizer;
 pub mod caller;
 pub mod config;
 pub mod ecr;
+pub mod ecr_tags;
 pub mod error;
+pub mod gc;
 pub mod github_trust;
 pub mod iam;
 pub mod ids;
@@ -17,6 +19,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod sealer;
 pub mod sts;
+pub mod upload_slots;
 
 use std::sync::Arc;
 
@@ -40,6 +43,8 @@ pub struct Services {
     pub issuer: Option<issuer::DevIssuer>,
     pub jwks: jwks::JwksCache,
     pub root: keys::RootCredentials,
+    /// The bound on uploads a principal streams at once (replace before serving).
+    pub upload_slots: upload_slots::UploadSlots,
 }
 
 impl Services {
@@ -67,6 +72,7 @@ impl Services {
             issuer,
             jwks,
             root,
+            upload_slots: upload_slots::UploadSlots::default(),
         })
     }
 }

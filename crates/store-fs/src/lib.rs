@@ -11,6 +11,10 @@
 //!   never counted. Upload ids are `[A-Za-z0-9_-]{1,128}`, so they never contain a `.`.
 //! * `tmp/`: files being written; emptied on open.
 //!
+//! A blob's modification time is when its bytes were last written; the garbage collector
+//! leaves young blobs alone, so `put` and `commit_upload` refresh it when the blob already
+//! exists.
+//!
 //! Memory stays flat: bytes move through one fixed buffer per operation.
 //!
 //! One process owns a root at a time; concurrent calls for the same upload are serialized
@@ -65,6 +69,24 @@ impl FsBlobStore {
         })
         .await?;
         Ok(store)
+    }
+
+    /// Opens a store that another process (a running `berth serve`) may own, without
+    /// touching its `tmp/`: for the garbage collector run beside the server.
+    pub async fn attach(root: &Path) -> StoreResult<Self> {
+        for dir in ["blobs", "uploads", "tmp"] {
+            if !root.join(dir).is_dir() {
+                return Err(StoreError::Backend(format!(
+                    "{} is not a blob store (no {dir}/)",
+                    root.display()
+                )));
+            }
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            upload_locks: std::sync::Mutex::new(HashMap::new()),
+            tmp_counter: AtomicU64::new(0),
+        })
     }
 
     /// The root directory.
@@ -326,7 +348,7 @@ impl BlobStore for FsBlobStore {
         }
         let target = self.blob_path(digest)?;
         if self.stat(digest).await?.is_some() {
-            return Ok(());
+            return blocking(move || touch(&target)).await;
         }
         let tmp = self.tmp_path("put");
         let bytes = bytes.to_vec();
@@ -496,6 +518,7 @@ impl BlobStore for FsBlobStore {
             if target.exists() {
                 // Already stored (blobs are immutable): just drop the upload.
                 std::fs::remove_file(&data).map_err(io("removing upload"))?;
+                touch(&target)?;
             } else {
                 install_blob(&data, &target)?;
             }
@@ -517,6 +540,108 @@ impl BlobStore for FsBlobStore {
         })
         .await
     }
+
+    async fn list_blobs(&self) -> StoreResult<Vec<(Digest, i64)>> {
+        let root = self.root.join("blobs");
+        blocking(move || {
+            let mut out = Vec::new();
+            for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+                let dir = root.join(algorithm.as_str());
+                let prefixes = match std::fs::read_dir(&dir) {
+                    Ok(p) => p,
+                    Err(e) if is_not_found(&e) => continue,
+                    Err(e) => return Err(io("listing blobs")(e)),
+                };
+                for prefix in prefixes {
+                    let prefix = prefix.map_err(io("listing blobs"))?;
+                    let files = match std::fs::read_dir(prefix.path()) {
+                        Ok(f) => f,
+                        // Not a directory, or removed meanwhile: nothing of ours.
+                        Err(_) => continue,
+                    };
+                    for file in files {
+                        let file = file.map_err(io("listing blobs"))?;
+                        let name = file.file_name();
+                        let Some(hex) = name.to_str() else { continue };
+                        // Anything that is not a blob's name is not ours to report.
+                        let Ok(digest) = Digest::parse(&format!("{}:{hex}", algorithm.as_str()))
+                        else {
+                            continue;
+                        };
+                        match file.metadata() {
+                            Ok(meta) => out.push((digest, modified_unix(&meta))),
+                            Err(e) if is_not_found(&e) => {}
+                            Err(e) => return Err(io("reading blob metadata")(e)),
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_blob(&self, digest: &Digest) -> StoreResult<()> {
+        let path = self.blob_path(digest)?;
+        blocking(move || {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(io("deleting blob")(e)),
+            }
+            match path.parent() {
+                Some(dir) => sync_dir(dir),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn list_uploads(&self) -> StoreResult<Vec<(String, i64)>> {
+        let dir = self.root.join("uploads");
+        blocking(move || {
+            let mut latest: HashMap<String, i64> = HashMap::new();
+            for entry in std::fs::read_dir(&dir).map_err(io("listing uploads"))? {
+                let entry = entry.map_err(io("listing uploads"))?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let id = name.strip_suffix(".len").unwrap_or(name);
+                if !valid_upload_id(id) {
+                    continue;
+                }
+                let modified = match entry.metadata() {
+                    Ok(meta) => modified_unix(&meta),
+                    Err(e) if is_not_found(&e) => continue,
+                    Err(e) => return Err(io("reading upload metadata")(e)),
+                };
+                let slot = latest.entry(id.to_owned()).or_insert(modified);
+                *slot = (*slot).max(modified);
+            }
+            Ok(latest.into_iter().collect())
+        })
+        .await
+    }
+}
+
+/// Marks an existing blob as just written, so the collector's grace period starts over.
+/// A blob removed meanwhile is not an error here: the caller's lease check catches it.
+fn touch(path: &Path) -> StoreResult<()> {
+    match std::fs::File::options().write(true).open(path) {
+        Ok(file) => file
+            .set_modified(std::time::SystemTime::now())
+            .map_err(io("touching blob")),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(io("touching blob")(e)),
+    }
+}
+
+/// A file's modification time in unix seconds (0 when the platform has none).
+fn modified_unix(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -48,10 +48,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lifecycle_policies",
         include_str!("../migrations/0004_lifecycle_policies.sql"),
     ),
+    (5, "blob_gc", include_str!("../migrations/0005_blob_gc.sql")),
+    (
+        6,
+        "repository_tags",
+        include_str!("../migrations/0006_repository_tags.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: u32 = 16;
@@ -184,6 +190,16 @@ impl<'s> MigrationSource<'s> for EmbeddedMigrations {
 
 /// Maps a sqlx error: unique violations are `AlreadyExists`, foreign-key violations
 /// (a record naming a repository that does not exist) are `NotFound`, the rest `Backend`.
+/// Serialises leases and claims of one digest until the transaction ends.
+async fn lock_digest(tx: &mut Transaction<'static, Postgres>, digest: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('berth-blob-gc:' || $1, 0))")
+        .bind(digest)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
 fn db(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e {
         if d.is_unique_violation() {
@@ -1437,6 +1453,86 @@ impl MetadataStore for PostgresStore {
         .map_err(db)
     }
 
+    async fn tag_repository(
+        &self,
+        name: &RepositoryName,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // Locking the repository row makes concurrent taggers take turns, so the count
+        // below sees every tag another replica added.
+        let exists = sqlx::query("SELECT 1 FROM repositories WHERE name = $1 FOR UPDATE")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO repository_tags (repository, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (repository, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name.as_str())
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM repository_tags WHERE repository = $1")
+                .bind(name.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) > max_tags {
+            return Err(StoreError::Conflict(format!(
+                "a repository can have at most {max_tags} tags"
+            )));
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM repositories WHERE name = $1 FOR UPDATE")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM repository_tags WHERE repository = $1 AND key = ANY($2)")
+            .bind(name.as_str())
+            .bind(keys)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_repository_tags(
+        &self,
+        name: &RepositoryName,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT key, value FROM repository_tags WHERE repository = $1 ORDER BY key",
+        )
+        .bind(name.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| Ok((col(row, "key")?, col(row, "value")?)))
+            .collect()
+    }
+
     // --- Blob links -----------------------------------------------------------------
 
     async fn link_blob(
@@ -1816,6 +1912,142 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn list_uploads_created_before(&self, before: i64) -> StoreResult<Vec<UploadRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, repository, created_at, last_part_size, small_part_seen \
+             FROM uploads WHERE created_at < $1 ORDER BY created_at",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(UploadRecord {
+                    id: col(row, "id")?,
+                    repository: parse_repository(&col::<String>(row, "repository")?)?,
+                    created_at: col(row, "created_at")?,
+                    last_part_size: col(row, "last_part_size")?,
+                    small_part_seen: col(row, "small_part_seen")?,
+                })
+            })
+            .collect()
+    }
+
+    // --- Garbage collection of blob bytes -------------------------------------------
+    // A lease and a claim of the same digest take turns on a transaction-scoped advisory
+    // lock per digest: under READ COMMITTED each would otherwise miss the other's
+    // uncommitted row and both succeed.
+
+    async fn lease_blobs(
+        &self,
+        lease: &str,
+        digests: &[Digest],
+        now: i64,
+        live_claims_since: i64,
+    ) -> StoreResult<()> {
+        // Locks taken in one order, so two leases of overlapping digests cannot deadlock.
+        let mut sorted: Vec<&str> = digests.iter().map(Digest::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut tx = self.begin().await?;
+        for digest in sorted {
+            lock_digest(&mut tx, digest).await?;
+            let claimed =
+                sqlx::query("SELECT 1 FROM blob_claims WHERE digest = $1 AND claimed_at >= $2")
+                    .bind(digest)
+                    .bind(live_claims_since)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .is_some();
+            if claimed {
+                return Err(StoreError::Conflict(format!(
+                    "blob {digest} is being garbage-collected"
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO blob_leases (lease, digest, leased_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (lease, digest) DO UPDATE SET leased_at = excluded.leased_at",
+            )
+            .bind(lease)
+            .bind(digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn release_blob_lease(&self, lease: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM blob_leases WHERE lease = $1")
+            .bind(lease)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn claim_unreferenced_blob(
+        &self,
+        digest: &Digest,
+        now: i64,
+        live_leases_since: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        lock_digest(&mut tx, digest.as_str()).await?;
+        let referenced: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM blob_links WHERE digest = $1) \
+             OR EXISTS (SELECT 1 FROM manifests WHERE digest = $1) \
+             OR EXISTS (SELECT 1 FROM manifest_blobs WHERE blob_digest = $1) \
+             OR EXISTS (SELECT 1 FROM blob_leases WHERE digest = $1 AND leased_at >= $2)",
+        )
+        .bind(digest.as_str())
+        .bind(live_leases_since)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        if referenced {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO blob_claims (digest, claimed_at) VALUES ($1, $2) \
+             ON CONFLICT (digest) DO UPDATE SET claimed_at = excluded.claimed_at",
+        )
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()> {
+        sqlx::query("DELETE FROM blob_claims WHERE digest = $1")
+            .bind(digest.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for statement in [
+            "DELETE FROM blob_leases WHERE leased_at < $1",
+            "DELETE FROM blob_claims WHERE claimed_at < $1",
+        ] {
+            sqlx::query(statement)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     // --- Signing keys ---------------------------------------------------------------

@@ -578,6 +578,61 @@ impl BlobStore for S3BlobStore {
             Err(e) => Err(backend("removing an upload")(e)),
         }
     }
+
+    async fn list_blobs(&self) -> StoreResult<Vec<(Digest, i64)>> {
+        // The write time is the object's Last-Modified: every write of a blob (`put`, a
+        // commit's PUT or copy) replaces the object, so a re-pushed blob looks new again.
+        let mut out = Vec::new();
+        for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+            let root = self.key(&format!("blobs/{}", algorithm.as_str()));
+            let mut listing = self.s3.list(Some(&root));
+            while let Some(meta) = listing.next().await {
+                let meta = meta.map_err(backend("listing blobs"))?;
+                // Anything that is not a blob's name is not ours to report.
+                let Some(hex) = meta.location.filename() else {
+                    continue;
+                };
+                let Ok(digest) = Digest::parse(&format!("{}:{hex}", algorithm.as_str())) else {
+                    continue;
+                };
+                if meta.location != self.blob_key(&digest) {
+                    continue;
+                }
+                out.push((digest, meta.last_modified.timestamp()));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_blob(&self, digest: &Digest) -> StoreResult<()> {
+        match self.s3.delete(&self.blob_key(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend("deleting a blob")(e)),
+        }
+    }
+
+    async fn list_uploads(&self) -> StoreResult<Vec<(String, i64)>> {
+        // Every append rewrites `uploads/<id>/state`, so its Last-Modified is when bytes
+        // were last added; a completed `data` object counts too.
+        let root = self.key("uploads");
+        let depth = root.parts().count();
+        let mut latest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        let mut listing = self.s3.list(Some(&root));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(backend("listing uploads"))?;
+            let Some(id) = meta.location.parts().nth(depth) else {
+                continue;
+            };
+            let id = id.as_ref();
+            if !valid_upload_id(id) {
+                continue;
+            }
+            let modified = meta.last_modified.timestamp();
+            let slot = latest.entry(id.to_owned()).or_insert(modified);
+            *slot = (*slot).max(modified);
+        }
+        Ok(latest.into_iter().collect())
+    }
 }
 
 #[cfg(test)]

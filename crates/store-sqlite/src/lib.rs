@@ -45,6 +45,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lifecycle_policies",
         include_str!("../migrations/0004_lifecycle_policies.sql"),
     ),
+    (5, "blob_gc", include_str!("../migrations/0005_blob_gc.sql")),
+    (
+        6,
+        "repository_tags",
+        include_str!("../migrations/0006_repository_tags.sql"),
+    ),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -1355,6 +1361,86 @@ impl MetadataStore for SqliteStore {
         row.as_ref().map(|r| col(r, "policy_text")).transpose()
     }
 
+    async fn tag_repository(
+        &self,
+        name: &RepositoryName,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM repositories WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO repository_tags (repository, key, value) VALUES (?, ?, ?) \
+                 ON CONFLICT (repository, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name.as_str())
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM repository_tags WHERE repository = ?")
+                .bind(name.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)
+                .and_then(|row| col(&row, "n"))?;
+        if usize::try_from(count).unwrap_or(usize::MAX) > max_tags {
+            return Err(StoreError::Conflict(format!(
+                "a repository can have at most {max_tags} tags"
+            )));
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM repositories WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        for key in keys {
+            sqlx::query("DELETE FROM repository_tags WHERE repository = ? AND key = ?")
+                .bind(name.as_str())
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_repository_tags(
+        &self,
+        name: &RepositoryName,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows =
+            sqlx::query("SELECT key, value FROM repository_tags WHERE repository = ? ORDER BY key")
+                .bind(name.as_str())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db)?;
+        rows.iter()
+            .map(|row| Ok((col(row, "key")?, col(row, "value")?)))
+            .collect()
+    }
+
     // --- Blob links -----------------------------------------------------------------
 
     async fn link_blob(
@@ -1704,6 +1790,134 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn list_uploads_created_before(&self, before: i64) -> StoreResult<Vec<UploadRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, repository, created_at, last_part_size, small_part_seen \
+             FROM uploads WHERE created_at < ? ORDER BY created_at",
+        )
+        .bind(before)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(UploadRecord {
+                    id: col(row, "id")?,
+                    repository: parse_repository(&col::<String>(row, "repository")?)?,
+                    created_at: col(row, "created_at")?,
+                    last_part_size: col(row, "last_part_size")?,
+                    small_part_seen: col(row, "small_part_seen")?,
+                })
+            })
+            .collect()
+    }
+
+    // --- Garbage collection of blob bytes -------------------------------------------
+
+    async fn lease_blobs(
+        &self,
+        lease: &str,
+        digests: &[Digest],
+        now: i64,
+        live_claims_since: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for digest in digests {
+            let claimed =
+                sqlx::query("SELECT 1 FROM blob_claims WHERE digest = ? AND claimed_at >= ?")
+                    .bind(digest.as_str())
+                    .bind(live_claims_since)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .is_some();
+            if claimed {
+                return Err(StoreError::Conflict(format!(
+                    "blob {digest} is being garbage-collected"
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO blob_leases (lease, digest, leased_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (lease, digest) DO UPDATE SET leased_at = excluded.leased_at",
+            )
+            .bind(lease)
+            .bind(digest.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn release_blob_lease(&self, lease: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM blob_leases WHERE lease = ?")
+            .bind(lease)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn claim_unreferenced_blob(
+        &self,
+        digest: &Digest,
+        now: i64,
+        live_leases_since: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let referenced = sqlx::query(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM blob_links WHERE digest = ?1) \
+             OR EXISTS (SELECT 1 FROM manifests WHERE digest = ?1) \
+             OR EXISTS (SELECT 1 FROM manifest_blobs WHERE blob_digest = ?1) \
+             OR EXISTS (SELECT 1 FROM blob_leases WHERE digest = ?1 AND leased_at >= ?2)",
+        )
+        .bind(digest.as_str())
+        .bind(live_leases_since)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .is_some();
+        if referenced {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO blob_claims (digest, claimed_at) VALUES (?, ?) \
+             ON CONFLICT (digest) DO UPDATE SET claimed_at = excluded.claimed_at",
+        )
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()> {
+        sqlx::query("DELETE FROM blob_claims WHERE digest = ?")
+            .bind(digest.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for table in [
+            "DELETE FROM blob_leases WHERE leased_at < ?",
+            "DELETE FROM blob_claims WHERE claimed_at < ?",
+        ] {
+            sqlx::query(table)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     // --- Signing keys ---------------------------------------------------------------

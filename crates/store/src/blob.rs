@@ -54,4 +54,14 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Discards an upload. Unknown ids are not an error.
     async fn delete_upload(&self, upload_id: &str) -> StoreResult<()>;
+
+    /// Every stored blob with the time (unix seconds) its bytes were last written.
+    async fn list_blobs(&self) -> StoreResult<Vec<(Digest, i64)>>;
+
+    /// Deletes a blob's bytes. Unknown digests are not an error. Only the garbage
+    /// collector calls this, under its claim (see `MetadataStore::claim_unreferenced_blob`).
+    async fn delete_blob(&self, digest: &Digest) -> StoreResult<()>;
+
+    /// Every upload with the time (unix seconds) bytes were last added to it.
+    async fn list_uploads(&self) -> StoreResult<Vec<(String, i64)>>;
 }

@@ -345,6 +345,23 @@ pub trait MetadataStore: Send + Sync + 'static {
         &self,
         repository: &RepositoryName,
     ) -> StoreResult<Option<String>>;
+    /// Adds or overwrites resource tags (key, value) in one transaction. `NotFound` when
+    /// the repository is absent; `Conflict` (and nothing changes) when it would then have
+    /// more than `max_tags` tags.
+    async fn tag_repository(
+        &self,
+        name: &RepositoryName,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> StoreResult<()>;
+    /// Removes resource tags by key; absent keys are not an error. `NotFound` when the
+    /// repository is absent.
+    async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()>;
+    /// The repository's resource tags in key order (empty for an unknown repository).
+    async fn list_repository_tags(
+        &self,
+        name: &RepositoryName,
+    ) -> StoreResult<Vec<(String, String)>>;
 
     // --- Blob links: which blobs a repository may serve -----------------------------
     /// Idempotent.
@@ -423,6 +440,40 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Unknown ids are not an error.
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;
+
+    /// Uploads created before `before` (unix seconds), for garbage collection.
+    async fn list_uploads_created_before(&self, before: i64) -> StoreResult<Vec<UploadRecord>>;
+
+    // --- Garbage collection of blob bytes -------------------------------------------
+    // The protocol (explained in berth-core's `gc` module): a writer leases the digests it
+    // is about to store or reference; the collector claims a digest only when nothing
+    // references or leases it, and deletes the bytes only while its claim stands.
+
+    /// Leases `digests` under `lease` for a write that will store or reference them.
+    /// `Conflict` when one of them is claimed by the collector with a claim made at or
+    /// after `live_claims_since` (older claims are from a collector that died).
+    async fn lease_blobs(
+        &self,
+        lease: &str,
+        digests: &[Digest],
+        now: i64,
+        live_claims_since: i64,
+    ) -> StoreResult<()>;
+    /// Ends a lease. Unknown leases are not an error.
+    async fn release_blob_lease(&self, lease: &str) -> StoreResult<()>;
+    /// In one transaction: when no repository links `digest`, no manifest has that
+    /// digest or references it as a blob, and no lease made at or after
+    /// `live_leases_since` names it, records a claim at `now` and returns `true`.
+    async fn claim_unreferenced_blob(
+        &self,
+        digest: &Digest,
+        now: i64,
+        live_leases_since: i64,
+    ) -> StoreResult<bool>;
+    /// Removes the collector's claim on `digest`. Unknown claims are not an error.
+    async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()>;
+    /// Forgets leases and claims made before `before` (their holders died).
+    async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()>;
 
     // --- Signing keys ---------------------------------------------------------------
     /// Returns the newest key for `candidate.purpose`, inserting `candidate` first when

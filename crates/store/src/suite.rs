@@ -111,6 +111,8 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     repository_pagination(store).await;
     referrers_and_blob_unlinks(store).await;
     uploads(store).await;
+    blob_collection_bookkeeping(store).await;
+    repository_resource_tags(store).await;
     signing_keys(store).await;
     lifecycle_policies(store).await;
 }
@@ -1076,6 +1078,181 @@ pub async fn referrers_and_blob_unlinks(store: &dyn MetadataStore) {
     store.delete_repository(&other, true).await.unwrap();
 }
 
+/// Leases, claims and the listing of old uploads: the metadata side of garbage collection.
+pub async fn blob_collection_bookkeeping(store: &dyn MetadataStore) {
+    let name = repo("gc/app");
+    store
+        .create_repository(&repository("gc/app", 1))
+        .await
+        .unwrap();
+    let linked = blob_digest(60);
+    let in_manifest = blob_digest(61);
+    let loose = blob_digest(62);
+    let leased = blob_digest(63);
+    store.link_blob(&name, &linked, 1).await.unwrap();
+    let manifest = ManifestRecord {
+        repository: name.clone(),
+        digest: sha256(b"gc manifest"),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 11,
+        image_size: 1,
+        pushed_at: 1,
+        artifact_type: None,
+        subject: None,
+        blobs: vec![in_manifest.clone()],
+        children: vec![],
+    };
+    store.put_manifest(&manifest, None, false).await.unwrap();
+
+    // Anything linked, referenced by a manifest, or a manifest itself is never claimed.
+    for d in [&linked, &in_manifest, &manifest.digest] {
+        assert!(
+            !store.claim_unreferenced_blob(d, 100, 0).await.unwrap(),
+            "{d}"
+        );
+    }
+    // A live lease protects; a lease older than the cut-off does not.
+    store
+        .lease_blobs("lease-1", std::slice::from_ref(&leased), 100, 0)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_unreferenced_blob(&leased, 100, 50)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_unreferenced_blob(&leased, 200, 150)
+            .await
+            .unwrap()
+    );
+    store.drop_blob_claim(&leased).await.unwrap();
+    store.release_blob_lease("lease-1").await.unwrap();
+    store.release_blob_lease("lease-1").await.unwrap(); // unknown: fine
+
+    // A live claim refuses a lease, for every digest of it; a dead claim does not.
+    assert!(store.claim_unreferenced_blob(&loose, 300, 0).await.unwrap());
+    assert_conflict(
+        store
+            .lease_blobs("lease-2", &[leased.clone(), loose.clone()], 310, 300)
+            .await,
+    );
+    store
+        .lease_blobs("lease-2", &[leased.clone(), loose.clone()], 310, 301)
+        .await
+        .unwrap();
+    // ... and once leased, the collector cannot claim it again.
+    assert!(!store.claim_unreferenced_blob(&loose, 320, 0).await.unwrap());
+    store.release_blob_lease("lease-2").await.unwrap();
+    assert!(store.claim_unreferenced_blob(&loose, 330, 0).await.unwrap());
+    store.drop_blob_claim(&loose).await.unwrap();
+    store
+        .lease_blobs("lease-3", std::slice::from_ref(&loose), 340, 0)
+        .await
+        .unwrap();
+
+    // Pruning forgets old leases and claims only.
+    assert!(
+        store
+            .claim_unreferenced_blob(&leased, 100, 0)
+            .await
+            .unwrap()
+    );
+    store.prune_blob_leases_and_claims(200).await.unwrap();
+    // The claim at 100 is gone: a lease with any cut-off succeeds.
+    store
+        .lease_blobs("lease-4", std::slice::from_ref(&leased), 400, 0)
+        .await
+        .unwrap();
+    // The lease at 340 survived: the digest stays protected.
+    assert!(!store.claim_unreferenced_blob(&loose, 400, 0).await.unwrap());
+    store.release_blob_lease("lease-3").await.unwrap();
+    store.release_blob_lease("lease-4").await.unwrap();
+
+    // Uploads by age.
+    for (id, created_at) in [("gc-upload-old", 10), ("gc-upload-new", 1000)] {
+        store
+            .create_upload(&UploadRecord {
+                id: id.into(),
+                repository: name.clone(),
+                created_at,
+                last_part_size: None,
+                small_part_seen: false,
+            })
+            .await
+            .unwrap();
+    }
+    let old: Vec<String> = store
+        .list_uploads_created_before(500)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .filter(|id| id.starts_with("gc-upload"))
+        .collect();
+    assert_eq!(old, vec!["gc-upload-old".to_owned()]);
+    store.delete_repository(&name, true).await.unwrap();
+    // The repository's deletion took its links and manifests: nothing protects them now.
+    assert!(
+        store
+            .claim_unreferenced_blob(&linked, 500, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_unreferenced_blob(&in_manifest, 500, 0)
+            .await
+            .unwrap()
+    );
+    for d in [&linked, &in_manifest] {
+        store.drop_blob_claim(d).await.unwrap();
+    }
+}
+
+pub async fn repository_resource_tags(store: &dyn MetadataStore) {
+    let name = repo("tagged/app");
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_not_found(store.tag_repository(&name, &[pair("a", "1")], 50).await);
+    assert_not_found(store.untag_repository(&name, &["a".into()]).await);
+    store
+        .create_repository(&repository("tagged/app", 1))
+        .await
+        .unwrap();
+    assert_eq!(store.list_repository_tags(&name).await.unwrap(), vec![]);
+    store
+        .tag_repository(&name, &[pair("team", "x"), pair("env", "")], 3)
+        .await
+        .unwrap();
+    store
+        .tag_repository(&name, &[pair("team", "y")], 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_repository_tags(&name).await.unwrap(),
+        vec![pair("env", ""), pair("team", "y")]
+    );
+    // Over the limit: refused, and nothing changed.
+    assert_conflict(
+        store
+            .tag_repository(&name, &[pair("b", "1"), pair("c", "2")], 3)
+            .await,
+    );
+    assert_eq!(store.list_repository_tags(&name).await.unwrap().len(), 2);
+    store
+        .untag_repository(&name, &["team".into(), "absent".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_repository_tags(&name).await.unwrap(),
+        vec![pair("env", "")]
+    );
+    store.delete_repository(&name, false).await.unwrap();
+    assert_eq!(store.list_repository_tags(&name).await.unwrap(), vec![]);
+}
+
 pub async fn repository_pagination(store: &dyn MetadataStore) {
     let names = [
         "page/delta",
@@ -1251,6 +1428,7 @@ pub async fn blob_suite(store: &dyn BlobStore) {
     blobs(store).await;
     upload_lifecycle(store).await;
     upload_edge_cases(store).await;
+    blob_listing_and_deletion(store).await;
 }
 
 pub async fn blobs(store: &dyn BlobStore) {
@@ -1310,6 +1488,51 @@ pub async fn blobs(store: &dyn BlobStore) {
         b""
     );
     assert_conflict(store.open(&empty, Some((0, 0))).await.map(|b| b.len));
+}
+
+/// Listing and deleting blobs and listing uploads: the bytes side of garbage collection.
+pub async fn blob_listing_and_deletion(store: &dyn BlobStore) {
+    let content = b"collect me";
+    let digest = sha256(content);
+    store.put(&digest, content).await.unwrap();
+    let listed = store.list_blobs().await.unwrap();
+    let (_, written) = listed
+        .iter()
+        .find(|(d, _)| d == &digest)
+        .expect("a stored blob is listed");
+    assert!(
+        *written > 1_600_000_000,
+        "write time {written} is unix seconds"
+    );
+    store.delete_blob(&digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+    assert!(
+        !store
+            .list_blobs()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(d, _)| d == &digest)
+    );
+    store.delete_blob(&digest).await.unwrap(); // unknown: fine
+
+    let id = "listing-upload_1";
+    store.create_upload(id).await.unwrap();
+    let mut chunk: &[u8] = b"abc";
+    store.append_upload(id, 0, &mut chunk).await.unwrap();
+    let uploads = store.list_uploads().await.unwrap();
+    let found: Vec<_> = uploads.iter().filter(|(u, _)| u == id).collect();
+    assert_eq!(found.len(), 1, "one entry per upload: {uploads:?}");
+    assert!(found[0].1 > 1_600_000_000);
+    store.delete_upload(id).await.unwrap();
+    assert!(
+        !store
+            .list_uploads()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(u, _)| u == id)
+    );
 }
 
 pub async fn upload_lifecycle(store: &dyn BlobStore) {
