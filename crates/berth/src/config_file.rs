@@ -3,6 +3,9 @@
 //! `s3_endpoint = "..."`; `-` or `_` alike). Precedence: command line, then the flag's
 //! `BERTH_*` variable, then the file, then the default.
 //!
+//! `berth migrate` and `berth gc` read the same file as the server they belong to, so
+//! there a setting only `serve` has (`listen`, `dev`, ...) is skipped, not refused.
+//!
 //! The file is applied before clap parses: each setting that neither the command line nor
 //! the environment gives becomes a flag, so clap validates file values exactly as it
 //! validates flags.
@@ -12,7 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-const SUBCOMMANDS: &[&str] = &["serve", "migrate"];
+const SUBCOMMANDS: &[&str] = &["serve", "migrate", "gc"];
 
 /// `argv` with the config file's settings added as flags after the subcommand.
 pub fn expand(command: &clap::Command, argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
@@ -45,6 +48,14 @@ pub fn expand(command: &clap::Command, argv: Vec<OsString>) -> anyhow::Result<Ve
             .get_arguments()
             .find(|a| a.get_long() == Some(flag.as_str()) && flag != "config")
         else {
+            let serve_has_it = command.find_subcommand("serve").is_some_and(|serve| {
+                serve
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(flag.as_str()))
+            });
+            if sub_name != "serve" && serve_has_it {
+                continue;
+            }
             bail!(
                 "{}: unknown setting `{key}` (settings are the long flags of `berth {sub_name}`, \
                  such as `listen` or `metadata`)",
@@ -113,18 +124,24 @@ mod tests {
     use clap::{Arg, ArgAction};
 
     fn command() -> clap::Command {
-        clap::Command::new("berth").subcommand(
-            clap::Command::new("serve")
-                .arg(Arg::new("listen").long("listen"))
-                .arg(Arg::new("s3-region").long("s3-region"))
-                .arg(Arg::new("dev").long("dev").action(ArgAction::SetTrue))
-                .arg(
-                    Arg::new("metadata")
-                        .long("metadata")
-                        .env("BERTH_TEST_CONFIG_FILE_UNSET_VARIABLE"),
-                )
-                .arg(Arg::new("config").long("config")),
-        )
+        clap::Command::new("berth")
+            .subcommand(
+                clap::Command::new("gc")
+                    .arg(Arg::new("metadata").long("metadata"))
+                    .arg(Arg::new("config").long("config")),
+            )
+            .subcommand(
+                clap::Command::new("serve")
+                    .arg(Arg::new("listen").long("listen"))
+                    .arg(Arg::new("s3-region").long("s3-region"))
+                    .arg(Arg::new("dev").long("dev").action(ArgAction::SetTrue))
+                    .arg(
+                        Arg::new("metadata")
+                            .long("metadata")
+                            .env("BERTH_TEST_CONFIG_FILE_UNSET_VARIABLE"),
+                    )
+                    .arg(Arg::new("config").long("config")),
+            )
     }
 
     fn argv(args: &[&str]) -> Vec<OsString> {
@@ -183,6 +200,34 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{missing:#}").contains("cannot read the config file"));
+    }
+
+    #[test]
+    fn tools_sharing_the_servers_file_skip_its_serve_only_settings() {
+        let f = file("listen = \"0.0.0.0:1\"\nmetadata = \"postgres://db/berth\"\n");
+        let path = f.path().to_str().unwrap();
+        let out = expand(&command(), argv(&["berth", "gc", "--config", path])).unwrap();
+        assert_eq!(
+            out,
+            argv(&[
+                "berth",
+                "gc",
+                "--metadata",
+                "postgres://db/berth",
+                "--config",
+                path
+            ])
+        );
+        let f = file("nope = 1");
+        let err = expand(
+            &command(),
+            argv(&["berth", "gc", "--config", f.path().to_str().unwrap()]),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown setting `nope`"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use berth_core::jobs;
 use berth_core::keys::RootCredentials;
 use berth_core::{ServerConfig, Services};
 use berth_store::{BlobStore, MetadataStore};
@@ -72,6 +73,20 @@ pub struct ServeArgs {
     gc_interval: std::time::Duration,
     #[command(flatten)]
     gc_policy: crate::gc::GcPolicyArgs,
+    /// How long, in seconds (fractions allowed), the server may answer from its cache of
+    /// IAM entities and repositories. Changes made through this server apply to its next
+    /// request regardless; this bounds how late it sees changes made by another replica
+    /// sharing the database (or by a tool writing to it directly). 0 turns the cache off.
+    #[arg(long, default_value = "1", value_parser = parse_cache_ttl, env = "BERTH_METADATA_CACHE_TTL")]
+    metadata_cache_ttl: std::time::Duration,
+}
+
+fn parse_cache_ttl(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=3600.0).contains(s))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{text}` is not a number of seconds from 0 to 3600"))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -196,26 +211,41 @@ async fn open_storage(
         create_private_dir(&args.data_dir)?;
     }
     let root = root_credentials(&args.data_dir)?;
-    let metadata = storage::open_metadata(&args.storage, &args.data_dir).await?;
-    let blobs = storage::open_blobs(&args.storage, &args.data_dir).await?;
+    let metadata =
+        storage::open_metadata(&args.storage, &args.data_dir, args.metadata_cache_ttl).await?;
+    let blobs =
+        storage::open_blobs(&args.storage, &args.data_dir, storage::BlobStoreUse::Owner).await?;
     Ok((metadata, blobs, root))
 }
 
 /// Applies every repository's lifecycle policy each `interval`, for as long as the server
-/// runs. A failed run is logged and retried at the next tick.
+/// runs; with several replicas, each tick runs on whichever takes the job's lease. A
+/// failed run is logged and retried at the next tick.
 async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::Duration) {
+    let holder = jobs::holder_id();
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match services.apply_lifecycle_policies().await {
-            Ok(run) if run.expired_images > 0 => tracing::info!(
+        let run = jobs::run_exclusively(
+            services.metadata.as_ref(),
+            jobs::LIFECYCLE_POLICIES,
+            &holder,
+            services.apply_lifecycle_policies(),
+        )
+        .await;
+        match run {
+            Ok(Some(Ok(run))) if run.expired_images > 0 => tracing::info!(
                 repositories = run.repositories,
                 expired_images = run.expired_images,
                 "lifecycle policies applied"
             ),
-            Ok(_) => {}
+            Ok(Some(Ok(_))) => {}
+            Ok(None) => tracing::debug!("lifecycle policies are being applied by another replica"),
+            Ok(Some(Err(e))) => {
+                tracing::error!(error = %e, "applying lifecycle policies failed")
+            }
             Err(e) => tracing::error!(error = %e, "applying lifecycle policies failed"),
         }
     }

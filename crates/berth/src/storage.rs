@@ -4,8 +4,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use berth_store::cached::CachedMetadataStore;
 use berth_store::{BlobStore, MetadataStore};
 use berth_store_fs::FsBlobStore;
 use berth_store_postgres::PostgresStore;
@@ -63,17 +65,20 @@ impl StorageArgs {
 
 /// Opens the metadata store for serving. SQLite migrates itself (one process owns the
 /// file); PostgreSQL must already be at this build's schema (`berth migrate`), so a
-/// replica never changes a schema that other, older replicas are using.
+/// replica never changes a schema that other, older replicas are using. Hot lookups are
+/// cached for at most `cache_ttl` (zero: not at all), which bounds how late this process
+/// sees a change another replica made.
 pub async fn open_metadata(
     args: &StorageArgs,
     data_dir: &Path,
+    cache_ttl: Duration,
 ) -> anyhow::Result<Arc<dyn MetadataStore>> {
     match args.metadata_choice()? {
         MetadataChoice::Sqlite => {
             let store = SqliteStore::open(&data_dir.join("berth.db"))
                 .await
                 .with_context(|| format!("opening the metadata store in {}", data_dir.display()))?;
-            Ok(Arc::new(store))
+            Ok(Arc::new(CachedMetadataStore::new(store, cache_ttl)))
         }
         MetadataChoice::Postgres(url) => {
             let store = PostgresStore::connect(&url)
@@ -90,17 +95,32 @@ pub async fn open_metadata(
                     state.known
                 );
             }
-            Ok(Arc::new(store))
+            Ok(Arc::new(CachedMetadataStore::new(store, cache_ttl)))
         }
     }
 }
 
+/// Who opens a blob store: the server that owns it, or a tool (`berth gc`) running beside
+/// a server that may be live, which must not clean up the server's files in progress.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum BlobStoreUse {
+    Owner,
+    BesideServer,
+}
+
 /// Opens the blob store, checking that an S3 bucket is reachable with the credentials.
-pub async fn open_blobs(args: &StorageArgs, data_dir: &Path) -> anyhow::Result<Arc<dyn BlobStore>> {
+pub async fn open_blobs(
+    args: &StorageArgs,
+    data_dir: &Path,
+    usage: BlobStoreUse,
+) -> anyhow::Result<Arc<dyn BlobStore>> {
     if args.blobs == "fs" {
-        let store = FsBlobStore::open(&data_dir.join("blobs"))
-            .await
-            .with_context(|| format!("opening the blob store in {}", data_dir.display()))?;
+        let root = data_dir.join("blobs");
+        let store = match usage {
+            BlobStoreUse::Owner => FsBlobStore::open(&root).await,
+            BlobStoreUse::BesideServer => FsBlobStore::attach(&root).await,
+        }
+        .with_context(|| format!("opening the blob store in {}", data_dir.display()))?;
         return Ok(Arc::new(store));
     }
     let config = s3_config(args)?;

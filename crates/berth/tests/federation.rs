@@ -98,7 +98,13 @@ fn trust_for(provider_arn: &str, host: &str) -> String {
 #[test]
 fn tokens_from_a_foreign_identity_provider() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    // A metadata cache that never expires during the test: every IAM change below must
+    // reach the next request through the cache's write invalidation alone.
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        "127.0.0.1:0",
+        &["--dev", "--metadata-cache-ttl", "3600"],
+    );
     let clients = Clients {
         endpoint: server.endpoint(),
         home: tmp.path().to_owned(),

@@ -15,7 +15,13 @@ fn policy_versions_listings_tags_and_provider_updates() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    // A metadata cache that never expires during the test: every IAM change below must
+    // reach the next request through the cache's write invalidation alone.
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        "127.0.0.1:0",
+        &["--dev", "--metadata-cache-ttl", "3600"],
+    );
     let c = Clients {
         endpoint: server.endpoint(),
         home,

@@ -291,17 +291,10 @@ fn concurrent_uploads_are_bounded_per_principal() {
         .encode(format!("AWS:{}", password.as_str().unwrap()));
     let digest = format!("sha256:{}", sha256_hex(b"0123456789"));
 
-    // One upload that stalls mid-body holds the principal's only slot...
-    let mut stalled = TcpStream::connect(&server.addr).unwrap();
-    stalled
-        .write_all(
-            format!(
-                "POST /v2/limits/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Basic {auth}\r\nContent-Length: 10\r\n\r\n01234"
-            )
-            .as_bytes(),
-        )
-        .unwrap();
+    let stalled_head = format!(
+        "POST /v2/limits/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Basic {auth}\r\nContent-Length: 10\r\n\r\n01234"
+    );
     let monolithic = |body: &str| {
         format!(
             "POST /v2/limits/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\n\
@@ -309,16 +302,23 @@ fn concurrent_uploads_are_bounded_per_principal() {
             body.len()
         )
     };
-    // ... so a second one is refused until it finishes. (The stalled request reaches the
-    // slot only once the server read its head: retry until the refusal shows up.)
+    // One upload that stalls mid-body holds the principal's only slot, so a second one is
+    // refused until it finishes. The stalled request takes the slot only once the server
+    // has read its head; a probe that arrives first takes the slot itself (and the stalled
+    // request is the one refused), so on a busy machine start over with a fresh pair.
     let mut refused = String::new();
-    for _ in 0..100 {
+    let mut stalled = None;
+    for _ in 0..50 {
+        let mut candidate = TcpStream::connect(&server.addr).unwrap();
+        candidate.write_all(stalled_head.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
         refused = raw(&server.addr, monolithic("0123456789").as_bytes());
         if refused.starts_with("HTTP/1.1 429") {
+            stalled = Some(candidate);
             break;
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
+    let mut stalled = stalled.expect("no probe was ever refused while an upload stalled");
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
     assert!(refused.contains("TOOMANYREQUESTS"), "{refused}");
 

@@ -71,7 +71,13 @@ fn assert_ok(results: &Value, name: &str) -> Value {
 #[test]
 fn session_policies_tags_source_identity_and_role_chaining() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    // A metadata cache that never expires during the test: every IAM change below must
+    // reach the next request through the cache's write invalidation alone.
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        "127.0.0.1:0",
+        &["--dev", "--metadata-cache-ttl", "3600"],
+    );
     let idp = Idp::start(&tmp.path().join("idp"));
     let key = RsaSigningKey::generate("k1").unwrap();
     idp.write(

@@ -14,6 +14,7 @@ pub mod iam;
 pub mod ids;
 pub mod images;
 pub mod issuer;
+pub mod jobs;
 pub mod jwks;
 pub mod keys;
 pub mod lifecycle;

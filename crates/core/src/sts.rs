@@ -324,6 +324,28 @@ struct SessionTokenClaims {
     session: RoleSession,
 }
 
+/// The STS model's constraints on `RoleArn` and `RoleSessionName`, shared by every
+/// AssumeRole* operation.
+fn role_arn_and_session_name(
+    role_arn: &str,
+    session_name: &str,
+) -> Result<RoleSessionName, StsError> {
+    if role_arn.len() < 20 || role_arn.len() > 2048 {
+        return Err(validation(
+            role_arn,
+            "roleArn",
+            "Member must have length between 20 and 2048",
+        ));
+    }
+    RoleSessionName::parse(session_name).map_err(|_| {
+        validation(
+            session_name,
+            "roleSessionName",
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64",
+        )
+    })
+}
+
 fn validation(value: &str, member: &str, constraint: &str) -> StsError {
     let shown: String = value.chars().take(100).collect();
     StsError::Validation(format!(
@@ -339,20 +361,7 @@ impl Services {
     ) -> Result<AssumeRoleWithWebIdentityOutput, StsError> {
         let now = crate::now_unix();
         // Parameter constraints from the STS model come first, as in AWS.
-        if input.role_arn.len() < 20 || input.role_arn.len() > 2048 {
-            return Err(validation(
-                &input.role_arn,
-                "roleArn",
-                "Member must have length between 20 and 2048",
-            ));
-        }
-        let session_name = RoleSessionName::parse(&input.role_session_name).map_err(|_| {
-            validation(
-                &input.role_session_name,
-                "roleSessionName",
-                "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64",
-            )
-        })?;
+        let session_name = role_arn_and_session_name(&input.role_arn, &input.role_session_name)?;
         let token = &input.web_identity_token;
         if token.len() < 4 || token.len() > berth_jwt::MAX_TOKEN_LEN {
             return Err(validation(
@@ -619,20 +628,7 @@ impl Services {
         facts: &RequestFacts,
     ) -> Result<AssumeRoleOutput, StsError> {
         let now = crate::now_unix();
-        if input.role_arn.len() < 20 || input.role_arn.len() > 2048 {
-            return Err(validation(
-                &input.role_arn,
-                "roleArn",
-                "Member must have length between 20 and 2048",
-            ));
-        }
-        let session_name = RoleSessionName::parse(&input.role_session_name).map_err(|_| {
-            validation(
-                &input.role_session_name,
-                "roleSessionName",
-                "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64",
-            )
-        })?;
+        let session_name = role_arn_and_session_name(&input.role_arn, &input.role_session_name)?;
         let duration = input.duration_seconds.unwrap_or(DEFAULT_DURATION);
         if !(900..=43200).contains(&duration) {
             return Err(validation(

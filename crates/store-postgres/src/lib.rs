@@ -54,10 +54,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "repository_tags",
         include_str!("../migrations/0006_repository_tags.sql"),
     ),
+    (
+        7,
+        "job_leases",
+        include_str!("../migrations/0007_job_leases.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: u32 = 16;
@@ -2048,6 +2053,44 @@ impl MetadataStore for PostgresStore {
                 .map_err(db)?;
         }
         tx.commit().await.map_err(db)
+    }
+
+    // --- Background jobs --------------------------------------------------------------
+
+    async fn acquire_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        // One statement: the row lock taken by ON CONFLICT makes concurrent replicas
+        // see each other's lease.
+        let taken = sqlx::query(
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at <= $4",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            == 1;
+        Ok(taken)
+    }
+
+    async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
+            .bind(job)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     // --- Signing keys ---------------------------------------------------------------

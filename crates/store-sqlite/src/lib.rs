@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "repository_tags",
         include_str!("../migrations/0006_repository_tags.sql"),
     ),
+    (
+        7,
+        "job_leases",
+        include_str!("../migrations/0007_job_leases.sql"),
+    ),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -1917,6 +1922,45 @@ impl MetadataStore for SqliteStore {
                 .await
                 .map_err(db)?;
         }
+        tx.commit().await.map_err(db)
+    }
+
+    // --- Background jobs --------------------------------------------------------------
+
+    async fn acquire_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let taken = sqlx::query(
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at <= ?",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            == 1;
+        tx.commit().await.map_err(db)?;
+        Ok(taken)
+    }
+
+    async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM job_leases WHERE job = ? AND holder = ?")
+            .bind(job)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

@@ -1,11 +1,12 @@
 //! The storage boundary. `MetadataStore` holds every record (IAM entities, repositories,
 //! manifests, tags, uploads, signing keys); `BlobStore` holds content-addressed bytes and
 //! in-progress uploads. Backends implement these traits and nothing else; `suite` is the
-//! test suite every backend runs.
+//! test suite every backend runs; `cached` is a read cache in front of any `MetadataStore`.
 //!
 //! Timestamps are unix seconds (`i64`) chosen by the caller: stores never read a clock.
 
 mod blob;
+pub mod cached;
 mod metadata;
 pub mod suite;
 

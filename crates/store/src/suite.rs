@@ -115,6 +115,39 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     repository_resource_tags(store).await;
     signing_keys(store).await;
     lifecycle_policies(store).await;
+    job_leases(store).await;
+}
+
+pub async fn job_leases(store: &dyn MetadataStore) {
+    let acquire = |holder: &'static str, now: i64| async move {
+        store
+            .acquire_job_lease("gc", holder, now, now + 60)
+            .await
+            .unwrap()
+    };
+    assert!(acquire("replica-a", 1000).await, "a free lease is taken");
+    assert!(!acquire("replica-b", 1010).await, "a held lease is refused");
+    assert!(
+        acquire("replica-a", 1030).await,
+        "the holder renews (until 1090)"
+    );
+    assert!(!acquire("replica-b", 1089).await, "the renewal counts");
+    assert!(
+        store
+            .acquire_job_lease("lifecycle", "replica-b", 1089, 1149)
+            .await
+            .unwrap(),
+        "leases on other jobs are independent"
+    );
+    assert!(acquire("replica-b", 1090).await, "an expired lease is free");
+    assert!(!acquire("replica-a", 1091).await);
+    store.release_job_lease("gc", "replica-a").await.unwrap();
+    assert!(
+        !acquire("replica-a", 1092).await,
+        "releasing someone else's lease does nothing"
+    );
+    store.release_job_lease("gc", "replica-b").await.unwrap();
+    assert!(acquire("replica-a", 1093).await, "a released lease is free");
 }
 
 pub async fn oidc_providers(store: &dyn MetadataStore) {

@@ -1,0 +1,679 @@
+//! A read cache in front of any `MetadataStore`, for the lookups every STS and signed
+//! request makes (the OIDC provider, the role, its policies, the repository). Without it
+//! each request pays several database round trips, which dominated the server's time.
+//!
+//! Freshness rules, in this order of strength:
+//! - A write through this wrapper bumps a generation counter when it finishes (or is
+//!   cancelled); entries read under an older generation are misses. So a change made
+//!   through this server applies to its very next request.
+//! - Every entry also expires `ttl` after the read that produced it began, so writes made
+//!   elsewhere (another replica sharing the database, an operator's tool, or a write whose
+//!   request was cancelled while the backend still completed it) apply within `ttl`.
+//!
+//! Every trait method is delegated explicitly, so a new one forces a decision: cache it
+//! (read of data that changes only by writes), pass it through, or bump the generation.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use berth_types::{Digest, RepositoryName, Tag};
+
+use crate::{
+    AttachedPolicy, EffectivePolicy, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord,
+};
+
+/// The default time an entry may be served: the bound on how late a write made by another
+/// replica is seen.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
+
+/// Entries per lookup kind; a full map is cleared (entries are cheap to read again).
+const ENTRY_LIMIT: usize = 10_000;
+
+struct Entry<V> {
+    generation: u64,
+    read_at: Instant,
+    value: V,
+}
+
+/// One kind of cached lookup, keyed by its arguments.
+struct Lookup<V> {
+    entries: Mutex<HashMap<String, Entry<V>>>,
+}
+
+impl<V: Clone> Lookup<V> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &str, generation: u64, now: Instant, ttl: Duration) -> Option<V> {
+        let entries = self.entries.lock().ok()?;
+        let entry = entries.get(key)?;
+        (entry.generation == generation && now.saturating_duration_since(entry.read_at) < ttl)
+            .then(|| entry.value.clone())
+    }
+
+    fn insert(&self, key: &str, generation: u64, read_at: Instant, value: V) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= ENTRY_LIMIT && !entries.contains_key(key) {
+                entries.clear();
+            }
+            entries.insert(
+                key.to_owned(),
+                Entry {
+                    generation,
+                    read_at,
+                    value,
+                },
+            );
+        }
+    }
+}
+
+/// Bumps the generation when dropped: when the write finishes, fails, or its future is
+/// dropped mid-way (a cancelled request; the backend may still complete the write, which
+/// the TTL then bounds).
+struct Bump<'a>(&'a AtomicU64);
+
+impl Drop for Bump<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// See the module documentation.
+pub struct CachedMetadataStore<S> {
+    inner: S,
+    ttl: Duration,
+    generation: AtomicU64,
+    providers: Lookup<Option<OidcProviderRecord>>,
+    providers_by_url: Lookup<Option<OidcProviderRecord>>,
+    roles: Lookup<Option<RoleRecord>>,
+    effective_policies: Lookup<Vec<EffectivePolicy>>,
+    managed_policies: Lookup<Option<ManagedPolicyRecord>>,
+    policy_versions: Lookup<Option<PolicyVersionRecord>>,
+    repositories: Lookup<Option<RepositoryRecord>>,
+    repository_pages: Lookup<Vec<RepositoryRecord>>,
+}
+
+impl<S: MetadataStore> CachedMetadataStore<S> {
+    /// Caches `inner`'s hot lookups for at most `ttl` each; a zero `ttl` caches nothing.
+    pub fn new(inner: S, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            generation: AtomicU64::new(0),
+            providers: Lookup::new(),
+            providers_by_url: Lookup::new(),
+            roles: Lookup::new(),
+            effective_policies: Lookup::new(),
+            managed_policies: Lookup::new(),
+            policy_versions: Lookup::new(),
+            repositories: Lookup::new(),
+            repository_pages: Lookup::new(),
+        }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// `lookup[key]` if fresh, else `read`'s answer, remembered unless a write finished
+    /// while it ran. Errors are not cached.
+    async fn cached<V: Clone, F>(
+        &self,
+        lookup: &Lookup<V>,
+        key: &str,
+        read: impl FnOnce() -> F,
+    ) -> StoreResult<V>
+    where
+        F: Future<Output = StoreResult<V>>,
+    {
+        if self.ttl.is_zero() {
+            return read().await;
+        }
+        // Taken before the read: a write that finishes during the read makes the answer
+        // (possibly from before the write) a miss, and the TTL counts from the earliest
+        // moment the answer can describe.
+        let generation = self.generation.load(Ordering::Acquire);
+        let now = Instant::now();
+        if let Some(value) = lookup.get(key, generation, now, self.ttl) {
+            return Ok(value);
+        }
+        let value = read().await?;
+        if self.generation.load(Ordering::Acquire) == generation {
+            lookup.insert(key, generation, now, value.clone());
+        }
+        Ok(value)
+    }
+
+    async fn write<T>(&self, write: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        let _bump = Bump(&self.generation);
+        write.await
+    }
+}
+
+/// Keys of lookups with several arguments: NUL never occurs in names, ARNs or ids.
+fn key2(a: &str, b: &str) -> String {
+    format!("{a}\0{b}")
+}
+
+#[async_trait]
+impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
+    // --- OIDC providers -------------------------------------------------------------
+    async fn create_oidc_provider(&self, provider: &OidcProviderRecord) -> StoreResult<()> {
+        self.write(self.inner.create_oidc_provider(provider)).await
+    }
+    async fn get_oidc_provider(&self, arn: &str) -> StoreResult<Option<OidcProviderRecord>> {
+        self.cached(&self.providers, arn, || self.inner.get_oidc_provider(arn))
+            .await
+    }
+    async fn find_oidc_provider_by_url(
+        &self,
+        url: &str,
+    ) -> StoreResult<Option<OidcProviderRecord>> {
+        self.cached(&self.providers_by_url, url, || {
+            self.inner.find_oidc_provider_by_url(url)
+        })
+        .await
+    }
+    async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProviderRecord>> {
+        self.inner.list_oidc_providers().await
+    }
+    async fn delete_oidc_provider(&self, arn: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_oidc_provider(arn)).await
+    }
+
+    // --- Roles ----------------------------------------------------------------------
+    async fn create_role(&self, role: &RoleRecord) -> StoreResult<()> {
+        self.write(self.inner.create_role(role)).await
+    }
+    async fn get_role(&self, name: &str) -> StoreResult<Option<RoleRecord>> {
+        self.cached(&self.roles, name, || self.inner.get_role(name))
+            .await
+    }
+    async fn list_roles(&self) -> StoreResult<Vec<RoleRecord>> {
+        self.inner.list_roles().await
+    }
+    async fn update_role_trust_policy(&self, name: &str, document: &str) -> StoreResult<()> {
+        self.write(self.inner.update_role_trust_policy(name, document))
+            .await
+    }
+    async fn delete_role(&self, name: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_role(name)).await
+    }
+
+    // --- Managed policies -----------------------------------------------------------
+    async fn create_managed_policy(
+        &self,
+        policy: &ManagedPolicyRecord,
+        version: &PolicyVersionRecord,
+    ) -> StoreResult<()> {
+        self.write(self.inner.create_managed_policy(policy, version))
+            .await
+    }
+    async fn get_managed_policy(&self, arn: &str) -> StoreResult<Option<ManagedPolicyRecord>> {
+        self.cached(&self.managed_policies, arn, || {
+            self.inner.get_managed_policy(arn)
+        })
+        .await
+    }
+    async fn get_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+    ) -> StoreResult<Option<PolicyVersionRecord>> {
+        self.cached(&self.policy_versions, &key2(arn, version_id), || {
+            self.inner.get_policy_version(arn, version_id)
+        })
+        .await
+    }
+    async fn delete_managed_policy(&self, arn: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_managed_policy(arn)).await
+    }
+
+    // --- Attachments and inline policies -------------------------------------------
+    async fn attach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()> {
+        self.write(self.inner.attach_role_policy(role_name, policy_arn))
+            .await
+    }
+    async fn detach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()> {
+        self.write(self.inner.detach_role_policy(role_name, policy_arn))
+            .await
+    }
+    async fn list_attached_role_policies(
+        &self,
+        role_name: &str,
+    ) -> StoreResult<Vec<AttachedPolicy>> {
+        self.inner.list_attached_role_policies(role_name).await
+    }
+    async fn put_role_policy(
+        &self,
+        role_name: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.put_role_policy(role_name, policy_name, document))
+            .await
+    }
+    async fn get_role_policy(
+        &self,
+        role_name: &str,
+        policy_name: &str,
+    ) -> StoreResult<Option<String>> {
+        self.inner.get_role_policy(role_name, policy_name).await
+    }
+    async fn delete_role_policy(&self, role_name: &str, policy_name: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_role_policy(role_name, policy_name))
+            .await
+    }
+    async fn list_role_policies(&self, role_name: &str) -> StoreResult<Vec<String>> {
+        self.inner.list_role_policies(role_name).await
+    }
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
+        self.cached(&self.effective_policies, role_name, || {
+            self.inner.role_effective_policies(role_name)
+        })
+        .await
+    }
+
+    // --- IAM: policy versions, listings, tags, provider updates -----------------------
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        created_at: i64,
+        set_as_default: bool,
+        max_versions: usize,
+    ) -> StoreResult<PolicyVersionRecord> {
+        self.write(self.inner.create_policy_version(
+            arn,
+            document,
+            created_at,
+            set_as_default,
+            max_versions,
+        ))
+        .await
+    }
+    async fn list_policy_versions(&self, arn: &str) -> StoreResult<Vec<PolicyVersionRecord>> {
+        self.inner.list_policy_versions(arn).await
+    }
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_policy_version(arn, version_id))
+            .await
+    }
+    async fn set_default_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        updated_at: i64,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .set_default_policy_version(arn, version_id, updated_at),
+        )
+        .await
+    }
+    async fn list_managed_policies(&self) -> StoreResult<Vec<ManagedPolicyRecord>> {
+        self.inner.list_managed_policies().await
+    }
+    async fn tag_iam_resource(
+        &self,
+        arn: &str,
+        tags: &[IamTag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        self.write(self.inner.tag_iam_resource(arn, tags, max_tags))
+            .await
+    }
+    async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()> {
+        self.write(self.inner.untag_iam_resource(arn, keys)).await
+    }
+    async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>> {
+        self.inner.list_iam_resource_tags(arn).await
+    }
+    async fn add_oidc_provider_client_id(
+        &self,
+        arn: &str,
+        client_id: &str,
+        max_client_ids: usize,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .add_oidc_provider_client_id(arn, client_id, max_client_ids),
+        )
+        .await
+    }
+    async fn remove_oidc_provider_client_id(&self, arn: &str, client_id: &str) -> StoreResult<()> {
+        self.write(self.inner.remove_oidc_provider_client_id(arn, client_id))
+            .await
+    }
+    async fn update_oidc_provider_thumbprints(
+        &self,
+        arn: &str,
+        thumbprints: &[String],
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .update_oidc_provider_thumbprints(arn, thumbprints),
+        )
+        .await
+    }
+
+    // --- Repositories ---------------------------------------------------------------
+    async fn create_repository(&self, repository: &RepositoryRecord) -> StoreResult<()> {
+        self.write(self.inner.create_repository(repository)).await
+    }
+    async fn get_repository(&self, name: &RepositoryName) -> StoreResult<Option<RepositoryRecord>> {
+        self.cached(&self.repositories, name.as_str(), || {
+            self.inner.get_repository(name)
+        })
+        .await
+    }
+    async fn list_repositories(
+        &self,
+        after: Option<&RepositoryName>,
+        limit: usize,
+    ) -> StoreResult<Vec<RepositoryRecord>> {
+        // Repository names never contain NUL, so `\0` keys "from the start" apart.
+        let key = key2(after.map_or("\0", |a| a.as_str()), &limit.to_string());
+        self.cached(&self.repository_pages, &key, || {
+            self.inner.list_repositories(after, limit)
+        })
+        .await
+    }
+    async fn set_image_tag_mutability(
+        &self,
+        name: &RepositoryName,
+        image_tag_mutability: &str,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .set_image_tag_mutability(name, image_tag_mutability),
+        )
+        .await
+    }
+    async fn set_repository_policy(
+        &self,
+        name: &RepositoryName,
+        policy: Option<&str>,
+    ) -> StoreResult<()> {
+        self.write(self.inner.set_repository_policy(name, policy))
+            .await
+    }
+    async fn count_manifests(&self, name: &RepositoryName) -> StoreResult<u64> {
+        self.inner.count_manifests(name).await
+    }
+    async fn delete_repository(&self, name: &RepositoryName, force: bool) -> StoreResult<()> {
+        self.write(self.inner.delete_repository(name, force)).await
+    }
+
+    // --- Lifecycle policies (ECR) ---------------------------------------------------
+    async fn put_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.put_lifecycle_policy(repository, text))
+            .await
+    }
+    async fn get_lifecycle_policy(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<LifecyclePolicyRecord>> {
+        self.inner.get_lifecycle_policy(repository).await
+    }
+    async fn delete_lifecycle_policy(&self, repository: &RepositoryName) -> StoreResult<()> {
+        self.write(self.inner.delete_lifecycle_policy(repository))
+            .await
+    }
+    async fn set_lifecycle_policy_evaluated(
+        &self,
+        repository: &RepositoryName,
+        at: i64,
+    ) -> StoreResult<()> {
+        self.write(self.inner.set_lifecycle_policy_evaluated(repository, at))
+            .await
+    }
+    async fn list_lifecycle_policies(&self) -> StoreResult<Vec<LifecyclePolicyRecord>> {
+        self.inner.list_lifecycle_policies().await
+    }
+    async fn put_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+        text: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.put_lifecycle_policy_preview(repository, text))
+            .await
+    }
+    async fn get_lifecycle_policy_preview(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Option<String>> {
+        self.inner.get_lifecycle_policy_preview(repository).await
+    }
+
+    // --- Blob links -----------------------------------------------------------------
+    async fn link_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: i64,
+    ) -> StoreResult<()> {
+        self.write(self.inner.link_blob(repository, digest, size))
+            .await
+    }
+    async fn blob_link(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<i64>> {
+        self.inner.blob_link(repository, digest).await
+    }
+    async fn unlink_blob(&self, repository: &RepositoryName, digest: &Digest) -> StoreResult<()> {
+        self.write(self.inner.unlink_blob(repository, digest)).await
+    }
+
+    // --- Repository resource tags -----------------------------------------------------
+    async fn tag_repository(
+        &self,
+        name: &RepositoryName,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        self.write(self.inner.tag_repository(name, tags, max_tags))
+            .await
+    }
+    async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()> {
+        self.write(self.inner.untag_repository(name, keys)).await
+    }
+    async fn list_repository_tags(
+        &self,
+        name: &RepositoryName,
+    ) -> StoreResult<Vec<(String, String)>> {
+        self.inner.list_repository_tags(name).await
+    }
+
+    // --- Garbage collection: writes, but of nothing cached; they bump all the same, so
+    // the rule "every write invalidates" stays without exceptions.
+    async fn list_uploads_created_before(&self, before: i64) -> StoreResult<Vec<UploadRecord>> {
+        self.inner.list_uploads_created_before(before).await
+    }
+    async fn lease_blobs(
+        &self,
+        lease: &str,
+        digests: &[Digest],
+        now: i64,
+        live_claims_since: i64,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .lease_blobs(lease, digests, now, live_claims_since),
+        )
+        .await
+    }
+    async fn release_blob_lease(&self, lease: &str) -> StoreResult<()> {
+        self.write(self.inner.release_blob_lease(lease)).await
+    }
+    async fn claim_unreferenced_blob(
+        &self,
+        digest: &Digest,
+        now: i64,
+        live_leases_since: i64,
+    ) -> StoreResult<bool> {
+        self.write(
+            self.inner
+                .claim_unreferenced_blob(digest, now, live_leases_since),
+        )
+        .await
+    }
+    async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()> {
+        self.write(self.inner.drop_blob_claim(digest)).await
+    }
+    async fn acquire_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        self.inner
+            .acquire_job_lease(job, holder, now, expires_at)
+            .await
+    }
+    async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
+        self.inner.release_job_lease(job, holder).await
+    }
+    async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()> {
+        self.write(self.inner.prune_blob_leases_and_claims(before))
+            .await
+    }
+
+    // --- Manifests and tags ---------------------------------------------------------
+    async fn put_manifest(
+        &self,
+        manifest: &ManifestRecord,
+        tag: Option<&Tag>,
+        immutable_tags: bool,
+    ) -> StoreResult<PutManifestOutcome> {
+        self.write(self.inner.put_manifest(manifest, tag, immutable_tags))
+            .await
+    }
+    async fn get_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ManifestRecord>> {
+        self.inner.get_manifest(repository, digest).await
+    }
+    async fn resolve_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> StoreResult<Option<Digest>> {
+        self.inner.resolve_tag(repository, tag).await
+    }
+    async fn list_tags(
+        &self,
+        repository: &RepositoryName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.inner.list_tags(repository, after, limit).await
+    }
+    async fn list_manifests(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>> {
+        self.inner.list_manifests(repository).await
+    }
+    async fn list_referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>> {
+        self.inner.list_referrers(repository, subject).await
+    }
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<()> {
+        self.write(self.inner.delete_manifest(repository, digest))
+            .await
+    }
+    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StoreResult<()> {
+        self.write(self.inner.delete_tag(repository, tag)).await
+    }
+
+    // --- Uploads --------------------------------------------------------------------
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
+        self.write(self.inner.create_upload(upload)).await
+    }
+    async fn get_upload(&self, id: &str) -> StoreResult<Option<UploadRecord>> {
+        self.inner.get_upload(id).await
+    }
+    async fn update_upload_parts(
+        &self,
+        id: &str,
+        last_part_size: i64,
+        small_part_seen: bool,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .update_upload_parts(id, last_part_size, small_part_seen),
+        )
+        .await
+    }
+    async fn delete_upload(&self, id: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_upload(id)).await
+    }
+
+    // --- Signing keys ---------------------------------------------------------------
+    async fn get_or_create_signing_key(
+        &self,
+        candidate: &SigningKeyRecord,
+    ) -> StoreResult<SigningKeyRecord> {
+        self.write(self.inner.get_or_create_signing_key(candidate))
+            .await
+    }
+    async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.inner.list_signing_keys(purpose).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_of_an_older_generation_or_past_the_ttl_are_misses() {
+        let lookup = Lookup::new();
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        lookup.insert("k", 3, t0, 7);
+        assert_eq!(lookup.get("k", 3, t0, ttl), Some(7));
+        assert_eq!(lookup.get("k", 4, t0, ttl), None);
+        assert_eq!(lookup.get("k", 3, t0 + ttl, ttl), None);
+        assert_eq!(lookup.get("other", 3, t0, ttl), None);
+    }
+
+    #[test]
+    fn a_full_lookup_starts_over_instead_of_growing() {
+        let lookup = Lookup::new();
+        let t0 = Instant::now();
+        for i in 0..ENTRY_LIMIT {
+            lookup.insert(&i.to_string(), 0, t0, i);
+        }
+        lookup.insert("one more", 0, t0, 0);
+        let len = lookup.entries.lock().map(|e| e.len()).unwrap_or_default();
+        assert_eq!(len, 1);
+    }
+}
