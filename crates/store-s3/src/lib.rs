@@ -311,6 +311,58 @@ impl S3BlobStore {
     }
 
     /// Hashes a stored object with `algorithm`, streaming it.
+    /// Appends `chunk` at `offset`, or at the end when `None`, with one read and one write
+    /// of the upload's state (plus a part upload for each full part).
+    async fn append(
+        &self,
+        upload_id: &str,
+        offset: Option<u64>,
+        chunk: UploadReader<'_>,
+    ) -> StoreResult<u64> {
+        let (state_key, data_key) = self.upload_keys(upload_id)?;
+        let LoadedUpload {
+            mut state,
+            mut tail,
+        } = self.load(&state_key).await?;
+        if state.completed {
+            return Err(StoreError::Conflict(
+                "the upload was finalised by a commit and takes no more bytes".into(),
+            ));
+        }
+        let len = state.parts_len.saturating_add(tail.len() as u64);
+        if offset.is_some_and(|offset| offset != len) {
+            return Err(StoreError::Conflict(format!(
+                "chunk starts at {}, the upload has {len} bytes",
+                offset.unwrap_or(len)
+            )));
+        }
+        // Nothing is saved until the whole chunk is in: an interrupted chunk leaves the
+        // stored state as it was (parts it already sent are overwritten by the next try,
+        // which reuses their numbers).
+        let mut hasher = load_hasher(&state)?;
+        let mut buffer = vec![0_u8; READ_BUFFER];
+        loop {
+            let n = chunk
+                .read(&mut buffer)
+                .await
+                .map_err(|e| StoreError::Backend(format!("reading the chunk: {e}")))?;
+            let Some(read) = buffer.get(..n).filter(|r| !r.is_empty()) else {
+                break;
+            };
+            hasher.update(read);
+            tail.extend_from_slice(read);
+            while tail.len() >= self.part_size {
+                let rest = tail.split_off(self.part_size);
+                let part = std::mem::replace(&mut tail, rest);
+                self.put_part(&data_key, &mut state, Bytes::from(part))
+                    .await?;
+            }
+        }
+        state.sha256_state = save_hasher(&hasher);
+        self.save(&state_key, &state, &tail).await?;
+        Ok(state.parts_len.saturating_add(tail.len() as u64))
+    }
+
     async fn hash_object(&self, key: &Path, algorithm: DigestAlgorithm) -> StoreResult<Digest> {
         let alg = match algorithm {
             DigestAlgorithm::Sha256 => &aws_lc_rs::digest::SHA256,
@@ -445,47 +497,15 @@ impl BlobStore for S3BlobStore {
         offset: u64,
         chunk: UploadReader<'_>,
     ) -> StoreResult<u64> {
-        let (state_key, data_key) = self.upload_keys(upload_id)?;
-        let LoadedUpload {
-            mut state,
-            mut tail,
-        } = self.load(&state_key).await?;
-        if state.completed {
-            return Err(StoreError::Conflict(
-                "the upload was finalised by a commit and takes no more bytes".into(),
-            ));
-        }
-        let len = state.parts_len.saturating_add(tail.len() as u64);
-        if offset != len {
-            return Err(StoreError::Conflict(format!(
-                "chunk starts at {offset}, the upload has {len} bytes"
-            )));
-        }
-        // Nothing is saved until the whole chunk is in: an interrupted chunk leaves the
-        // stored state as it was (parts it already sent are overwritten by the next try,
-        // which reuses their numbers).
-        let mut hasher = load_hasher(&state)?;
-        let mut buffer = vec![0_u8; READ_BUFFER];
-        loop {
-            let n = chunk
-                .read(&mut buffer)
-                .await
-                .map_err(|e| StoreError::Backend(format!("reading the chunk: {e}")))?;
-            let Some(read) = buffer.get(..n).filter(|r| !r.is_empty()) else {
-                break;
-            };
-            hasher.update(read);
-            tail.extend_from_slice(read);
-            while tail.len() >= self.part_size {
-                let rest = tail.split_off(self.part_size);
-                let part = std::mem::replace(&mut tail, rest);
-                self.put_part(&data_key, &mut state, Bytes::from(part))
-                    .await?;
-            }
-        }
-        state.sha256_state = save_hasher(&hasher);
-        self.save(&state_key, &state, &tail).await?;
-        Ok(state.parts_len.saturating_add(tail.len() as u64))
+        self.append(upload_id, Some(offset), chunk).await
+    }
+
+    async fn append_upload_at_end(
+        &self,
+        upload_id: &str,
+        chunk: UploadReader<'_>,
+    ) -> StoreResult<u64> {
+        self.append(upload_id, None, chunk).await
     }
 
     async fn commit_upload(&self, upload_id: &str, expected: &Digest) -> StoreResult<u64> {
