@@ -1595,16 +1595,26 @@ pub async fn upload_lifecycle(store: &dyn BlobStore) {
     assert_eq!(store.upload_len(id).await.unwrap(), 6);
     // An empty chunk is fine.
     assert_eq!(store.append_upload(id, 6, &mut &b""[..]).await.unwrap(), 6);
+    // A chunk with no offset goes at the end.
     assert_eq!(
         store
-            .append_upload(id, 6, &mut &b"world"[..])
+            .append_upload_at_end(id, &mut &b"wor"[..])
             .await
             .unwrap(),
+        9
+    );
+    assert_eq!(
+        store.append_upload(id, 9, &mut &b"ld"[..]).await.unwrap(),
         11
     );
     assert_not_found(
         store
             .append_upload("never-created", 0, &mut &b"x"[..])
+            .await,
+    );
+    assert_not_found(
+        store
+            .append_upload_at_end("never-created", &mut &b"x"[..])
             .await,
     );
 
