@@ -170,6 +170,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if args.dev { ", dev issuer on" } else { "" }
     );
     let services = Arc::new(services);
+    tokio::spawn(refresh_sealing_keys(services.clone()));
     if args.lifecycle_interval_seconds > 0 {
         tokio::spawn(apply_lifecycle_policies(
             services.clone(),
@@ -216,6 +217,19 @@ async fn open_storage(
     let blobs =
         storage::open_blobs(&args.storage, &args.data_dir, storage::BlobStoreUse::Owner).await?;
     Ok((metadata, blobs, root))
+}
+
+/// Keeps the sealing key ring current: rotation by any replica, new keys in time, old
+/// ones dropped (see berth-core's `sealer`). A failed refresh keeps the ring it had.
+async fn refresh_sealing_keys(services: Arc<Services>) {
+    let mut ticks = tokio::time::interval(berth_core::sealer::REFRESH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = services.sealer.refresh(services.metadata.as_ref()).await {
+            tracing::error!(error = %e, "refreshing the sealing keys failed");
+        }
+    }
 }
 
 /// Applies every repository's lifecycle policy each `interval`, for as long as the server

@@ -4,6 +4,15 @@
 //! Layout (then base64url): `version (1) | key id (8) | nonce (12) | ciphertext + tag`.
 //! The purpose is bound as associated data, so a registry password never opens as a
 //! session token or the other way round.
+//!
+//! Keys live in the metadata store and rotate there: every `REFRESH_EVERY` each replica
+//! reloads the ring, and one of them adds a new key once the newest is `ROTATE_EVERY` old.
+//! A new key seals only from `ACTIVATION_DELAY` after it was added, by which time every
+//! replica has loaded it, so a token sealed anywhere opens everywhere. A superseded key
+//! is deleted once nothing it sealed can still be valid (`MAX_SEALED_LIFETIME` after it
+//! stopped sealing, plus a margin).
+
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
@@ -43,51 +52,123 @@ impl Purpose {
     }
 }
 
+/// Sealing keys are replaced this often.
+pub const ROTATE_EVERY: i64 = 24 * 3600;
+/// Every replica reloads its key ring this often.
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// A new key starts sealing this long after it is added: several refreshes, so every
+/// replica knows it before any token sealed with it reaches them (clock skew included).
+const ACTIVATION_DELAY: i64 = 300;
+/// The longest anything sealed stays valid: a session (MaxSessionDuration is at most
+/// 12 hours) and an ECR authorization token (12 hours).
+const MAX_SEALED_LIFETIME: i64 = 12 * 3600;
+/// A superseded key is kept this long after it stopped sealing.
+const RETAIN_SUPERSEDED: i64 = MAX_SEALED_LIFETIME + 3600;
+
 struct RingKey {
     kid: [u8; KID_LEN],
     key: LessSafeKey,
+    /// From when this key seals (until a newer key does).
+    active_from: i64,
 }
 
 pub struct Sealer {
-    /// Newest first: the first seals, all open.
-    keys: Vec<RingKey>,
+    /// Newest first: all open; the newest active one seals. Replaced whole on refresh.
+    ring: RwLock<Arc<Vec<RingKey>>>,
+}
+
+fn new_key_record(active_from: i64) -> SigningKeyRecord {
+    let mut material = random_bytes::<{ KID_LEN + 32 }>().to_vec();
+    SigningKeyRecord {
+        kid: hex::encode(&material[..KID_LEN]),
+        purpose: KEY_PURPOSE.to_owned(),
+        material: material.split_off(KID_LEN),
+        created_at: active_from,
+    }
+}
+
+fn ring_from(records: Vec<SigningKeyRecord>) -> Result<Vec<RingKey>, InternalError> {
+    let mut keys = Vec::with_capacity(records.len());
+    for r in records {
+        let kid_bytes = hex::decode(&r.kid).map_err(|_| InternalError("bad key id".into()))?;
+        let kid: [u8; KID_LEN] = kid_bytes
+            .try_into()
+            .map_err(|_| InternalError("bad key id length".into()))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, &r.material)
+            .map_err(|_| InternalError("bad sealing key".into()))?;
+        keys.push(RingKey {
+            kid,
+            key: LessSafeKey::new(unbound),
+            active_from: r.created_at,
+        });
+    }
+    if keys.is_empty() {
+        return Err(InternalError("no sealing key".into()));
+    }
+    Ok(keys)
 }
 
 impl Sealer {
     /// Loads the key ring from the store, creating the first key on first start.
     pub async fn load(store: &dyn MetadataStore) -> Result<Self, InternalError> {
-        let mut material = random_bytes::<{ KID_LEN + 32 }>().to_vec();
-        let candidate = SigningKeyRecord {
-            kid: hex::encode(&material[..KID_LEN]),
-            purpose: KEY_PURPOSE.to_owned(),
-            material: material.split_off(KID_LEN),
-            created_at: crate::now_unix(),
-        };
-        store.get_or_create_signing_key(&candidate).await?;
+        store
+            .get_or_create_signing_key(&new_key_record(crate::now_unix()))
+            .await?;
+        let ring = ring_from(store.list_signing_keys(KEY_PURPOSE).await?)?;
+        Ok(Self {
+            ring: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    /// Rotates and prunes the keys in the store when due, then reloads the ring. Run every
+    /// `REFRESH_EVERY` by the server; safe on any number of replicas at once (two that
+    /// rotate together add two keys, and the newer simply wins).
+    pub async fn refresh(&self, store: &dyn MetadataStore) -> Result<(), InternalError> {
+        self.refresh_at(store, crate::now_unix()).await
+    }
+
+    async fn refresh_at(&self, store: &dyn MetadataStore, now: i64) -> Result<(), InternalError> {
         let records = store.list_signing_keys(KEY_PURPOSE).await?;
-        let mut keys = Vec::with_capacity(records.len());
-        for r in records {
-            let kid_bytes = hex::decode(&r.kid).map_err(|_| InternalError("bad key id".into()))?;
-            let kid: [u8; KID_LEN] = kid_bytes
-                .try_into()
-                .map_err(|_| InternalError("bad key id length".into()))?;
-            let unbound = UnboundKey::new(&AES_256_GCM, &r.material)
-                .map_err(|_| InternalError("bad sealing key".into()))?;
-            keys.push(RingKey {
-                kid,
-                key: LessSafeKey::new(unbound),
-            });
+        let newest = records.first().map_or(i64::MIN, |r| r.created_at);
+        if newest <= now - ROTATE_EVERY {
+            store
+                .add_signing_key(&new_key_record(now + ACTIVATION_DELAY))
+                .await?;
         }
-        if keys.is_empty() {
-            return Err(InternalError("no sealing key".into()));
+        // Newest first: each key stopped sealing when the next newer one became active.
+        for pair in records.windows(2) {
+            if let [newer, older] = pair
+                && newer.created_at <= now - RETAIN_SUPERSEDED
+            {
+                store.delete_signing_key(KEY_PURPOSE, &older.kid).await?;
+            }
         }
-        Ok(Self { keys })
+        let ring = ring_from(store.list_signing_keys(KEY_PURPOSE).await?)?;
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    fn ring(&self) -> Arc<Vec<RingKey>> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn seal<T: Serialize>(&self, purpose: Purpose, value: &T) -> Result<String, InternalError> {
-        let key = self
-            .keys
-            .first()
+        self.seal_at(purpose, value, crate::now_unix())
+    }
+
+    fn seal_at<T: Serialize>(
+        &self,
+        purpose: Purpose,
+        value: &T,
+        now: i64,
+    ) -> Result<String, InternalError> {
+        let ring = self.ring();
+        // The newest key already active; a ring of only future keys (a clock set back)
+        // falls back to the oldest.
+        let key = ring
+            .iter()
+            .find(|k| k.active_from <= now)
+            .or_else(|| ring.last())
             .ok_or_else(|| InternalError("no sealing key".into()))?;
         let mut plaintext =
             serde_json::to_vec(value).map_err(|e| InternalError(format!("seal: {e}")))?;
@@ -120,7 +201,8 @@ impl Sealer {
         }
         let (kid, rest) = rest.split_at(KID_LEN);
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let key = self.keys.iter().find(|k| k.kid == kid)?;
+        let ring = self.ring();
+        let key = ring.iter().find(|k| k.kid == kid)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buf = ciphertext.to_vec();
         let plaintext = key
@@ -128,5 +210,82 @@ impl Sealer {
             .open_in_place(nonce, Aad::from(purpose.aad()), &mut buf)
             .ok()?;
         serde_json::from_slice(plaintext).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_store_sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn keys_rotate_in_the_store_and_old_tokens_open_until_they_expire() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let start = crate::now_unix();
+        let sealer = Sealer::load(&store).await.unwrap();
+        let other_replica = Sealer::load(&store).await.unwrap();
+        let token = sealer
+            .seal_at(Purpose::SessionToken, &"old", start)
+            .unwrap();
+        let kid_of = |token: &str| URL_SAFE_NO_PAD.decode(token).unwrap()[1..1 + KID_LEN].to_vec();
+
+        // Not due yet: nothing changes.
+        sealer.refresh_at(&store, start + 60).await.unwrap();
+        assert_eq!(store.list_signing_keys(KEY_PURPOSE).await.unwrap().len(), 1);
+
+        // Due: a new key, sealing only after the activation delay, known to both replicas
+        // once they refreshed.
+        let rotated = start + ROTATE_EVERY;
+        sealer.refresh_at(&store, rotated).await.unwrap();
+        other_replica
+            .refresh_at(&store, rotated + 60)
+            .await
+            .unwrap();
+        assert_eq!(store.list_signing_keys(KEY_PURPOSE).await.unwrap().len(), 2);
+        let before_activation = sealer
+            .seal_at(Purpose::SessionToken, &"x", rotated)
+            .unwrap();
+        assert_eq!(kid_of(&before_activation), kid_of(&token));
+        let after = sealer
+            .seal_at(Purpose::SessionToken, &"new", rotated + ACTIVATION_DELAY)
+            .unwrap();
+        assert_ne!(kid_of(&after), kid_of(&token));
+        assert_eq!(
+            other_replica
+                .open::<String>(Purpose::SessionToken, &after)
+                .as_deref(),
+            Some("new")
+        );
+        assert_eq!(
+            other_replica
+                .open::<String>(Purpose::SessionToken, &token)
+                .as_deref(),
+            Some("old")
+        );
+
+        // The old key stays while anything it sealed may be valid, then goes.
+        let superseded = rotated + ACTIVATION_DELAY;
+        sealer
+            .refresh_at(&store, superseded + MAX_SEALED_LIFETIME)
+            .await
+            .unwrap();
+        assert_eq!(
+            sealer
+                .open::<String>(Purpose::SessionToken, &token)
+                .as_deref(),
+            Some("old")
+        );
+        sealer
+            .refresh_at(&store, superseded + RETAIN_SUPERSEDED)
+            .await
+            .unwrap();
+        assert_eq!(store.list_signing_keys(KEY_PURPOSE).await.unwrap().len(), 1);
+        assert_eq!(sealer.open::<String>(Purpose::SessionToken, &token), None);
+        assert_eq!(
+            sealer
+                .open::<String>(Purpose::SessionToken, &after)
+                .as_deref(),
+            Some("new")
+        );
     }
 }

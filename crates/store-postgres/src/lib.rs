@@ -2148,6 +2148,30 @@ impl MetadataStore for PostgresStore {
         .map(signing_key_from_row)
         .collect()
     }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, purpose, material, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.kid)
+        .bind(&key.purpose)
+        .bind(&key.material)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM signing_keys WHERE purpose = $1 AND kid = $2")
+            .bind(purpose)
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -2011,6 +2011,32 @@ impl MetadataStore for SqliteStore {
         .map(signing_key_from_row)
         .collect()
     }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, purpose, material, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(&key.purpose)
+        .bind(&key.material)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM signing_keys WHERE purpose = ? AND kid = ?")
+            .bind(purpose)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
 }
 
 #[cfg(test)]

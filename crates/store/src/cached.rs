@@ -647,6 +647,12 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
     async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>> {
         self.inner.list_signing_keys(purpose).await
     }
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        self.inner.add_signing_key(key).await
+    }
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()> {
+        self.inner.delete_signing_key(purpose, kid).await
+    }
 }
 
 #[cfg(test)]

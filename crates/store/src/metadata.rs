@@ -498,4 +498,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<SigningKeyRecord>;
     /// Every key for a purpose, newest first (old keys keep verifying until they expire).
     async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key: a rotation (its `created_at` may lie ahead: when it starts being used).
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Removes a key nothing it signed can still need. Unknown keys are not an error.
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()>;
 }

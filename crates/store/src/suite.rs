@@ -1432,6 +1432,34 @@ pub async fn signing_keys(store: &dyn MetadataStore) {
     );
     assert_eq!(store.list_signing_keys("other").await.unwrap(), vec![]);
 
+    // Rotation: a key added later (even one that starts being used in the future) is
+    // listed first; deleting the superseded one leaves the other purposes alone.
+    store.add_signing_key(&second).await.unwrap();
+    assert_eq!(
+        store.list_signing_keys("session-token").await.unwrap(),
+        vec![second.clone(), first.clone()]
+    );
+    store
+        .delete_signing_key("session-token", &first.kid)
+        .await
+        .unwrap();
+    store
+        .delete_signing_key("session-token", "unknown")
+        .await
+        .unwrap();
+    store
+        .delete_signing_key("dev-issuer", &second.kid)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_signing_keys("session-token").await.unwrap(),
+        vec![second.clone()]
+    );
+    assert_eq!(
+        store.list_signing_keys("dev-issuer").await.unwrap().len(),
+        1
+    );
+
     // Concurrent callers all get the same key.
     let candidates: Vec<SigningKeyRecord> = (0..4)
         .map(|i| SigningKeyRecord {
