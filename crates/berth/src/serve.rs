@@ -170,7 +170,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if args.dev { ", dev issuer on" } else { "" }
     );
     let services = Arc::new(services);
-    tokio::spawn(refresh_sealing_keys(services.clone()));
+    tokio::spawn(refresh_keys(services.clone()));
     if args.lifecycle_interval_seconds > 0 {
         tokio::spawn(apply_lifecycle_policies(
             services.clone(),
@@ -219,15 +219,22 @@ async fn open_storage(
     Ok((metadata, blobs, root))
 }
 
-/// Keeps the sealing key ring current: rotation by any replica, new keys in time, old
-/// ones dropped (see berth-core's `sealer`). A failed refresh keeps the ring it had.
-async fn refresh_sealing_keys(services: Arc<Services>) {
-    let mut ticks = tokio::time::interval(berth_core::sealer::REFRESH_EVERY);
+/// Keeps the sealing keys and the dev issuer's keys current: rotation by any replica, new
+/// keys in time, old ones dropped (see berth-core's `key_rotation`). A failed refresh
+/// keeps the keys it had.
+async fn refresh_keys(services: Arc<Services>) {
+    let mut ticks = tokio::time::interval(berth_core::key_rotation::REFRESH_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = services.sealer.refresh(services.metadata.as_ref()).await {
+        let store = services.metadata.as_ref();
+        if let Err(e) = services.sealer.refresh(store).await {
             tracing::error!(error = %e, "refreshing the sealing keys failed");
+        }
+        if let Some(issuer) = &services.issuer
+            && let Err(e) = issuer.refresh(store).await
+        {
+            tracing::error!(error = %e, "refreshing the dev issuer's keys failed");
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod images;
 pub mod issuer;
 pub mod jobs;
 pub mod jwks;
+pub mod key_rotation;
 pub mod keys;
 pub mod lifecycle;
 pub mod sealer;

@@ -5,12 +5,7 @@
 //! The purpose is bound as associated data, so a registry password never opens as a
 //! session token or the other way round.
 //!
-//! Keys live in the metadata store and rotate there: every `REFRESH_EVERY` each replica
-//! reloads the ring, and one of them adds a new key once the newest is `ROTATE_EVERY` old.
-//! A new key seals only from `ACTIVATION_DELAY` after it was added, by which time every
-//! replica has loaded it, so a token sealed anywhere opens everywhere. A superseded key
-//! is deleted once nothing it sealed can still be valid (`MAX_SEALED_LIFETIME` after it
-//! stopped sealing, plus a margin).
+//! Keys live in the metadata store and rotate there (daily; the rule is in `key_rotation`).
 
 use std::sync::{Arc, RwLock};
 
@@ -23,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::InternalError;
 use crate::ids::random_bytes;
+use crate::key_rotation::{self, RotationPolicy};
 
 const VERSION: u8 = 1;
 const KID_LEN: usize = 8;
@@ -52,18 +48,12 @@ impl Purpose {
     }
 }
 
-/// Sealing keys are replaced this often.
-pub const ROTATE_EVERY: i64 = 24 * 3600;
-/// Every replica reloads its key ring this often.
-pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-/// A new key starts sealing this long after it is added: several refreshes, so every
-/// replica knows it before any token sealed with it reaches them (clock skew included).
-const ACTIVATION_DELAY: i64 = 300;
-/// The longest anything sealed stays valid: a session (MaxSessionDuration is at most
-/// 12 hours) and an ECR authorization token (12 hours).
-const MAX_SEALED_LIFETIME: i64 = 12 * 3600;
-/// A superseded key is kept this long after it stopped sealing.
-const RETAIN_SUPERSEDED: i64 = MAX_SEALED_LIFETIME + 3600;
+const ROTATION: RotationPolicy = RotationPolicy {
+    purpose: KEY_PURPOSE,
+    rotate_every: 24 * 3600,
+    // A session (MaxSessionDuration is at most 12 hours) or an ECR authorization token.
+    max_lifetime: 12 * 3600,
+};
 
 struct RingKey {
     kid: [u8; KID_LEN],
@@ -121,30 +111,16 @@ impl Sealer {
     }
 
     /// Rotates and prunes the keys in the store when due, then reloads the ring. Run every
-    /// `REFRESH_EVERY` by the server; safe on any number of replicas at once (two that
-    /// rotate together add two keys, and the newer simply wins).
+    /// `key_rotation::REFRESH_EVERY` by the server, on every replica.
     pub async fn refresh(&self, store: &dyn MetadataStore) -> Result<(), InternalError> {
         self.refresh_at(store, crate::now_unix()).await
     }
 
     async fn refresh_at(&self, store: &dyn MetadataStore, now: i64) -> Result<(), InternalError> {
-        let records = store.list_signing_keys(KEY_PURPOSE).await?;
-        let newest = records.first().map_or(i64::MIN, |r| r.created_at);
-        if newest <= now - ROTATE_EVERY {
-            store
-                .add_signing_key(&new_key_record(now + ACTIVATION_DELAY))
-                .await?;
-        }
-        // Newest first: each key stopped sealing when the next newer one became active.
-        for pair in records.windows(2) {
-            if let [newer, older] = pair
-                && newer.created_at <= now - RETAIN_SUPERSEDED
-            {
-                store.delete_signing_key(KEY_PURPOSE, &older.kid).await?;
-            }
-        }
-        let ring = ring_from(store.list_signing_keys(KEY_PURPOSE).await?)?;
-        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        let records = ROTATION
+            .rotate(store, now, |active_from| Ok(new_key_record(active_from)))
+            .await?;
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring_from(records)?);
         Ok(())
     }
 
@@ -163,12 +139,7 @@ impl Sealer {
         now: i64,
     ) -> Result<String, InternalError> {
         let ring = self.ring();
-        // The newest key already active; a ring of only future keys (a clock set back)
-        // falls back to the oldest.
-        let key = ring
-            .iter()
-            .find(|k| k.active_from <= now)
-            .or_else(|| ring.last())
+        let key = key_rotation::in_use(&ring, |k| k.active_from, now)
             .ok_or_else(|| InternalError("no sealing key".into()))?;
         let mut plaintext =
             serde_json::to_vec(value).map_err(|e| InternalError(format!("seal: {e}")))?;
@@ -216,6 +187,7 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key_rotation::ACTIVATION_DELAY;
     use berth_store_sqlite::SqliteStore;
 
     #[tokio::test]
@@ -235,7 +207,7 @@ mod tests {
 
         // Due: a new key, sealing only after the activation delay, known to both replicas
         // once they refreshed.
-        let rotated = start + ROTATE_EVERY;
+        let rotated = start + ROTATION.rotate_every;
         sealer.refresh_at(&store, rotated).await.unwrap();
         other_replica
             .refresh_at(&store, rotated + 60)
@@ -266,7 +238,7 @@ mod tests {
         // The old key stays while anything it sealed may be valid, then goes.
         let superseded = rotated + ACTIVATION_DELAY;
         sealer
-            .refresh_at(&store, superseded + MAX_SEALED_LIFETIME)
+            .refresh_at(&store, superseded + ROTATION.max_lifetime)
             .await
             .unwrap();
         assert_eq!(
@@ -276,7 +248,7 @@ mod tests {
             Some("old")
         );
         sealer
-            .refresh_at(&store, superseded + RETAIN_SUPERSEDED)
+            .refresh_at(&store, superseded + ROTATION.retained_for())
             .await
             .unwrap();
         assert_eq!(store.list_signing_keys(KEY_PURPOSE).await.unwrap().len(), 1);
