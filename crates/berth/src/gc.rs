@@ -16,10 +16,10 @@ use crate::storage::{self, BlobStoreUse, MetadataChoice, StorageArgs};
 pub struct GcPolicyArgs {
     /// Keep unreferenced blobs written less than this long ago (e.g. 30m, 1h, 2d): a push
     /// in progress may be about to reference them.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "BERTH_GC_BLOB_GRACE")]
     pub gc_blob_grace: Duration,
     /// Remove uploads to which no bytes were added for this long.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, default_value = "24h", value_parser = parse_duration, env = "BERTH_GC_UPLOAD_MAX_AGE")]
     pub gc_upload_max_age: Duration,
 }
 

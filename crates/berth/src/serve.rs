@@ -19,16 +19,16 @@ use crate::storage::{self, MetadataChoice, StorageArgs};
 pub struct ServeArgs {
     /// Development mode: run a GitHub-compatible OIDC token issuer and trust its keys for
     /// https://token.actions.githubusercontent.com. Never use in production.
-    #[arg(long)]
+    #[arg(long, env = "BERTH_DEV")]
     dev: bool,
     /// Allow --dev on a non-loopback address (anyone who can reach it and holds the root
     /// credentials can mint trusted tokens).
-    #[arg(long)]
+    #[arg(long, env = "BERTH_DEV_ALLOW_REMOTE")]
     dev_allow_remote: bool,
     /// Accept trust policies that let GitHub's OIDC provider assume a role without a
     /// condition on `token.actions.githubusercontent.com:sub` (or `:repository` /
     /// `:repository_id`). Such a role can be assumed by any workflow on GitHub.
-    #[arg(long)]
+    #[arg(long, env = "BERTH_ALLOW_UNSCOPED_GITHUB_TRUST")]
     allow_unscoped_github_trust: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:5000", env = "BERTH_LISTEN")]
@@ -58,18 +58,18 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// A request's headers must arrive within this (slow clients are cut off).
-    #[arg(long, default_value = "30s", value_parser = crate::gc::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::gc::parse_duration, env = "BERTH_HEADER_TIMEOUT")]
     header_timeout: std::time::Duration,
     /// Close connections on which nothing moved for this long (idle keep-alives, stalled
     /// uploads and downloads).
-    #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration, env = "BERTH_IDLE_TIMEOUT")]
     idle_timeout: std::time::Duration,
     /// How many uploads one principal may stream at once (more get 429 TOOMANYREQUESTS).
-    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS, env = "BERTH_MAX_CONCURRENT_UPLOADS")]
     max_concurrent_uploads: usize,
     /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
     /// (run `berth gc` instead).
-    #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration)]
+    #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration, env = "BERTH_GC_INTERVAL")]
     gc_interval: std::time::Duration,
     #[command(flatten)]
     gc_policy: crate::gc::GcPolicyArgs,
