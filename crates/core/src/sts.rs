@@ -359,27 +359,23 @@ impl Services {
         if !STS_ALGORITHMS.contains(&unverified.header().alg.as_str()) {
             return Err(StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()));
         }
-        let fetched;
-        let jwks = match (&self.issuer, issuer.as_str()) {
+        let jwks: std::sync::Arc<berth_jwt::JwkSet> = match (&self.issuer, issuer.as_str()) {
             // --dev: GitHub's issuer is this server's own dev issuer.
             (Some(dev), GITHUB_ISSUER) => dev.jwks(),
-            _ => {
-                fetched = self
-                    .jwks
-                    .keys_for(&issuer, unverified.header().kid.as_deref())
-                    .await
-                    .map_err(|e| match e {
-                        JwksError::Unreachable(_) => {
-                            StsError::IdpCommunication(IDP_COMMUNICATION_ERROR.into())
-                        }
-                        JwksError::NoUsableKey(_) => {
-                            StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into())
-                        }
-                    })?;
-                &*fetched
-            }
+            _ => self
+                .jwks
+                .keys_for(&issuer, unverified.header().kid.as_deref())
+                .await
+                .map_err(|e| match e {
+                    JwksError::Unreachable(_) => {
+                        StsError::IdpCommunication(IDP_COMMUNICATION_ERROR.into())
+                    }
+                    JwksError::NoUsableKey(_) => {
+                        StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into())
+                    }
+                })?,
         };
-        let verified = unverified.verify_signature(jwks).map_err(|e| {
+        let verified = unverified.verify_signature(&jwks).map_err(|e| {
             tracing::info!(error = %e, "web identity token signature refused");
             match e {
                 JwtError::KeyNotFound => StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into()),

@@ -579,6 +579,20 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
     async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()> {
         self.write(self.inner.drop_blob_claim(digest)).await
     }
+    async fn acquire_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        self.inner
+            .acquire_job_lease(job, holder, now, expires_at)
+            .await
+    }
+    async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
+        self.inner.release_job_lease(job, holder).await
+    }
     async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()> {
         self.write(self.inner.prune_blob_leases_and_claims(before))
             .await
@@ -674,6 +688,12 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
     }
     async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>> {
         self.inner.list_signing_keys(purpose).await
+    }
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        self.inner.add_signing_key(key).await
+    }
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()> {
+        self.inner.delete_signing_key(purpose, kid).await
     }
 }
 
