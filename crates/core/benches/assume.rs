@@ -154,7 +154,7 @@ fn assume(c: &mut Criterion) {
         b.iter(|| {
             berth_jwt::decode_unverified(black_box(&f.input.web_identity_token))
                 .unwrap()
-                .verify_signature(jwks)
+                .verify_signature(&jwks)
                 .unwrap()
         })
     });
