@@ -2,7 +2,8 @@
 # STS and SigV4 throughput of a release build, load from wrk (Debian's `wrk`) in a second
 # process on loopback, replaying pre-built requests (bench/prepare.py builds them):
 #   AssumeRoleWithWebIdentity/s and p50/p99 latency, warm keys (the dev issuer's JWKS);
-#   SigV4-verified ECR DescribeRepositories/s by an assumed-role session.
+#   SigV4-verified ECR DescribeRepositories/s by an assumed-role session;
+#   for each, the server's CPU time per request (robust to other load on the machine).
 # Targets (issue 4): >= 10,000 assumes/s, >= 20,000 signed calls/s, p99 < 10 ms.
 # Usage: bench/sts.sh [SECONDS]   (env: CONNECTIONS=16, THREADS=1, BERTH_BIN, PYTHON)
 # Results also go to bench/results/sts-<time>.txt. A script, never a test: timings on a
@@ -51,22 +52,35 @@ ROOT_KEY=$BERTH_ROOT_ACCESS_KEY_ID ROOT_SECRET=$BERTH_ROOT_SECRET_ACCESS_KEY \
 
 mkdir -p bench/results
 results="bench/results/sts-$(date -u +%Y%m%dT%H%M%SZ).txt"
+# utime + stime of the server, in clock ticks (/proc/PID/stat fields 14 and 15; the
+# command name in field 2 has no spaces here).
+server_cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$server_pid/stat"
+}
 run() {
     local name="$1" script="$2"
     # Warm up (connections, caches), then measure.
     wrk -t"$threads" -c"$connections" -d2s -s "$script" "$endpoint/" >/dev/null
-    local out
+    local out cpu_before cpu_after
+    cpu_before="$(server_cpu_ticks)"
     out="$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$script" "$endpoint/")"
+    cpu_after="$(server_cpu_ticks)"
     if grep -q "Non-2xx" <<<"$out" || grep -q "Socket errors" <<<"$out"; then
         echo "$out" >&2
         echo "$name: errors during the run" >&2
         exit 1
     fi
-    local rps p50 p99
+    local rps p50 p99 requests cpu_us
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-    printf '%-36s %12s req/s   p50 %8s   p99 %8s\n' "$name" "$rps" "$p50" "$p99" | tee -a "$results"
+    requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+    # The server's CPU time (user + system) per request: unlike req/s, it does not depend
+    # on how much of the shared machine the server got during the run.
+    cpu_us="$(awk -v t="$((cpu_after - cpu_before))" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+        'BEGIN { printf "%.0f", t * 1000000 / hz / n }')"
+    printf '%-36s %12s req/s   p50 %8s   p99 %8s   server CPU %4s us/req\n' \
+        "$name" "$rps" "$p50" "$p99" "$cpu_us" | tee -a "$results"
 }
 {
     echo "berth $("$bin" --version | awk '{print $2}') $(git rev-parse --short HEAD 2>/dev/null || true), $(nproc) cores, wrk -t$threads -c$connections -d${duration}s"

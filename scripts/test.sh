@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (skopeo, podman and buildah from Debian; awscli, boto3 and oras in .venv; @actions/core
-# and @aws-sdk/client-sts with npm; cargo-nextest if missing), then runs formatting and
-# lint checks, every test, and a short run of each fuzz target.
+# (skopeo, podman, buildah and PostgreSQL from Debian; awscli, boto3, oras and moto's S3
+# server in .venv; @actions/core and @aws-sdk/client-sts with npm; cargo-nextest if
+# missing), then runs formatting and lint checks, every test (with a throwaway PostgreSQL
+# and S3 server, scripts/with-test-services.sh), and a short run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ install_system_packages() {
     command -v podman >/dev/null 2>&1 || missing+=(podman)
     command -v buildah >/dev/null 2>&1 || missing+=(buildah)
     command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} (Debian)"
@@ -25,8 +27,9 @@ install_system_packages() {
 }
 
 install_python_clients() {
-    if [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import boto3, oras' 2>/dev/null; then
-        log "installing awscli, boto3 and oras into .venv (PyPI)"
+    if [ ! -x .venv/bin/aws ] || [ ! -x .venv/bin/moto_server ] \
+        || ! .venv/bin/python -c 'import boto3, oras' 2>/dev/null; then
+        log "installing awscli, boto3, oras and moto's S3 server into .venv (PyPI)"
         python3 -m venv .venv
         .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
     fi
@@ -61,7 +64,7 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "tests"
-cargo nextest run --workspace --locked --no-fail-fast
+scripts/with-test-services.sh cargo nextest run --workspace --locked --no-fail-fast
 if [ -d fuzz ] && [ "${BERTH_SKIP_FUZZ:-}" != 1 ]; then
     log "fuzz smoke"
     scripts/fuzz-smoke.sh

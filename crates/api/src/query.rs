@@ -1,74 +1,15 @@
 //! The AWS Query protocol (IAM, STS): form-encoded parameters in, XML out.
 
-use std::collections::HashMap;
-
 use axum::response::{IntoResponse, Response};
-use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_xml::escape::escape;
 
+mod params;
+pub use params::Params;
+
 pub const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
-
-/// Request parameters from the form body, or from the query string of a GET.
-pub struct Params {
-    map: HashMap<String, String>,
-}
-
-impl Params {
-    pub fn from_request(parts: &Parts, body: &[u8]) -> Self {
-        let source: &[u8] = if parts.method == http::Method::GET {
-            parts.uri.query().unwrap_or_default().as_bytes()
-        } else {
-            body
-        };
-        let map = form_urlencoded::parse(source).into_owned().collect();
-        Self { map }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str)
-    }
-
-    /// `Name.member.1`, `Name.member.2`, ... in order.
-    pub fn list(&self, name: &str) -> Vec<String> {
-        let prefix = format!("{name}.member.");
-        let mut items: Vec<(u32, &String)> = self
-            .map
-            .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix(&prefix)
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .map(|n| (n, v))
-            })
-            .collect();
-        items.sort_by_key(|(n, _)| *n);
-        items.into_iter().map(|(_, v)| v.clone()).collect()
-    }
-
-    /// `Name.member.N.Field` for each structure member N, in order: one entry per
-    /// member, each field's value if sent.
-    pub fn structures(&self, name: &str, fields: &[&str]) -> Vec<Vec<Option<String>>> {
-        let prefix = format!("{name}.member.");
-        let mut indexes: Vec<u32> = self
-            .map
-            .keys()
-            .filter_map(|k| k.strip_prefix(&prefix)?.split_once('.')?.0.parse().ok())
-            .collect();
-        indexes.sort_unstable();
-        indexes.dedup();
-        indexes
-            .into_iter()
-            .map(|n| {
-                fields
-                    .iter()
-                    .map(|f| self.map.get(&format!("{prefix}{n}.{f}")).cloned())
-                    .collect()
-            })
-            .collect()
-    }
-}
 
 /// Builds the body of a Query response.
 pub struct Xml {
@@ -206,17 +147,5 @@ mod tests {
             encode_policy(r#"{"a": "b*"}"#),
             "%7B%22a%22%3A%20%22b%2A%22%7D"
         );
-    }
-
-    #[test]
-    fn list_params_in_order() {
-        let req = http::Request::post("/").body(()).unwrap();
-        let (parts, ()) = req.into_parts();
-        let p = Params::from_request(
-            &parts,
-            b"X.member.2=b&X.member.1=a&X.member.10=c&Version=2010-05-08",
-        );
-        assert_eq!(p.list("X"), vec!["a", "b", "c"]);
-        assert_eq!(p.get("Version"), Some("2010-05-08"));
     }
 }

@@ -4,22 +4,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use berth_core::gc::{GcPolicy, GcReport, collect_garbage};
+use berth_core::jobs;
 use berth_store::{BlobStore, MetadataStore};
-use berth_store_fs::FsBlobStore;
-use berth_store_sqlite::SqliteStore;
 use clap::Args;
+
+use crate::storage::{self, BlobStoreUse, MetadataChoice, StorageArgs};
 
 /// When blobs and uploads become garbage (shared by `berth gc` and `berth serve`).
 #[derive(Args, Debug, Clone)]
 pub struct GcPolicyArgs {
     /// Keep unreferenced blobs written less than this long ago (e.g. 30m, 1h, 2d): a push
     /// in progress may be about to reference them.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "BERTH_GC_BLOB_GRACE")]
     pub gc_blob_grace: Duration,
     /// Remove uploads to which no bytes were added for this long.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, default_value = "24h", value_parser = parse_duration, env = "BERTH_GC_UPLOAD_MAX_AGE")]
     pub gc_upload_max_age: Duration,
 }
 
@@ -34,9 +34,12 @@ impl GcPolicyArgs {
 
 #[derive(Args, Debug)]
 pub struct GcArgs {
-    /// The data directory of the server (it may be running).
+    /// The data directory of the server (it may be running), for `--metadata sqlite` and
+    /// `--blobs fs`.
     #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    storage: StorageArgs,
     #[command(flatten)]
     policy: GcPolicyArgs,
 }
@@ -75,40 +78,75 @@ pub fn describe(report: &GcReport) -> String {
 }
 
 pub async fn run(args: GcArgs) -> anyhow::Result<()> {
-    let db = args.data_dir.join("berth.db");
-    if !db.exists() {
+    // Refuse a directory that holds no server's data rather than creating an empty one.
+    if matches!(args.storage.metadata_choice()?, MetadataChoice::Sqlite)
+        && !args.data_dir.join("berth.db").exists()
+    {
         anyhow::bail!(
             "{} holds no Berth data (no berth.db); pass the server's --data-dir",
             args.data_dir.display()
         );
     }
-    let metadata = SqliteStore::open(&db)
-        .await
-        .with_context(|| format!("opening the metadata store in {}", args.data_dir.display()))?;
-    let blobs = FsBlobStore::attach(&args.data_dir.join("blobs"))
-        .await
-        .with_context(|| format!("opening the blob store in {}", args.data_dir.display()))?;
-    let report = collect_garbage(&metadata, &blobs, args.policy.policy())
+    let metadata = storage::open_metadata(&args.storage, &args.data_dir, Duration::ZERO).await?;
+    let blobs =
+        storage::open_blobs(&args.storage, &args.data_dir, BlobStoreUse::BesideServer).await?;
+    // One collection at a time: wait for one that a server's schedule (or another `berth
+    // gc`) is running, rather than fail a cron job for it.
+    let holder = jobs::holder_id();
+    let mut said_so = false;
+    let report = loop {
+        let run = jobs::run_exclusively(
+            metadata.as_ref(),
+            jobs::GARBAGE_COLLECTION,
+            &holder,
+            collect_garbage(metadata.as_ref(), blobs.as_ref(), args.policy.policy()),
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(report) = run {
+            break report;
+        }
+        if !said_so {
+            eprintln!(
+                "waiting for the garbage collection running elsewhere (a server's schedule or \
+                 another `berth gc`) to end"
+            );
+            said_so = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", describe(&report));
     Ok(())
 }
 
-/// Collects garbage every `interval` until the process ends.
+/// Collects garbage every `interval` until the process ends; with several replicas, each
+/// tick runs on whichever replica takes the job's lease.
 pub fn spawn_schedule(
     metadata: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
     policy: GcPolicy,
     interval: Duration,
 ) {
+    let holder = jobs::holder_id();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match collect_garbage(metadata.as_ref(), blobs.as_ref(), policy).await {
-                Ok(report) => tracing::info!("garbage collection: {}", describe(&report)),
+            let run = jobs::run_exclusively(
+                metadata.as_ref(),
+                jobs::GARBAGE_COLLECTION,
+                &holder,
+                collect_garbage(metadata.as_ref(), blobs.as_ref(), policy),
+            )
+            .await;
+            match run {
+                Ok(Some(Ok(report))) => {
+                    tracing::info!("garbage collection: {}", describe(&report))
+                }
+                Ok(None) => tracing::debug!("garbage collection is running on another replica"),
+                Ok(Some(Err(e))) => tracing::error!(error = %e, "garbage collection failed"),
                 Err(e) => tracing::error!(error = %e, "garbage collection failed"),
             }
         }

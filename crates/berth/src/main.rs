@@ -1,11 +1,13 @@
 //! `berth`: the server and its command-line tools.
 
+mod config_file;
 mod gc;
 mod github;
 mod login;
 mod policy;
 mod serve;
 mod setup;
+mod storage;
 mod token;
 mod workflow;
 
@@ -87,6 +89,12 @@ Exit status: 0 done or nothing to do, 1 error, 2 a --dry-run that would change s
     /// docker's credential helper protocol; what `docker-credential-berth` runs.
     #[command(hide = true)]
     CredentialHelper { action: Option<String> },
+    /// Bring the metadata schema up to this version of Berth (run once before starting
+    /// upgraded replicas on PostgreSQL).
+    #[command(after_help = "Examples:
+  berth migrate --metadata postgres://berth@db.internal/berth
+  berth migrate --config /etc/berth/berth.toml")]
+    Migrate(storage::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +106,11 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned());
     if invoked_as.as_deref() == Some("docker-credential-berth") {
         args.insert(1, "credential-helper".into());
+    } else {
+        args = match config_file::expand(&Cli::command(), args) {
+            Ok(argv) => argv,
+            Err(e) => return finish(Err(e)),
+        };
     }
     let cli = Cli::parse_from(args);
     let command = match cli.command {
@@ -134,6 +147,7 @@ fn main() -> ExitCode {
             Command::CredentialHelper { action } => login::credential_helper(action.as_deref())
                 .await
                 .map(|()| 0),
+            Command::Migrate(args) => storage::migrate(args).await.map(|()| 0),
             Command::Gc(args) => gc::run(args).await.map(|()| 0),
             Command::Policy(_) | Command::Workflow(_) | Command::Completions { .. } => Ok(0),
         }

@@ -5,29 +5,30 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use berth_core::jobs;
 use berth_core::keys::RootCredentials;
 use berth_core::{ServerConfig, Services};
-use berth_store::cached::CachedMetadataStore;
-use berth_store_fs::FsBlobStore;
-use berth_store_sqlite::SqliteStore;
+use berth_store::{BlobStore, MetadataStore};
 use berth_types::AccountId;
 use clap::Args;
 use serde::{Deserialize, Serialize};
+
+use crate::storage::{self, MetadataChoice, StorageArgs};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Development mode: run a GitHub-compatible OIDC token issuer and trust its keys for
     /// https://token.actions.githubusercontent.com. Never use in production.
-    #[arg(long)]
+    #[arg(long, env = "BERTH_DEV")]
     dev: bool,
     /// Allow --dev on a non-loopback address (anyone who can reach it and holds the root
     /// credentials can mint trusted tokens).
-    #[arg(long)]
+    #[arg(long, env = "BERTH_DEV_ALLOW_REMOTE")]
     dev_allow_remote: bool,
     /// Accept trust policies that let GitHub's OIDC provider assume a role without a
     /// condition on `token.actions.githubusercontent.com:sub` (or `:repository` /
     /// `:repository_id`). Such a role can be assumed by any workflow on GitHub.
-    #[arg(long)]
+    #[arg(long, env = "BERTH_ALLOW_UNSCOPED_GITHUB_TRUST")]
     allow_unscoped_github_trust: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:5000", env = "BERTH_LISTEN")]
@@ -35,7 +36,7 @@ pub struct ServeArgs {
     /// The URL clients reach this server at (default: http:// + the listen address).
     #[arg(long, env = "BERTH_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Where metadata (SQLite) and blobs (files) are kept.
+    /// Where SQLite metadata, file blobs and generated root credentials are kept.
     #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
     data_dir: PathBuf,
     /// The 12-digit AWS account id this server acts as.
@@ -48,6 +49,8 @@ pub struct ServeArgs {
     /// seconds; 0 turns that off. ECR itself applies them within about a day.
     #[arg(long, default_value_t = 3600, env = "BERTH_LIFECYCLE_INTERVAL_SECONDS")]
     lifecycle_interval_seconds: u64,
+    #[command(flatten)]
+    storage: StorageArgs,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
     #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -55,18 +58,18 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// A request's headers must arrive within this (slow clients are cut off).
-    #[arg(long, default_value = "30s", value_parser = crate::gc::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::gc::parse_duration, env = "BERTH_HEADER_TIMEOUT")]
     header_timeout: std::time::Duration,
     /// Close connections on which nothing moved for this long (idle keep-alives, stalled
     /// uploads and downloads).
-    #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration, env = "BERTH_IDLE_TIMEOUT")]
     idle_timeout: std::time::Duration,
     /// How many uploads one principal may stream at once (more get 429 TOOMANYREQUESTS).
-    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS)]
+    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS, env = "BERTH_MAX_CONCURRENT_UPLOADS")]
     max_concurrent_uploads: usize,
     /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
     /// (run `berth gc` instead).
-    #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration)]
+    #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration, env = "BERTH_GC_INTERVAL")]
     gc_interval: std::time::Duration,
     #[command(flatten)]
     gc_policy: crate::gc::GcPolicyArgs,
@@ -139,14 +142,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_owned();
 
-    create_private_dir(&args.data_dir)?;
-    let root = root_credentials(&args.data_dir)?;
-    let metadata = SqliteStore::open(&args.data_dir.join("berth.db"))
-        .await
-        .with_context(|| format!("opening the metadata store in {}", args.data_dir.display()))?;
-    let blobs = FsBlobStore::open(&args.data_dir.join("blobs"))
-        .await
-        .with_context(|| format!("opening the blob store in {}", args.data_dir.display()))?;
+    let (metadata, blobs, root) = open_storage(&args).await?;
     let config = ServerConfig {
         account_id,
         region: args.region.clone(),
@@ -154,8 +150,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev,
         allow_unscoped_github_trust: args.allow_unscoped_github_trust,
     };
-    let metadata = CachedMetadataStore::new(metadata, args.metadata_cache_ttl);
-    let mut services = Services::new(config, Arc::new(metadata), Arc::new(blobs), root)
+    let mut services = Services::new(config, metadata, blobs, root)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     services.upload_slots = berth_core::upload_slots::UploadSlots::new(args.max_concurrent_uploads);
@@ -175,6 +170,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if args.dev { ", dev issuer on" } else { "" }
     );
     let services = Arc::new(services);
+    tokio::spawn(refresh_keys(services.clone()));
     if args.lifecycle_interval_seconds > 0 {
         tokio::spawn(apply_lifecycle_policies(
             services.clone(),
@@ -200,21 +196,77 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The stores the storage flags name (see storage.rs), and the root credentials. Replicas
+/// sharing PostgreSQL must share root credentials too, so those come from the environment
+/// then, never from a file generated per machine.
+async fn open_storage(
+    args: &ServeArgs,
+) -> anyhow::Result<(Arc<dyn MetadataStore>, Arc<dyn BlobStore>, RootCredentials)> {
+    let sqlite = matches!(args.storage.metadata_choice()?, MetadataChoice::Sqlite);
+    if !sqlite && std::env::var_os("BERTH_ROOT_ACCESS_KEY_ID").is_none() {
+        bail!(
+            "with --metadata postgres://..., set BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY: every replica needs the same root credentials"
+        );
+    }
+    if sqlite || args.storage.blobs == "fs" {
+        create_private_dir(&args.data_dir)?;
+    }
+    let root = root_credentials(&args.data_dir)?;
+    let metadata =
+        storage::open_metadata(&args.storage, &args.data_dir, args.metadata_cache_ttl).await?;
+    let blobs =
+        storage::open_blobs(&args.storage, &args.data_dir, storage::BlobStoreUse::Owner).await?;
+    Ok((metadata, blobs, root))
+}
+
+/// Keeps the sealing keys and the dev issuer's keys current: rotation by any replica, new
+/// keys in time, old ones dropped (see berth-core's `key_rotation`). A failed refresh
+/// keeps the keys it had.
+async fn refresh_keys(services: Arc<Services>) {
+    let mut ticks = tokio::time::interval(berth_core::key_rotation::REFRESH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let store = services.metadata.as_ref();
+        if let Err(e) = services.sealer.refresh(store).await {
+            tracing::error!(error = %e, "refreshing the sealing keys failed");
+        }
+        if let Some(issuer) = &services.issuer
+            && let Err(e) = issuer.refresh(store).await
+        {
+            tracing::error!(error = %e, "refreshing the dev issuer's keys failed");
+        }
+    }
+}
+
 /// Applies every repository's lifecycle policy each `interval`, for as long as the server
-/// runs. A failed run is logged and retried at the next tick.
+/// runs; with several replicas, each tick runs on whichever takes the job's lease. A
+/// failed run is logged and retried at the next tick.
 async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::Duration) {
+    let holder = jobs::holder_id();
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match services.apply_lifecycle_policies().await {
-            Ok(run) if run.expired_images > 0 => tracing::info!(
+        let run = jobs::run_exclusively(
+            services.metadata.as_ref(),
+            jobs::LIFECYCLE_POLICIES,
+            &holder,
+            services.apply_lifecycle_policies(),
+        )
+        .await;
+        match run {
+            Ok(Some(Ok(run))) if run.expired_images > 0 => tracing::info!(
                 repositories = run.repositories,
                 expired_images = run.expired_images,
                 "lifecycle policies applied"
             ),
-            Ok(_) => {}
+            Ok(Some(Ok(_))) => {}
+            Ok(None) => tracing::debug!("lifecycle policies are being applied by another replica"),
+            Ok(Some(Err(e))) => {
+                tracing::error!(error = %e, "applying lifecycle policies failed")
+            }
             Err(e) => tracing::error!(error = %e, "applying lifecycle policies failed"),
         }
     }

@@ -421,6 +421,39 @@ async fn push_blobs() {
         .unwrap();
     assert_error(r, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
 
+    // Monolithic POSTs on both sides of the size up to which the body is held whole and
+    // stored in one write (1 MiB): right digests are stored, wrong ones refused.
+    for size in [1024 * 1024, 1024 * 1024 + 1] {
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let r = reg
+            .req(
+                Method::POST,
+                &format!("/v2/push/app/blobs/uploads/?digest={}", sha256(b"other")),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
+        let digest = sha256(&body);
+        let r = reg
+            .req(
+                Method::POST,
+                &format!("/v2/push/app/blobs/uploads/?digest={digest}"),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{size}");
+        let r = reg
+            .req(Method::GET, &format!("/v2/push/app/blobs/{digest}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.bytes().await.unwrap().as_ref(), body.as_slice(), "{size}");
+    }
+
     // sha512, for a blob and for a manifest pushed by digest.
     let d512 = sha512(&blob);
     let r = reg

@@ -108,16 +108,19 @@ impl Services {
         offset: Option<u64>,
         chunk: UploadReader<'_>,
     ) -> Result<u64, ImageError> {
-        let current = self.upload_len(id).await?;
-        let offset = offset.unwrap_or(current);
-        if offset != current {
-            return Err(ImageError::OffsetMismatch { offset, current });
-        }
-        match self.blobs.append_upload(id, offset, chunk).await {
+        // The store checks the offset as it appends: no separate length lookup first.
+        let appended = match offset {
+            Some(offset) => self.blobs.append_upload(id, offset, chunk).await,
+            None => self.blobs.append_upload_at_end(id, chunk).await,
+        };
+        match appended {
             Err(StoreError::NotFound) => Err(ImageError::UploadNotFound),
             Err(StoreError::Conflict(_)) => {
                 let current = self.upload_len(id).await?;
-                Err(ImageError::OffsetMismatch { offset, current })
+                Err(ImageError::OffsetMismatch {
+                    offset: offset.unwrap_or(current),
+                    current,
+                })
             }
             other => Ok(other?),
         }
@@ -133,6 +136,31 @@ impl Services {
         // Leased from before the bytes are stored until they are linked (see `gc`).
         let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
         let result = self.commit_and_link(repository, id, digest).await;
+        self.release_blob_lease(lease).await;
+        result
+    }
+
+    /// Stores a whole blob that arrived in one piece, verified against `digest`, and links
+    /// it into the repository: one write to the blob store, no upload.
+    pub async fn put_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<u64, ImageError> {
+        let size =
+            i64::try_from(bytes.len()).map_err(|_| InternalError("blob too large".into()))?;
+        // Leased from before the bytes are stored until they are linked (see `gc`).
+        let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
+        let result = async {
+            match self.blobs.put(digest, bytes).await {
+                Err(StoreError::Conflict(m)) => return Err(ImageError::DigestMismatch(m)),
+                other => other?,
+            }
+            self.metadata.link_blob(repository, digest, size).await?;
+            Ok(bytes.len() as u64)
+        }
+        .await;
         self.release_blob_lease(lease).await;
         result
     }

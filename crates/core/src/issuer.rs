@@ -2,6 +2,8 @@
 //! `https://token.actions.githubusercontent.com`, signed with a key that only this server
 //! holds and trusts. Only with `--dev`.
 
+use std::sync::{Arc, RwLock};
+
 use berth_jwt::{JwkSet, RsaSigningKey};
 use berth_store::{MetadataStore, SigningKeyRecord};
 use serde_json::{Value, json};
@@ -10,6 +12,7 @@ use crate::Services;
 use crate::config::ServerConfig;
 use crate::error::InternalError;
 use crate::ids::{random_bytes, uuid};
+use crate::key_rotation::{self, RotationPolicy};
 use crate::sealer::Purpose;
 
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -79,47 +82,103 @@ pub enum MintError {
     Internal(#[from] InternalError),
 }
 
+const ROTATION: RotationPolicy = RotationPolicy {
+    purpose: KEY_PURPOSE,
+    rotate_every: 24 * 3600,
+    // `expires_in` may ask for up to a day.
+    max_lifetime: 24 * 3600,
+};
+
 pub struct DevIssuer {
-    key: RsaSigningKey,
-    jwks: JwkSet,
+    /// Replaced whole when the keys are reloaded.
+    keys: RwLock<Arc<IssuerKeys>>,
+}
+
+struct IssuerKeys {
+    /// The key tokens are signed with now.
+    signing: RsaSigningKey,
+    /// Every key's public half, the newest first: tokens signed with a superseded key
+    /// verify until it is deleted.
+    jwks: Arc<JwkSet>,
+}
+
+fn new_key_record(active_from: i64) -> Result<SigningKeyRecord, InternalError> {
+    let kid = hex::encode(random_bytes::<8>());
+    let fresh = RsaSigningKey::generate(&kid)
+        .map_err(|e| InternalError(format!("generate issuer key: {e}")))?;
+    Ok(SigningKeyRecord {
+        kid,
+        purpose: KEY_PURPOSE.to_owned(),
+        material: fresh.to_pkcs8_der(),
+        created_at: active_from,
+    })
+}
+
+fn issuer_keys(records: &[SigningKeyRecord], now: i64) -> Result<IssuerKeys, InternalError> {
+    let load = |r: &SigningKeyRecord| {
+        RsaSigningKey::from_pkcs8_der(&r.kid, &r.material)
+            .map_err(|e| InternalError(format!("load issuer key: {e}")))
+    };
+    let in_use = key_rotation::in_use(records, |r| r.created_at, now)
+        .ok_or_else(|| InternalError("no issuer key".into()))?;
+    let jwks = JwkSet {
+        keys: records
+            .iter()
+            .map(|r| load(r).map(|k| k.public_jwk()))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(IssuerKeys {
+        signing: load(in_use)?,
+        jwks: Arc::new(jwks),
+    })
 }
 
 impl DevIssuer {
-    /// Loads the issuer's key from the store, creating it on first start.
+    /// Loads the issuer's keys from the store, creating the first on first start.
     pub async fn load(
         store: &dyn MetadataStore,
         _config: &ServerConfig,
     ) -> Result<Self, InternalError> {
-        let kid = hex::encode(random_bytes::<8>());
-        let fresh = RsaSigningKey::generate(&kid)
-            .map_err(|e| InternalError(format!("generate issuer key: {e}")))?;
-        let candidate = SigningKeyRecord {
-            kid,
-            purpose: KEY_PURPOSE.to_owned(),
-            material: fresh.to_pkcs8_der(),
-            created_at: crate::now_unix(),
-        };
-        let record = store.get_or_create_signing_key(&candidate).await?;
-        let key = RsaSigningKey::from_pkcs8_der(&record.kid, &record.material)
-            .map_err(|e| InternalError(format!("load issuer key: {e}")))?;
-        let jwks = JwkSet {
-            keys: vec![key.public_jwk()],
-        };
-        Ok(Self { key, jwks })
+        let now = crate::now_unix();
+        store
+            .get_or_create_signing_key(&new_key_record(now)?)
+            .await?;
+        let keys = issuer_keys(&store.list_signing_keys(KEY_PURPOSE).await?, now)?;
+        Ok(Self {
+            keys: RwLock::new(Arc::new(keys)),
+        })
+    }
+
+    /// Rotates and prunes the keys in the store when due, then reloads them (see
+    /// `key_rotation`); run every `key_rotation::REFRESH_EVERY` by the server.
+    pub async fn refresh(&self, store: &dyn MetadataStore) -> Result<(), InternalError> {
+        self.refresh_at(store, crate::now_unix()).await
+    }
+
+    async fn refresh_at(&self, store: &dyn MetadataStore, now: i64) -> Result<(), InternalError> {
+        let records = ROTATION.rotate(store, now, new_key_record).await?;
+        let keys = issuer_keys(&records, now)?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
+    fn keys(&self) -> Arc<IssuerKeys> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn issuer(&self) -> &'static str {
         GITHUB_ISSUER
     }
 
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    pub fn jwks(&self) -> Arc<JwkSet> {
+        self.keys().jwks.clone()
     }
 
     /// Mints a token with GitHub Actions' claim set.
     pub fn mint(&self, req: &MintRequest, now: i64) -> Result<String, MintError> {
         let claims = github_claims(req, now)?;
-        self.key
+        self.keys()
+            .signing
             .sign(&claims)
             .map_err(|e| MintError::Internal(InternalError(format!("sign: {e}"))))
     }
@@ -305,6 +364,55 @@ mod tests {
             repository: repository.into(),
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn keys_rotate_and_tokens_of_the_old_key_verify_until_it_goes() {
+        let store = berth_store_sqlite::SqliteStore::open_in_memory()
+            .await
+            .unwrap();
+        let config = ServerConfig {
+            account_id: berth_types::AccountId::parse("123456789012").unwrap(),
+            region: "us-east-1".into(),
+            public_url: "http://127.0.0.1:5000".into(),
+            dev: true,
+            allow_unscoped_github_trust: false,
+        };
+        let issuer = DevIssuer::load(&store, &config).await.unwrap();
+        let now = crate::now_unix();
+        let kid = |token: &str| {
+            berth_jwt::decode_unverified(token)
+                .unwrap()
+                .header()
+                .kid
+                .clone()
+                .unwrap()
+        };
+        let verifies = |token: &str, jwks: &JwkSet| {
+            berth_jwt::decode_unverified(token)
+                .unwrap()
+                .verify_signature(jwks)
+                .is_ok()
+        };
+        let old = issuer.mint(&req("octo/app"), now).unwrap();
+
+        let rotated = now + ROTATION.rotate_every;
+        issuer.refresh_at(&store, rotated).await.unwrap();
+        assert_eq!(issuer.jwks().keys.len(), 2, "published before it signs");
+        assert_eq!(kid(&issuer.mint(&req("octo/app"), now).unwrap()), kid(&old));
+
+        let active = rotated + key_rotation::ACTIVATION_DELAY;
+        issuer.refresh_at(&store, active).await.unwrap();
+        let new = issuer.mint(&req("octo/app"), now).unwrap();
+        assert_ne!(kid(&new), kid(&old));
+        assert!(verifies(&old, &issuer.jwks()) && verifies(&new, &issuer.jwks()));
+
+        issuer
+            .refresh_at(&store, active + ROTATION.retained_for())
+            .await
+            .unwrap();
+        // (By then the next rotation is due too: a third key is published.)
+        assert!(!verifies(&old, &issuer.jwks()) && verifies(&new, &issuer.jwks()));
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! Layout (then base64url): `version (1) | key id (8) | nonce (12) | ciphertext + tag`.
 //! The purpose is bound as associated data, so a registry password never opens as a
 //! session token or the other way round.
+//!
+//! Keys live in the metadata store and rotate there (daily; the rule is in `key_rotation`).
+
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
@@ -14,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::InternalError;
 use crate::ids::random_bytes;
+use crate::key_rotation::{self, RotationPolicy};
 
 const VERSION: u8 = 1;
 const KID_LEN: usize = 8;
@@ -43,51 +48,98 @@ impl Purpose {
     }
 }
 
+const ROTATION: RotationPolicy = RotationPolicy {
+    purpose: KEY_PURPOSE,
+    rotate_every: 24 * 3600,
+    // A session (MaxSessionDuration is at most 12 hours) or an ECR authorization token.
+    max_lifetime: 12 * 3600,
+};
+
 struct RingKey {
     kid: [u8; KID_LEN],
     key: LessSafeKey,
+    /// From when this key seals (until a newer key does).
+    active_from: i64,
 }
 
 pub struct Sealer {
-    /// Newest first: the first seals, all open.
-    keys: Vec<RingKey>,
+    /// Newest first: all open; the newest active one seals. Replaced whole on refresh.
+    ring: RwLock<Arc<Vec<RingKey>>>,
+}
+
+fn new_key_record(active_from: i64) -> SigningKeyRecord {
+    let mut material = random_bytes::<{ KID_LEN + 32 }>().to_vec();
+    SigningKeyRecord {
+        kid: hex::encode(&material[..KID_LEN]),
+        purpose: KEY_PURPOSE.to_owned(),
+        material: material.split_off(KID_LEN),
+        created_at: active_from,
+    }
+}
+
+fn ring_from(records: Vec<SigningKeyRecord>) -> Result<Vec<RingKey>, InternalError> {
+    let mut keys = Vec::with_capacity(records.len());
+    for r in records {
+        let kid_bytes = hex::decode(&r.kid).map_err(|_| InternalError("bad key id".into()))?;
+        let kid: [u8; KID_LEN] = kid_bytes
+            .try_into()
+            .map_err(|_| InternalError("bad key id length".into()))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, &r.material)
+            .map_err(|_| InternalError("bad sealing key".into()))?;
+        keys.push(RingKey {
+            kid,
+            key: LessSafeKey::new(unbound),
+            active_from: r.created_at,
+        });
+    }
+    if keys.is_empty() {
+        return Err(InternalError("no sealing key".into()));
+    }
+    Ok(keys)
 }
 
 impl Sealer {
     /// Loads the key ring from the store, creating the first key on first start.
     pub async fn load(store: &dyn MetadataStore) -> Result<Self, InternalError> {
-        let mut material = random_bytes::<{ KID_LEN + 32 }>().to_vec();
-        let candidate = SigningKeyRecord {
-            kid: hex::encode(&material[..KID_LEN]),
-            purpose: KEY_PURPOSE.to_owned(),
-            material: material.split_off(KID_LEN),
-            created_at: crate::now_unix(),
-        };
-        store.get_or_create_signing_key(&candidate).await?;
-        let records = store.list_signing_keys(KEY_PURPOSE).await?;
-        let mut keys = Vec::with_capacity(records.len());
-        for r in records {
-            let kid_bytes = hex::decode(&r.kid).map_err(|_| InternalError("bad key id".into()))?;
-            let kid: [u8; KID_LEN] = kid_bytes
-                .try_into()
-                .map_err(|_| InternalError("bad key id length".into()))?;
-            let unbound = UnboundKey::new(&AES_256_GCM, &r.material)
-                .map_err(|_| InternalError("bad sealing key".into()))?;
-            keys.push(RingKey {
-                kid,
-                key: LessSafeKey::new(unbound),
-            });
-        }
-        if keys.is_empty() {
-            return Err(InternalError("no sealing key".into()));
-        }
-        Ok(Self { keys })
+        store
+            .get_or_create_signing_key(&new_key_record(crate::now_unix()))
+            .await?;
+        let ring = ring_from(store.list_signing_keys(KEY_PURPOSE).await?)?;
+        Ok(Self {
+            ring: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    /// Rotates and prunes the keys in the store when due, then reloads the ring. Run every
+    /// `key_rotation::REFRESH_EVERY` by the server, on every replica.
+    pub async fn refresh(&self, store: &dyn MetadataStore) -> Result<(), InternalError> {
+        self.refresh_at(store, crate::now_unix()).await
+    }
+
+    async fn refresh_at(&self, store: &dyn MetadataStore, now: i64) -> Result<(), InternalError> {
+        let records = ROTATION
+            .rotate(store, now, |active_from| Ok(new_key_record(active_from)))
+            .await?;
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring_from(records)?);
+        Ok(())
+    }
+
+    fn ring(&self) -> Arc<Vec<RingKey>> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn seal<T: Serialize>(&self, purpose: Purpose, value: &T) -> Result<String, InternalError> {
-        let key = self
-            .keys
-            .first()
+        self.seal_at(purpose, value, crate::now_unix())
+    }
+
+    fn seal_at<T: Serialize>(
+        &self,
+        purpose: Purpose,
+        value: &T,
+        now: i64,
+    ) -> Result<String, InternalError> {
+        let ring = self.ring();
+        let key = key_rotation::in_use(&ring, |k| k.active_from, now)
             .ok_or_else(|| InternalError("no sealing key".into()))?;
         let mut plaintext =
             serde_json::to_vec(value).map_err(|e| InternalError(format!("seal: {e}")))?;
@@ -120,7 +172,8 @@ impl Sealer {
         }
         let (kid, rest) = rest.split_at(KID_LEN);
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let key = self.keys.iter().find(|k| k.kid == kid)?;
+        let ring = self.ring();
+        let key = ring.iter().find(|k| k.kid == kid)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buf = ciphertext.to_vec();
         let plaintext = key
@@ -128,5 +181,83 @@ impl Sealer {
             .open_in_place(nonce, Aad::from(purpose.aad()), &mut buf)
             .ok()?;
         serde_json::from_slice(plaintext).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key_rotation::ACTIVATION_DELAY;
+    use berth_store_sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn keys_rotate_in_the_store_and_old_tokens_open_until_they_expire() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let start = crate::now_unix();
+        let sealer = Sealer::load(&store).await.unwrap();
+        let other_replica = Sealer::load(&store).await.unwrap();
+        let token = sealer
+            .seal_at(Purpose::SessionToken, &"old", start)
+            .unwrap();
+        let kid_of = |token: &str| URL_SAFE_NO_PAD.decode(token).unwrap()[1..1 + KID_LEN].to_vec();
+
+        // Not due yet: nothing changes.
+        sealer.refresh_at(&store, start + 60).await.unwrap();
+        assert_eq!(store.list_signing_keys(KEY_PURPOSE).await.unwrap().len(), 1);
+
+        // Due: a new key, sealing only after the activation delay, known to both replicas
+        // once they refreshed.
+        let rotated = start + ROTATION.rotate_every;
+        sealer.refresh_at(&store, rotated).await.unwrap();
+        other_replica
+            .refresh_at(&store, rotated + 60)
+            .await
+            .unwrap();
+        assert_eq!(store.list_signing_keys(KEY_PURPOSE).await.unwrap().len(), 2);
+        let before_activation = sealer
+            .seal_at(Purpose::SessionToken, &"x", rotated)
+            .unwrap();
+        assert_eq!(kid_of(&before_activation), kid_of(&token));
+        let after = sealer
+            .seal_at(Purpose::SessionToken, &"new", rotated + ACTIVATION_DELAY)
+            .unwrap();
+        assert_ne!(kid_of(&after), kid_of(&token));
+        assert_eq!(
+            other_replica
+                .open::<String>(Purpose::SessionToken, &after)
+                .as_deref(),
+            Some("new")
+        );
+        assert_eq!(
+            other_replica
+                .open::<String>(Purpose::SessionToken, &token)
+                .as_deref(),
+            Some("old")
+        );
+
+        // The old key stays while anything it sealed may be valid, then goes.
+        let superseded = rotated + ACTIVATION_DELAY;
+        sealer
+            .refresh_at(&store, superseded + ROTATION.max_lifetime)
+            .await
+            .unwrap();
+        assert_eq!(
+            sealer
+                .open::<String>(Purpose::SessionToken, &token)
+                .as_deref(),
+            Some("old")
+        );
+        sealer
+            .refresh_at(&store, superseded + ROTATION.retained_for())
+            .await
+            .unwrap();
+        assert_eq!(store.list_signing_keys(KEY_PURPOSE).await.unwrap().len(), 1);
+        assert_eq!(sealer.open::<String>(Purpose::SessionToken, &token), None);
+        assert_eq!(
+            sealer
+                .open::<String>(Purpose::SessionToken, &after)
+                .as_deref(),
+            Some("new")
+        );
     }
 }

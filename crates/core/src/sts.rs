@@ -94,10 +94,6 @@ pub struct AssumeRoleWithWebIdentityOutput {
     pub source_identity: Option<String>,
 }
 
-/// The claims AWS reads session attributes from (IAM: "Passing session tags using
-/// AssumeRoleWithWebIdentity", "Monitor and control actions taken with assumed roles").
-const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
-const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 const MAX_SESSION_POLICY_ARNS: usize = 10;
 const MAX_SESSION_TAGS: usize = 50;
 /// Role chaining caps the session at one hour, whatever the role's maximum.
@@ -259,61 +255,7 @@ fn check_tags(tags: &[(String, String)], transitive: &[String]) -> Result<(), St
 
 /// `SourceIdentity`: 2-64 characters of `[\w+=,.@-]`, and not starting with `aws:`.
 fn valid_source_identity(s: &str) -> bool {
-    (2..=64).contains(&s.len())
-        && s.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
-        })
-        && !s.to_ascii_lowercase().starts_with("aws:")
-}
-
-/// A token's source identity, session tags and transitive tag keys.
-type TokenAttributes = (Option<String>, Vec<(String, String)>, Vec<String>);
-
-/// Source identity and session tags from a web identity token's claims.
-fn token_session_attributes(
-    claims: &serde_json::Map<String, serde_json::Value>,
-) -> Result<TokenAttributes, StsError> {
-    let source_identity = match claims.get(SOURCE_IDENTITY_CLAIM) {
-        None => None,
-        Some(serde_json::Value::String(s)) if valid_source_identity(s) => Some(s.clone()),
-        Some(_) => {
-            return Err(StsError::InvalidIdentityToken(format!(
-                "The {SOURCE_IDENTITY_CLAIM} claim must be 2-64 characters of [\\w+=,.@-]"
-            )));
-        }
-    };
-    let Some(tags_claim) = claims.get(TAGS_CLAIM) else {
-        return Ok((source_identity, Vec::new(), Vec::new()));
-    };
-    let invalid = || {
-        StsError::InvalidIdentityToken(format!(
-            "The {TAGS_CLAIM} claim must be {{\"principal_tags\": {{KEY: [VALUE]}}, \"transitive_tag_keys\": [KEY]}}"
-        ))
-    };
-    let mut tags = Vec::new();
-    if let Some(principal_tags) = tags_claim.get("principal_tags") {
-        for (key, value) in principal_tags.as_object().ok_or_else(invalid)? {
-            // One value per key, as a one-element array (AWS's documented form) or a string.
-            let value = match value {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(values) if values.len() == 1 => {
-                    values[0].as_str().ok_or_else(invalid)?.to_owned()
-                }
-                _ => return Err(invalid()),
-            };
-            tags.push((key.clone(), value));
-        }
-    }
-    let transitive = match tags_claim.get("transitive_tag_keys") {
-        None => Vec::new(),
-        Some(keys) => keys
-            .as_array()
-            .ok_or_else(invalid)?
-            .iter()
-            .map(|k| k.as_str().map(str::to_owned).ok_or_else(invalid))
-            .collect::<Result<_, _>>()?,
-    };
-    Ok((source_identity, tags, transitive))
+    berth_policy::web_identity::valid_source_identity(s)
 }
 
 /// What a session token seals: the key pair and the session.
@@ -417,27 +359,23 @@ impl Services {
         if !STS_ALGORITHMS.contains(&unverified.header().alg.as_str()) {
             return Err(StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()));
         }
-        let fetched;
-        let jwks = match (&self.issuer, issuer.as_str()) {
+        let jwks: std::sync::Arc<berth_jwt::JwkSet> = match (&self.issuer, issuer.as_str()) {
             // --dev: GitHub's issuer is this server's own dev issuer.
             (Some(dev), GITHUB_ISSUER) => dev.jwks(),
-            _ => {
-                fetched = self
-                    .jwks
-                    .keys_for(&issuer, unverified.header().kid.as_deref())
-                    .await
-                    .map_err(|e| match e {
-                        JwksError::Unreachable(_) => {
-                            StsError::IdpCommunication(IDP_COMMUNICATION_ERROR.into())
-                        }
-                        JwksError::NoUsableKey(_) => {
-                            StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into())
-                        }
-                    })?;
-                &*fetched
-            }
+            _ => self
+                .jwks
+                .keys_for(&issuer, unverified.header().kid.as_deref())
+                .await
+                .map_err(|e| match e {
+                    JwksError::Unreachable(_) => {
+                        StsError::IdpCommunication(IDP_COMMUNICATION_ERROR.into())
+                    }
+                    JwksError::NoUsableKey(_) => {
+                        StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into())
+                    }
+                })?,
         };
-        let verified = unverified.verify_signature(jwks).map_err(|e| {
+        let verified = unverified.verify_signature(&jwks).map_err(|e| {
             tracing::info!(error = %e, "web identity token signature refused");
             match e {
                 JwtError::KeyNotFound => StsError::InvalidIdentityToken(NO_VERIFICATION_KEY.into()),
@@ -459,7 +397,12 @@ impl Services {
             .ok_or_else(|| StsError::InvalidIdentityToken("The ID Token has no subject".into()))?
             .to_owned();
 
-        let (source_identity, tags, transitive_tag_keys) = token_session_attributes(claims)?;
+        let berth_policy::web_identity::TokenSessionAttributes {
+            source_identity,
+            tags,
+            transitive_tag_keys,
+        } = berth_policy::web_identity::token_session_attributes(claims)
+            .map_err(StsError::InvalidIdentityToken)?;
         check_tags(&tags, &transitive_tag_keys).map_err(|e| match e {
             StsError::Validation(m) => {
                 StsError::InvalidIdentityToken(format!("Invalid session tags in the ID Token: {m}"))

@@ -1,6 +1,8 @@
 //! JSON Web Keys (RFC 7517) and the public-key material they carry.
 
-use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -166,6 +168,13 @@ impl Jwk {
         sig: &[u8],
     ) -> Result<(), JwtError> {
         self.check_usable_for(alg)?;
+        parsed_key(self, alg)?
+            .verify_sig(message, sig)
+            .map_err(|_| JwtError::BadSignature)
+    }
+
+    /// The key material in aws-lc's parsed form, for `alg`.
+    fn parse(&self, alg: Algorithm) -> Result<ParsedPublicKey, JwtError> {
         match alg {
             Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => {
                 let (len, params) = match alg {
@@ -184,9 +193,9 @@ impl Jwk {
                 point.push(0x04);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                UnparsedPublicKey::new(params, point)
-                    .verify(message, sig)
-                    .map_err(|_| JwtError::BadSignature)
+                // A point off the curve cannot verify anything: the same answer as a bad
+                // signature, as before keys were parsed ahead.
+                ParsedPublicKey::new(params, point).map_err(|_| JwtError::BadSignature)
             }
             _ => {
                 let params = match alg {
@@ -205,10 +214,61 @@ impl Jwk {
                         "RSA modulus or exponent is zero".into(),
                     ));
                 }
+                // The modulus size (2048 to 8192 bits) is checked at each verification.
                 RsaPublicKeyComponents { n, e }
-                    .verify(params, message, sig)
+                    .to_parsed_public_key(params)
                     .map_err(|_| JwtError::BadSignature)
             }
         }
     }
+}
+
+/// A key parsed for one algorithm, with the material it was parsed from (`n`, `e`, `crv`,
+/// `x`, `y` as the JWK spells them), so equal JWKs from any issuer share one parse.
+struct ParsedEntry {
+    alg: Algorithm,
+    material: [Option<String>; 5],
+    key: Arc<ParsedPublicKey>,
+}
+
+fn material(jwk: &Jwk) -> [Option<&str>; 5] {
+    [&jwk.n, &jwk.e, &jwk.crv, &jwk.x, &jwk.y].map(Option::as_deref)
+}
+
+/// Bound of the parsed-key cache.
+const PARSED_KEYS_LIMIT: usize = 64;
+
+/// Keys parsed once per process. Parsing an RSA key (its Montgomery constants) costs about
+/// as much as verifying with it, and the same few keys verify every token. Only keys of
+/// registered providers' fetched key sets (and the dev issuer's) get here, and the cache is
+/// emptied when it reaches [`PARSED_KEYS_LIMIT`]; so a short list, searched in place
+/// without allocating.
+fn parsed_key(jwk: &Jwk, alg: Algorithm) -> Result<Arc<ParsedPublicKey>, JwtError> {
+    static PARSED: Mutex<Vec<ParsedEntry>> = Mutex::new(Vec::new());
+    let wanted = material(jwk);
+    let find = |entries: &[ParsedEntry]| {
+        entries
+            .iter()
+            .find(|e| e.alg == alg && e.material.each_ref().map(Option::as_deref) == wanted)
+            .map(|e| Arc::clone(&e.key))
+    };
+    let lock = || {
+        PARSED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(key) = find(&lock()) {
+        return Ok(key);
+    }
+    let key = Arc::new(jwk.parse(alg)?);
+    let mut entries = lock();
+    if entries.len() >= PARSED_KEYS_LIMIT {
+        entries.clear();
+    }
+    entries.push(ParsedEntry {
+        alg,
+        material: wanted.map(|m| m.map(str::to_owned)),
+        key: Arc::clone(&key),
+    });
+    Ok(key)
 }

@@ -85,6 +85,86 @@ pub fn insert_token_keys(
     context.insert("aws:FederatedProvider", provider_arn);
 }
 
+/// The claims AWS reads session attributes from (IAM: "Passing session tags using
+/// AssumeRoleWithWebIdentity", "Monitor and control actions taken with assumed roles").
+pub const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
+pub const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
+
+/// `SourceIdentity`: 2-64 characters of `[\w+=,.@-]`, and not starting with `aws:`.
+pub fn valid_source_identity(s: &str) -> bool {
+    (2..=64).contains(&s.len())
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+        })
+        && !s.to_ascii_lowercase().starts_with("aws:")
+}
+
+/// A token's source identity, session tags and transitive tag keys, as STS reads them.
+/// The tags' own rules (count, characters, duplicate keys) are checked by STS with the
+/// request's tags; here only the claims' shapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSessionAttributes {
+    pub source_identity: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+}
+
+/// Source identity and session tags from a web identity token's claims; `Err` holds the
+/// message for STS's `InvalidIdentityToken` when a claim has the wrong shape.
+pub fn token_session_attributes(
+    claims: &Map<String, Value>,
+) -> Result<TokenSessionAttributes, String> {
+    let source_identity = match claims.get(SOURCE_IDENTITY_CLAIM) {
+        None => None,
+        Some(Value::String(s)) if valid_source_identity(s) => Some(s.clone()),
+        Some(_) => {
+            return Err(format!(
+                "The {SOURCE_IDENTITY_CLAIM} claim must be 2-64 characters of [\\w+=,.@-]"
+            ));
+        }
+    };
+    let Some(tags_claim) = claims.get(TAGS_CLAIM) else {
+        return Ok(TokenSessionAttributes {
+            source_identity,
+            ..TokenSessionAttributes::default()
+        });
+    };
+    let invalid = || {
+        format!(
+            "The {TAGS_CLAIM} claim must be {{\"principal_tags\": {{KEY: [VALUE]}}, \"transitive_tag_keys\": [KEY]}}"
+        )
+    };
+    let mut tags = Vec::new();
+    if let Some(principal_tags) = tags_claim.get("principal_tags") {
+        for (key, value) in principal_tags.as_object().ok_or_else(invalid)? {
+            // One value per key, as a one-element array (AWS's documented form) or a string.
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Array(values) => match values.as_slice() {
+                    [Value::String(s)] => s.clone(),
+                    _ => return Err(invalid()),
+                },
+                _ => return Err(invalid()),
+            };
+            tags.push((key.clone(), value));
+        }
+    }
+    let transitive_tag_keys = match tags_claim.get("transitive_tag_keys") {
+        None => Vec::new(),
+        Some(keys) => keys
+            .as_array()
+            .ok_or_else(invalid)?
+            .iter()
+            .map(|k| k.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(TokenSessionAttributes {
+        source_identity,
+        tags,
+        transitive_tag_keys,
+    })
+}
+
 /// A token explained against a trust policy, with the choices made on the way.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TokenExplanation {
@@ -246,6 +326,39 @@ mod tests {
         );
         assert_eq!(e.audience, "sts.amazonaws.com");
         assert_eq!(e.explanation.decision, crate::Decision::Allow);
+    }
+
+    #[test]
+    fn session_attributes_from_claims() {
+        let claims = serde_json::json!({
+            "https://aws.amazon.com/source_identity": "octocat",
+            "https://aws.amazon.com/tags": {
+                "principal_tags": {"team": ["build"], "env": "prod"},
+                "transitive_tag_keys": ["team"],
+            },
+        });
+        let a = token_session_attributes(claims.as_object().unwrap()).unwrap();
+        assert_eq!(a.source_identity.as_deref(), Some("octocat"));
+        assert_eq!(a.tags.len(), 2);
+        assert!(a.tags.contains(&("team".into(), "build".into())));
+        assert_eq!(a.transitive_tag_keys, vec!["team".to_owned()]);
+        assert_eq!(
+            token_session_attributes(&Map::new()).unwrap(),
+            TokenSessionAttributes::default()
+        );
+        for bad in [
+            serde_json::json!({"https://aws.amazon.com/source_identity": "aws:x"}),
+            serde_json::json!({"https://aws.amazon.com/source_identity": 7}),
+            serde_json::json!({"https://aws.amazon.com/tags": {"principal_tags": {"k": ["a", "b"]}}}),
+            serde_json::json!({"https://aws.amazon.com/tags": {"principal_tags": {"k": [1]}}}),
+            serde_json::json!({"https://aws.amazon.com/tags": {"principal_tags": []}}),
+            serde_json::json!({"https://aws.amazon.com/tags": {"transitive_tag_keys": "k"}}),
+        ] {
+            assert!(
+                token_session_attributes(bad.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

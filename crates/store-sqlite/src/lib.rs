@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "repository_tags",
         include_str!("../migrations/0006_repository_tags.sql"),
     ),
+    (
+        7,
+        "job_leases",
+        include_str!("../migrations/0007_job_leases.sql"),
+    ),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -1920,6 +1925,45 @@ impl MetadataStore for SqliteStore {
         tx.commit().await.map_err(db)
     }
 
+    // --- Background jobs --------------------------------------------------------------
+
+    async fn acquire_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let taken = sqlx::query(
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at <= ?",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            == 1;
+        tx.commit().await.map_err(db)?;
+        Ok(taken)
+    }
+
+    async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM job_leases WHERE job = ? AND holder = ?")
+            .bind(job)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
     // --- Signing keys ---------------------------------------------------------------
 
     async fn get_or_create_signing_key(
@@ -1966,6 +2010,32 @@ impl MetadataStore for SqliteStore {
         .iter()
         .map(signing_key_from_row)
         .collect()
+    }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, purpose, material, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(&key.purpose)
+        .bind(&key.material)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM signing_keys WHERE purpose = ? AND kid = ?")
+            .bind(purpose)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
     }
 }
 

@@ -47,6 +47,18 @@ pub trait BlobStore: Send + Sync + 'static {
         chunk: UploadReader<'_>,
     ) -> StoreResult<u64>;
 
+    /// Appends a chunk at the upload's current end (a client that sent no `Content-Range`).
+    /// Returns the new length. Backends that read the upload's state to append anyway
+    /// override this to save the separate length lookup (on S3, a request per chunk).
+    async fn append_upload_at_end(
+        &self,
+        upload_id: &str,
+        chunk: UploadReader<'_>,
+    ) -> StoreResult<u64> {
+        let offset = self.upload_len(upload_id).await?;
+        self.append_upload(upload_id, offset, chunk).await
+    }
+
     /// Verifies the upload's bytes hash to `expected` (`Conflict` with a message when not,
     /// and the upload stays), then makes them durable as that blob and removes the upload.
     /// Returns the blob size.

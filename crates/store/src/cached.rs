@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -44,13 +44,67 @@ struct Entry<V> {
 /// One kind of cached lookup, keyed by its arguments.
 struct Lookup<V> {
     entries: Mutex<HashMap<String, Entry<V>>>,
+    /// Per key, held while one request reads the backend, so concurrent misses of a key
+    /// wait for that read instead of each querying (when a hot entry expires, every
+    /// request in flight misses at once).
+    reads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl<V: Clone> Lookup<V> {
     fn new() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The entry for `key` if fresh, else `read`'s answer, remembered unless `generation`
+    /// moved (a write finished) while it ran. Errors are not cached.
+    async fn cached<F>(
+        &self,
+        generation_counter: &AtomicU64,
+        ttl: Duration,
+        key: &str,
+        read: impl FnOnce() -> F,
+    ) -> StoreResult<V>
+    where
+        F: Future<Output = StoreResult<V>>,
+    {
+        // Taken before the read: a write that finishes during the read makes the answer
+        // (possibly from before the write) a miss, and the TTL counts from the earliest
+        // moment the answer can describe.
+        let generation = generation_counter.load(Ordering::Acquire);
+        let now = Instant::now();
+        if let Some(value) = self.get(key, generation, now, ttl) {
+            return Ok(value);
+        }
+        // One read per key at a time; whoever waited looks again, as a new request would.
+        let read_lock = self.read_lock(key);
+        let _reading = read_lock.lock().await;
+        let generation = generation_counter.load(Ordering::Acquire);
+        let now = Instant::now();
+        if let Some(value) = self.get(key, generation, now, ttl) {
+            return Ok(value);
+        }
+        let value = read().await?;
+        if generation_counter.load(Ordering::Acquire) == generation {
+            self.insert(key, generation, now, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn read_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut reads = self
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = reads.get(key) {
+            return Arc::clone(lock);
+        }
+        if reads.len() >= ENTRY_LIMIT {
+            reads.clear();
+        }
+        Arc::clone(reads.entry(key.to_owned()).or_default())
     }
 
     fn get(&self, key: &str, generation: u64, now: Instant, ttl: Duration) -> Option<V> {
@@ -139,19 +193,7 @@ impl<S: MetadataStore> CachedMetadataStore<S> {
         if self.ttl.is_zero() {
             return read().await;
         }
-        // Taken before the read: a write that finishes during the read makes the answer
-        // (possibly from before the write) a miss, and the TTL counts from the earliest
-        // moment the answer can describe.
-        let generation = self.generation.load(Ordering::Acquire);
-        let now = Instant::now();
-        if let Some(value) = lookup.get(key, generation, now, self.ttl) {
-            return Ok(value);
-        }
-        let value = read().await?;
-        if self.generation.load(Ordering::Acquire) == generation {
-            lookup.insert(key, generation, now, value.clone());
-        }
-        Ok(value)
+        lookup.cached(&self.generation, self.ttl, key, read).await
     }
 
     async fn write<T>(&self, write: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
@@ -537,6 +579,20 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
     async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()> {
         self.write(self.inner.drop_blob_claim(digest)).await
     }
+    async fn acquire_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        self.inner
+            .acquire_job_lease(job, holder, now, expires_at)
+            .await
+    }
+    async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
+        self.inner.release_job_lease(job, holder).await
+    }
     async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()> {
         self.write(self.inner.prune_blob_leases_and_claims(before))
             .await
@@ -633,6 +689,12 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
     async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>> {
         self.inner.list_signing_keys(purpose).await
     }
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        self.inner.add_signing_key(key).await
+    }
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()> {
+        self.inner.delete_signing_key(purpose, kid).await
+    }
 }
 
 #[cfg(test)]
@@ -661,5 +723,39 @@ mod tests {
         lookup.insert("one more", 0, t0, 0);
         let len = lookup.entries.lock().map(|e| e.len()).unwrap_or_default();
         assert_eq!(len, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_of_a_key_make_one_read() {
+        let lookup = Arc::new(Lookup::new());
+        let generation = Arc::new(AtomicU64::new(0));
+        let reads = Arc::new(AtomicU64::new(0));
+        let ttl = Duration::from_secs(60);
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (lookup, generation, reads) =
+                    (lookup.clone(), generation.clone(), reads.clone());
+                tokio::spawn(async move {
+                    lookup
+                        .cached(&generation, ttl, "role", || async {
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok(42)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), 42);
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // A write since: the next request reads again.
+        generation.fetch_add(1, Ordering::SeqCst);
+        let value = lookup
+            .cached(&generation, ttl, "role", || async { Ok(43) })
+            .await
+            .unwrap();
+        assert_eq!(value, 43);
     }
 }

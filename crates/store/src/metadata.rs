@@ -475,6 +475,20 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Forgets leases and claims made before `before` (their holders died).
     async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()>;
 
+    // --- Background jobs: one runner at a time, however many replicas ---------------
+    /// Takes the lease on `job` for `holder` until `expires_at` (unix seconds) when no one
+    /// holds it, when its holder's lease has run out (`expires_at` at or before `now`), or
+    /// when `holder` holds it already (a renewal). `true` when `holder` holds it now.
+    async fn acquire_job_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool>;
+    /// Gives up `holder`'s lease on `job`; a lease someone else holds is left alone.
+    async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()>;
+
     // --- Signing keys ---------------------------------------------------------------
     /// Returns the newest key for `candidate.purpose`, inserting `candidate` first when
     /// there is none. Safe against concurrent callers: all of them get the same key.
@@ -484,4 +498,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<SigningKeyRecord>;
     /// Every key for a purpose, newest first (old keys keep verifying until they expire).
     async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key: a rotation (its `created_at` may lie ahead: when it starts being used).
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Removes a key nothing it signed can still need. Unknown keys are not an error.
+    async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()>;
 }

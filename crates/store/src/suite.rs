@@ -115,6 +115,39 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     repository_resource_tags(store).await;
     signing_keys(store).await;
     lifecycle_policies(store).await;
+    job_leases(store).await;
+}
+
+pub async fn job_leases(store: &dyn MetadataStore) {
+    let acquire = |holder: &'static str, now: i64| async move {
+        store
+            .acquire_job_lease("gc", holder, now, now + 60)
+            .await
+            .unwrap()
+    };
+    assert!(acquire("replica-a", 1000).await, "a free lease is taken");
+    assert!(!acquire("replica-b", 1010).await, "a held lease is refused");
+    assert!(
+        acquire("replica-a", 1030).await,
+        "the holder renews (until 1090)"
+    );
+    assert!(!acquire("replica-b", 1089).await, "the renewal counts");
+    assert!(
+        store
+            .acquire_job_lease("lifecycle", "replica-b", 1089, 1149)
+            .await
+            .unwrap(),
+        "leases on other jobs are independent"
+    );
+    assert!(acquire("replica-b", 1090).await, "an expired lease is free");
+    assert!(!acquire("replica-a", 1091).await);
+    store.release_job_lease("gc", "replica-a").await.unwrap();
+    assert!(
+        !acquire("replica-a", 1092).await,
+        "releasing someone else's lease does nothing"
+    );
+    store.release_job_lease("gc", "replica-b").await.unwrap();
+    assert!(acquire("replica-a", 1093).await, "a released lease is free");
 }
 
 pub async fn oidc_providers(store: &dyn MetadataStore) {
@@ -1399,6 +1432,34 @@ pub async fn signing_keys(store: &dyn MetadataStore) {
     );
     assert_eq!(store.list_signing_keys("other").await.unwrap(), vec![]);
 
+    // Rotation: a key added later (even one that starts being used in the future) is
+    // listed first; deleting the superseded one leaves the other purposes alone.
+    store.add_signing_key(&second).await.unwrap();
+    assert_eq!(
+        store.list_signing_keys("session-token").await.unwrap(),
+        vec![second.clone(), first.clone()]
+    );
+    store
+        .delete_signing_key("session-token", &first.kid)
+        .await
+        .unwrap();
+    store
+        .delete_signing_key("session-token", "unknown")
+        .await
+        .unwrap();
+    store
+        .delete_signing_key("dev-issuer", &second.kid)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_signing_keys("session-token").await.unwrap(),
+        vec![second.clone()]
+    );
+    assert_eq!(
+        store.list_signing_keys("dev-issuer").await.unwrap().len(),
+        1
+    );
+
     // Concurrent callers all get the same key.
     let candidates: Vec<SigningKeyRecord> = (0..4)
         .map(|i| SigningKeyRecord {
@@ -1562,16 +1623,26 @@ pub async fn upload_lifecycle(store: &dyn BlobStore) {
     assert_eq!(store.upload_len(id).await.unwrap(), 6);
     // An empty chunk is fine.
     assert_eq!(store.append_upload(id, 6, &mut &b""[..]).await.unwrap(), 6);
+    // A chunk with no offset goes at the end.
     assert_eq!(
         store
-            .append_upload(id, 6, &mut &b"world"[..])
+            .append_upload_at_end(id, &mut &b"wor"[..])
             .await
             .unwrap(),
+        9
+    );
+    assert_eq!(
+        store.append_upload(id, 9, &mut &b"ld"[..]).await.unwrap(),
         11
     );
     assert_not_found(
         store
             .append_upload("never-created", 0, &mut &b"x"[..])
+            .await,
+    );
+    assert_not_found(
+        store
+            .append_upload_at_end("never-created", &mut &b"x"[..])
             .await,
     );
 

@@ -29,8 +29,19 @@ impl Server {
 
     /// Starts `berth serve` with extra flags.
     pub fn start_with(data_dir: &Path, addr: &str, flags: &[&str]) -> Server {
+        Self::start_with_env(data_dir, addr, flags, &[])
+    }
+
+    /// Starts `berth serve` with extra flags and environment variables.
+    pub fn start_with_env(
+        data_dir: &Path,
+        addr: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .envs(env.iter().copied())
             .arg("serve")
             .args(flags)
             .args(["--listen", addr, "--data-dir"])
@@ -77,6 +88,14 @@ impl Server {
         self.child.as_ref().map(Child::id)
     }
 
+    /// SIGKILL: the process dies mid-whatever, as a crashed machine would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
     /// SIGTERM, and wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -85,16 +104,6 @@ impl Server {
                 .status();
             let status = child.wait().unwrap();
             assert!(status.success(), "berth did not exit cleanly: {status}");
-        }
-    }
-}
-
-impl Server {
-    /// SIGKILL: the process dies at once, mid-write if it was writing.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            let _ = child.wait();
         }
     }
 }
