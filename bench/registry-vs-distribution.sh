@@ -17,7 +17,7 @@
 #
 #   bench/registry-vs-distribution.sh            # RUNS=3 by default
 #   RUNS=1 BLOB_MIB=512 bench/registry-vs-distribution.sh
-#   BERTH_BIN=target/bench-symbols/berth bench/registry-vs-distribution.sh
+#   BERTH_BIN=target/profiling/berth bench/registry-vs-distribution.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,17 +50,8 @@ else
     BERTH="$PWD/target/release/berth"
 fi
 
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/lib.sh
 mkdir -p "$OUT"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- Data ----------------------------------------------------------------------------------
 head -c "$((BLOB_MIB * 1024 * 1024))" /dev/urandom > "$WORK/mono.bin"
@@ -101,7 +92,7 @@ start_berth() {
         BERTH_LOG=warn "$BERTH" serve --listen "127.0.0.1:$port" --data-dir "$WORK/berth-data" \
         > "$WORK/berth.out" 2> "$WORK/berth.err" &
     PIDS+=($!)
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    wait_for "http://127.0.0.1:$port/healthz"
     export AWS_ACCESS_KEY_ID=AKIABENCHROOTKEY0001 AWS_SECRET_ACCESS_KEY=benchRootSecretKey0123456789abcdef \
         AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_PAGER=""
     for r in bench/blob bench/wide; do "$AWS" ecr create-repository --repository-name "$r" >/dev/null; done
@@ -123,7 +114,7 @@ http: {addr: 127.0.0.1:$port}
 YML
     docker-registry serve "$WORK/dist.yml" > "$WORK/dist.out" 2>&1 &
     PIDS+=($!)
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+    wait_for "http://127.0.0.1:$port/v2/"
     DIST_HOST="127.0.0.1:$port"
 }
 
@@ -221,9 +212,7 @@ print(f'$1\t{b}\t{d}\t{num / den if den else 0:.2f}')" >> "$result"
     row "GET manifest req/s (16 conn)" \
         "$(requests_per_second "http://$BERTH_HOST/v2/bench/wide/manifests/v1" "$BERTH_AUTH" GET 'application/vnd.oci.image.manifest.v1+json')" \
         "$(requests_per_second "http://$DIST_HOST/v2/bench/wide/manifests/v1" "" GET 'application/vnd.oci.image.manifest.v1+json')" higher
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    PIDS=()
+    stop_servers
     echo "== run $run"; column -t -s $'\t' "$result"
 }
 

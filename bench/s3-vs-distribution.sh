@@ -13,7 +13,7 @@
 # registries wait on it, so the times compare request economy more than raw speed.
 # Prints a table per run and the median of RUNS runs (default 3). Needs: curl, skopeo,
 # docker-registry, python3, .venv with moto and the aws CLI (scripts/test.sh installs
-# them), and a release build (made here).
+# them), and a release build (made here unless BERTH_BIN names a binary).
 #
 #   bench/s3-vs-distribution.sh
 #   RUNS=1 SMALL_LAYERS=10 LARGE_MIB=32 bench/s3-vs-distribution.sh
@@ -32,21 +32,15 @@ for tool in docker-registry skopeo curl; do
     command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
 [ -x "$MOTO" ] || { echo "$MOTO is missing: run scripts/test.sh once (it installs moto)" >&2; exit 1; }
-cargo build --release --locked -p berth >/dev/null
-BERTH="$PWD/target/release/berth"
+if [ -n "${BERTH_BIN:-}" ]; then
+    BERTH="$(realpath "$BERTH_BIN")"
+else
+    cargo build --release --locked -p berth >/dev/null
+    BERTH="$PWD/target/release/berth"
+fi
 
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/lib.sh
 mkdir -p "$OUT"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 never answered" >&2; exit 1; }
 
 # --- Data: two OCI layouts -------------------------------------------------------------------
 python3 - "$WORK" "$SMALL_LAYERS" "$SMALL_KIB" "$LARGE_MIB" <<'PY'
@@ -168,9 +162,7 @@ run_once() {
         phase "berth pull 1x${LARGE_MIB}MiB" "$LARGE_BLOBS" pull "$BERTH_HOST" large --src-creds "$BERTH_CREDS"
         phase "distribution pull 1x${LARGE_MIB}MiB" "$LARGE_BLOBS" pull "$DIST_HOST" large
     } >> "$result"
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    PIDS=()
+    stop_servers
     cp "$WORK/moto.log" "$OUT/s3-run-$run.moto.log"  # every S3 request, for a closer look
     echo "== run $run ($(uptime | sed 's/.*load/load/'))"; column -t -s $'\t' "$result"
 }

@@ -15,7 +15,7 @@ duration="${1:-10}"
 connections="${CONNECTIONS:-16}"
 threads="${THREADS:-1}"
 python="${PYTHON:-.venv/bin/python}"
-[ -x "$python" ] || python=/work/main/.venv/bin/python
+[ -x "$python" ] || { echo "$python is missing: run scripts/test.sh once (it installs boto3 into .venv)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 
 bin="${BERTH_BIN:-}"
