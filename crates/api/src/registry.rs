@@ -130,7 +130,7 @@ async fn serve(
                 );
                 r
             } else {
-                (StatusCode::OK, stored.bytes).into_response()
+                (StatusCode::OK, bytes::Bytes::from_owner(stored.bytes)).into_response()
             };
             set(
                 &mut r,

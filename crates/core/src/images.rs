@@ -1,6 +1,8 @@
 //! Repository content shared by the ECR API and the registry: uploads, blobs, manifests,
 //! tags. No authorization here: callers authorize first, as the ECR action they serve.
 
+use std::sync::Arc;
+
 use berth_oci::{Descriptor, Manifest, ManifestKind};
 use berth_store::{
     BlobReader, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError, UploadReader,
@@ -51,7 +53,7 @@ impl From<StoreError> for ImageError {
 /// A stored manifest and its bytes.
 pub struct StoredManifest {
     pub record: ManifestRecord,
-    pub bytes: Vec<u8>,
+    pub bytes: Arc<[u8]>,
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> Digest {
@@ -334,6 +336,9 @@ impl Services {
             .get_manifest(repository, &digest)
             .await?
             .ok_or(ImageError::ManifestUnknown)?;
+        if let Some(bytes) = self.manifest_bytes.get(&digest) {
+            return Ok(StoredManifest { record, bytes });
+        }
         let mut reader = match self.blobs.open(&digest, None).await {
             Err(StoreError::NotFound) => return Err(ImageError::ManifestUnknown),
             other => other?,
@@ -342,6 +347,8 @@ impl Services {
         tokio::io::AsyncReadExt::read_to_end(&mut reader.reader, &mut bytes)
             .await
             .map_err(|e| InternalError(format!("read manifest: {e}")))?;
+        let bytes: Arc<[u8]> = bytes.into();
+        self.manifest_bytes.insert(&digest, bytes.clone());
         Ok(StoredManifest { record, bytes })
     }
 

@@ -19,6 +19,7 @@ pub mod jwks;
 pub mod key_rotation;
 pub mod keys;
 pub mod lifecycle;
+pub mod manifest_cache;
 pub mod sealer;
 pub mod sts;
 pub mod upload_slots;
@@ -47,6 +48,8 @@ pub struct Services {
     pub root: keys::RootCredentials,
     /// The bound on uploads a principal streams at once (replace before serving).
     pub upload_slots: upload_slots::UploadSlots,
+    /// Manifest bytes by digest (content-addressed: never stale).
+    pub manifest_bytes: manifest_cache::ManifestCache,
 }
 
 impl Services {
@@ -75,6 +78,7 @@ impl Services {
             jwks,
             root,
             upload_slots: upload_slots::UploadSlots::default(),
+            manifest_bytes: manifest_cache::ManifestCache::default(),
         })
     }
 }
