@@ -7,7 +7,7 @@
 //!
 //! Keys live in the metadata store and rotate there (daily; the rule is in `key_rotation`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
@@ -64,7 +64,7 @@ struct RingKey {
 
 pub struct Sealer {
     /// Newest first: all open; the newest active one seals. Replaced whole on refresh.
-    ring: RwLock<Arc<Vec<RingKey>>>,
+    ring: RwLock<Vec<RingKey>>,
 }
 
 fn new_key_record(active_from: i64) -> SigningKeyRecord {
@@ -106,7 +106,7 @@ impl Sealer {
             .await?;
         let ring = ring_from(store.list_signing_keys(KEY_PURPOSE).await?)?;
         Ok(Self {
-            ring: RwLock::new(Arc::new(ring)),
+            ring: RwLock::new(ring),
         })
     }
 
@@ -120,12 +120,8 @@ impl Sealer {
         let records = ROTATION
             .rotate(store, now, |active_from| Ok(new_key_record(active_from)))
             .await?;
-        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring_from(records)?);
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = ring_from(records)?;
         Ok(())
-    }
-
-    fn ring(&self) -> Arc<Vec<RingKey>> {
-        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn seal<T: Serialize>(&self, purpose: Purpose, value: &T) -> Result<String, InternalError> {
@@ -138,7 +134,8 @@ impl Sealer {
         value: &T,
         now: i64,
     ) -> Result<String, InternalError> {
-        let ring = self.ring();
+        // Held only while sealing (no I/O): a refresh swaps the ring once a minute.
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
         let key = key_rotation::in_use(&ring, |k| k.active_from, now)
             .ok_or_else(|| InternalError("no sealing key".into()))?;
         let mut plaintext =
@@ -172,7 +169,7 @@ impl Sealer {
         }
         let (kid, rest) = rest.split_at(KID_LEN);
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let ring = self.ring();
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
         let key = ring.iter().find(|k| k.kid == kid)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buf = ciphertext.to_vec();
