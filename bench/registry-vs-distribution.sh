@@ -124,11 +124,15 @@ YML
 now() { date +%s.%N; }
 mbps() { python3 -c "print(round($BLOB_MIB * 1048576 / ($2 - $1) / 1e6, 1))"; }
 
-absolute() { # host location -> absolute URL
-    case "$2" in /*) echo "http://$1$2";; *) echo "$2";; esac
+to_absolute() { # variable host: a Location in that variable made absolute, in place (no subshell)
+    local -n url="$1"
+    if [[ "$url" == /* ]]; then url="http://$2$url"; fi
 }
 upload_location() { # host auth repo -> absolute upload URL
-    absolute "$1" "$(curl -sS -o /dev/null -w '%header{location}' -X POST -H "$2" "http://$1/v2/$3/blobs/uploads/")"
+    local location
+    location="$(curl -sS -o /dev/null -w '%header{location}' -X POST -H "$2" "http://$1/v2/$3/blobs/uploads/")"
+    to_absolute location "$1"
+    echo "$location"
 }
 with_query() { case "$1" in *\?*) echo "$1&$2";; *) echo "$1?$2";; esac; }
 
@@ -148,7 +152,7 @@ chunked_upload() { # host auth
         loc="$(curl -sSf -o /dev/null -w '%header{location}' -X PATCH -H "$2" \
             -H 'Content-Type: application/octet-stream' \
             -H "Content-Range: $offset-$((offset + CHUNK_SIZES[i] - 1))" -T "$chunk" "$loc")"
-        [[ "$loc" == /* ]] && loc="http://$1$loc"
+        to_absolute loc "$1"
         offset=$((offset + CHUNK_SIZES[i])); i=$((i + 1))
     done
     curl -sSf -o /dev/null -X PUT -H "$2" "$(with_query "$loc" "digest=$CHUNKED_DIGEST")"
