@@ -16,11 +16,11 @@
 //! exists.
 //!
 //! Memory stays flat: an append moves bytes through a few fixed buffers, handed from the
-//! request to one blocking writer thread per append that writes and hashes them, so
-//! receiving, hashing, writing and the disk's writeback overlap. The SHA-256 computed while
-//! an upload streams is kept in memory with its length, so committing needs no second read
-//! of the bytes; after a restart (or for a sha512 digest) commit re-reads and hashes the
-//! file instead.
+//! request to one blocking writer thread per append, so receiving, writing and the disk's
+//! writeback overlap. The SHA-256 is computed behind the writes, from the page cache, mostly
+//! in idle time (`trailing_hash`), and kept in memory with the upload's length, so
+//! committing needs no second read of the bytes; after a restart (or for a sha512 digest)
+//! commit re-reads and hashes the file instead.
 //!
 //! One process owns a root at a time; concurrent calls for the same upload are serialized
 //! in-process.
@@ -36,10 +36,13 @@ use berth_store::{BlobReader, BlobStore, StoreError, StoreResult, UploadReader};
 use berth_types::{Digest, DigestAlgorithm};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// Size of the buffers that move bytes (appends, hashing): small enough to stay in the
-/// CPU's cache (1 MiB of L2 per core here) between being filled, written and hashed, large
+mod trailing_hash;
+use trailing_hash::{ChunkEnd, TrailingHash};
+
+/// Size of the buffers that move bytes from the request to the writer: small enough to stay
+/// in the CPU's cache (1 MiB of L2 per core here) between being filled and written, large
 /// enough that handing them between threads costs little. With `WRITE_QUEUE`, an append
-/// holds about 5.5 MiB; 512 KiB x 4 measured a little faster than 256 KiB x 8.
+/// holds about 3.5 MiB; 512 KiB x 4 measured a little faster than 256 KiB x 8.
 const BUFFER: usize = 512 * 1024;
 /// Buffers queued between the request and the writer thread of an append.
 const WRITE_QUEUE: usize = 4;
@@ -49,7 +52,7 @@ const WRITE_QUEUE: usize = 4;
 const WRITEBACK_STEP: u64 = 4 * 1024 * 1024;
 /// Buffers kept between appends, so a chunk does not start by allocating (and faulting in)
 /// fresh ones: about what one append has in flight.
-const POOLED_BUFFERS: usize = 2 * WRITE_QUEUE + 2;
+const POOLED_BUFFERS: usize = WRITE_QUEUE + 2;
 /// Bound on the running hashes kept; past it new uploads are hashed on commit instead.
 const MAX_RUNNING_HASHES: usize = 10_000;
 const MAX_UPLOAD_ID: usize = 128;
@@ -57,7 +60,25 @@ const MAX_UPLOAD_ID: usize = 128;
 /// The SHA-256 of an upload's first `len` bytes, computed as they were written.
 struct RunningHash {
     len: u64,
-    sha256: aws_lc_rs::digest::Context,
+    sha256: HashState,
+}
+
+/// A running hash is either complete, or still being computed behind the last chunk's
+/// writes (see `trailing_hash`).
+enum HashState {
+    Done(aws_lc_rs::digest::Context),
+    Trailing(Arc<TrailingHash>),
+}
+
+impl HashState {
+    /// The hash of the first `len` bytes, hashing what is left of them; `None` when it
+    /// cannot be had (the commit then re-reads the file).
+    fn finish(self, len: u64) -> Option<aws_lc_rs::digest::Context> {
+        match self {
+            HashState::Done(ctx) => Some(ctx),
+            HashState::Trailing(hash) => hash.finish(len),
+        }
+    }
 }
 
 impl std::fmt::Debug for RunningHash {
@@ -364,8 +385,9 @@ enum Piece {
 }
 
 /// The blocking half of an append, run under the upload's lock: checks the offset, writes
-/// and hashes what arrives in `pieces`, makes it durable and counts it by replacing the
-/// length sidecar atomically. Returns the new length.
+/// what arrives in `pieces` while a helper thread hashes it behind the writes, makes it
+/// durable and counts it by replacing the length sidecar atomically. Returns the new length;
+/// the hash of the chunk may still be finishing then, and is put back as pending.
 fn write_chunk(
     paths: &AppendPaths,
     offset: u64,
@@ -394,50 +416,67 @@ fn write_chunk(
     file.set_len(len).map_err(io("truncating upload"))?;
     file.seek(SeekFrom::Start(len))
         .map_err(io("seeking in upload"))?;
-    // Continue the running hash when it covers exactly the bytes so far. It is put back
-    // only once this chunk counts, so a failed chunk leaves none (commit then re-reads).
-    let mut hash = match take_running_hash(running, upload_id) {
-        Some(h) if h.len == len => Some(h.sha256),
+    // Continue the running hash when it covers exactly the bytes so far; the previous
+    // chunk's hashing normally finished while the client sent this request.
+    let hash = match take_running_hash(running, upload_id) {
+        Some(h) if h.len == len => h.sha256.finish(len),
         _ if len == 0 => Some(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256)),
         _ => None,
     };
-    let written = match write_pieces(&mut file, pieces, free, &mut hash) {
-        Ok(Some(written)) => written,
-        result => {
-            // The sidecar still says `len`, so the tail would be ignored anyway; cut it
-            // now all the same.
-            let _ = file.set_len(len);
-            return Err(result.err().unwrap_or_else(|| {
-                StoreError::Backend("the chunk was not received completely".into())
-            }));
+    let trailing = hash.and_then(|ctx| TrailingHash::start(&paths.data, len, ctx));
+    // Tells the hash how the chunk ended, whichever way this function returns.
+    let end = ChunkEnd::new(trailing.as_deref());
+    let counted = (|| {
+        let written = match write_pieces(&mut file, pieces, free, trailing.as_deref()) {
+            Ok(Some(written)) => written,
+            result => {
+                // The sidecar still says `len`, so the tail would be ignored anyway; cut
+                // it now all the same.
+                let _ = file.set_len(len);
+                return Err(result.err().unwrap_or_else(|| {
+                    StoreError::Backend("the chunk was not received completely".into())
+                }));
+            }
+        };
+        let new_len = len.saturating_add(written);
+        // Make the bytes durable, then count them by replacing the sidecar atomically.
+        file.sync_data().map_err(io("syncing upload"))?;
+        drop(file);
+        let recorded = (|| {
+            let mut f = std::fs::File::create_new(&paths.tmp)?;
+            f.write_all(new_len.to_string().as_bytes())?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&paths.tmp, &paths.len_file)
+        })();
+        if let Err(e) = recorded {
+            let _ = std::fs::remove_file(&paths.tmp);
+            return Err(io("recording upload length")(e));
+        }
+        Ok(new_len)
+    })();
+    let covered = match &counted {
+        Ok(new_len) => {
+            end.counted();
+            *new_len
+        }
+        // The hash still covers the first `len` bytes if none of the chunk's were hashed.
+        Err(_) => {
+            drop(end);
+            len
         }
     };
-    let new_len = len.saturating_add(written);
-    // Make the bytes durable, then count them by replacing the sidecar atomically.
-    file.sync_data().map_err(io("syncing upload"))?;
-    drop(file);
-    let recorded = (|| {
-        let mut f = std::fs::File::create_new(&paths.tmp)?;
-        f.write_all(new_len.to_string().as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&paths.tmp, &paths.len_file)
-    })();
-    if let Err(e) = recorded {
-        let _ = std::fs::remove_file(&paths.tmp);
-        return Err(io("recording upload length")(e));
-    }
-    if let Some(sha256) = hash {
+    if let Some(hash) = trailing {
         put_running_hash(
             running,
             upload_id,
             RunningHash {
-                len: new_len,
-                sha256,
+                len: covered,
+                sha256: HashState::Trailing(hash),
             },
         );
     }
-    Ok(new_len)
+    counted
 }
 
 struct AppendPaths {
@@ -446,29 +485,20 @@ struct AppendPaths {
     tmp: PathBuf,
 }
 
-/// Writes and hashes pieces until `End` (`Some(bytes written)`) or until the queue closes
-/// without it (`None`). A helper thread hashes each buffer once it is written, while the
-/// next one is written; past `WRITEBACK_STEP` bytes another syncs a clone of the handle now
-/// and then, so the disk writes back while more bytes arrive. Sync errors fail the append
-/// (a failed sync may not be reported twice by the kernel).
+/// Writes pieces until `End` (`Some(bytes written)`) or until the queue closes without it
+/// (`None`), telling `hash` after each; past `WRITEBACK_STEP` bytes a helper thread
+/// syncs a clone of the handle now and then, so the disk writes back while more bytes
+/// arrive. Sync errors fail the append (a failed sync may not be reported twice by the
+/// kernel).
 fn write_pieces(
     file: &mut std::fs::File,
     pieces: &mut tokio::sync::mpsc::Receiver<Piece>,
     free: &tokio::sync::mpsc::Sender<Vec<u8>>,
-    hash: &mut Option<aws_lc_rs::digest::Context>,
+    hash: Option<&TrailingHash>,
 ) -> StoreResult<Option<u64>> {
+    let start = file.stream_position().map_err(io("seeking in upload"))?;
+    let mut hash_buf = Vec::new();
     std::thread::scope(|scope| {
-        let (to_hash, hashing) = std::sync::mpsc::sync_channel::<Vec<u8>>(WRITE_QUEUE);
-        let hasher = hash.take().map(|mut ctx| {
-            scope.spawn(move || {
-                for buf in hashing {
-                    ctx.update(&buf);
-                    // Recycled by the request half; dropped when it has enough.
-                    let _ = free.try_send(buf);
-                }
-                ctx
-            })
-        });
         let mut writeback: Option<(
             std::sync::mpsc::SyncSender<()>,
             std::thread::ScopedJoinHandle<'_, std::io::Result<()>>,
@@ -485,12 +515,11 @@ fn write_pieces(
                 break Err(io("writing upload")(e));
             }
             written = written.saturating_add(buf.len() as u64);
-            if hasher.is_some() {
-                // Fails only if the hasher is gone, which it is not before the join.
-                let _ = to_hash.send(buf);
-            } else {
-                let _ = free.try_send(buf);
+            if let Some(hash) = hash {
+                hash.written(start.saturating_add(written), &mut hash_buf);
             }
+            // Recycled by the request half; dropped when it has enough.
+            let _ = free.try_send(buf);
             if written >= next_writeback {
                 next_writeback = written.saturating_add(WRITEBACK_STEP);
                 if writeback.is_none() {
@@ -513,13 +542,6 @@ fn write_pieces(
                 }
             }
         };
-        drop(to_hash);
-        if let Some(hasher) = hasher {
-            match hasher.join() {
-                Ok(ctx) => *hash = Some(ctx),
-                Err(_) => return Err(StoreError::Backend("hashing thread panicked".into())),
-            }
-        }
         if let Some((tx, thread)) = writeback {
             drop(tx);
             match thread.join() {
@@ -733,17 +755,25 @@ impl BlobStore for FsBlobStore {
             // The hash computed while the bytes streamed when it covers them all; else
             // (a restart, sha512, a failed chunk) the file is read and hashed again.
             let streamed = take_running_hash(&running, &id)
-                .filter(|h| h.len == len && expected.algorithm() == DigestAlgorithm::Sha256);
+                .filter(|h| h.len == len && expected.algorithm() == DigestAlgorithm::Sha256)
+                .and_then(|h| h.sha256.finish(len));
             let actual = match &streamed {
-                Some(h) => {
-                    Digest::from_bytes(DigestAlgorithm::Sha256, h.sha256.clone().finish().as_ref())
+                Some(ctx) => {
+                    Digest::from_bytes(DigestAlgorithm::Sha256, ctx.clone().finish().as_ref())
                 }
                 None => hash_file(&mut file, len, &expected)?,
             };
             if actual != expected {
-                if let Some(h) = streamed {
+                if let Some(ctx) = streamed {
                     // The upload stays as it was, its running hash too.
-                    put_running_hash(&running, &id, h);
+                    put_running_hash(
+                        &running,
+                        &id,
+                        RunningHash {
+                            len,
+                            sha256: HashState::Done(ctx),
+                        },
+                    );
                 }
                 return Err(StoreError::Conflict(format!(
                     "uploaded content has digest {actual}, not {expected}"
