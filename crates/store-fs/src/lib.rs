@@ -5,7 +5,7 @@
 //! * `blobs/<algorithm>/<first two hex>/<hex>`: complete, verified blobs. A file appears
 //!   there only by an atomic rename of a fully written, fsynced, verified file.
 //! * `uploads/<id>`: the bytes of an upload so far; `uploads/<id>.len`: how many of them
-//!   count (decimal), replaced atomically after each chunk is durable. Bytes past that
+//!   count, updated durably after each chunk is durable (`counted_len`). Bytes past that
 //!   length are the remains of an interrupted chunk and are cut off before anything reads
 //!   or extends the upload, so an interrupted chunk (error, cancelled future or crash) is
 //!   never counted. Upload ids are `[A-Za-z0-9_-]{1,128}`, so they never contain a `.`.
@@ -36,6 +36,7 @@ use berth_store::{BlobReader, BlobStore, StoreError, StoreResult, UploadReader};
 use berth_types::{Digest, DigestAlgorithm};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+mod counted_len;
 mod trailing_hash;
 use trailing_hash::{ChunkEnd, TrailingHash};
 
@@ -316,24 +317,6 @@ fn install_blob(from: &Path, to: &Path) -> StoreResult<()> {
     sync_dir(dir)
 }
 
-/// The counted length of an upload: `NotFound` without a data file; 0 without a sidecar
-/// (a crash between creating the two).
-fn read_len(data: &Path, len_file: &Path) -> StoreResult<u64> {
-    match std::fs::metadata(data) {
-        Ok(_) => {}
-        Err(e) if is_not_found(&e) => return Err(StoreError::NotFound),
-        Err(e) => return Err(io("reading upload")(e)),
-    }
-    match std::fs::read_to_string(len_file) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|e| StoreError::Backend(format!("upload length file: {e}"))),
-        Err(e) if is_not_found(&e) => Ok(0),
-        Err(e) => Err(io("reading upload length")(e)),
-    }
-}
-
 fn remove_if_present(path: &Path) -> StoreResult<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -396,7 +379,8 @@ fn write_chunk(
     running: &RunningHashes,
     upload_id: &str,
 ) -> StoreResult<u64> {
-    let len = read_len(&paths.data, &paths.len_file)?;
+    let before = counted_len::read(&paths.data, &paths.len_file)?;
+    let len = before.len;
     if offset != len {
         return Err(StoreError::Conflict(format!(
             "the upload has {len} bytes; a chunk starting at {offset} does not follow them"
@@ -439,20 +423,11 @@ fn write_chunk(
             }
         };
         let new_len = len.saturating_add(written);
-        // Make the bytes durable, then count them by replacing the sidecar atomically.
+        // Make the bytes durable, then count them.
         file.sync_data().map_err(io("syncing upload"))?;
         drop(file);
-        let recorded = (|| {
-            let mut f = std::fs::File::create_new(&paths.tmp)?;
-            f.write_all(new_len.to_string().as_bytes())?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&paths.tmp, &paths.len_file)
-        })();
-        if let Err(e) = recorded {
-            let _ = std::fs::remove_file(&paths.tmp);
-            return Err(io("recording upload length")(e));
-        }
+        counted_len::record(&paths.len_file, &paths.tmp, before, new_len)
+            .map_err(io("recording upload length"))?;
         Ok(new_len)
     })();
     let covered = match &counted {
@@ -673,7 +648,7 @@ impl BlobStore for FsBlobStore {
 
     async fn upload_len(&self, upload_id: &str) -> StoreResult<u64> {
         let (data, len_file) = self.upload_paths(upload_id).ok_or(StoreError::NotFound)?;
-        blocking(move || read_len(&data, &len_file)).await
+        blocking(move || Ok(counted_len::read(&data, &len_file)?.len)).await
     }
 
     async fn append_upload(
@@ -740,7 +715,7 @@ impl BlobStore for FsBlobStore {
         // The upload file itself is the temp file: verified and synced here, then renamed
         // into place. On a mismatch nothing changes and the upload stays.
         locked(&guard, move || {
-            let len = read_len(&data, &len_file)?;
+            let len = counted_len::read(&data, &len_file)?.len;
             let mut file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
