@@ -16,7 +16,6 @@
 //! running hash (the commit then re-reads the file).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -26,8 +25,7 @@ use aws_lc_rs::digest::Context;
 /// How far the hash may fall behind the writes before the writer hashes too: what is left
 /// for the commit after a long upload, about 9 ms of hashing at 1.8 GB/s.
 const HASH_LAG: u64 = 16 * 1024 * 1024;
-/// Bytes read back and hashed at a time: well within the L2 cache, and short enough that
-/// a thread that needs the hash never waits long for the one holding it.
+/// Bytes read back and hashed at a time: well within the L2 cache.
 const SLICE: usize = 256 * 1024;
 
 /// The hash of an upload's bytes from the start of one chunk on, continued from the hash
@@ -54,32 +52,22 @@ struct Cursor {
     /// `None` once taken by `finish`, or lost (a read error, a failed chunk).
     ctx: Option<Context>,
     pos: u64,
-    /// Closed once the hash is complete or lost, so a finished hash holds no descriptor.
-    file: Option<File>,
+    /// Dropped once the hash is complete or lost, so a finished hash holds no descriptor.
+    file: Option<Arc<File>>,
 }
 
 impl Cursor {
     /// Hashes the file's bytes up to `to`; on a read error the hash is lost.
     fn advance(&mut self, to: u64, buf: &mut Vec<u8>, hashed: &AtomicU64) {
-        if buf.len() < SLICE {
-            buf.resize(SLICE, 0);
-        }
-        while self.pos < to {
-            let (Some(ctx), Some(file)) = (self.ctx.as_mut(), self.file.as_mut()) else {
-                return;
-            };
-            let want = usize::try_from(to - self.pos).unwrap_or(SLICE).min(SLICE);
-            let slice = buf.get_mut(..want).unwrap_or_default();
-            match file.read(slice) {
-                Ok(n) if n > 0 => {
-                    ctx.update(slice.get(..n).unwrap_or_default());
-                    self.pos = self.pos.saturating_add(n as u64);
-                    hashed.store(self.pos, Ordering::Relaxed);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // Shorter than written, or unreadable: the commit will re-read the file.
-                _ => self.lose(),
+        let (Some(ctx), Some(file)) = (self.ctx.as_mut(), self.file.as_deref()) else {
+            return;
+        };
+        match hash_range(file, ctx, self.pos, to, buf) {
+            Ok(()) => {
+                self.pos = self.pos.max(to);
+                hashed.store(self.pos, Ordering::Relaxed);
             }
+            Err(()) => self.lose(),
         }
     }
 
@@ -87,6 +75,35 @@ impl Cursor {
         self.ctx = None;
         self.file = None;
     }
+}
+
+/// Hashes bytes `from..to` of `file` into `ctx`. `Err` when they cannot all be read: the
+/// file is shorter than written, or unreadable (the commit will re-read it).
+fn hash_range(
+    file: &File,
+    ctx: &mut Context,
+    from: u64,
+    to: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), ()> {
+    use std::os::unix::fs::FileExt;
+    if buf.len() < SLICE {
+        buf.resize(SLICE, 0);
+    }
+    let mut pos = from;
+    while pos < to {
+        let want = usize::try_from(to - pos).unwrap_or(SLICE).min(SLICE);
+        let slice = buf.get_mut(..want).unwrap_or_default();
+        match file.read_at(slice, pos) {
+            Ok(n) if n > 0 => {
+                ctx.update(slice.get(..n).unwrap_or_default());
+                pos = pos.saturating_add(n as u64);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            _ => return Err(()),
+        }
+    }
+    Ok(())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,8 +114,7 @@ impl TrailingHash {
     /// Starts hashing the chunk written from `start` on in the file at `path`, continuing
     /// `ctx` (the hash of the bytes before it). `None` when the file cannot be read back.
     pub(crate) fn start(path: &Path, start: u64, ctx: Context) -> Option<Arc<Self>> {
-        let mut file = File::open(path).ok()?;
-        file.seek(SeekFrom::Start(start)).ok()?;
+        let file = Arc::new(File::open(path).ok()?);
         let hash = Arc::new(Self {
             start,
             progress: Mutex::new(Progress {
@@ -171,28 +187,51 @@ impl TrailingHash {
     }
 
     /// The low-priority thread: hashes a slice at a time while there is something to hash,
-    /// until the chunk's hash is complete, lost or taken.
+    /// until the chunk's hash is complete, lost or taken. It hashes a copy of the state
+    /// without holding the cursor, and installs the result only if nobody moved the cursor
+    /// meanwhile: a thread that needs the hash never waits for this one, which a busy CPU
+    /// may not run for a while (that wait would hand the writer this thread's priority).
     fn hash_in_idle_time(&self) {
         lower_priority();
         let mut buf = Vec::new();
         loop {
             self.wait_past(self.hashed.load(Ordering::Relaxed));
-            let mut cursor = lock(&self.cursor);
-            // Read under the cursor's lock: a chunk that failed is never hashed further.
-            let now = *lock(&self.progress);
-            if now.ended == Some(false) || cursor.ctx.is_none() {
-                return;
-            }
-            if cursor.pos >= now.written {
-                if now.ended == Some(true) {
-                    // Complete: the descriptor is not needed any more.
-                    cursor.file = None;
+            let (mut ctx, file, from, to) = {
+                let mut cursor = lock(&self.cursor);
+                let now = *lock(&self.progress);
+                let (Some(ctx), Some(file)) = (cursor.ctx.as_ref(), cursor.file.as_ref()) else {
+                    return;
+                };
+                if now.ended == Some(false) {
                     return;
                 }
+                if cursor.pos >= now.written {
+                    if now.ended == Some(true) {
+                        // Complete: the descriptor is not needed any more.
+                        cursor.file = None;
+                        return;
+                    }
+                    continue;
+                }
+                let to = now.written.min(cursor.pos.saturating_add(SLICE as u64));
+                (ctx.clone(), Arc::clone(file), cursor.pos, to)
+            };
+            let hashed = hash_range(&file, &mut ctx, from, to, &mut buf);
+            let mut cursor = lock(&self.cursor);
+            // A failed chunk's bytes never enter the hash: `end` sets `ended` before it
+            // looks at the cursor.
+            let failed = lock(&self.progress).ended == Some(false);
+            if cursor.pos != from || cursor.ctx.is_none() || failed {
                 continue;
             }
-            let to = now.written.min(cursor.pos.saturating_add(SLICE as u64));
-            cursor.advance(to, &mut buf, &self.hashed);
+            match hashed {
+                Ok(()) => {
+                    cursor.ctx = Some(ctx);
+                    cursor.pos = to;
+                    self.hashed.store(to, Ordering::Relaxed);
+                }
+                Err(()) => cursor.lose(),
+            }
         }
     }
 }
