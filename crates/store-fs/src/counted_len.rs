@@ -15,6 +15,8 @@ use std::path::Path;
 
 use berth_store::{StoreError, StoreResult};
 
+use crate::{io, is_not_found};
+
 /// Where the slots start: the second in the next 4 KiB block, so writing one never touches
 /// the other's block.
 const SLOTS: [u64; 2] = [0, 4096];
@@ -31,10 +33,10 @@ pub(crate) struct CountedLen {
 }
 
 fn checksum(len: u64) -> [u8; 8] {
-    let digest = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        &[b"berth upload length".as_slice(), &len.to_le_bytes()].concat(),
-    );
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(b"berth upload length");
+    ctx.update(&len.to_le_bytes());
+    let digest = ctx.finish();
     let mut check = [0_u8; 8];
     check.copy_from_slice(digest.as_ref().get(..8).unwrap_or_default());
     check
@@ -89,15 +91,11 @@ fn parse(bytes: &[u8]) -> Option<CountedLen> {
     }
 }
 
-fn io(context: &'static str) -> impl Fn(std::io::Error) -> StoreError {
-    move |e| StoreError::Backend(format!("{context}: {e}"))
-}
-
 /// The counted length of an upload: `NotFound` without a data file; 0 without a sidecar.
 pub(crate) fn read(data: &Path, len_file: &Path) -> StoreResult<CountedLen> {
     match std::fs::metadata(data) {
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound),
+        Err(e) if is_not_found(&e) => return Err(StoreError::NotFound),
         Err(e) => return Err(io("reading upload")(e)),
     }
     match std::fs::read(len_file) {
@@ -107,7 +105,7 @@ pub(crate) fn read(data: &Path, len_file: &Path) -> StoreResult<CountedLen> {
                 len_file.display()
             ))
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CountedLen {
+        Err(e) if is_not_found(&e) => Ok(CountedLen {
             len: 0,
             next_slot: None,
         }),

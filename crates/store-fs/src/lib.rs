@@ -26,7 +26,7 @@
 //! in-process.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, Weak};
@@ -273,29 +273,16 @@ fn algorithm(digest: &Digest) -> &'static aws_lc_rs::digest::Algorithm {
     }
 }
 
-/// Hashes the first `len` bytes of `file` from its start. `Conflict` when it is shorter.
-fn hash_file(file: &mut std::fs::File, len: u64, expected: &Digest) -> StoreResult<Digest> {
-    file.seek(SeekFrom::Start(0))
-        .map_err(io("reading upload"))?;
+/// Hashes the first `len` bytes of `file`. An error when it is shorter.
+fn hash_file(file: &std::fs::File, len: u64, expected: &Digest) -> StoreResult<Digest> {
     let mut ctx = aws_lc_rs::digest::Context::new(algorithm(expected));
-    let mut buf = vec![0_u8; BUFFER];
-    let mut left = len;
-    while left > 0 {
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-        let slice = buf.get_mut(..want).unwrap_or_default();
-        let n = match file.read(slice) {
-            Ok(0) => {
-                return Err(StoreError::Backend(
-                    "upload file is shorter than its recorded length".into(),
-                ));
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io("reading upload")(e)),
-        };
-        ctx.update(slice.get(..n).unwrap_or_default());
-        left = left.saturating_sub(n as u64);
-    }
+    trailing_hash::hash_range(file, &mut ctx, 0, len, &mut Vec::new()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            StoreError::Backend("upload file is shorter than its recorded length".into())
+        } else {
+            io("reading upload")(e)
+        }
+    })?;
     Ok(Digest::from_bytes(
         expected.algorithm(),
         ctx.finish().as_ref(),
@@ -369,7 +356,7 @@ enum Piece {
 
 /// The blocking half of an append, run under the upload's lock: checks the offset, writes
 /// what arrives in `pieces` while a helper thread hashes it behind the writes, makes it
-/// durable and counts it by replacing the length sidecar atomically. Returns the new length;
+/// durable and counts it in the length sidecar (`counted_len`). Returns the new length;
 /// the hash of the chunk may still be finishing then, and is put back as pending.
 fn write_chunk(
     paths: &AppendPaths,
@@ -716,7 +703,7 @@ impl BlobStore for FsBlobStore {
         // into place. On a mismatch nothing changes and the upload stays.
         locked(&guard, move || {
             let len = counted_len::read(&data, &len_file)?.len;
-            let mut file = std::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(&data)
@@ -736,7 +723,7 @@ impl BlobStore for FsBlobStore {
                 Some(ctx) => {
                     Digest::from_bytes(DigestAlgorithm::Sha256, ctx.clone().finish().as_ref())
                 }
-                None => hash_file(&mut file, len, &expected)?,
+                None => hash_file(&file, len, &expected)?,
             };
             if actual != expected {
                 if let Some(ctx) = streamed {

@@ -67,7 +67,8 @@ impl Cursor {
                 self.pos = self.pos.max(to);
                 hashed.store(self.pos, Ordering::Relaxed);
             }
-            Err(()) => self.lose(),
+            // Shorter than written, or unreadable: the commit will re-read the file.
+            Err(_) => self.lose(),
         }
     }
 
@@ -77,30 +78,31 @@ impl Cursor {
     }
 }
 
-/// Hashes bytes `from..to` of `file` into `ctx`. `Err` when they cannot all be read: the
-/// file is shorter than written, or unreadable (the commit will re-read it).
-fn hash_range(
+/// Hashes bytes `from..to` of `file` into `ctx`, reading into `buf` (sized on first use).
+/// `UnexpectedEof` when the file is shorter.
+pub(crate) fn hash_range(
     file: &File,
     ctx: &mut Context,
     from: u64,
     to: u64,
     buf: &mut Vec<u8>,
-) -> Result<(), ()> {
+) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
-    if buf.len() < SLICE {
-        buf.resize(SLICE, 0);
-    }
     let mut pos = from;
     while pos < to {
+        if buf.len() < SLICE {
+            buf.resize(SLICE, 0);
+        }
         let want = usize::try_from(to - pos).unwrap_or(SLICE).min(SLICE);
         let slice = buf.get_mut(..want).unwrap_or_default();
         match file.read_at(slice, pos) {
-            Ok(n) if n > 0 => {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
                 ctx.update(slice.get(..n).unwrap_or_default());
                 pos = pos.saturating_add(n as u64);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return Err(()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -230,7 +232,7 @@ impl TrailingHash {
                     cursor.pos = to;
                     self.hashed.store(to, Ordering::Relaxed);
                 }
-                Err(()) => cursor.lose(),
+                Err(_) => cursor.lose(),
             }
         }
     }
