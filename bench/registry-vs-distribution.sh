@@ -67,7 +67,7 @@ if [ -d /dev/shm ] && [ -w /dev/shm ] \
     trap 'stop_servers; rm -rf "$WORK" "$INPUT"' EXIT
 fi
 mkdir -p "$INPUT"
-# warm FILE...: read into the page cache, in case they are on a disk after all.
+# warm FILE...: read into the page cache (after `settle`), in case they are on a disk after all.
 warm() { cat "$@" > /dev/null; }
 # settle: before each timed upload, nothing left to write back and, as root, a page cache
 # emptied of the servers' earlier blobs (the inputs on tmpfs stay), so each server writes
@@ -82,9 +82,8 @@ settle() {
     fi
 }
 head -c "$((BLOB_MIB * 1024 * 1024))" /dev/urandom > "$INPUT/mono.bin"
-head -c "$((BLOB_MIB * 1024 * 1024))" /dev/urandom > "$INPUT/chunked.bin"
-split -b "$((CHUNK_MIB * 1024 * 1024))" -d -a 4 "$INPUT/chunked.bin" "$INPUT/chunk."
-rm "$INPUT/chunked.bin"
+head -c "$((BLOB_MIB * 1024 * 1024))" /dev/urandom \
+    | split -b "$((CHUNK_MIB * 1024 * 1024))" -d -a 4 - "$INPUT/chunk."
 CHUNK_SIZES=(); for chunk in "$INPUT"/chunk.*; do CHUNK_SIZES+=("$(stat -c %s "$chunk")"); done
 python3 - "$INPUT" <<'PY'
 import hashlib, json, os, sys
@@ -164,7 +163,7 @@ upload_location() { # host auth repo -> absolute upload URL
 with_query() { case "$1" in *\?*) echo "$1&$2";; *) echo "$1?$2";; esac; }
 
 monolithic_upload() { # host auth
-    local t0 t1 loc; warm "$INPUT/mono.bin"; settle; t0="$(now)"
+    local t0 t1 loc; settle; warm "$INPUT/mono.bin"; t0="$(now)"
     loc="$(upload_location "$1" "$2" bench/blob)"
     curl -sSf -o /dev/null -X PUT -H "$2" -H 'Content-Type: application/octet-stream' \
         -T "$INPUT/mono.bin" "$(with_query "$loc" "digest=$MONO_DIGEST")"
@@ -173,7 +172,7 @@ monolithic_upload() { # host auth
 chunked_upload() { # host auth
     # One curl per PATCH, as a client without connection reuse would do; the loop itself
     # starts no other process, so what it adds per chunk is curl's start-up (~7 ms here).
-    local t0 t1 loc offset=0 i=0; warm "$INPUT"/chunk.*; settle; t0="$(now)"
+    local t0 t1 loc offset=0 i=0; settle; warm "$INPUT"/chunk.*; t0="$(now)"
     loc="$(upload_location "$1" "$2" bench/blob)"
     for chunk in "$INPUT"/chunk.*; do
         loc="$(curl -sSf -o /dev/null -w '%header{location}' -X PATCH -H "$2" \
