@@ -3,13 +3,14 @@
 
 WORK="$(mktemp -d)"
 PIDS=()  # background servers; add each with PIDS+=($!)
+CLEANUP=()  # scratch paths outside $WORK, removed at exit too
 
 stop_servers() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     PIDS=()
 }
-trap 'stop_servers; rm -rf "$WORK"' EXIT
+trap 'stop_servers; rm -rf "$WORK" "${CLEANUP[@]}"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

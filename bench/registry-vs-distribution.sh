@@ -56,25 +56,23 @@ mkdir -p "$OUT"
 
 # --- Data ----------------------------------------------------------------------------------
 # What the clients send lives in memory (tmpfs) when /dev/shm has room: on a disk, the page
-# cache drops files left unread for a while (this VM's DAMON pages out anything cold for
-# about a minute), and the first client to read them then waits on the disk. Before that,
-# Berth, always measured first, read cold inputs and distribution warm ones (a 512 MiB
-# upload: ~690 MB/s against ~1000). The servers' data stays on the disk.
+# cache may drop files left unread for a while (this VM pages out anything cold for about a
+# minute), and whichever server is measured first, always Berth, would then be sent its
+# input from the disk (README, "Benchmarks"). The servers' data stays on the disk.
 INPUT="$WORK/input"
 if [ -d /dev/shm ] && [ -w /dev/shm ] \
     && [ "$(df -Pm /dev/shm | awk 'NR == 2 {print $4}')" -gt "$((BLOB_MIB * 2 + 256))" ]; then
     INPUT="$(mktemp -d /dev/shm/berth-bench.XXXXXX)"
-    trap 'stop_servers; rm -rf "$WORK" "$INPUT"' EXIT
+    CLEANUP+=("$INPUT")
 fi
 mkdir -p "$INPUT"
 # warm FILE...: read into the page cache (after `settle`), in case they are on a disk after all.
 warm() { cat "$@" > /dev/null; }
 # settle: before each timed upload, nothing left to write back and, as root, a page cache
 # emptied of the servers' earlier blobs (the inputs on tmpfs stay), so each server writes
-# into the same kind of memory. This VM hands free memory back to its host, and page cache
-# grown into such memory costs about twice as much per byte: a chunked upload right after
-# the monolithic ones ran at ~350 MB/s for Berth and ~160 for distribution, against ~670
-# and ~230 after emptying the cache or waiting 20 s. BENCH_DROP_CACHES=0 keeps the cache.
+# into the same kind of memory: this VM hands free memory back to its host, and page cache
+# grown into such memory seems to cost about twice as much per byte (README, "Benchmarks").
+# BENCH_DROP_CACHES=0 keeps the cache.
 settle() {
     sync
     if [ "${BENCH_DROP_CACHES:-1}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
