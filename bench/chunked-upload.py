@@ -16,7 +16,10 @@ import urllib.parse
 
 
 def main() -> None:
-    host, header, repository, digest, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+    if len(sys.argv) < 6:
+        sys.exit(__doc__)
+    host, header, repository, digest = sys.argv[1:5]
+    files = sys.argv[5:]
     name, _, value = header.partition(":")
     base_headers = {name.strip(): value.strip()}
     chunks = []
