@@ -52,9 +52,11 @@ fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, Regi
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(unauthorized)?;
+    // The scheme is case-insensitive (RFC 9110 §11.1): `Basic`, `basic`, `BASIC`.
     let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, credentials)| credentials)
         .ok_or_else(unauthorized)?;
     if encoded.len() > 16 * 1024 {
         return Err(unauthorized());
@@ -85,12 +87,9 @@ async fn serve(
     if let (Endpoint::Blob { name, digest }, Some(grant)) = (&endpoint, query.get("X-Berth-Grant"))
         && (method == Method::GET || method == Method::HEAD)
     {
-        if !services.download_grant_allows(grant, name, digest) {
-            return Err(RegistryError::oci(
-                ErrorCode::Denied,
-                "the download URL is not valid or has expired",
-            ));
-        }
+        services
+            .authorize_download_grant(grant, facts, name, digest)
+            .await?;
         return get_blob(services, name, digest, headers, method == Method::HEAD).await;
     }
 

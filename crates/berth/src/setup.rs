@@ -10,7 +10,7 @@ use aws_sdk_iam::types::Tag;
 use berth_policy::lint::Severity;
 use berth_policy::{Context, Decision, Policy, PolicyKind, PolicySet, Principal, PrincipalKind};
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::github::RepositoryIds;
 
@@ -79,9 +79,15 @@ pub struct SetupArgs {
     /// `gh secret set` commands.
     #[arg(long, value_name = "VAR")]
     pub github_token_env: Option<String>,
-    /// GitHub's numeric id of the repository owner: with --repository-id, the trust policy
-    /// also admits GitHub's immutable subject repo:OWNER@OWNER_ID/REPO@REPO_ID:... (read
-    /// from GitHub's API when a token is given).
+    /// The `sub` form the repository's tokens carry: `legacy` (repo:OWNER/REPO:...) or
+    /// `immutable` (repo:OWNER@OWNER_ID/REPO@REPO_ID:..., GitHub's subject for repositories
+    /// created from 2026-07-15, or opted in), which a renamed or recreated repository of
+    /// the same name cannot match. `immutable` needs the ids: --owner-id and
+    /// --repository-id, or a GitHub token to read them with.
+    #[arg(long, value_parser = ["legacy", "immutable"], default_value = "legacy")]
+    pub subject_format: String,
+    /// GitHub's numeric id of the repository owner, for --subject-format immutable
+    /// (with --repository-id; read from GitHub's API when a token is given).
     #[arg(long, requires = "repository_id")]
     pub owner_id: Option<u64>,
     /// GitHub's numeric id of the repository (see --owner-id).
@@ -132,39 +138,68 @@ pub fn subjects(
     out
 }
 
-/// Beside each `repo:OWNER/REPO:...` subject, GitHub's immutable form
+/// Each `repo:OWNER/REPO:...` subject in GitHub's immutable form
 /// `repo:OWNER@OWNER_ID/REPO@REPO_ID:...`, which a renamed or recreated repository of the same
-/// name cannot match. The name form stays: GitHub issues it to repositories that have not
-/// opted in to (or were created before) the immutable form.
-pub fn with_immutable_subjects(
+/// name cannot match. The name form does not stay beside it: it is what the immutable form
+/// exists to close (the linter's `legacy-subject-beside-immutable`), and a repository's
+/// tokens carry one form or the other.
+pub fn immutable_subjects(
     subjects: Vec<String>,
     repository: &str,
-    ids: Option<RepositoryIds>,
+    ids: RepositoryIds,
 ) -> Vec<String> {
-    let (Some(ids), Some((owner, repo))) = (ids, repository.split_once('/')) else {
+    let Some((owner, repo)) = repository.split_once('/') else {
         return subjects;
     };
     let prefix = format!("repo:{repository}:");
-    let immutable: Vec<String> = subjects
-        .iter()
-        .filter_map(|s| s.strip_prefix(&prefix))
-        .map(|context| {
-            format!(
+    subjects
+        .into_iter()
+        .map(|s| match s.strip_prefix(&prefix) {
+            Some(context) => format!(
                 "repo:{owner}@{}/{repo}@{}:{context}",
                 ids.owner_id, ids.repository_id
-            )
+            ),
+            None => s,
         })
-        .collect();
-    subjects.into_iter().chain(immutable).collect()
+        .collect()
+}
+
+/// The subjects the trust policy admits: the refs asked for, in the form asked for (`ids`
+/// is `Some` exactly for `--subject-format immutable`).
+fn trusted_subjects(args: &SetupArgs, ids: Option<RepositoryIds>) -> Vec<String> {
+    let subjects = subjects(
+        &args.target.repository,
+        &args.branches,
+        &args.environments,
+        &args.tags,
+    );
+    match ids {
+        Some(ids) => immutable_subjects(subjects, &args.target.repository, ids),
+        None => subjects,
+    }
 }
 
 /// The trust policy: the GitHub provider, the STS audience, exactly these subjects.
 pub fn trust_policy(account: &str, subjects: &[String]) -> Value {
     let wildcard = subjects.iter().any(|s| s.contains(['*', '?']));
-    let operator = if wildcard {
-        "StringLike"
+    let audience = (format!("{ISSUER_HOST}:aud"), json!(AUDIENCE));
+    let subject = (format!("{ISSUER_HOST}:sub"), json!(subjects));
+    // Exact subjects share `StringEquals` with the audience: one object with both keys,
+    // never the same operator twice (a JSON object keeps only one of them).
+    let condition: serde_json::Map<String, Value> = if wildcard {
+        [
+            ("StringEquals".to_owned(), json!(Map::from_iter([audience]))),
+            ("StringLike".to_owned(), json!(Map::from_iter([subject]))),
+        ]
+        .into_iter()
+        .collect()
     } else {
-        "StringEquals"
+        [(
+            "StringEquals".to_owned(),
+            json!(Map::from_iter([audience, subject])),
+        )]
+        .into_iter()
+        .collect()
     };
     json!({
         "Version": "2012-10-17",
@@ -172,10 +207,7 @@ pub fn trust_policy(account: &str, subjects: &[String]) -> Value {
             "Effect": "Allow",
             "Principal": {"Federated": format!("arn:aws:iam::{account}:oidc-provider/{ISSUER_HOST}")},
             "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {format!("{ISSUER_HOST}:aud"): AUDIENCE},
-                operator: {format!("{ISSUER_HOST}:sub"): subjects},
-            }
+            "Condition": condition,
         }]
     })
 }
@@ -242,17 +274,13 @@ fn lint(args: &SetupArgs) -> anyhow::Result<Vec<String>> {
 }
 
 /// Runs `berth policy lint` on the trust policy about to be written: errors refuse, warnings
-/// are shown. The legacy subject beside the immutable one is deliberate (see
-/// `with_immutable_subjects`), so that warning is not repeated on every run.
+/// are shown (there should be none: a property test holds setup to that).
 fn refuse_lint_errors(trust: &Value) -> anyhow::Result<()> {
     let findings = berth_policy::lint::lint(&pretty(trust)).map_err(|e| {
         anyhow::anyhow!("the trust policy setup would write is {e}; this is a bug in berth")
     })?;
     let mut errors = Vec::new();
     for f in findings {
-        if f.rule == "legacy-subject-beside-immutable" {
-            continue;
-        }
         let line = format!(
             "{} at {}: {} (fix: {})",
             f.rule, f.pointer, f.message, f.fix
@@ -288,6 +316,7 @@ pub fn trust_verdict(
     let set = PolicySet {
         resource: Some(("trust", &policy)),
         resource_account: Some(account),
+        resource_required: true,
         ..PolicySet::default()
     };
     let request = berth_policy::Request {
@@ -295,6 +324,7 @@ pub fn trust_verdict(
             kind: PrincipalKind::Federated,
             arn: &provider,
             role_arn: None,
+            role_id: None,
             account: Some(account),
         },
         action: "sts:AssumeRoleWithWebIdentity",
@@ -516,13 +546,7 @@ async fn plan(
         .unwrap_or_default()
         .to_lowercase();
     let ecr_repository = args.ecr_repository.clone().unwrap_or(repo_name);
-    let subjects = subjects(
-        &args.target.repository,
-        &args.branches,
-        &args.environments,
-        &args.tags,
-    );
-    let subjects = with_immutable_subjects(subjects, &args.target.repository, ids);
+    let subjects = trusted_subjects(args, ids);
     let mut branches = args.branches.clone();
     if branches.is_empty() && args.environments.is_empty() && args.tags.is_empty() {
         branches.push("main".into());
@@ -853,25 +877,26 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
         bail!("a GitHub token sets the secrets of one repository, not of a pattern");
     }
     let ids = match (args.owner_id, args.repository_id, &github) {
+        _ if args.subject_format != "immutable" => None,
         (Some(owner_id), Some(repository_id), _) => Some(RepositoryIds {
             owner_id,
             repository_id,
         }),
         (_, _, Some(github)) => Some(github.repository_ids(&args.target.repository).await?),
-        _ => None,
+        _ => bail!(
+            "--subject-format immutable needs the repository's numeric ids: pass --owner-id and \
+             --repository-id, or a GitHub token (--github-token-env) to read them with"
+        ),
     };
     let c = clients(&args.target).await?;
     let (state, steps) = plan(&c, &args, ids).await?;
     refuse_lint_errors(&state.trust)?;
 
     // Prove the trust policy before anyone relies on it.
-    let subjects = subjects(
-        &args.target.repository,
-        &args.branches,
-        &args.environments,
-        &args.tags,
-    );
-    let wanted_sub = subjects.first().cloned().unwrap_or_default();
+    let wanted_sub = trusted_subjects(&args, ids)
+        .first()
+        .cloned()
+        .unwrap_or_default();
     let other_sub = format!(
         "repo:{}-other/elsewhere:ref:refs/heads/main",
         args.target.repository.split('/').next().unwrap_or("org")
@@ -882,16 +907,6 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
         bail!(
             "the trust policy does not do what it should ({wanted_sub}: {allowed:?}, {other_sub}: {other:?}); this is a bug in berth"
         );
-    }
-    let immutable_sub =
-        with_immutable_subjects(vec![wanted_sub.clone()], &args.target.repository, ids)
-            .get(1)
-            .cloned();
-    if let Some(sub) = &immutable_sub {
-        let verdict = trust_verdict(&state.trust, &state.account, &state.role_arn, sub)?;
-        if verdict != Decision::Allow {
-            bail!("the trust policy does not admit {sub} ({verdict:?}); this is a bug in berth");
-        }
     }
     let descriptions: Vec<String> = steps.iter().map(|s| s.describe(&state)).collect();
 
@@ -934,9 +949,6 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<u8> {
     if !json_output {
         println!("trust policy check:");
         println!("  {wanted_sub}: {allowed:?}");
-        if let Some(sub) = &immutable_sub {
-            println!("  {sub}: {allowed:?}");
-        }
         println!("  {other_sub}: {other:?}");
     }
     let secrets = [
@@ -1187,42 +1199,81 @@ mod tests {
     }
 
     #[test]
-    fn immutable_subjects_join_the_legacy_ones_when_ids_are_known() {
+    fn immutable_subjects_replace_the_legacy_ones() {
         let legacy = subjects("o/r", &["main".into()], &["prod".into()], &[]);
-        assert_eq!(with_immutable_subjects(legacy.clone(), "o/r", None), legacy);
         let ids = RepositoryIds {
             owner_id: 7,
             repository_id: 42,
         };
-        let both = with_immutable_subjects(legacy, "o/r", Some(ids));
+        let immutable = immutable_subjects(legacy, "o/r", ids);
         assert_eq!(
-            both,
+            immutable,
             [
-                "repo:o/r:ref:refs/heads/main",
-                "repo:o/r:environment:prod",
                 "repo:o@7/r@42:ref:refs/heads/main",
                 "repo:o@7/r@42:environment:prod",
             ]
         );
         let role = "arn:aws:iam::123456789012:role/R";
-        let trust = trust_policy("123456789012", &both);
-        for sub in &both {
+        let trust = trust_policy("123456789012", &immutable);
+        for sub in &immutable {
             assert_eq!(
                 trust_verdict(&trust, "123456789012", role, sub).unwrap(),
                 Decision::Allow
             );
         }
-        assert_ne!(
-            trust_verdict(
-                &trust,
-                "123456789012",
-                role,
-                "repo:o@8/r@42:ref:refs/heads/main"
-            )
-            .unwrap(),
-            Decision::Allow
+        for refused in [
+            "repo:o@8/r@42:ref:refs/heads/main",
+            "repo:o/r:ref:refs/heads/main",
+        ] {
+            assert_ne!(
+                trust_verdict(&trust, "123456789012", role, refused).unwrap(),
+                Decision::Allow,
+                "{refused}"
+            );
+        }
+    }
+
+    /// The audience condition is kept beside exact subjects (one `StringEquals` with
+    /// both keys).
+    #[test]
+    fn the_trust_policy_pins_the_audience() {
+        let trust = trust_policy("123456789012", &subjects("o/r", &[], &[], &[]));
+        let condition = &trust["Statement"][0]["Condition"];
+        assert_eq!(
+            condition["StringEquals"]["token.actions.githubusercontent.com:aud"],
+            "sts.amazonaws.com",
+            "{trust}"
         );
-        refuse_lint_errors(&trust).unwrap();
+        let findings = berth_policy::lint::lint(&pretty(&trust)).unwrap();
+        assert!(
+            findings.iter().all(|f| f.rule != "aud-missing"),
+            "{findings:?}"
+        );
+    }
+
+    proptest::proptest! {
+        /// Every trust policy setup writes passes `berth policy lint` with no finding, for
+        /// any mix of branches, tags (exact or patterns), environments and subject form.
+        #[test]
+        fn every_trust_policy_setup_writes_lints_clean(
+            branches in proptest::collection::vec("[a-z][a-z0-9._-]{0,8}(/[a-z0-9*]{1,6})?\\*?", 0..3),
+            tags in proptest::collection::vec("v[0-9.]{0,4}\\*?", 0..3),
+            envs in proptest::collection::vec("[a-z][a-z0-9-]{0,8}", 0..3),
+            ids in proptest::option::of((1u64..1_000_000, 1u64..1_000_000)),
+        ) {
+            let subjects = subjects("octo-org/octo-repo", &branches, &envs, &tags);
+            let subjects = match ids {
+                Some((owner_id, repository_id)) => immutable_subjects(
+                    subjects,
+                    "octo-org/octo-repo",
+                    RepositoryIds { owner_id, repository_id },
+                ),
+                None => subjects,
+            };
+            let trust = trust_policy("123456789012", &subjects);
+            let findings = berth_policy::lint::lint(&pretty(&trust)).unwrap();
+            proptest::prop_assert!(findings.is_empty(), "{findings:#?}\n{trust}");
+        }
     }
 
     #[test]

@@ -300,6 +300,29 @@ fn simulate_principal_and_custom_policies() {
         "ResourcePolicy"
     );
     assert_eq!(pull["MatchedStatements"][0]["SourcePolicyType"], "resource");
+    // Naming the account instead delegates to the caller's identity policies, which do
+    // not allow the pull: the simulator agrees with the server.
+    let account_policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"ecr:BatchGetImage","Resource":"*"}}}}"#
+    );
+    let out = clients.aws_ok(
+        r,
+        &[
+            "iam",
+            "simulate-custom-policy",
+            "--policy-input-list",
+            deny_delete,
+            "--resource-policy",
+            &account_policy,
+            "--caller-arn",
+            &role_arn,
+            "--action-names",
+            "ecr:BatchGetImage",
+            "--resource-arns",
+            &repo_arn,
+        ],
+    );
+    assert_eq!(results(&out)[0]["EvalDecision"], "implicitDeny");
 
     // Errors in IAM's codes.
     let err = clients.aws_err(

@@ -68,22 +68,25 @@ fn assert_ok(results: &Value, name: &str) -> Value {
     results[name].clone()
 }
 
-#[test]
-fn session_policies_tags_source_identity_and_role_chaining() {
-    let tmp = tempfile::tempdir().unwrap();
-    // A metadata cache that never expires during the test: every IAM change below must
-    // reach the next request through the cache's write invalidation alone.
-    let server = Server::start_with(
-        &tmp.path().join("data"),
-        "127.0.0.1:0",
-        &["--dev", "--metadata-cache-ttl", "3600"],
-    );
-    let idp = Idp::start(&tmp.path().join("idp"));
+/// A `--dev` server with `flags`, and an identity provider whose one key is `key`.
+fn start(dir: &std::path::Path, flags: &[&str]) -> (Server, Idp, RsaSigningKey) {
+    let flags: Vec<&str> = ["--dev"].iter().chain(flags).copied().collect();
+    let server = Server::start_with(&dir.join("data"), "127.0.0.1:0", &flags);
+    let idp = Idp::start(&dir.join("idp"));
     let key = RsaSigningKey::generate("k1").unwrap();
     idp.write(
         "jwks.json",
         &json!({"keys": [serde_json::to_value(key.public_jwk()).unwrap()]}).to_string(),
     );
+    (server, idp, key)
+}
+
+#[test]
+fn session_policies_tags_source_identity_and_role_chaining() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A metadata cache that never expires during the test: every IAM change below must
+    // reach the next request through the cache's write invalidation alone.
+    let (server, idp, key) = start(tmp.path(), &["--metadata-cache-ttl", "3600"]);
     let host = idp.host().to_owned();
     let provider_arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}");
     let role = |name: &str| format!("arn:aws:iam::{ACCOUNT}:role/{name}");
@@ -364,4 +367,251 @@ fn session_policies_tags_source_identity_and_role_chaining() {
     assert_code(&r, "arns-account", "AccessDenied");
     assert_code(&r, "root-assume", "AccessDenied");
     assert_code(&r, "not-trusted", "AccessDenied");
+}
+
+/// A role is its unique id, not its name (IAM User Guide, "Specifying a principal"): once
+/// a role is deleted, the policies that named it name its id, a new role of the same
+/// name is a stranger to them, and the old role's sessions — with the registry passwords
+/// and download URLs made from them — are refused, whatever exists under the name now.
+#[test]
+fn a_role_is_its_unique_id_not_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, idp, key) = start(tmp.path(), &[]);
+    let host = idp.host().to_owned();
+    let provider_arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}");
+    let role = |name: &str| format!("arn:aws:iam::{ACCOUNT}:role/{name}");
+    let web_trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {format!("{host}:aud"): "sts.amazonaws.com"}}}]})
+    .to_string();
+    let by_chain_a = |actions: Value| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": role("ChainA")}, "Action": actions}]})
+        .to_string()
+    };
+    let allow = |actions: Value| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+            .to_string()
+    };
+    let iam = |name: &str, op: &str, args: Value| call(name, Some("root"), "iam", op, args);
+    let ecr =
+        |name: &str, creds: &str, op: &str, args: Value| call(name, Some(creds), "ecr", op, args);
+    let create_chain_a = |suffix: &str| {
+        vec![
+            iam(
+                &format!("chain-a{suffix}"),
+                "create_role",
+                json!({"RoleName": "ChainA", "AssumeRolePolicyDocument": web_trust}),
+            ),
+            iam(
+                &format!("chain-a-policy{suffix}"),
+                "put_role_policy",
+                json!({"RoleName": "ChainA", "PolicyName": "p", "PolicyDocument": allow(json!([
+                    "sts:AssumeRole", "ecr:GetAuthorizationToken", "ecr:DescribeRepositories",
+                    "ecr:GetDownloadUrlForLayer"]))}),
+            ),
+        ]
+    };
+    let t = now();
+    let token = key
+        .sign(&json!({"iss": idp.base, "aud": "sts.amazonaws.com", "sub": "repo:octo/app:ref:refs/heads/main",
+                       "iat": t, "nbf": t - 60, "exp": t + 600}))
+        .unwrap();
+    let web = |name: &str| {
+        call(
+            name,
+            None,
+            "sts",
+            "assume_role_with_web_identity",
+            json!({"RoleArn": role("ChainA"), "RoleSessionName": name, "WebIdentityToken": token}),
+        )
+    };
+    let assume_b = |name: &str, creds: &str| {
+        call(
+            name,
+            Some(creds),
+            "sts",
+            "assume_role",
+            json!({"RoleArn": role("ChainB"), "RoleSessionName": name}),
+        )
+    };
+    let layer = "hello";
+    let layer_digest = format!("sha256:{}", sha256_hex(layer.as_bytes()));
+    let registry = |name: &str, auth: &str| json!({"name": name, "service": "http", "args": {"path": "/v2/app/tags/list", "auth": auth}});
+    let download =
+        |name: &str, url: &str| json!({"name": name, "service": "http", "args": {"url": url}});
+
+    let mut calls = vec![
+        iam(
+            "provider",
+            "create_open_id_connect_provider",
+            json!({"Url": idp.base, "ClientIDList": ["sts.amazonaws.com"]}),
+        ),
+        // Policies name a role that does not exist yet: refused, as IAM and ECR do.
+        iam(
+            "early-b",
+            "create_role",
+            json!({"RoleName": "ChainB", "AssumeRolePolicyDocument": by_chain_a(json!("sts:AssumeRole"))}),
+        ),
+    ];
+    calls.extend(create_chain_a(""));
+    calls.extend([
+        iam(
+            "chain-b",
+            "create_role",
+            json!({"RoleName": "ChainB", "AssumeRolePolicyDocument": by_chain_a(json!("sts:AssumeRole"))}),
+        ),
+        iam(
+            "chain-b-policy",
+            "put_role_policy",
+            json!({"RoleName": "ChainB", "PolicyName": "p", "PolicyDocument": allow(json!("ecr:DescribeRepositories"))}),
+        ),
+        ecr("repo", "root", "create_repository", json!({"repositoryName": "app"})),
+        ecr(
+            "repo-policy",
+            "root",
+            "set_repository_policy",
+            json!({"repositoryName": "app", "policyText": json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": role("ChainA")}, "Action": "ecr:ListImages"}]}).to_string()}),
+        ),
+        ecr(
+            "repo-policy-nobody",
+            "root",
+            "set_repository_policy",
+            json!({"repositoryName": "app", "policyText": json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": role("Nobody")}, "Action": "ecr:ListImages"}]}).to_string()}),
+        ),
+        ecr("upload", "root", "initiate_layer_upload", json!({"repositoryName": "app"})),
+        ecr(
+            "part",
+            "root",
+            "upload_layer_part",
+            json!({"repositoryName": "app", "uploadId": {"$from": ["upload", "uploadId"]},
+                   "partFirstByte": 0, "partLastByte": layer.len() - 1, "layerPartBlob": layer}),
+        ),
+        ecr(
+            "complete",
+            "root",
+            "complete_layer_upload",
+            json!({"repositoryName": "app", "uploadId": {"$from": ["upload", "uploadId"]},
+                   "layerDigests": [layer_digest]}),
+        ),
+        // The first ChainA: its session chains to ChainB, lists through the repository
+        // policy, and gets a registry password and a download URL.
+        web("a1"),
+        assume_b("b1", "a1"),
+        ecr("a1-list", "a1", "list_images", json!({"repositoryName": "app"})),
+        ecr("a1-token", "a1", "get_authorization_token", json!({})),
+        registry("a1-registry", "a1-token"),
+        ecr(
+            "a1-url",
+            "a1",
+            "get_download_url_for_layer",
+            json!({"repositoryName": "app", "layerDigest": layer_digest}),
+        ),
+        download("a1-download", "a1-url"),
+        iam("old-a", "get_role", json!({"RoleName": "ChainA"})),
+        // ChainA deleted and created again under the same name.
+        iam(
+            "delete-a-policy",
+            "delete_role_policy",
+            json!({"RoleName": "ChainA", "PolicyName": "p"}),
+        ),
+        iam("delete-a", "delete_role", json!({"RoleName": "ChainA"})),
+        iam("b-after-delete", "get_role", json!({"RoleName": "ChainB"})),
+        ecr(
+            "repo-policy-after-delete",
+            "root",
+            "get_repository_policy",
+            json!({"repositoryName": "app"}),
+        ),
+        describe_call("a1-orphan", "a1"),
+    ]);
+    calls.extend(create_chain_a("-again"));
+    calls.extend([
+        describe_call("a1-after", "a1"),
+        assume_b("b1-after", "a1"),
+        registry("a1-registry-after", "a1-token"),
+        download("a1-download-after", "a1-url"),
+        // The new ChainA is another principal: ChainB's trust and the repository policy
+        // name the old one.
+        web("a2"),
+        describe_call("a2-describe", "a2"),
+        assume_b("b2", "a2"),
+        ecr(
+            "a2-list",
+            "a2",
+            "list_images",
+            json!({"repositoryName": "app"}),
+        ),
+    ]);
+    let r = run_calls(&server.endpoint(), tmp.path(), &calls);
+
+    assert_code(&r, "early-b", "MalformedPolicyDocument");
+    assert!(
+        r["early-b"]["message"].as_str().unwrap().contains(&format!(
+            r#"Invalid principal in policy: "AWS":"{}""#,
+            role("ChainA")
+        )),
+        "{}",
+        r["early-b"]
+    );
+    assert_code(&r, "repo-policy-nobody", "InvalidParameterException");
+    for name in [
+        "chain-b",
+        "repo-policy",
+        "complete",
+        "a1",
+        "b1",
+        "a1-list",
+        "a1-token",
+        "a1-url",
+        "delete-a",
+        "a2",
+        "a2-describe",
+    ] {
+        assert_ok(&r, name);
+    }
+    assert_eq!(r["a1-registry"]["status"], 200, "{}", r["a1-registry"]);
+    assert_eq!(r["a1-download"]["status"], 200, "{}", r["a1-download"]);
+
+    // What IAM and ECR show once the role is gone: its unique id.
+    let old_id = r["old-a"]["Role"]["RoleId"].as_str().unwrap().to_owned();
+    assert!(old_id.starts_with("AROA"), "{old_id}");
+    let b_trust = &r["b-after-delete"]["Role"]["AssumeRolePolicyDocument"];
+    assert_eq!(
+        b_trust["Statement"][0]["Principal"]["AWS"], old_id,
+        "{b_trust}"
+    );
+    let repo_policy: Value = serde_json::from_str(
+        r["repo-policy-after-delete"]["policyText"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(repo_policy["Statement"][0]["Principal"]["AWS"], old_id);
+
+    // The old session is refused (403, not a server error), before and after the name
+    // is taken again.
+    assert_code(&r, "a1-orphan", "AccessDeniedException");
+    assert_code(&r, "a1-after", "AccessDeniedException");
+    assert_code(&r, "b1-after", "AccessDenied");
+    assert_eq!(
+        r["a1-registry-after"]["status"], 403,
+        "{}",
+        r["a1-registry-after"]
+    );
+    assert_eq!(
+        r["a1-download-after"]["status"], 403,
+        "{}",
+        r["a1-download-after"]
+    );
+    // The new role's session has the new role's permissions, and nothing the old name
+    // was granted.
+    assert_code(&r, "b2", "AccessDenied");
+    assert_code(&r, "a2-list", "AccessDeniedException");
+}
+
+fn describe_call(name: &str, creds: &str) -> Value {
+    call(name, Some(creds), "ecr", "describe_repositories", json!({}))
 }

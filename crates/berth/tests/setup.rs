@@ -449,7 +449,7 @@ fn setup_sets_the_repository_secrets_through_githubs_api() {
     };
     let github = FakeGitHub::start(4242, 977);
     let workflow = tmp.path().join("ecr-push.yml");
-    let setup = |token: &str| {
+    let setup = |token: &str, subject_format: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -465,6 +465,8 @@ fn setup_sets_the_repository_secrets_through_githubs_api() {
             .args(["setup", "--repository", REPO, "--yes", "--workflow"])
             .arg(&workflow)
             .args([
+                "--subject-format",
+                subject_format,
                 "--github-token-env",
                 "GH_TOKEN",
                 "--github-api-url",
@@ -474,7 +476,7 @@ fn setup_sets_the_repository_secrets_through_githubs_api() {
     };
 
     // A token GitHub refuses: a clear error, and no secret set.
-    let out = setup("ghp_wrong");
+    let out = setup("ghp_wrong", "immutable");
     assert!(!out.status.success());
     assert!(
         text(&out).contains("Bad credentials") && text(&out).contains("token valid"),
@@ -483,7 +485,7 @@ fn setup_sets_the_repository_secrets_through_githubs_api() {
     );
     assert!(github.secrets().is_empty());
 
-    let out = setup(GITHUB_TOKEN);
+    let out = setup(GITHUB_TOKEN, "immutable");
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains("gh secret set"), "{}", text(&out));
     let expected: std::collections::BTreeMap<String, String> = [
@@ -496,13 +498,13 @@ fn setup_sets_the_repository_secrets_through_githubs_api() {
     .collect();
     assert_eq!(github.secrets(), expected);
 
-    // The repository's ids came from GitHub: the immutable subject is trusted too, and a
-    // token carrying it assumes the role.
+    // The repository's ids came from GitHub: the immutable subject is trusted instead of
+    // the name form, and a token carrying it assumes the role.
     let role = c.aws_ok(Some(&root()), &["iam", "get-role", "--role-name", ROLE]);
     let trust = role["Role"]["AssumeRolePolicyDocument"].to_string();
     assert!(
         trust.contains("repo:octo-org@4242/octo-repo@977:ref:refs/heads/main")
-            && trust.contains("repo:octo-org/octo-repo:ref:refs/heads/main"),
+            && !trust.contains("repo:octo-org/octo-repo:ref:refs/heads/main"),
         "{trust}"
     );
     let token = |owner_id: &str| {
@@ -548,8 +550,27 @@ fn setup_sets_the_repository_secrets_through_githubs_api() {
         text(&refused)
     );
 
+    // Nor is the name form: it is what the immutable form closes.
+    let legacy = c.berth(&root(), &["token", "--repository", REPO]);
+    assert!(legacy.status.success(), "{}", text(&legacy));
+    let refused = assume_with(String::from_utf8(legacy.stdout).unwrap().trim());
+    assert!(
+        text(&refused).contains("AccessDenied"),
+        "{}",
+        text(&refused)
+    );
+
+    // The immutable form with no token and no ids: a clear error, nothing changed.
+    let out = setup("", "immutable");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--subject-format immutable needs the repository's numeric ids"),
+        "{}",
+        text(&out)
+    );
+
     // An unset variable falls back to printing the commands.
-    let out = setup("");
+    let out = setup("", "legacy");
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("GH_TOKEN is not set")

@@ -115,6 +115,35 @@ impl Authorizer {
         Ok(policies)
     }
 
+    /// The identity policies of the session's role, compiled; `None` when the role the
+    /// session was issued for no longer exists. A role is its unique id, not its name:
+    /// a session of a deleted role stays refused even when a role of the same name is
+    /// created again, as in AWS.
+    async fn identity_policies(
+        &self,
+        session: &RoleSession,
+    ) -> Result<Option<Vec<(String, Policy)>>, AuthzError> {
+        let role = self.store.get_role(&session.role_name).await?;
+        if role.is_none_or(|r| r.role_id != session.role_id) {
+            return Ok(None);
+        }
+        let effective = match self.store.role_effective_policies(&session.role_name).await {
+            Ok(effective) => effective,
+            // Deleted since the lookup above.
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut compiled = Vec::with_capacity(effective.len());
+        for p in &effective {
+            let key = format!("{}\0{}", p.label, p.version);
+            compiled.push((
+                p.label.clone(),
+                self.compiled(&key, &p.document, PolicyKind::Identity)?,
+            ));
+        }
+        Ok(Some(compiled))
+    }
+
     /// Whether a role session may perform `actions` (sts:AssumeRole, and sts:TagSession /
     /// sts:SetSourceIdentity when it asks for them) on `role_arn`, whose trust policy is
     /// `trust`. As in AWS: the trust policy must allow each action explicitly; an explicit
@@ -134,18 +163,10 @@ impl Authorizer {
         let Caller::AssumedRole(session) = caller else {
             return Ok(false);
         };
-        let effective = self
-            .store
-            .role_effective_policies(&session.role_name)
-            .await?;
-        let mut compiled = Vec::with_capacity(effective.len());
-        for p in &effective {
-            let key = format!("{}\0{}", p.label, p.version);
-            compiled.push((
-                p.label.clone(),
-                self.compiled(&key, &p.document, PolicyKind::Identity)?,
-            ));
-        }
+        let Some(compiled) = self.identity_policies(session).await? else {
+            tracing::info!(caller = %caller.arn(), role_id = %session.role_id, "assume role refused: the session's role no longer exists");
+            return Ok(false);
+        };
         let session_policies = self.session_policies(session).await?;
         let identity: Vec<(&str, &Policy)> =
             compiled.iter().map(|(l, p)| (l.as_str(), p)).collect();
@@ -161,49 +182,30 @@ impl Authorizer {
             kind: PrincipalKind::Aws,
             arn: &caller_arn,
             role_arn: Some(&session.role_arn),
+            role_id: Some(&session.role_id),
             account: Some(account),
         };
-        // The same caller with its account hidden: only statements that name the
-        // caller's role or session by ARN still match it.
-        let by_arn_only = Principal {
-            account: Some(""),
-            ..principal
+        // The trust policy must let the caller in; where it names only the caller's
+        // account it delegates, and the caller's identity policies (narrowed by its
+        // session policies) must allow the action too. The evaluator applies both rules.
+        let everything = PolicySet {
+            identity: &identity,
+            resource: Some(("trust", trust)),
+            session: &session_set,
+            boundary: None,
+            resource_account: Some(account),
+            resource_required: true,
         };
         for &action in actions {
-            let request = |principal| Request {
+            let request = Request {
                 principal,
                 action,
                 resource: role_arn,
                 context: &context,
             };
-            let everything = PolicySet {
-                identity: &identity,
-                resource: Some(("trust", trust)),
-                session: &session_set,
-                boundary: None,
-                resource_account: Some(account),
-            };
-            let trust_alone = PolicySet {
-                identity: &[],
-                resource: Some(("trust", trust)),
-                session: &[],
-                boundary: None,
-                resource_account: None,
-            };
-            let identity_alone = PolicySet {
-                identity: &identity,
-                resource: None,
-                session: &session_set,
-                boundary: None,
-                resource_account: Some(account),
-            };
-            let allowed = berth_policy::decide(&everything, &request(principal)) == Decision::Allow
-                && berth_policy::decide(&trust_alone, &request(principal)) == Decision::Allow
-                && (berth_policy::decide(&trust_alone, &request(by_arn_only)) == Decision::Allow
-                    || berth_policy::decide(&identity_alone, &request(principal))
-                        == Decision::Allow);
+            let allowed = berth_policy::decide(&everything, &request) == Decision::Allow;
             if !allowed {
-                let explanation = berth_policy::explain(&everything, &request(principal));
+                let explanation = berth_policy::explain(&everything, &request);
                 tracing::info!(caller = %caller_arn, action, role = role_arn, explanation = %explanation.summary(), "assume role refused");
                 return Ok(false);
             }
@@ -227,18 +229,9 @@ impl Authorizer {
             }
             Caller::AssumedRole(s) => s,
         };
-        let effective = self
-            .store
-            .role_effective_policies(&session.role_name)
-            .await?;
-        let mut compiled = Vec::with_capacity(effective.len());
-        for p in &effective {
-            let key = format!("{}\0{}", p.label, p.version);
-            compiled.push((
-                p.label.clone(),
-                self.compiled(&key, &p.document, PolicyKind::Identity)?,
-            ));
-        }
+        let Some(compiled) = self.identity_policies(session).await? else {
+            return deleted_role(caller, action, resource);
+        };
         let session_policies = self.session_policies(session).await?;
         let context = session_context(caller, session, facts);
         let identity: Vec<(&str, &Policy)> =
@@ -252,12 +245,14 @@ impl Authorizer {
             session: &session_set,
             boundary: None,
             resource_account: Some(session.account.as_str()),
+            resource_required: false,
         };
         let request = Request {
             principal: Principal {
                 kind: PrincipalKind::Aws,
                 arn: &caller_arn,
                 role_arn: Some(&session.role_arn),
+                role_id: Some(&session.role_id),
                 account: Some(&session.account),
             },
             action,
@@ -313,12 +308,14 @@ impl Authorizer {
             session: &[],
             boundary: None,
             resource_account: Some(account),
+            resource_required: false,
         };
         let request = Request {
             principal: Principal {
                 kind: PrincipalKind::Aws,
                 arn: &caller_arn,
                 role_arn: None,
+                role_id: None,
                 account: Some(account),
             },
             action,
@@ -399,6 +396,18 @@ fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts)
         c.insert(&format!("aws:PrincipalTag/{key}"), value.clone());
     }
     c
+}
+
+/// The refusal of every request made with a session whose role was deleted (or deleted
+/// and created again: a new role of the same name is another principal).
+fn deleted_role(caller: &Caller, action: &str, resource: &str) -> Result<(), AuthzError> {
+    let caller_arn = caller.arn();
+    tracing::info!(caller = %caller_arn, action, resource, "request denied: the session's role no longer exists");
+    Err(AuthzError::Denied(AccessDenied {
+        message: format!(
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
+        ),
+    }))
 }
 
 fn decide(

@@ -71,13 +71,22 @@ impl From<ImageError> for RegistryError {
 struct RegistryPassword {
     caller: Caller,
     exp: i64,
+    /// For the root user: the root keys' fingerprint when the password was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    root_key: Option<String>,
 }
 
+/// What a GetDownloadUrlForLayer URL seals. The caller is authorised again at every use,
+/// so a URL stops working as soon as its caller loses the permission (a policy detached,
+/// the role deleted, the root keys changed), not when it expires.
 #[derive(Serialize, Deserialize)]
 struct DownloadGrant {
     repository: String,
     digest: String,
     exp: i64,
+    caller: Caller,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    root_key: Option<String>,
 }
 
 pub struct AuthorizationData {
@@ -315,10 +324,18 @@ impl Services {
         let repo = self
             .ecr_repository(caller, facts, ECR_SET_REPOSITORY_POLICY, name)
             .await?;
-        if let Err(e) = Policy::parse(policy_text, PolicyKind::Resource) {
-            return Err(EcrError::InvalidParameter(format!(
-                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': {e}"
-            )));
+        let policy = match Policy::parse(policy_text, PolicyKind::Resource) {
+            Ok(policy) => policy,
+            Err(e) => {
+                return Err(EcrError::InvalidParameter(format!(
+                    "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': {e}"
+                )));
+            }
+        };
+        if self.missing_role_principal(&policy).await?.is_some() {
+            return Err(EcrError::InvalidParameter(
+                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'".into(),
+            ));
         }
         match self
             .metadata
@@ -400,6 +417,7 @@ impl Services {
             &RegistryPassword {
                 caller: caller.clone(),
                 exp,
+                root_key: self.root_key_of(caller),
             },
         )?;
         let authorization_token =
@@ -427,7 +445,27 @@ impl Services {
                 "Your authorization token has expired. Reauthenticate and try again.",
             ));
         }
+        if !self.root_key_current(&sealed.caller, sealed.root_key.as_deref()) {
+            return Err(unauthorized(
+                "the authorization token was made with root keys that have since changed",
+            ));
+        }
         Ok(sealed.caller)
+    }
+
+    /// For the root user, the fingerprint of the current root keys.
+    fn root_key_of(&self, caller: &Caller) -> Option<String> {
+        matches!(caller, Caller::Root { .. }).then(|| self.root.fingerprint())
+    }
+
+    /// Whether a credential sealed for `caller` with `root_key` is still good: any role
+    /// session's is (its role is checked on use), a root user's only while the root keys
+    /// are the ones it was made with.
+    fn root_key_current(&self, caller: &Caller, root_key: Option<&str>) -> bool {
+        match caller {
+            Caller::Root { .. } => root_key.is_some_and(|k| self.root.has_fingerprint(k)),
+            Caller::AssumedRole(_) => true,
+        }
     }
 
     /// Authorizes a registry request as `action` on the repository and loads it.
@@ -452,20 +490,35 @@ impl Services {
         })
     }
 
-    /// Checks a GetDownloadUrlForLayer grant for a blob download without credentials.
-    pub fn download_grant_allows(
+    /// Checks a GetDownloadUrlForLayer grant for a blob download without credentials: the
+    /// grant must be for this blob and unexpired, and the caller it was made for must
+    /// still be allowed `ecr:GetDownloadUrlForLayer` on the repository.
+    pub async fn authorize_download_grant(
         &self,
         grant: &str,
+        facts: &RequestFacts,
         name: &RepositoryName,
         digest: &Digest,
-    ) -> bool {
-        self.sealer
+    ) -> Result<(), RegistryError> {
+        let invalid = || {
+            RegistryError::oci(
+                ErrorCode::Denied,
+                "the download URL is not valid or has expired",
+            )
+        };
+        let grant = self
+            .sealer
             .open::<DownloadGrant>(Purpose::LayerDownload, grant)
-            .is_some_and(|g| {
+            .filter(|g| {
                 g.repository == name.as_str()
                     && g.digest == digest.as_str()
                     && g.exp > crate::now_unix()
+                    && self.root_key_current(&g.caller, g.root_key.as_deref())
             })
+            .ok_or_else(invalid)?;
+        self.registry_repository(&grant.caller, facts, ECR_GET_DOWNLOAD_URL_FOR_LAYER, name)
+            .await
+            .map(|_| ())
     }
 
     // --- Layers --------------------------------------------------------------------
@@ -671,12 +724,19 @@ impl Services {
                 self.config.account_id
             )));
         }
+        // A URL never outlives the credentials that asked for it.
+        let mut exp = crate::now_unix() + DOWNLOAD_URL_LIFETIME;
+        if let Caller::AssumedRole(s) = caller {
+            exp = exp.min(s.expires_at);
+        }
         let grant = self.sealer.seal(
             Purpose::LayerDownload,
             &DownloadGrant {
                 repository: repo.name.to_string(),
                 digest: parsed.to_string(),
-                exp: crate::now_unix() + DOWNLOAD_URL_LIFETIME,
+                exp,
+                caller: caller.clone(),
+                root_key: self.root_key_of(caller),
             },
         )?;
         Ok(format!(

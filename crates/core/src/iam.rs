@@ -261,7 +261,10 @@ impl Services {
         let arn = self.iam_arn(&format!("role{role_path}{name}"));
         self.iam_authorize(caller, facts, "iam:CreateRole", &arn)
             .await?;
-        self.check_trust_policy(trust_policy)?;
+        let policy = self.check_trust_policy(trust_policy)?;
+        if let Some(arn) = self.missing_role_principal(&policy).await? {
+            return Err(invalid_principal(&arn));
+        }
         let record = RoleRecord {
             name: name.to_string(),
             role_id: ids::unique_id("AROA"),
@@ -294,6 +297,83 @@ impl Services {
             return Err(IamError::MalformedPolicyDocument(message));
         }
         Ok(policy)
+    }
+
+    /// The first role this account's policy names by ARN that does not exist. IAM binds
+    /// such a principal to the role's unique id when the policy is stored, so it refuses a
+    /// role it cannot bind ("Invalid principal in policy"); ECR refuses the repository
+    /// policy. Roles of other accounts cannot be looked up here and are left as written.
+    pub(crate) async fn missing_role_principal(
+        &self,
+        policy: &Policy,
+    ) -> Result<Option<String>, berth_store::StoreError> {
+        for arn in policy.role_principals() {
+            let Ok(parsed) = Arn::parse(arn) else {
+                continue;
+            };
+            if parsed.account() != self.config.account_id.as_str() {
+                continue;
+            }
+            let name = parsed.resource().rsplit('/').next().unwrap_or_default();
+            let exists = self
+                .metadata
+                .get_role(name)
+                .await?
+                .is_some_and(|r| r.arn == arn);
+            if !exists {
+                return Ok(Some(arn.to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Before a role is deleted, every trust and repository policy that names it by ARN is
+    /// rewritten to name its unique id, as IAM shows such a policy afterwards: the policy
+    /// keeps matching the old role's sessions only, and a new role of the same name is a
+    /// different principal. Done first, so there is no moment when the role is gone and a
+    /// policy still names it.
+    async fn unbind_role_principals(&self, role: &RoleRecord) -> Result<(), IamError> {
+        for other in self.metadata.list_roles().await? {
+            if let Some(text) =
+                berth_policy::replace_aws_principal(&other.trust_policy, &role.arn, &role.role_id)
+            {
+                match self
+                    .metadata
+                    .update_role_trust_policy(&other.name, &text)
+                    .await
+                {
+                    Err(StoreError::NotFound) => {}
+                    other => other?,
+                }
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self
+                .metadata
+                .list_repositories(after.as_ref(), 1000)
+                .await?;
+            for repo in &page {
+                if let Some(text) = repo
+                    .policy
+                    .as_deref()
+                    .and_then(|p| berth_policy::replace_aws_principal(p, &role.arn, &role.role_id))
+                {
+                    match self
+                        .metadata
+                        .set_repository_policy(&repo.name, Some(&text))
+                        .await
+                    {
+                        Err(StoreError::NotFound) => {}
+                        other => other?,
+                    }
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.name.clone()),
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// Looks a role up and authorizes `action` on it. The caller learns whether the role
@@ -353,6 +433,7 @@ impl Services {
                 "Cannot delete entity, must delete policies first.".into(),
             ));
         }
+        self.unbind_role_principals(&role).await?;
         match self.metadata.delete_role(&role.name).await {
             Err(StoreError::NotFound) => Err(role_not_found(&role.name)),
             Err(StoreError::Conflict(_)) => Err(IamError::DeleteConflict(
@@ -372,7 +453,10 @@ impl Services {
         let role = self
             .authorized_role(caller, facts, "iam:UpdateAssumeRolePolicy", name)
             .await?;
-        self.check_trust_policy(document)?;
+        let policy = self.check_trust_policy(document)?;
+        if let Some(arn) = self.missing_role_principal(&policy).await? {
+            return Err(invalid_principal(&arn));
+        }
         match self
             .metadata
             .update_role_trust_policy(&role.name, document)
@@ -648,6 +732,10 @@ impl Services {
             other => Ok(other?),
         }
     }
+}
+
+fn invalid_principal(arn: &str) -> IamError {
+    IamError::MalformedPolicyDocument(format!("Invalid principal in policy: \"AWS\":\"{arn}\""))
 }
 
 fn role_not_found(name: &str) -> IamError {

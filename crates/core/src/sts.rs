@@ -475,6 +475,7 @@ impl Services {
             session: &[],
             boundary: None,
             resource_account: Some(role_arn.account()),
+            resource_required: true,
         };
         // Tags and a source identity need sts:TagSession / sts:SetSourceIdentity too.
         let mut actions = vec![STS_ASSUME_ROLE_WITH_WEB_IDENTITY];
@@ -485,6 +486,7 @@ impl Services {
                     kind: PrincipalKind::Federated,
                     arn: &provider.arn,
                     role_arn: None,
+                    role_id: None,
                     account: Some(role_arn.account()),
                 },
                 action,

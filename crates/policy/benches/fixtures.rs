@@ -49,6 +49,7 @@ pub fn session_principal() -> Principal<'static> {
         kind: PrincipalKind::Aws,
         arn: SESSION,
         role_arn: Some(ROLE),
+        role_id: None,
         account: Some(ACCOUNT),
     }
 }
@@ -58,6 +59,7 @@ pub fn federated_principal() -> Principal<'static> {
         kind: PrincipalKind::Federated,
         arn: PROVIDER,
         role_arn: None,
+        role_id: None,
         account: Some(ACCOUNT),
     }
 }

@@ -157,6 +157,7 @@ impl Case {
             session: &[],
             boundary: None,
             resource_account,
+            resource_required: false,
         };
         let request = Request {
             principal,
@@ -255,6 +256,7 @@ fn principal_of<'a>(arn: &'a str, role_arn: Option<&'a str>) -> Principal<'a> {
         kind,
         arn,
         role_arn,
+        role_id: None,
         account: arn_account(arn),
     }
 }

@@ -1,7 +1,7 @@
 //! Combining the policies that apply to one request into a decision (spec §3.5).
 
 use crate::context::Context;
-use crate::policy::{ActionName, Effect, Policy, Statement};
+use crate::policy::{ActionName, Effect, Policy, PrincipalScope, Statement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -25,6 +25,9 @@ pub struct Principal<'a> {
     /// For an assumed-role session: the role ARN (with path), so that a policy naming the
     /// role matches its sessions.
     pub role_arn: Option<&'a str>,
+    /// For an assumed-role session: the role's unique id (`AROA...`), which a policy names
+    /// once the role it named by ARN was deleted.
+    pub role_id: Option<&'a str>,
     /// The principal's account (12 digits) when known.
     pub account: Option<&'a str>,
 }
@@ -73,6 +76,9 @@ pub struct PolicySet<'a> {
     pub boundary: Option<(&'a str, &'a Policy)>,
     /// The account owning the resource; `None` means the principal's account.
     pub resource_account: Option<&'a str>,
+    /// The resource policy must let the caller in whatever the identity side says: a
+    /// role's trust policy, which AWS requires for every assumption of the role.
+    pub resource_required: bool,
 }
 
 /// A statement that applied to the request.
@@ -83,6 +89,9 @@ pub struct MatchedStatement {
     pub index: usize,
     pub sid: Option<String>,
     pub effect: Effect,
+    /// An Allow that names the caller only through its account: it delegates to the
+    /// account's identity policies and grants nothing by itself.
+    pub delegates: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +105,10 @@ pub struct Evaluation {
 /// What the statements of one group of policies said.
 #[derive(Default, Clone, Copy)]
 struct Verdict {
+    /// An Allow that grants.
     allow: bool,
+    /// An Allow that only delegates to the caller's account ([`PrincipalScope::Account`]).
+    delegated: bool,
     deny: bool,
 }
 
@@ -104,6 +116,7 @@ impl Verdict {
     fn or(self, other: Verdict) -> Verdict {
         Verdict {
             allow: self.allow || other.allow,
+            delegated: self.delegated || other.delegated,
             deny: self.deny || other.deny,
         }
     }
@@ -112,20 +125,21 @@ impl Verdict {
 /// Where the statements that applied are reported: nowhere when only the decision is
 /// wanted (no allocation), or into a list.
 trait Sink {
-    fn matched(&mut self, label: &str, index: usize, statement: &Statement);
+    fn matched(&mut self, label: &str, index: usize, statement: &Statement, delegates: bool);
 }
 
 impl Sink for () {
-    fn matched(&mut self, _: &str, _: usize, _: &Statement) {}
+    fn matched(&mut self, _: &str, _: usize, _: &Statement, _: bool) {}
 }
 
 impl Sink for Vec<MatchedStatement> {
-    fn matched(&mut self, label: &str, index: usize, statement: &Statement) {
+    fn matched(&mut self, label: &str, index: usize, statement: &Statement, delegates: bool) {
         self.push(MatchedStatement {
             label: label.to_owned(),
             index,
             sid: statement.sid.clone(),
             effect: statement.effect,
+            delegates,
         });
     }
 }
@@ -139,14 +153,24 @@ fn check(
 ) -> Verdict {
     let mut verdict = Verdict::default();
     for (index, statement) in policy.inner.statements.iter().enumerate() {
-        if !statement.applies(request, action) {
+        let Some(scope) = statement.applies(request, action) else {
             continue;
-        }
-        match statement.effect {
-            Effect::Allow => verdict.allow = true,
-            Effect::Deny => verdict.deny = true,
-        }
-        sink.matched(label, index, statement);
+        };
+        let delegates = match (statement.effect, scope) {
+            (Effect::Allow, PrincipalScope::Named) => {
+                verdict.allow = true;
+                false
+            }
+            (Effect::Allow, PrincipalScope::Account) => {
+                verdict.delegated = true;
+                true
+            }
+            (Effect::Deny, _) => {
+                verdict.deny = true;
+                false
+            }
+        };
+        sink.matched(label, index, statement, delegates);
     }
     verdict
 }
@@ -167,7 +191,9 @@ fn check_all(
 /// Decides `request` against `set`: an explicit Deny anywhere wins; otherwise, within one
 /// account, (identity Allow or resource-policy Allow) and the boundary's Allow (if set) and
 /// a session policy's Allow (if any were passed); across accounts, the identity side and
-/// the resource policy must both allow.
+/// the resource policy must both allow. A resource-policy Allow that names the caller only
+/// through its account delegates: it counts where the resource policy must let the caller
+/// in (across accounts, a role's trust policy), never as a grant of its own.
 ///
 /// Not modelled: a resource policy naming the session ARN itself bypassing the session
 /// policies and boundary (AWS's own documentation is vague here); SCPs and RCPs.
@@ -205,11 +231,12 @@ fn run(set: &PolicySet<'_>, request: &Request<'_>, sink: &mut impl Sink) -> Deci
         (Some(owner), Some(caller)) => owner == caller,
         _ => true,
     };
+    let resource_admits = resource.allow || resource.delegated;
     let granted = if same_account {
         identity.allow || resource.allow
     } else {
-        identity.allow && resource.allow
-    };
+        identity.allow && resource_admits
+    } && (!set.resource_required || resource_admits);
     let allowed = granted && boundary.is_none_or(|b| b.allow) && session.is_none_or(|s| s.allow);
     if denied {
         Decision::ExplicitDeny
@@ -227,6 +254,7 @@ mod tests {
 
     const ACCOUNT: &str = "123456789012";
     const ROLE: &str = "arn:aws:iam::123456789012:role/GitHubActionsECRRole";
+    const ROLE_ID: &str = "AROAEXAMPLEROLEID0001";
     const SESSION: &str = "arn:aws:sts::123456789012:assumed-role/GitHubActionsECRRole/gha";
     const PROVIDER: &str =
         "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
@@ -299,6 +327,7 @@ mod tests {
             kind: PrincipalKind::Aws,
             arn: SESSION,
             role_arn: Some(ROLE),
+            role_id: Some(ROLE_ID),
             account: Some(ACCOUNT),
         }
     }
@@ -318,6 +347,7 @@ mod tests {
                 kind: PrincipalKind::Federated,
                 arn: PROVIDER,
                 role_arn: None,
+                role_id: None,
                 account: Some(ACCOUNT),
             },
             action: "sts:AssumeRoleWithWebIdentity",
@@ -370,12 +400,14 @@ mod tests {
                 kind: PrincipalKind::Federated,
                 arn: "arn:aws:iam::123456789012:oidc-provider/evil.example",
                 role_arn: None,
+                role_id: None,
                 account: Some(ACCOUNT),
             },
             Principal {
                 kind: PrincipalKind::Aws,
                 arn: PROVIDER,
                 role_arn: None,
+                role_id: None,
                 account: Some(ACCOUNT),
             },
         ] {
@@ -393,6 +425,7 @@ mod tests {
                 kind: PrincipalKind::Federated,
                 arn: PROVIDER,
                 role_arn: None,
+                role_id: None,
                 account: Some(ACCOUNT),
             },
             action: "sts:AssumeRole",
@@ -433,6 +466,7 @@ mod tests {
                 index: 1,
                 sid: Some("ECRPushPull".into()),
                 effect: Effect::Allow,
+                delegates: false,
             }]
         );
         // Action names are case-insensitive, resources are not.
@@ -661,6 +695,128 @@ mod tests {
         );
     }
 
+    /// IAM User Guide, "AWS account principals": an account named in a resource policy
+    /// lets the account's identities in "if they have the appropriate IAM permissions
+    /// attached to explicitly allow access". Naming the role, the session or `*` grants.
+    #[test]
+    fn an_account_principal_delegates_and_does_not_grant() {
+        let allow = identity(r#"{"Effect":"Allow","Action":"ecr:PutImage","Resource":"*"}"#);
+        let ids = [("a", &allow)];
+        let p = session_principal();
+        for account in [r#""123456789012""#, r#""arn:aws:iam::123456789012:root""#] {
+            let repo = resource_policy(&format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":{account}}},"Action":"ecr:*"}}"#
+            ));
+            let alone = PolicySet {
+                resource: Some(("r", &repo)),
+                resource_account: Some(ACCOUNT),
+                ..PolicySet::default()
+            };
+            assert_eq!(
+                decide(&alone, p, "ecr:PutImage", REPO),
+                Decision::ImplicitDeny,
+                "{account}"
+            );
+            let with_identity = PolicySet {
+                identity: &ids,
+                ..alone
+            };
+            assert_eq!(
+                decide(&with_identity, p, "ecr:PutImage", REPO),
+                Decision::Allow
+            );
+            assert_eq!(
+                decide(&with_identity, p, "ecr:BatchGetImage", REPO),
+                Decision::ImplicitDeny
+            );
+            let context = Context::new();
+            let request = Request {
+                principal: p,
+                action: "ecr:PutImage",
+                resource: REPO,
+                context: &context,
+            };
+            let matched = evaluate(&alone, &request).matched;
+            assert!(matched.len() == 1 && matched[0].delegates, "{matched:?}");
+            // The same account and the role by name: the name grants.
+            let both = resource_policy(&format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":[{account},"{ROLE}"]}},"Action":"ecr:*"}}"#
+            ));
+            let set = PolicySet {
+                resource: Some(("r", &both)),
+                ..alone
+            };
+            assert_eq!(decide(&set, p, "ecr:PutImage", REPO), Decision::Allow);
+            // An account Deny still denies.
+            let deny = resource_policy(&format!(
+                r#"{{"Effect":"Deny","Principal":{{"AWS":{account}}},"Action":"ecr:PutImage"}}"#
+            ));
+            let set = PolicySet {
+                resource: Some(("r", &deny)),
+                ..with_identity
+            };
+            assert_eq!(
+                decide(&set, p, "ecr:PutImage", REPO),
+                Decision::ExplicitDeny
+            );
+        }
+        for granting in [
+            r#""*""#.to_owned(),
+            r#"{"AWS":"*"}"#.to_owned(),
+            format!(r#"{{"AWS":"{ROLE}"}}"#),
+            format!(r#"{{"AWS":"{SESSION}"}}"#),
+        ] {
+            let repo = resource_policy(&format!(
+                r#"{{"Effect":"Allow","Principal":{granting},"Action":"ecr:*"}}"#
+            ));
+            let set = PolicySet {
+                resource: Some(("r", &repo)),
+                resource_account: Some(ACCOUNT),
+                ..PolicySet::default()
+            };
+            assert_eq!(
+                decide(&set, p, "ecr:PutImage", REPO),
+                Decision::Allow,
+                "{granting}"
+            );
+        }
+    }
+
+    /// A role's trust policy must let the caller in; naming only the caller's account
+    /// delegates to the caller's identity policies, also within one account.
+    #[test]
+    fn a_trust_policy_is_required_and_an_account_in_it_delegates() {
+        let assume = identity(r#"{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}"#);
+        let ids = [("a", &assume)];
+        let p = session_principal();
+        let target = "arn:aws:iam::123456789012:role/Target";
+        let trust = |principal: &str| {
+            policy(
+                &format!(
+                    r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"sts:AssumeRole"}}]}}"#
+                ),
+                PolicyKind::Trust,
+            )
+        };
+        let by_account = trust(r#"{"AWS":"123456789012"}"#);
+        let by_role = trust(&format!(r#"{{"AWS":"{ROLE}"}}"#));
+        let other = trust(r#"{"AWS":"arn:aws:iam::123456789012:role/Other"}"#);
+        let set = |trust, identity| PolicySet {
+            identity,
+            resource: Some(("trust", trust)),
+            resource_account: Some(ACCOUNT),
+            resource_required: true,
+            ..PolicySet::default()
+        };
+        let d = |s: &PolicySet<'_>| decide(s, p, "sts:AssumeRole", target);
+        assert_eq!(d(&set(&by_account, &[])), Decision::ImplicitDeny);
+        assert_eq!(d(&set(&by_account, &ids)), Decision::Allow);
+        assert_eq!(d(&set(&by_role, &[])), Decision::Allow);
+        // An identity policy alone does not get the caller past a trust policy that
+        // names someone else.
+        assert_eq!(d(&set(&other, &ids)), Decision::ImplicitDeny);
+    }
+
     #[test]
     fn cross_account_needs_both_sides() {
         let allow = identity(r#"{"Effect":"Allow","Action":"ecr:*","Resource":"*"}"#);
@@ -731,6 +887,7 @@ mod tests {
             kind: PrincipalKind::Anonymous,
             arn: "",
             role_arn: None,
+            role_id: None,
             account: None,
         };
         let public_set = PolicySet {
@@ -766,43 +923,55 @@ mod tests {
 
     #[test]
     fn principal_matching() {
+        // Whether the statement applies to `p` (an account principal applies, but only
+        // delegates: see `an_account_principal_delegates_and_does_not_grant`).
         let check = |principal_json: &str, p: Principal<'_>| {
             let rp = resource_policy(&format!(
                 r#"{{"Effect":"Allow","Principal":{principal_json},"Action":"ecr:*"}}"#
             ));
-            decide(
+            let context = Context::new();
+            !evaluate(
                 &PolicySet {
                     resource: Some(("r", &rp)),
                     ..PolicySet::default()
                 },
-                p,
-                "ecr:PutImage",
-                REPO,
-            ) == Decision::Allow
+                &Request {
+                    principal: p,
+                    action: "ecr:PutImage",
+                    resource: REPO,
+                    context: &context,
+                },
+            )
+            .matched
+            .is_empty()
         };
         let session = session_principal();
         let user = Principal {
             kind: PrincipalKind::Aws,
             arn: "arn:aws:iam::123456789012:user/u",
             role_arn: None,
+            role_id: None,
             account: Some(ACCOUNT),
         };
         let anonymous = Principal {
             kind: PrincipalKind::Anonymous,
             arn: "",
             role_arn: None,
+            role_id: None,
             account: None,
         };
         let federated = Principal {
             kind: PrincipalKind::Federated,
             arn: PROVIDER,
             role_arn: None,
+            role_id: None,
             account: Some(ACCOUNT),
         };
         let service = Principal {
             kind: PrincipalKind::Service,
             arn: "ecs-tasks.amazonaws.com",
             role_arn: None,
+            role_id: None,
             account: None,
         };
 
@@ -822,6 +991,11 @@ mod tests {
             session
         ));
         assert!(!check(&format!(r#"{{"AWS":"{ROLE}"}}"#), user));
+        // A role's unique id (what a policy names once the role is deleted) matches the
+        // sessions of that role only.
+        assert!(check(&format!(r#"{{"AWS":"{ROLE_ID}"}}"#), session));
+        assert!(!check(r#"{"AWS":"AROAEXAMPLEROLEID0002"}"#, session));
+        assert!(!check(&format!(r#"{{"AWS":"{ROLE_ID}"}}"#), user));
         assert!(check(
             r#"{"AWS":["arn:aws:iam::123456789012:user/x","arn:aws:iam::123456789012:user/u"]}"#,
             user

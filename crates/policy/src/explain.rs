@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::evaluator::{Decision, PolicySet, Request, decide};
-use crate::policy::{ActionName, Effect, Listed, Policy, Statement};
+use crate::policy::{ActionName, Effect, Listed, Policy, PrincipalScope, Statement};
 
 /// The decision and, policy by policy, what each statement made of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +58,11 @@ pub struct StatementExplanation {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Matched,
+    /// An Allow that matched, but names the caller only through its account (`account`):
+    /// it delegates to the account's identity policies and grants nothing by itself.
+    Delegated {
+        account: String,
+    },
     /// `element` is `Action` or `NotAction`.
     Action {
         element: &'static str,
@@ -158,9 +163,8 @@ fn outcome(s: &Statement, request: &Request<'_>, action: &ActionName<'_>) -> Out
             policy: s.source.resource.clone(),
         };
     }
-    if let Some(p) = &s.principal
-        && !p.applies(|e| e.matches(&request.principal))
-    {
+    let scope = s.principal_scope(&request.principal);
+    if let (Some(p), None) = (&s.principal, scope) {
         return Outcome::Principal {
             element: element_name(p, "Principal", "NotPrincipal"),
             request: request.principal.arn.to_owned(),
@@ -174,6 +178,15 @@ fn outcome(s: &Statement, request: &Request<'_>, action: &ActionName<'_>) -> Out
             request: request.context.get_lower(&c.key).map(<[String]>::to_vec),
             policy: c.source.values.clone(),
         },
+        None if s.effect == Effect::Allow && scope == Some(PrincipalScope::Account) => {
+            Outcome::Delegated {
+                account: request
+                    .principal
+                    .account_id()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }
+        }
         None => Outcome::Matched,
     }
 }
@@ -221,6 +234,11 @@ impl fmt::Display for OutcomeText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Outcome::Matched => f.write_str("matched"),
+            Outcome::Delegated { account } => write!(
+                f,
+                "matched through account {account} only: this delegates to the account's \
+                 identity policies and grants nothing by itself"
+            ),
             Outcome::Action {
                 element,
                 request,
@@ -336,6 +354,7 @@ mod tests {
                     kind: PrincipalKind::Federated,
                     arn: principal,
                     role_arn: None,
+                    role_id: None,
                     account: Some("123456789012"),
                 },
                 action,
@@ -440,6 +459,7 @@ mod tests {
                     kind: PrincipalKind::Aws,
                     arn: "arn:aws:iam::1:user/u",
                     role_arn: None,
+                    role_id: None,
                     account: None,
                 },
                 action: "ecr:PutImage",

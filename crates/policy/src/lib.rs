@@ -21,6 +21,7 @@ mod json;
 pub mod lint;
 mod parser;
 mod policy;
+mod rewrite;
 pub mod simulate;
 pub mod web_identity;
 
@@ -32,6 +33,7 @@ pub use evaluator::{
 };
 pub use explain::{Explanation, explain};
 pub use policy::{Effect, Policy, PolicyKind, PolicyVersion};
+pub use rewrite::replace_aws_principal;
 
 /// Characters other than JSON whitespace (space, tab, line feed, carriage return): what
 /// IAM's policy size quotas count.
@@ -149,7 +151,7 @@ mod proptests {
             let after = Policy::parse(&document(&more), PolicyKind::Identity).unwrap();
             let mut context = Context::new();
             context.insert_multi("k", values);
-            let principal = Principal { kind: PrincipalKind::Aws, arn: "arn:aws:iam::123456789012:user/u", role_arn: None, account: None };
+            let principal = Principal { kind: PrincipalKind::Aws, arn: "arn:aws:iam::123456789012:user/u", role_arn: None, role_id: None, account: None };
             let request = Request { principal, action: &action, resource: &resource, context: &context };
             let decide = |p: &Policy| {
                 let ids = [("p", p)];
@@ -193,9 +195,9 @@ mod proptests {
             context.insert_multi("k", values);
             for kind in [PrincipalKind::Aws, PrincipalKind::Federated, PrincipalKind::Service, PrincipalKind::Anonymous] {
                 let ids = [("i", &identity)];
-                let set = PolicySet { identity: &ids, resource: Some(("r", &resource_policy)), session: &ids, boundary: Some(("b", &identity)), resource_account: Some(&key) };
+                let set = PolicySet { identity: &ids, resource: Some(("r", &resource_policy)), session: &ids, boundary: Some(("b", &identity)), resource_account: Some(&key), resource_required: false };
                 let request = Request {
-                    principal: Principal { kind, arn: &principal, role_arn: Some(&resource), account: None },
+                    principal: Principal { kind, arn: &principal, role_arn: Some(&resource), role_id: None, account: None },
                     action: &action,
                     resource: &resource,
                     context: &context,
@@ -212,7 +214,7 @@ mod proptests {
             );
             let mut context = Context::new();
             context.insert("k", value);
-            let principal = Principal { kind: PrincipalKind::Aws, arn: "arn:aws:iam::123456789012:user/u", role_arn: None, account: None };
+            let principal = Principal { kind: PrincipalKind::Aws, arn: "arn:aws:iam::123456789012:user/u", role_arn: None, role_id: None, account: None };
             let request = Request { principal, action: "a:b", resource: "*", context: &context };
             let allowed = |op: &str| {
                 let p = Policy::parse(&doc(op), PolicyKind::Identity).unwrap();

@@ -680,7 +680,7 @@ fn aws_principal(v: &str) -> Option<PrincipalEntry> {
         && v.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     {
-        return Some(PrincipalEntry::Arn(v.to_owned()));
+        return Some(PrincipalEntry::UniqueId(v.to_owned()));
     }
     let mut parts = v.splitn(6, ':');
     let (prefix, partition, service, region, account, resource) = (

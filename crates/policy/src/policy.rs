@@ -84,17 +84,33 @@ impl Policy {
         self.inner.statements.len()
     }
 
-    /// The `Federated` principal values named anywhere in the policy, in document order.
-    pub fn federated_principals(&self) -> impl Iterator<Item = &str> {
+    /// Every principal entry of every statement, in document order.
+    fn principal_entries(&self) -> impl Iterator<Item = &PrincipalEntry> {
         self.inner
             .statements
             .iter()
             .filter_map(|s| s.principal.as_ref())
             .flat_map(|p| p.items.iter())
-            .filter_map(|e| match e {
-                PrincipalEntry::Federated(f) => Some(f.as_str()),
-                _ => None,
-            })
+    }
+
+    /// The `Federated` principal values named anywhere in the policy, in document order.
+    pub fn federated_principals(&self) -> impl Iterator<Item = &str> {
+        self.principal_entries().filter_map(|e| match e {
+            PrincipalEntry::Federated(f) => Some(f.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The `{"AWS": ...}` principal values that name an IAM role by ARN, in document order.
+    pub fn role_principals(&self) -> impl Iterator<Item = &str> {
+        self.principal_entries().filter_map(|e| match e {
+            PrincipalEntry::Arn(a)
+                if a.split(':').nth(5).is_some_and(|r| r.starts_with("role/")) =>
+            {
+                Some(a.as_str())
+            }
+            _ => None,
+        })
     }
 
     /// The `Sid` of each statement, in document order.
@@ -125,6 +141,10 @@ pub(crate) enum PrincipalEntry {
     Account(String),
     /// `{"AWS": "<user, role or session ARN>"}`; a role ARN also matches its sessions.
     Arn(String),
+    /// `{"AWS": "AROA..."}`: a role's unique id, which is what a policy that named the
+    /// role by ARN names once the role is deleted ([`crate::replace_aws_principal`]). It
+    /// matches the sessions of that role only, never a new role of the same name.
+    UniqueId(String),
     Federated(String),
     Service(String),
     /// Accepted, never matches: Berth has no canonical users.
@@ -144,11 +164,28 @@ impl PrincipalEntry {
             PrincipalEntry::Arn(a) => {
                 p.kind == PrincipalKind::Aws && (p.arn == a || p.role_arn == Some(a.as_str()))
             }
+            PrincipalEntry::UniqueId(id) => {
+                p.kind == PrincipalKind::Aws && p.role_id == Some(id.as_str())
+            }
             PrincipalEntry::Federated(f) => p.kind == PrincipalKind::Federated && p.arn == f,
             PrincipalEntry::Service(s) => p.kind == PrincipalKind::Service && p.arn == s,
             PrincipalEntry::CanonicalUser(_) => false,
         }
     }
+}
+
+/// How a statement's `Principal` covers the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrincipalScope {
+    /// By name (the caller's ARN, its role's ARN), by type (`*`, a federated provider, a
+    /// service), or by exclusion (`NotPrincipal`); or the statement has no `Principal`
+    /// (an identity policy). An Allow grants.
+    Named,
+    /// Only through the caller's account (`"AWS": "123456789012"` or `...:root`). In AWS an
+    /// Allow of this kind delegates to the account: it lets the account's identities in
+    /// when their own identity policies allow the action, and grants nothing by itself
+    /// (IAM User Guide, "AWS account principals").
+    Account,
 }
 
 #[derive(Debug, Clone)]
@@ -176,18 +213,42 @@ pub(crate) struct StatementSource {
 }
 
 impl Statement {
-    /// Whether this statement applies to the request.
-    pub(crate) fn applies(&self, request: &Request<'_>, action: &ActionName<'_>) -> bool {
+    /// Whether this statement applies to the request, and if so how its `Principal`
+    /// covers the caller.
+    pub(crate) fn applies(
+        &self,
+        request: &Request<'_>,
+        action: &ActionName<'_>,
+    ) -> Option<PrincipalScope> {
         let context = request.context;
-        self.principal
-            .as_ref()
-            .is_none_or(|p| p.applies(|e| e.matches(&request.principal)))
-            && self.action_matches(action)
+        let scope = self.principal_scope(&request.principal)?;
+        (self.action_matches(action)
             && self
                 .resource
                 .as_ref()
                 .is_none_or(|r| r.applies(|t| t.matches(request.resource, context)))
-            && self.conditions.iter().all(|c| c.evaluate(context))
+            && self.conditions.iter().all(|c| c.evaluate(context)))
+        .then_some(scope)
+    }
+
+    /// How the statement's `Principal` covers `p`; `None` when it does not.
+    pub(crate) fn principal_scope(&self, p: &Principal<'_>) -> Option<PrincipalScope> {
+        let Some(listed) = &self.principal else {
+            return Some(PrincipalScope::Named);
+        };
+        if listed.not {
+            return listed
+                .applies(|e| e.matches(p))
+                .then_some(PrincipalScope::Named);
+        }
+        let mut scope = None;
+        for entry in listed.items.iter().filter(|e| e.matches(p)) {
+            if !matches!(entry, PrincipalEntry::Account(_)) {
+                return Some(PrincipalScope::Named);
+            }
+            scope = Some(PrincipalScope::Account);
+        }
+        scope
     }
 
     pub(crate) fn action_matches(&self, action: &ActionName<'_>) -> bool {

@@ -250,6 +250,7 @@ mod tests {
                 kind: PrincipalKind::Aws,
                 arn: "arn:aws:iam::123456789012:role/R",
                 role_arn: None,
+                role_id: None,
                 account: None,
             },
             action: "ECR:PutImage",

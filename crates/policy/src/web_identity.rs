@@ -227,6 +227,7 @@ pub fn explain_token(
     let set = PolicySet {
         resource: Some(("trust", trust)),
         resource_account: role_arn.split(':').nth(4),
+        resource_required: true,
         ..PolicySet::default()
     };
     let request = Request {
@@ -234,6 +235,7 @@ pub fn explain_token(
             kind: PrincipalKind::Federated,
             arn: &provider_arn,
             role_arn: None,
+            role_id: None,
             account: role_arn.split(':').nth(4),
         },
         action: ASSUME_ROLE_WITH_WEB_IDENTITY,

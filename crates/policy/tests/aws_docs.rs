@@ -465,6 +465,7 @@ fn decide_statements(
             kind: PrincipalKind::Aws,
             arn: USER,
             role_arn: None,
+            role_id: None,
             account: None,
         },
         action,

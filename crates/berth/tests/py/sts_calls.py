@@ -3,12 +3,16 @@
 argv: ENDPOINT CALLS.json. Each call: {"name", "service", "op" (boto3 method name),
 "args" (its keyword arguments), "creds" (the name of an earlier AssumeRole* call whose
 credentials sign this one, "root" for the root keys in ROOT_KEY/ROOT_SECRET, or absent for
-an unsigned call)}. Prints one JSON object: name -> the response (datetimes as ISO text,
-ResponseMetadata dropped) or {"code": AWS error code, "message": ...}.
+an unsigned call)}; or a registry request ("service": "http", see http_status). An
+argument {"$from": [NAME, KEY, ...]} is the value at those keys of call NAME's response.
+Prints one JSON object: name -> the response (datetimes as ISO text, ResponseMetadata
+dropped) or {"code": AWS error code, "message": ...}.
 """
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 
 import boto3
 from botocore import UNSIGNED
@@ -24,7 +28,43 @@ credentials = {
         "aws_secret_access_key": os.environ["ROOT_SECRET"],
     }
 }
+def resolve(value):
+    if isinstance(value, dict) and "$from" in value:
+        name, *keys = value["$from"]
+        value = results[name]
+        for key in keys:
+            value = value[key]
+        return value
+    if isinstance(value, dict):
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+
+def http_status(call):
+    """A registry request: {"path", "auth": the name of an earlier GetAuthorizationToken
+    call whose token is the Basic credential} or {"url": the name of an earlier
+    GetDownloadUrlForLayer call, fetched without credentials}."""
+    args = call["args"]
+    headers = {}
+    if "url" in args:
+        url = results[args["url"]]["downloadUrl"]
+    else:
+        url = endpoint + args["path"]
+        token = results[args["auth"]]["authorizationData"][0]["authorizationToken"]
+        headers["Authorization"] = "Basic " + token
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+            return {"status": r.status}
+    except urllib.error.HTTPError as e:
+        return {"status": e.code}
+
+
 for call in json.load(open(path)):
+    if call["service"] == "http":
+        results[call["name"]] = http_status(call)
+        continue
     signer = call.get("creds")
     if signer is None:
         keys = {}
@@ -40,7 +80,7 @@ for call in json.load(open(path)):
         **keys,
     )
     try:
-        response = getattr(client, call["op"])(**call.get("args", {}))
+        response = getattr(client, call["op"])(**resolve(call.get("args", {})))
     except ClientError as e:
         results[call["name"]] = {
             "code": e.response["Error"]["Code"],

@@ -154,6 +154,19 @@ assert ecr.delete_repository_policy(repositoryName=repo)["policyText"] == policy
 assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedException"
 assert registry_status(f"/v2/{repo}/tags/list") == 403
 
+# Naming the account delegates to the account's identity policies; it grants nothing by
+# itself (IAM User Guide, "AWS account principals"). The role has no identity allow for
+# ListImages here, so it stays out, through the API and the registry.
+for account_principal in (ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root"):
+    ecr.set_repository_policy(repositoryName=repo, policyText=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": account_principal},
+                       "Action": ["ecr:ListImages", "ecr:BatchGetImage"]}],
+    }))
+    assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedException", account_principal
+    assert registry_status(f"/v2/{repo}/tags/list") == 403, account_principal
+ecr.delete_repository_policy(repositoryName=repo)
+
 # A Deny in the repository policy beats the role's own Allow.
 iam.put_role_policy(RoleName="PolicyTest", PolicyName="read-all", PolicyDocument=json.dumps({
     "Version": "2012-10-17",

@@ -284,6 +284,7 @@ impl Services {
             session: &[],
             boundary: boundaries.first().map(|s| (s.id.as_str(), &s.policy)),
             resource_account: Some(input.resource_owner.as_deref().unwrap_or(account)),
+            resource_required: false,
         };
         let principal_account = Arn::parse(principal_arn)
             .ok()
@@ -308,6 +309,7 @@ impl Services {
                         kind: PrincipalKind::Aws,
                         arn: principal_arn,
                         role_arn: None,
+                        role_id: None,
                         account: Some(principal_account.as_deref().unwrap_or(account)),
                     },
                     action,
