@@ -7,7 +7,14 @@ use berth_core::error::AuthError;
 use berth_sigv4::{RequestParts, SigV4Error};
 use http::request::Parts;
 
-pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<Caller, AuthError> {
+/// Authenticates a request to `service`, the name SigV4 credential scopes give it (`iam`,
+/// `sts`, `ecr`, or `berth` for Berth's own endpoints).
+pub fn authenticate(
+    services: &Services,
+    parts: &Parts,
+    body: &[u8],
+    service: &'static str,
+) -> Result<Caller, AuthError> {
     let now = berth_core::now_unix();
     let payload_hash = berth_sigv4::sha256_hex(body);
     let request = RequestParts {
@@ -29,7 +36,7 @@ pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<C
     let result = match header {
         Some(value) => {
             let auth = berth_sigv4::parse_authorization_header(value).map_err(map_sigv4)?;
-            check_region(services, &auth.region)?;
+            check_scope(services, &auth.region, &auth.service, service)?;
             let token = parts
                 .headers
                 .get("x-amz-security-token")
@@ -42,7 +49,12 @@ pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<C
             let presigned = berth_sigv4::parse_presigned(request.query)
                 .map_err(map_sigv4)?
                 .ok_or(AuthError::MissingAuthenticationToken)?;
-            check_region(services, &presigned.auth.region)?;
+            check_scope(
+                services,
+                &presigned.auth.region,
+                &presigned.auth.service,
+                service,
+            )?;
             let (secret, caller) = services.resolve_access_key(
                 &presigned.auth.access_key_id,
                 presigned.security_token.as_deref(),
@@ -56,13 +68,21 @@ pub fn authenticate(services: &Services, parts: &Parts, body: &[u8]) -> Result<C
 }
 
 /// The credential scope's region must be the server's `--region`, or `us-east-1`, where
-/// clients sign for the global IAM and STS endpoints.
-fn check_region(services: &Services, region: &str) -> Result<(), AuthError> {
-    if region == services.config.region || region == "us-east-1" {
-        Ok(())
-    } else {
-        Err(AuthError::WrongRegion)
+/// clients sign for the global IAM and STS endpoints; its service must be the one the
+/// request is for.
+fn check_scope(
+    services: &Services,
+    region: &str,
+    scope_service: &str,
+    service: &'static str,
+) -> Result<(), AuthError> {
+    if region != services.config.region && region != "us-east-1" {
+        return Err(AuthError::WrongRegion);
     }
+    if scope_service != service {
+        return Err(AuthError::WrongService(service));
+    }
+    Ok(())
 }
 
 fn map_sigv4(e: SigV4Error) -> AuthError {

@@ -39,7 +39,7 @@ pub async fn handle(
                 message: format!("unknown target `{target}`"),
                 extra: None,
             })?;
-        let caller = authenticate(services, parts, body)?;
+        let caller = authenticate(services, parts, body, "ecr")?;
         let input: Value = if body.is_empty() {
             json!({})
         } else {

@@ -38,6 +38,7 @@ impl From<AuthError> for QueryError {
             AuthError::ExpiredToken => q(403, "ExpiredToken", m),
             AuthError::SignatureDoesNotMatch
             | AuthError::WrongRegion
+            | AuthError::WrongService(_)
             | AuthError::RequestExpired(_) => q(403, "SignatureDoesNotMatch", m),
             AuthError::IncompleteSignature(_) => q(400, "IncompleteSignature", m),
         }
@@ -115,6 +116,7 @@ impl From<AuthError> for JsonError {
             AuthError::ExpiredToken => j("ExpiredTokenException", m),
             AuthError::SignatureDoesNotMatch
             | AuthError::WrongRegion
+            | AuthError::WrongService(_)
             | AuthError::RequestExpired(_) => j("InvalidSignatureException", m),
             AuthError::IncompleteSignature(_) => j("IncompleteSignatureException", m),
         }

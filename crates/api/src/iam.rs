@@ -24,7 +24,7 @@ pub async fn handle(
     request_id: &str,
 ) -> Response {
     let action = params.get("Action").unwrap_or_default().to_owned();
-    let result = match authenticate(services, parts, body) {
+    let result = match authenticate(services, parts, body, "iam") {
         Ok(caller) => operation(services, facts, &caller, &action, params).await,
         Err(e) => Err(Some(e.into())),
     };

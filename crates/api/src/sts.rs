@@ -24,11 +24,11 @@ pub async fn handle(
     let result = match action {
         // Authenticated by the web identity token itself, not by SigV4.
         "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(services, facts, params).await,
-        "AssumeRole" => match authenticate(services, parts, body) {
+        "AssumeRole" => match authenticate(services, parts, body, "sts") {
             Ok(caller) => assume_role(services, facts, &caller, params).await,
             Err(e) => Err(e.into()),
         },
-        "GetCallerIdentity" => match authenticate(services, parts, body) {
+        "GetCallerIdentity" => match authenticate(services, parts, body, "sts") {
             Ok(caller) => {
                 let mut x = Xml::new();
                 x.text("Arn", &caller.arn())

@@ -39,6 +39,11 @@ pub enum AuthError {
     /// `SignatureDoesNotMatch` with this text.
     #[error("Credential should be scoped to a valid region.")]
     WrongRegion,
+    /// The credential scope names another service than the one the request is for (a
+    /// signature for one AWS service is not valid for another). AWS answers
+    /// `SignatureDoesNotMatch` / `InvalidSignatureException` with this text.
+    #[error("Credential should be scoped to correct service: '{0}'. ")]
+    WrongService(&'static str),
     /// Clock skew beyond 15 minutes; the message is AWS's "Signature expired: ..." text.
     #[error("{0}")]
     RequestExpired(String),

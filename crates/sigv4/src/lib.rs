@@ -100,6 +100,25 @@ fn check_host_signed(auth: &AuthorizationHeader) -> Result<(), SigV4Error> {
     }
 }
 
+/// Every `x-amz-*` header present must be signed: an unsigned one could be changed by
+/// whoever captured the request (an unsigned `X-Amz-Target` turns a DescribeRepositories
+/// into a CreateRepository). botocore, the JavaScript and Rust SDKs and `sign` below sign
+/// every `x-amz-*` header they send.
+fn check_amz_headers_signed(
+    auth: &AuthorizationHeader,
+    headers: &http::HeaderMap,
+) -> Result<(), SigV4Error> {
+    for name in headers.keys() {
+        let name = name.as_str();
+        if name.starts_with("x-amz-") && !auth.signed_headers.iter().any(|h| h == name) {
+            return Err(SigV4Error::Incomplete(format!(
+                "'{name}' must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A signed `x-amz-content-sha256` must be the hash of the body we received.
 fn check_content_sha256(
     auth: &AuthorizationHeader,
@@ -162,7 +181,8 @@ fn check_signature(
 /// Verifies header-form SigV4.
 ///
 /// Checks, in order: a request date (`X-Amz-Date`, else `Date`) is present and its day
-/// equals the credential-scope date; `host` is signed; the request time is within ±15
+/// equals the credential-scope date; `host` and every `x-amz-*` header present are
+/// signed; the request time is within ±15
 /// minutes of `now_unix` (else [`SigV4Error::RequestExpired`] with AWS's "Signature
 /// expired: ... is now earlier than ..." message); a signed `x-amz-content-sha256`
 /// equals `payload_sha256_hex`; every signed header is present; the signature matches
@@ -177,6 +197,7 @@ pub fn verify(
     let (request_unix, amz_date) = request_time(req.headers)?;
     check_scope_date(auth, &amz_date)?;
     check_host_signed(auth)?;
+    check_amz_headers_signed(auth, req.headers)?;
     date::check_skew(request_unix, &amz_date, now_unix)?;
     check_content_sha256(auth, req)?;
     check_signature(auth, req, secret_access_key, &amz_date, false)
@@ -291,16 +312,37 @@ mod tests {
             verify(&auth, &req, "other", 1_440_938_160),
             Err(SigV4Error::SignatureDoesNotMatch)
         );
-        // x-amz-date wins over Date when both are present.
+        // Any x-amz-* header present must be signed: x-amz-date (which would win over
+        // Date), x-amz-target (which would retarget the request), the session token.
+        for (name, value) in [
+            ("x-amz-date", "20150830T123601Z"),
+            (
+                "x-amz-target",
+                "AmazonEC2ContainerRegistry_V20150921.CreateRepository",
+            ),
+            ("x-amz-security-token", "token"),
+        ] {
+            let mut h2 = h.clone();
+            h2.insert(name, HeaderValue::from_static(value));
+            let req = RequestParts {
+                headers: &h2,
+                ..req
+            };
+            assert_eq!(
+                verify(&auth, &req, "secret", 1_440_938_160),
+                Err(SigV4Error::Incomplete(format!(
+                    "'{name}' must be a 'SignedHeader' in the AWS Authorization."
+                )))
+            );
+        }
+        // Other headers need not be signed.
         let mut h2 = h.clone();
-        h2.insert("x-amz-date", HeaderValue::from_static("20150830T123601Z"));
+        h2.insert("user-agent", HeaderValue::from_static("aws-cli/2"));
+        h2.insert("amz-sdk-invocation-id", HeaderValue::from_static("x"));
         let req = RequestParts {
             headers: &h2,
             ..req
         };
-        assert_eq!(
-            verify(&auth, &req, "secret", 1_440_938_160),
-            Err(SigV4Error::SignatureDoesNotMatch)
-        );
+        verify(&auth, &req, "secret", 1_440_938_160).unwrap();
     }
 }

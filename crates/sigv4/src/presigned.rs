@@ -140,6 +140,7 @@ pub fn verify_presigned(
     })?;
     crate::check_scope_date(&p.auth, &p.amz_date)?;
     crate::check_host_signed(&p.auth)?;
+    crate::check_amz_headers_signed(&p.auth, req.headers)?;
     if request_unix > now_unix.saturating_add(date::MAX_SKEW_SECONDS) {
         date::check_skew(request_unix, &p.amz_date, now_unix)?;
     }

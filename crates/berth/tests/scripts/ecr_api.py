@@ -226,4 +226,47 @@ assert error_code(role_ecr.list_images, repositoryName=repo) == "AccessDeniedExc
 assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == lockout
 assert ecr.delete_repository_policy(repositoryName=repo)["policyText"] == lockout
 assert ecr.list_images(repositoryName=repo)["imageIds"] == []
+
+# --- SigV4: the credential scope's service, and every x-amz-* header signed -------------
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+credentials = boto3.Session().get_credentials()
+
+
+def raw_ecr(target, body, service="ecr", sign_target=True, headers=None):
+    """A hand-signed ECR call: (status, JSON body)."""
+    request = AWSRequest(method="POST", url=ENDPOINT + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        **({"X-Amz-Target": target} if sign_target else {}),
+    })
+    SigV4Auth(credentials, service, "us-east-1").add_auth(request)
+    sent = dict(request.headers)
+    if not sign_target:
+        sent["X-Amz-Target"] = target
+    sent.update(headers or {})
+    http = urllib.request.Request(ENDPOINT + "/", data=body.encode(), headers=sent, method="POST")
+    try:
+        with urllib.request.urlopen(http) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+describe = "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories"
+create = "AmazonEC2ContainerRegistry_V20150921.CreateRepository"
+assert raw_ecr(describe, "{}")[0] == 200
+status, body = raw_ecr(describe, "{}", service="s3")
+assert status == 400 and body["__type"] == "InvalidSignatureException", (status, body)
+assert "Credential should be scoped to correct service: 'ecr'" in body["message"], body
+# A request whose X-Amz-Target was not signed cannot be retargeted: refused whatever it says.
+body = json.dumps({"repositoryName": "retargeted"})
+status, answer = raw_ecr(create, body, sign_target=False)
+assert status == 400 and answer["__type"] == "IncompleteSignatureException", (status, answer)
+assert "'x-amz-target' must be a 'SignedHeader'" in answer["message"], answer
+assert error_code(ecr.describe_repositories, repositoryNames=["retargeted"]) == "RepositoryNotFoundException"
+# Any other unsigned x-amz-* header is refused too.
+status, answer = raw_ecr(describe, "{}", headers={"X-Amz-Anything": "1"})
+assert status == 400 and answer["__type"] == "IncompleteSignatureException", (status, answer)
+
 print("ok")
