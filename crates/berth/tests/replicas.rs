@@ -5,7 +5,7 @@
 //! other. Also: `berth migrate`, and `serve` refusing a schema it does not match.
 //!
 //! Needs BERTH_TEST_POSTGRES_URL and BERTH_TEST_S3_ENDPOINT (scripts/with-test-services.sh
-//! sets them): fails without them under CI, skips with a message locally.
+//! sets them): fails without them (`berth_store::suite::required_service`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -29,23 +29,10 @@ struct Shared {
     bucket: String,
 }
 
-/// A fresh PostgreSQL schema and S3 bucket, or `None` locally without the services.
+/// A fresh PostgreSQL schema and S3 bucket (`None`: skipped on request).
 async fn shared_stores() -> Option<Shared> {
-    let (Ok(base), Ok(s3_endpoint)) = (
-        std::env::var("BERTH_TEST_POSTGRES_URL"),
-        std::env::var("BERTH_TEST_S3_ENDPOINT"),
-    ) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "BERTH_TEST_POSTGRES_URL / BERTH_TEST_S3_ENDPOINT are not set: run the tests \
-             through scripts/with-test-services.sh (scripts/test.sh does)"
-        );
-        eprintln!(
-            "SKIPPED: BERTH_TEST_POSTGRES_URL / BERTH_TEST_S3_ENDPOINT are not set \
-             (scripts/with-test-services.sh starts PostgreSQL and an S3 server and sets them)"
-        );
-        return None;
-    };
+    let base = berth_store::suite::required_service("BERTH_TEST_POSTGRES_URL")?;
+    let s3_endpoint = berth_store::suite::required_service("BERTH_TEST_S3_ENDPOINT")?;
     let name = format!("replicas_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
     sqlx::raw_sql(&format!("CREATE SCHEMA {name}"))

@@ -2,7 +2,7 @@
 //! (migrations, schema refusal, concurrent replicas). Each test gets a schema of its own.
 //!
 //! The server's URL comes from BERTH_TEST_POSTGRES_URL (scripts/with-test-services.sh
-//! starts a throwaway one). Without it the tests fail under CI and skip, saying so, locally.
+//! starts a throwaway one). Without it the tests fail (`berth_store::suite::required_service`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,21 +13,9 @@ use berth_store_postgres::{PostgresStore, SCHEMA_VERSION};
 use berth_types::{RepositoryName, Tag};
 use sqlx::Connection;
 
-/// The URL of a fresh, empty schema on the test server, or `None` (locally, without a
-/// server: the test is skipped with a message).
+/// The URL of a fresh, empty schema on the test server (`None`: skipped on request).
 async fn fresh_schema() -> Option<String> {
-    let Ok(base) = std::env::var("BERTH_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "BERTH_TEST_POSTGRES_URL is not set: run the tests through \
-             scripts/with-test-services.sh (scripts/test.sh does)"
-        );
-        eprintln!(
-            "SKIPPED: BERTH_TEST_POSTGRES_URL is not set (scripts/with-test-services.sh starts \
-             a PostgreSQL server and sets it)"
-        );
-        return None;
-    };
+    let base = suite::required_service("BERTH_TEST_POSTGRES_URL")?;
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -3,7 +3,7 @@
 //! test gets a bucket of its own.
 //!
 //! The server's URL comes from BERTH_TEST_S3_ENDPOINT (scripts/with-test-services.sh starts
-//! moto's server). Without it the tests fail under CI and skip, saying so, locally.
+//! moto's server). Without it the tests fail (`berth_store::suite::required_service`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,20 +13,9 @@ use berth_store::{BlobStore, StoreError};
 use berth_store_s3::{DEFAULT_PART_SIZE, MIN_PART_SIZE, S3BlobStore, S3Config};
 use berth_types::DigestAlgorithm;
 
-/// A fresh bucket on the test server, or `None` (locally, without a server).
+/// A fresh bucket on the test server (`None`: skipped on request).
 async fn fresh_bucket() -> Option<(String, String)> {
-    let Ok(endpoint) = std::env::var("BERTH_TEST_S3_ENDPOINT") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "BERTH_TEST_S3_ENDPOINT is not set: run the tests through \
-             scripts/with-test-services.sh (scripts/test.sh does)"
-        );
-        eprintln!(
-            "SKIPPED: BERTH_TEST_S3_ENDPOINT is not set (scripts/with-test-services.sh starts \
-             an S3 server and sets it)"
-        );
-        return None;
-    };
+    let endpoint = suite::required_service("BERTH_TEST_S3_ENDPOINT")?;
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let bucket = format!(
         "test-{}-{}",

@@ -19,6 +19,24 @@ use crate::{
 
 // --- Helpers ---------------------------------------------------------------------------------
 
+/// The value of `var`, which names a service a test needs (`BERTH_TEST_POSTGRES_URL`,
+/// `BERTH_TEST_S3_ENDPOINT`; scripts/with-test-services.sh starts the services and sets
+/// them). Without it the test fails: a test that did not run must not count as passed.
+/// `BERTH_TEST_ALLOW_SKIP=1` (never set by scripts/test.sh) turns the failure into a skip
+/// that says so, for a quick local run: the test then returns early and passes.
+pub fn required_service(var: &str) -> Option<String> {
+    if let Ok(value) = std::env::var(var) {
+        return Some(value);
+    }
+    assert!(
+        std::env::var("BERTH_TEST_ALLOW_SKIP").as_deref() == Ok("1"),
+        "{var} is not set: run the tests through scripts/with-test-services.sh (scripts/test.sh \
+         does), or set BERTH_TEST_ALLOW_SKIP=1 to skip the tests that need it"
+    );
+    eprintln!("SKIPPED (BERTH_TEST_ALLOW_SKIP=1): {var} is not set");
+    None
+}
+
 /// The digest of `bytes` with `algorithm`.
 pub fn digest_of(algorithm: DigestAlgorithm, bytes: &[u8]) -> Digest {
     let alg = match algorithm {
