@@ -53,24 +53,28 @@ fuzz_target!(|data: &[u8]| {
                 kind: PrincipalKind::Aws,
                 arn: "arn:aws:sts::123456789012:assumed-role/R/session",
                 role_arn: Some("arn:aws:iam::123456789012:role/R"),
+                role_id: None,
                 account: Some("123456789012"),
             },
             Principal {
                 kind: PrincipalKind::Federated,
                 arn: "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
                 role_arn: None,
+                role_id: None,
                 account: None,
             },
             Principal {
                 kind: PrincipalKind::Service,
                 arn: "ecs-tasks.amazonaws.com",
                 role_arn: None,
+                role_id: None,
                 account: None,
             },
             Principal {
                 kind: PrincipalKind::Anonymous,
                 arn: "*",
                 role_arn: None,
+                role_id: None,
                 account: None,
             },
         ];

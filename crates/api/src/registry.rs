@@ -3,6 +3,8 @@
 //! it corresponds to (DESIGN.md, "The trust chain" step 5).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -13,7 +15,8 @@ use berth_core::actions::*;
 use berth_core::authorizer::RequestFacts;
 use berth_core::error::RegistryError;
 use berth_oci::{
-    Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, media_types, parse_path, referrers_index,
+    ByteRange, Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, media_types, parse_path,
+    referrers_index,
 };
 use berth_types::{Digest, Reference, RepositoryName};
 use futures_util::TryStreamExt;
@@ -77,7 +80,7 @@ async fn serve(
     let (parts, body) = request.into_parts();
     let endpoint = parse_path(parts.uri.path()).map_err(|e| match e.code() {
         Some(code) => RegistryError::oci(code, e.to_string()),
-        None => RegistryError::oci(ErrorCode::Unsupported, "no such endpoint"),
+        None => RegistryError::NoSuchEndpoint { status: e.status() },
     })?;
     let query = query_map(&parts);
     let method = parts.method.clone();
@@ -248,11 +251,8 @@ async fn serve(
                         .await?;
                     let digest = parse_digest(d)?;
                     let _slot = upload_slot(services, &caller)?;
-                    let length = headers
-                        .get(header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<usize>().ok());
-                    if length.is_some_and(|n| n <= SMALL_MONOLITHIC_BLOB) {
+                    let length = content_length(headers);
+                    if length.is_some_and(|n| n <= SMALL_MONOLITHIC_BLOB as u64) {
                         // Small enough to hold: stored in one write, no upload state (on
                         // S3 one PUT instead of an upload's five or six requests).
                         let bytes = axum::body::to_bytes(body, SMALL_MONOLITHIC_BLOB)
@@ -284,18 +284,30 @@ async fn serve(
                 .get(header::CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok())
             {
-                Some(v) => Some(
-                    berth_oci::parse_range(v)
-                        .map(|(start, _)| start)
-                        .ok_or_else(|| {
-                            RegistryError::oci(ErrorCode::RangeInvalid, "malformed Content-Range")
-                        })?,
-                ),
+                Some(v) => {
+                    let (start, end) = berth_oci::parse_range(v).ok_or_else(|| {
+                        RegistryError::oci(ErrorCode::RangeInvalid, "malformed Content-Range")
+                    })?;
+                    // A range that disagrees with the body's length is refused before a
+                    // byte is written, as one that does not start at the upload's end is.
+                    let span = end - start + 1;
+                    if let Some(length) = content_length(headers)
+                        && length != span
+                    {
+                        return Err(RegistryError::RangeNotSatisfiable {
+                            message: format!(
+                                "Content-Range {start}-{end} is {span} bytes, the body {length}"
+                            ),
+                            current_len: services.upload_len(&id).await?,
+                        });
+                    }
+                    Some(start)
+                }
                 None => None,
             };
             let _slot = upload_slot(services, &caller)?;
-            let mut reader = body_reader(body);
-            let len = services.append_chunk(&id, offset, &mut reader).await?;
+            let (mut reader, client_failed) = body_reader(body);
+            let len = append_body(services, &id, offset, &mut reader, &client_failed).await?;
             Ok(upload_accepted(services, &name, &id, len))
         }
         (Endpoint::Upload { name, id }, Method::PUT) => {
@@ -379,15 +391,10 @@ fn upload_slot<'a>(
     services: &'a Services,
     caller: &Caller,
 ) -> Result<berth_core::upload_slots::UploadSlot<'a>, RegistryError> {
-    services.upload_slots.try_acquire(caller).ok_or_else(|| {
-        RegistryError::oci(
-            ErrorCode::TooManyRequests,
-            format!(
-                "this principal already streams {} uploads; retry when one finishes",
-                services.upload_slots.max_per_principal()
-            ),
-        )
-    })
+    services
+        .upload_slots
+        .try_acquire(caller)
+        .map_err(|refused| RegistryError::oci(ErrorCode::TooManyRequests, refused.to_string()))
 }
 
 /// A monolithic upload (`POST ...?digest=`) at most this long is read whole and stored in
@@ -473,8 +480,40 @@ fn parse_digest(d: &str) -> Result<Digest, RegistryError> {
     Digest::parse(d).map_err(|e| RegistryError::oci(ErrorCode::DigestInvalid, e.to_string()))
 }
 
-fn body_reader(body: Body) -> impl tokio::io::AsyncRead + Send + Unpin {
-    StreamReader::new(body.into_data_stream().map_err(std::io::Error::other))
+/// A request body as a reader, and a flag that is set when the client's stream fails
+/// (a disconnect mid-body): then a failed append is the client's doing, not the store's.
+fn body_reader(body: Body) -> (impl tokio::io::AsyncRead + Send + Unpin, Arc<AtomicBool>) {
+    let client_failed = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&client_failed);
+    let stream = body.into_data_stream().map_err(move |e| {
+        flag.store(true, Ordering::Relaxed);
+        std::io::Error::other(e)
+    });
+    (StreamReader::new(stream), client_failed)
+}
+
+/// Appends a request body to an upload. A client that stops sending mid-body is not a
+/// server error: the chunk is not counted (the upload keeps its length and can be
+/// resumed), and it is logged at INFO.
+async fn append_body(
+    services: &Services,
+    id: &str,
+    offset: Option<u64>,
+    reader: &mut (impl tokio::io::AsyncRead + Send + Unpin),
+    client_failed: &AtomicBool,
+) -> Result<u64, RegistryError> {
+    match services.append_chunk(id, offset, reader).await {
+        Err(berth_core::images::ImageError::Internal(e))
+            if client_failed.load(Ordering::Relaxed) =>
+        {
+            tracing::info!(upload = id, error = %e, "the client stopped sending mid-chunk; the upload keeps its earlier length");
+            Err(RegistryError::oci(
+                ErrorCode::BlobUploadInvalid,
+                "the request body ended early; the chunk was not stored",
+            ))
+        }
+        other => Ok(other?),
+    }
 }
 
 async fn finish_upload(
@@ -484,14 +523,15 @@ async fn finish_upload(
     digest: &Digest,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    let mut reader = tokio::io::BufReader::new(body_reader(body));
+    let (reader, client_failed) = body_reader(body);
+    let mut reader = tokio::io::BufReader::new(reader);
     // Most clients PATCH the bytes and PUT an empty body: then there is nothing to append.
     let empty = tokio::io::AsyncBufReadExt::fill_buf(&mut reader)
         .await
         .map_err(|e| RegistryError::oci(ErrorCode::BlobUploadInvalid, e.to_string()))?
         .is_empty();
     if !empty {
-        services.append_chunk(id, None, &mut reader).await?;
+        append_body(services, id, None, &mut reader, &client_failed).await?;
     }
     services.complete_upload(name, id, digest).await?;
     Ok(blob_created(services, name, digest))
@@ -529,6 +569,16 @@ fn upload_accepted(services: &Services, name: &RepositoryName, id: &str, len: u6
     r
 }
 
+/// The request's `Content-Length`, when it has a valid one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 async fn get_blob(
     services: &Services,
     name: &RepositoryName,
@@ -540,16 +590,25 @@ async fn get_blob(
         .blob_size(name, digest)
         .await?
         .ok_or_else(|| RegistryError::oci(ErrorCode::BlobUnknown, "blob unknown to registry"))?;
+    // RFC 9110 §14: a HEAD, or a Range this server does not honour, gets the whole blob.
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) => {
-            let (start, end) = berth_oci::parse_range(v)
-                .filter(|(s, _)| *s < size)
-                .ok_or_else(|| {
-                    RegistryError::oci(ErrorCode::RangeInvalid, "range not satisfiable")
-                })?;
-            Some((start, end.min(size.saturating_sub(1))))
-        }
-        None => None,
+        Some(v) if !head => match berth_oci::parse_byte_range(v, size) {
+            ByteRange::Full => None,
+            ByteRange::Partial { start, end } => Some((start, end)),
+            ByteRange::Unsatisfiable => {
+                let mut r = json(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    error_body(ErrorCode::RangeInvalid, "range not satisfiable", None),
+                );
+                set(
+                    &mut r,
+                    header::CONTENT_RANGE.as_str(),
+                    &format!("bytes */{size}"),
+                );
+                return Ok(r);
+            }
+        },
+        _ => None,
     };
     let mut r = if head {
         let mut r = StatusCode::OK.into_response();
@@ -696,6 +755,12 @@ fn error_response(services: &Services, e: RegistryError) -> Response {
             Some(current_len),
         ),
         RegistryError::AccessDenied(d) => (403, ErrorCode::Denied, d.message, None),
+        RegistryError::NoSuchEndpoint { status } => (
+            status,
+            ErrorCode::Unsupported,
+            "no such endpoint".into(),
+            None,
+        ),
         RegistryError::Internal(i) => {
             tracing::error!(error = %i, "registry internal error");
             (500, ErrorCode::Unknown, "internal error".into(), None)

@@ -64,9 +64,13 @@ pub struct ServeArgs {
     /// uploads and downloads).
     #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration, env = "BERTH_IDLE_TIMEOUT")]
     idle_timeout: std::time::Duration,
-    /// How many uploads one principal may stream at once (more get 429 TOOMANYREQUESTS).
+    /// How many uploads one access key (a session's, or the root key) may stream at once
+    /// (more get 429 TOOMANYREQUESTS, or LimitExceededException from ECR).
     #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS, env = "BERTH_MAX_CONCURRENT_UPLOADS")]
     max_concurrent_uploads: usize,
+    /// How many uploads the whole server streams at once (more get the same refusal).
+    #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_TOTAL_UPLOADS, env = "BERTH_MAX_TOTAL_UPLOADS")]
+    max_total_uploads: usize,
     /// Collect garbage (unreferenced blobs, stale uploads) this often, e.g. 1h; 0 = never
     /// (run `berth gc` instead).
     #[arg(long, default_value = "0", value_parser = crate::gc::parse_duration, env = "BERTH_GC_INTERVAL")]
@@ -153,7 +157,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut services = Services::new(config, metadata, blobs, root)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    services.upload_slots = berth_core::upload_slots::UploadSlots::new(args.max_concurrent_uploads);
+    services.upload_slots = berth_core::upload_slots::UploadSlots::new(
+        args.max_concurrent_uploads,
+        args.max_total_uploads,
+    );
     if args.dev {
         eprintln!(
             "WARNING: development mode. This server mints OIDC tokens for https://token.actions.githubusercontent.com \

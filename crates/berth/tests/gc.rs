@@ -120,10 +120,16 @@ impl Registry {
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
         }))
         .unwrap();
+        self.put_manifest(repo, tag, &manifest).await;
+        manifest
+    }
+
+    /// Pushes an OCI image manifest under `tag`; it must be accepted.
+    async fn put_manifest(&self, repo: &str, tag: &str, manifest: &[u8]) {
         let r = self
             .req(Method::PUT, &format!("/v2/{repo}/manifests/{tag}"))
             .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-            .body(manifest.clone())
+            .body(manifest.to_vec())
             .send()
             .await
             .unwrap();
@@ -133,7 +139,6 @@ impl Registry {
             "{}",
             r.text().await.unwrap()
         );
-        manifest
     }
 
     /// Starts a chunked upload with one chunk; returns its path.
@@ -213,6 +218,19 @@ async fn gc_beside_a_running_server_removes_only_garbage() {
         ],
     );
     let stale_upload = reg.start_upload("gc/app", b"stale bytes").await;
+    // An image whose foreign layer the registry never held: accepted, and the collector
+    // has nothing to look for.
+    let config = r#"{"architecture":"amd64","os":"linux","tag":"v1"}"#;
+    let foreign = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config.as_bytes()), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                    "digest": sha256(b"windows base layer"), "size": 18,
+                    "urls": ["https://example.com/base.tar.gz"]}],
+    }))
+    .unwrap();
+    reg.put_manifest("gc/app", "foreign", &foreign).await;
 
     // With the default grace period everything is too young to go.
     let report = reg.gc(&[]);
@@ -240,6 +258,13 @@ async fn gc_beside_a_running_server_removes_only_garbage() {
         .await
         .unwrap();
     assert_eq!(r.bytes().await.unwrap().to_vec(), manifest);
+    let r = reg
+        .req(Method::GET, "/v2/gc/app/manifests/foreign")
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), foreign);
     let r = reg
         .req(Method::GET, &format!("/v2/gc/app/blobs/{layer_digest}"))
         .send()

@@ -31,7 +31,11 @@ impl Registry {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
-        let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+        let server = Server::start_logged(
+            &tmp.path().join("data"),
+            "127.0.0.1:0",
+            &tmp.path().join("server.log"),
+        );
         let clients = Clients {
             endpoint: server.endpoint(),
             home,
@@ -52,6 +56,11 @@ impl Registry {
             http: reqwest::Client::new(),
             auth,
         }
+    }
+
+    /// What the server logged so far (WARN and above).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._tmp.path().join("server.log")).unwrap()
     }
 
     fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -252,13 +261,41 @@ async fn pull() {
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(header(&r, "content-range").unwrap(), "bytes 100-199/10000");
     assert_eq!(r.bytes().await.unwrap().as_ref(), &layer[100..200]);
+    // RFC 9110: open-ended and suffix ranges (containerd resumes with `bytes=N-`), 416
+    // with the size for a range past the end, and a unit other than bytes ignored.
+    for (range, from) in [("bytes=9500-", 9500usize), ("bytes=-500", 9500)] {
+        let r = reg
+            .req(Method::GET, &path)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            header(&r, "content-range").unwrap(),
+            "bytes 9500-9999/10000",
+            "{range}"
+        );
+        assert_eq!(r.bytes().await.unwrap().as_ref(), &layer[from..]);
+    }
+    for range in ["bytes=20000-20001", "bytes=10000-", "bytes=-0"] {
+        let r = reg
+            .req(Method::GET, &path)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+        assert_eq!(header(&r, "content-range").unwrap(), "bytes */10000");
+    }
     let r = reg
         .req(Method::GET, &path)
-        .header("range", "bytes=20000-20001")
+        .header("range", "items=0-5")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().len(), 10000);
 
     // Unknown things.
     let r = reg
@@ -288,6 +325,22 @@ async fn pull() {
         .await
         .unwrap();
     assert_error(r, StatusCode::BAD_REQUEST, "NAME_INVALID").await;
+    // A path that is no endpoint: 404, not 405.
+    let r = reg
+        .req(Method::GET, "/v2/pull/app/nothing/here")
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::NOT_FOUND, "UNSUPPORTED").await;
+    // The auth scheme is case-insensitive (RFC 9110 §11.1).
+    let upper = reg.auth.replacen("Basic ", "BASIC ", 1);
+    assert!(upper.starts_with("BASIC "));
+    let r = reg
+        .req_as(&upper, Method::GET, "/v2/pull/app/tags/list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     // Without credentials: 401 with a challenge.
     let r = reg
         .http
@@ -370,6 +423,46 @@ async fn push_blobs() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
         assert_eq!(header(&r, "range").unwrap(), "0-999");
+    }
+    // A chunk whose Content-Range end disagrees with its length: 416, upload unharmed.
+    for (range, len) in [("1000-1019", 10usize), ("1000-1004", 10)] {
+        let r = reg
+            .req(Method::PATCH, &location)
+            .header("content-range", range)
+            .body(vec![0u8; len])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+        assert_eq!(header(&r, "range").unwrap(), "0-999", "{range}");
+    }
+    // A client that disconnects mid-chunk: no server error, and the upload keeps its
+    // length and resumes.
+    {
+        use std::io::Write;
+        let path = location
+            .split_once("://")
+            .map_or(location.as_str(), |(_, rest)| {
+                &rest[rest.find('/').unwrap()..]
+            });
+        let host = reg.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "PATCH {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {}\r\n\
+             Content-Range: 1000-100999\r\nContent-Length: 100000\r\n\r\n",
+            reg.auth
+        )
+        .unwrap();
+        stream.write_all(&[7u8; 30_000]).unwrap();
+        stream.flush().unwrap();
+        drop(stream);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let r = reg.req(Method::GET, &location).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(header(&r, "range").unwrap(), "0-999");
+        let log = reg.log();
+        assert!(!log.contains("ERROR"), "{log}");
     }
     // The wrong digest: DIGEST_INVALID, and the upload stays for a correct PUT.
     let r = reg
@@ -617,6 +710,40 @@ async fn push_manifests() {
         .push_manifest("manifests/app", "bad", OCI_MANIFEST, &missing)
         .await;
     assert_error(r, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+
+    // Layers the registry need not hold: non-distributable media types, and any layer
+    // with `urls`. Accepted without their blobs, and served.
+    let config = reg.push_blob("manifests/app", b"{}").await;
+    for (i, layer) in [
+        json!({"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar", "digest": sha256(b"a"), "size": 1}),
+        json!({"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", "digest": sha256(b"b"), "size": 1}),
+        json!({"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", "digest": sha256(b"c"), "size": 1}),
+        json!({"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", "digest": sha256(b"d"), "size": 1}),
+        json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(b"e"), "size": 1,
+               "urls": ["https://example.com/e"]}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [layer],
+        }))
+        .unwrap();
+        let tag = format!("external{i}");
+        let r = reg
+            .push_manifest("manifests/app", &tag, OCI_MANIFEST, &manifest)
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        let r = reg
+            .req(Method::GET, &format!("/v2/manifests/app/manifests/{tag}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.bytes().await.unwrap().as_ref(), manifest.as_slice());
+    }
 
     // An index of the image, with its own whitespace kept byte for byte.
     let index = format!(

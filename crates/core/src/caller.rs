@@ -10,6 +10,11 @@ pub struct RoleSession {
     pub role_id: String,
     pub session_name: String,
     pub expires_at: i64,
+    /// The session's temporary access key id (`ASIA...`), filled in when its credentials
+    /// are opened: upload slots are counted per key. Not sealed into the session token,
+    /// which carries the key beside the session.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_key_id: String,
     /// The inline session policy passed to AssumeRole*, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_policy: Option<String>,
@@ -62,6 +67,16 @@ impl Caller {
                 "arn:aws:sts::{}:assumed-role/{}/{}",
                 s.account, s.role_name, s.session_name
             ),
+        }
+    }
+
+    /// The access key behind the caller's credentials: the root key (there is one), or
+    /// the session's temporary key (its ARN for a session opened before keys were kept).
+    pub fn access_key_id(&self) -> &str {
+        match self {
+            Self::Root { .. } => "root",
+            Self::AssumedRole(s) if s.access_key_id.is_empty() => &s.role_arn,
+            Self::AssumedRole(s) => &s.access_key_id,
         }
     }
 

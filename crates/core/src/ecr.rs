@@ -615,12 +615,10 @@ impl Services {
         }
         // The same bound on uploads a principal streams at once as the registry's PATCH
         // and PUT: parts are smaller, but each is a disk write all the same.
-        let _slot = self.upload_slots.try_acquire(caller).ok_or_else(|| {
-            EcrError::LimitExceeded(format!(
-                "This principal already streams {} uploads at once; retry when one finishes",
-                self.upload_slots.max_per_principal()
-            ))
-        })?;
+        let _slot = self
+            .upload_slots
+            .try_acquire(caller)
+            .map_err(|refused| EcrError::LimitExceeded(refused.to_string()))?;
         let mut reader: &[u8] = blob;
         self.append_chunk(upload_id, Some(current), &mut reader)
             .await

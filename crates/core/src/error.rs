@@ -183,6 +183,9 @@ pub enum RegistryError {
     /// 416: a chunk that does not continue the upload.
     #[error("{message}")]
     RangeNotSatisfiable { message: String, current_len: u64 },
+    /// A path that names no endpoint of the API: 404 (414 when it is too long).
+    #[error("no such endpoint")]
+    NoSuchEndpoint { status: u16 },
     #[error(transparent)]
     AccessDenied(#[from] AccessDenied),
     #[error(transparent)]

@@ -84,6 +84,24 @@ fn policy_arn(arn: &str) -> Result<Arn, IamError> {
     Arn::parse(arn).map_err(|_| IamError::InvalidInput(format!("ARN {arn} is not valid.")))
 }
 
+/// IAM's model caps a policy document at 131,072 characters, whitespace included
+/// (`policyDocumentType`), before any quota (which skips whitespace) is counted.
+const POLICY_DOCUMENT_MAX_CHARS: usize = 131_072;
+
+fn document_length(document: &str, member: &str) -> Result<(), IamError> {
+    // Bytes bound characters from above: count characters only when bytes exceed the cap.
+    if document.len() > POLICY_DOCUMENT_MAX_CHARS
+        && document.chars().count() > POLICY_DOCUMENT_MAX_CHARS
+    {
+        return Err(validation(
+            document,
+            member,
+            "Member must have length less than or equal to 131072",
+        ));
+    }
+    Ok(())
+}
+
 fn check_policy(document: &str, kind: PolicyKind) -> Result<Policy, IamError> {
     Policy::parse(document, kind).map_err(|e| IamError::MalformedPolicyDocument(e.message))
 }
@@ -241,6 +259,7 @@ impl Services {
     ) -> Result<RoleRecord, IamError> {
         let name = role_name(name)?;
         let role_path = path(role_path)?;
+        document_length(trust_policy, "assumeRolePolicyDocument")?;
         if let Some(d) = description
             && d.chars().count() > 1000
         {
@@ -450,6 +469,7 @@ impl Services {
         name: &str,
         document: &str,
     ) -> Result<(), IamError> {
+        document_length(document, "policyDocument")?;
         let role = self
             .authorized_role(caller, facts, "iam:UpdateAssumeRolePolicy", name)
             .await?;
@@ -480,6 +500,7 @@ impl Services {
     ) -> Result<ManagedPolicyRecord, IamError> {
         let name = policy_name(name)?;
         let policy_path = path(policy_path)?;
+        document_length(document, "policyDocument")?;
         if let Some(d) = description
             && d.chars().count() > 1000
         {
@@ -663,6 +684,7 @@ impl Services {
         document: &str,
     ) -> Result<(), IamError> {
         let name = policy_name(name)?;
+        document_length(document, "policyDocument")?;
         let role = self
             .authorized_role(caller, facts, "iam:PutRolePolicy", role)
             .await?;
@@ -1049,6 +1071,7 @@ impl Services {
         set_as_default: bool,
     ) -> Result<PolicyVersionRecord, IamError> {
         policy_arn(arn)?;
+        document_length(document, "policyDocument")?;
         self.iam_authorize(caller, facts, "iam:CreatePolicyVersion", arn)
             .await?;
         if non_whitespace_len(document) > MANAGED_POLICY_MAX {

@@ -26,9 +26,9 @@ pub enum ImageError {
     DigestMismatch(String),
     #[error("the upload is empty")]
     EmptyUpload,
-    #[error("manifest references blobs not in the repository: {0:?}")]
+    #[error("manifest references blobs not in the repository: {}", digest_list(.0))]
     BlobsUnknown(Vec<Digest>),
-    #[error("manifest references manifests not in the repository: {0:?}")]
+    #[error("manifest references manifests not in the repository: {}", digest_list(.0))]
     ManifestsUnknown(Vec<Digest>),
     #[error("{0}")]
     ManifestInvalid(String),
@@ -42,6 +42,22 @@ pub enum ImageError {
     TagImmutable { tag: String, repository: String },
     #[error(transparent)]
     Internal(#[from] InternalError),
+}
+
+/// Digests for a message: comma-separated, at most five, then how many more (a manifest
+/// may list thousands, and an error message stays short).
+fn digest_list(digests: &[Digest]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = digests
+        .iter()
+        .take(SHOWN)
+        .map(Digest::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if digests.len() > SHOWN {
+        text.push_str(&format!(" and {} more", digests.len() - SHOWN));
+    }
+    text
 }
 
 impl From<StoreError> for ImageError {
@@ -405,6 +421,10 @@ impl Services {
         for d in manifest.blob_references() {
             match self.metadata.blob_link(name, &d.digest).await? {
                 Some(size) => image_size += size,
+                // A non-distributable layer, or one with `urls`, is fetched from elsewhere:
+                // the manifest is accepted without it, and references only the blobs the
+                // registry holds (so garbage collection has nothing to look for).
+                None if d.is_external() => continue,
                 None => missing.push(d.digest.clone()),
             }
             blobs.push(d.digest.clone());
@@ -456,5 +476,24 @@ impl Services {
             other => other?,
         };
         Ok((digest, outcome, record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_digests_are_listed_plainly_and_briefly() {
+        let digests: Vec<Digest> = (0..7u8)
+            .map(|n| Digest::from_bytes(DigestAlgorithm::Sha256, &[n; 32]))
+            .collect();
+        let message = ImageError::BlobsUnknown(digests.clone()).to_string();
+        assert!(
+            !message.contains("Digest(") && !message.contains('['),
+            "{message}"
+        );
+        assert!(message.ends_with(" and 2 more"), "{message}");
+        assert!(message.contains(digests[0].as_str()));
     }
 }

@@ -519,6 +519,8 @@ impl Services {
             role_id: role.role_id.clone(),
             session_name: session_name.to_string(),
             expires_at,
+            // Filled in from the session token when the credentials are used.
+            access_key_id: String::new(),
             session_policy: attributes.policy,
             session_policy_arns: attributes.policy_arns,
             source_identity: attributes.source_identity.clone(),
@@ -727,6 +729,7 @@ impl Services {
             role_id: role.role_id.clone(),
             session_name: session_name.to_string(),
             expires_at: now + duration,
+            access_key_id: String::new(),
             session_policy: attributes.policy,
             session_policy_arns: attributes.policy_arns,
             source_identity: source_identity.clone(),
@@ -796,7 +799,9 @@ impl Services {
             if claims.session.expires_at <= now {
                 return Err(AuthError::ExpiredToken);
             }
-            Ok((claims.sk, Caller::AssumedRole(Box::new(claims.session))))
+            let mut session = claims.session;
+            session.access_key_id = claims.ak;
+            Ok((claims.sk, Caller::AssumedRole(Box::new(session))))
         } else if self.root.is_root_key(access_key_id) {
             Ok((
                 self.root.secret_access_key.clone(),

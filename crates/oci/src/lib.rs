@@ -17,4 +17,4 @@ pub use manifest::{
 };
 pub use path::{Endpoint, MAX_PATH_BYTES, PathError, is_valid_upload_id, parse_path};
 pub use query::parse_query;
-pub use range::parse_range;
+pub use range::{ByteRange, parse_byte_range, parse_range};

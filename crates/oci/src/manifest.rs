@@ -52,6 +52,13 @@ impl Descriptor {
             data: None,
         }
     }
+
+    /// Whether the registry may lack the blob: a non-distributable (foreign) layer, or any
+    /// descriptor with `urls` to fetch it from (image spec, "Descriptor": `urls`).
+    pub fn is_external(&self) -> bool {
+        !self.urls.is_empty()
+            || crate::media_types::NON_DISTRIBUTABLE_LAYERS.contains(&self.media_type.as_str())
+    }
 }
 
 /// The platform an index entry runs on.

@@ -25,14 +25,29 @@ pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// OCI layer, zstd-compressed tar.
 pub const OCI_LAYER_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// OCI non-distributable layer, uncompressed (deprecated by the image spec, still seen).
+pub const OCI_LAYER_NONDISTRIBUTABLE_TAR: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar";
 /// OCI non-distributable layer, gzip (deprecated by the image spec, still seen).
 pub const OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+/// OCI non-distributable layer, zstd (deprecated by the image spec, still seen).
+pub const OCI_LAYER_NONDISTRIBUTABLE_TAR_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 /// Docker layer, gzip-compressed tar.
 pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// Docker foreign (non-distributable) layer.
 pub const DOCKER_LAYER_FOREIGN_TAR_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+
+/// Layers whose bytes a registry need not hold: clients fetch them from the descriptor's
+/// `urls` (Windows base layers, licensed content).
+pub const NON_DISTRIBUTABLE_LAYERS: &[&str] = &[
+    OCI_LAYER_NONDISTRIBUTABLE_TAR,
+    OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP,
+    OCI_LAYER_NONDISTRIBUTABLE_TAR_ZSTD,
+    DOCKER_LAYER_FOREIGN_TAR_GZIP,
+];
 
 /// The OCI empty descriptor's media type (`{}`, used by artifacts without a config).
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";

@@ -1,4 +1,5 @@
-//! Byte ranges as the distribution spec writes them: `<start>-<end>`, inclusive.
+//! Byte ranges: the distribution spec's `<start>-<end>` of chunked uploads, and RFC 9110's
+//! `Range` of downloads.
 
 /// Parses a `Content-Range` (chunk upload) or `Range` value `start-end`, both ends
 /// inclusive, into `(start, end)`.
@@ -28,6 +29,66 @@ pub fn parse_range(value: &str) -> Option<(u64, u64)> {
     }
     let (start, end) = (start.parse::<u64>().ok()?, end.parse::<u64>().ok()?);
     (start <= end).then_some((start, end))
+}
+
+/// What a GET's `Range` header asks of a representation of `size` bytes (RFC 9110 §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// No range to honour: the whole representation, 200. Also the answer for a unit other
+    /// than `bytes`, which a server must ignore (§14.2), for a header that is not a valid
+    /// `ranges-specifier`, and for several ranges (which would need multipart/byteranges,
+    /// which a server may decline by ignoring the header).
+    Full,
+    /// Bytes `start..=end`, 206 with `Content-Range: bytes start-end/size`.
+    Partial { start: u64, end: u64 },
+    /// No byte of the representation is in the range: 416 with
+    /// `Content-Range: bytes */size` (§15.5.17).
+    Unsatisfiable,
+}
+
+/// Reads a `Range` header for a representation of `size` bytes: `bytes=N-M`,
+/// `bytes=N-` (from N to the end: containerd resumes downloads this way) and `bytes=-N`
+/// (the last N bytes), with the unit compared case-insensitively.
+pub fn parse_byte_range(value: &str, size: u64) -> ByteRange {
+    let Some((unit, set)) = value.trim().split_once('=') else {
+        return ByteRange::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
+        return ByteRange::Full;
+    }
+    let Some((first, last)) = set.trim().split_once('-') else {
+        return ByteRange::Full;
+    };
+    let number = |s: &str| is_digits(s).then(|| s.parse::<u64>().ok()).flatten();
+    match (first, last) {
+        // A suffix: the last `n` bytes.
+        ("", n) => match number(n) {
+            Some(0) => ByteRange::Unsatisfiable,
+            Some(_) if size == 0 => ByteRange::Unsatisfiable,
+            Some(n) => ByteRange::Partial {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            },
+            None => ByteRange::Full,
+        },
+        (start, "") => match number(start) {
+            Some(start) if start >= size => ByteRange::Unsatisfiable,
+            Some(start) => ByteRange::Partial {
+                start,
+                end: size - 1,
+            },
+            None => ByteRange::Full,
+        },
+        (start, end) => match (number(start), number(end)) {
+            (Some(start), Some(end)) if start > end => ByteRange::Full,
+            (Some(start), Some(_)) if start >= size => ByteRange::Unsatisfiable,
+            (Some(start), Some(end)) => ByteRange::Partial {
+                start,
+                end: end.min(size - 1),
+            },
+            _ => ByteRange::Full,
+        },
+    }
 }
 
 fn is_digits(s: &str) -> bool {
@@ -70,6 +131,43 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(parse_range(input), *expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn download_ranges_per_rfc_9110() {
+        use ByteRange::{Full, Partial, Unsatisfiable};
+        let p = |start, end| Partial { start, end };
+        let cases: &[(&str, u64, ByteRange)] = &[
+            ("bytes=0-99", 1000, p(0, 99)),
+            ("bytes=500-", 1000, p(500, 999)),
+            ("bytes=-500", 1000, p(500, 999)),
+            ("bytes=-5000", 1000, p(0, 999)),
+            ("bytes=990-2000", 1000, p(990, 999)),
+            ("BYTES = 1-2", 1000, p(1, 2)),
+            ("bytes=999-", 1000, p(999, 999)),
+            ("bytes=1000-", 1000, Unsatisfiable),
+            ("bytes=1000-1001", 1000, Unsatisfiable),
+            ("bytes=-0", 1000, Unsatisfiable),
+            ("bytes=0-", 0, Unsatisfiable),
+            ("bytes=-1", 0, Unsatisfiable),
+            ("items=0-5", 1000, Full),
+            ("bytes=0-1,5-6", 1000, Full),
+            ("bytes=5-1", 1000, Full),
+            ("bytes=a-", 1000, Full),
+            ("bytes=-", 1000, Full),
+            ("bytes=+1-2", 1000, Full),
+            ("bytes 0-99", 1000, Full),
+            ("0-99", 1000, Full),
+            ("", 1000, Full),
+            ("bytes=0-18446744073709551616", 1000, Full),
+        ];
+        for (input, size, expected) in cases {
+            assert_eq!(
+                parse_byte_range(input, *size),
+                *expected,
+                "{input:?} of {size}"
+            );
         }
     }
 }

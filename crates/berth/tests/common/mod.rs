@@ -39,6 +39,22 @@ impl Server {
         flags: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
+        Self::spawn(data_dir, addr, flags, env, Stdio::inherit())
+    }
+
+    /// Starts `berth serve --dev` with its log (WARN and above) written to `log`.
+    pub fn start_logged(data_dir: &Path, addr: &str, log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("create the server log");
+        Self::spawn(data_dir, addr, &["--dev"], &[], Stdio::from(file))
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        addr: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Server {
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .envs(env.iter().copied())
@@ -50,7 +66,7 @@ impl Server {
             .env("BERTH_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("BERTH_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start berth");
         let stdout = child.stdout.take().unwrap();

@@ -227,6 +227,18 @@ assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == lockout
 assert ecr.delete_repository_policy(repositoryName=repo)["policyText"] == lockout
 assert ecr.list_images(repositoryName=repo)["imageIds"] == []
 
+# --- IAM caps a policy document at 131,072 characters, whitespace included -------------
+padded = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "ecr:ListImages", "Resource": "*"}]}) + " " * (1 << 20)
+try:
+    iam.create_policy(PolicyName="Padded", PolicyDocument=padded)
+    raise AssertionError("a policy padded with 1 MiB of whitespace was stored")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "ValidationError", e.response
+    message = e.response["Error"]["Message"]
+    assert "Member must have length less than or equal to 131072" in message, message
+    assert len(message) < 1000, len(message)
+
 # --- SigV4: the credential scope's service, and every x-amz-* header signed -------------
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
