@@ -16,7 +16,7 @@ pub fn authenticate(
     service: &'static str,
 ) -> Result<Caller, AuthError> {
     let now = berth_core::now_unix();
-    let payload_hash = berth_sigv4::sha256_hex(body);
+    let payload_hash = crate::cpu_heavy(body.len(), || berth_sigv4::sha256_hex(body));
     let request = RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),

@@ -22,6 +22,20 @@ const DEFAULT_PAGE: usize = 100;
 
 mod lifecycle;
 
+/// The largest body an ECR request for `target` may have, decided from the header before
+/// the body is read. An unknown target gets the small limit and then its error.
+pub fn body_limit(target: &str) -> usize {
+    match target.strip_prefix(TARGET_PREFIX) {
+        // A part of up to 20 MiB, base64-encoded (4/3), with the other members.
+        Some("UploadLayerPart") => crate::MAX_CONTROL_BODY,
+        // A manifest of up to 4 MiB (ECR's ImageManifest), JSON-escaped inside the body.
+        Some("PutImage") => 10 * 1024 * 1024,
+        // Every other input is names, digests, tags and policies of at most 30,720
+        // characters (a lifecycle policy), escaped: far below this.
+        _ => 256 * 1024,
+    }
+}
+
 pub async fn handle(
     services: &Services,
     facts: &RequestFacts,
@@ -40,15 +54,9 @@ pub async fn handle(
                 extra: None,
             })?;
         let caller = authenticate(services, parts, body, "ecr")?;
-        let input: Value = if body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(body)
-                .map_err(|e| invalid(format!("request body is not valid JSON: {e}")))?
-        };
-        if !input.is_object() {
-            return Err(invalid("request body must be a JSON object".into()));
-        }
+        // Each operation reads its input straight into its typed struct: members it does
+        // not know are skipped without being built, so a body's memory is its own size.
+        let input: &[u8] = if body.is_empty() { b"{}" } else { body };
         let out = operation(services, facts, &caller, op, input).await?;
         Ok::<Value, JsonError>(out)
     }
@@ -68,8 +76,11 @@ fn invalid(message: String) -> JsonError {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(input: Value) -> Result<T, JsonError> {
-    serde_json::from_value(input).map_err(|e| invalid(format!("Invalid parameter: {e}")))
+/// The operation's input, read from the JSON body (an object; unknown members skipped).
+/// Large bodies are read on a blocking-capable thread ([`crate::cpu_heavy`]).
+fn parse<'a, T: Deserialize<'a>>(input: &'a [u8]) -> Result<T, JsonError> {
+    crate::cpu_heavy(input.len(), || serde_json::from_slice(input))
+        .map_err(|e| invalid(format!("Invalid parameter: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -153,12 +164,14 @@ struct LayerDigestsInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UploadLayerPartInput {
+struct UploadLayerPartInput<'a> {
     repository_name: String,
     upload_id: String,
     part_first_byte: i64,
     part_last_byte: i64,
-    layer_part_blob: String,
+    /// Base64 has no characters JSON must escape: borrowed from the body, not copied.
+    #[serde(borrow)]
+    layer_part_blob: std::borrow::Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -291,7 +304,7 @@ async fn operation(
     facts: &RequestFacts,
     caller: &berth_core::Caller,
     op: &str,
-    input: Value,
+    input: &[u8],
 ) -> Result<Value, JsonError> {
     let registry_id = services.config.account_id.to_string();
     Ok(match op {
@@ -419,11 +432,13 @@ async fn operation(
         }
         "UploadLayerPart" => {
             let i: UploadLayerPartInput = parse(input)?;
-            let blob = base64::engine::general_purpose::STANDARD
-                .decode(i.layer_part_blob.as_bytes())
-                .map_err(|_| {
-                    invalid("Invalid parameter at 'layerPartBlob': not valid base64".into())
-                })?;
+            let encoded = i.layer_part_blob.as_bytes();
+            let blob = crate::cpu_heavy(encoded.len(), || {
+                base64::engine::general_purpose::STANDARD.decode(encoded)
+            })
+            .map_err(|_| {
+                invalid("Invalid parameter at 'layerPartBlob': not valid base64".into())
+            })?;
             if blob.len() > 20 * 1024 * 1024 {
                 return Err(invalid("Invalid parameter at 'layerPartBlob' failed to satisfy constraint: 'Member must have length less than or equal to 20971520'".into()));
             }

@@ -37,7 +37,7 @@ pub async fn handle(services: AppState, request: Request<Body>) -> Response {
         ),
         JWKS_PATH => json(
             StatusCode::OK,
-            serde_json::to_value(issuer.jwks()).unwrap_or_default(),
+            serde_json::to_value(&*issuer.jwks()).unwrap_or_default(),
         ),
         ACTIONS_TOKEN_PATH => actions_token(&services, &request),
         _ => mint(&services, request).await,

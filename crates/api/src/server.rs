@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -41,6 +42,16 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The TLS handshake must finish within this.
     pub handshake_timeout: Duration,
+    /// A request's whole body must arrive within this of its head, except a registry
+    /// upload's (authorised before its body is read, and bounded by `idle_timeout`):
+    /// a client trickling a body is answered 408 and the connection closed.
+    pub body_timeout: Duration,
+    /// Connections open at once; one more is answered 503 and closed (over TLS, closed).
+    pub max_connections: usize,
+    /// Serve cleartext HTTP/2 (h2c, prior knowledge) beside HTTP/1.1. Off by default:
+    /// hyper's HTTP/2 has no header timeout, so a slow client could hold a stream's
+    /// headers open; over TLS, HTTP/2 is chosen by ALPN.
+    pub h2c: bool,
 }
 
 impl Default for Limits {
@@ -51,6 +62,9 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             handshake_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            h2c: false,
         }
     }
 }
@@ -120,6 +134,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -136,15 +151,28 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let io = IdleTimeout::new(stream, limits.idle_timeout);
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            refuse_connection(stream, acceptor.is_some(), limits.max_connections);
+            continue;
+        };
         let app = app.clone();
         let builder = Arc::clone(&builder);
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _permit = permit;
             let secure = acceptor.is_some();
+            // hyper's auto builder answers the HTTP/2 preface on a plain connection by
+            // itself (its `http1_only` does not apply to connections served with
+            // upgrades): a cleartext client that opens with it is closed here instead.
+            if !secure && !limits.h2c && opens_with_h2_preface(&stream, limits.header_timeout).await
+            {
+                tracing::debug!(%peer, "cleartext HTTP/2 refused (serve --h2c allows it)");
+                return;
+            }
+            let io = IdleTimeout::new(stream, limits.idle_timeout);
             let service = hyper::service::service_fn(move |request| {
-                handle(app.clone(), request, peer, secure, limits.max_uri_bytes)
+                handle(app.clone(), request, peer, secure, limits)
             });
             let result = match acceptor {
                 Some(acceptor) => {
@@ -179,13 +207,71 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+/// Whether the first bytes a client sends are HTTP/2's connection preface (`PRI * HTTP/2.0`),
+/// read without consuming them; `false` when they are not, or do not come in `wait`.
+async fn opens_with_h2_preface(stream: &tokio::net::TcpStream, wait: Duration) -> bool {
+    const PREFIX: &[u8] = b"PRI ";
+    let peek = async {
+        let mut buf = [0_u8; 4];
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n >= PREFIX.len() => return buf == PREFIX,
+                // Part of the first line so far: no HTTP/1 method starts like this.
+                Ok(n) if buf[..n] != PREFIX[..n] => return false,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    };
+    tokio::time::timeout(wait, peek).await.unwrap_or(false)
+}
+
+/// Answers a connection over the `--max-connections` bound and closes it, off the accept
+/// loop: a plain-HTTP client reads why; a TLS one, which could not, is closed at once.
+fn refuse_connection(stream: tokio::net::TcpStream, tls: bool, max: usize) {
+    tracing::warn!(
+        max_connections = max,
+        "connection refused: the server has its maximum open"
+    );
+    if tls {
+        return;
+    }
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let body = format!("the server has its maximum of {max} connections open; retry shortly\n");
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+             Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = stream;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+    });
+}
+
+/// Whether the request streams a registry upload's bytes: such a body is read only after
+/// the request is authorised, and may take as long as the client needs (the idle timeout
+/// still applies).
+fn is_registry_upload(request: &Request<hyper::body::Incoming>) -> bool {
+    matches!(
+        *request.method(),
+        http::Method::PATCH | http::Method::PUT | http::Method::POST
+    ) && request.uri().path().starts_with("/v2/")
+        && request.uri().path().contains("/blobs/uploads/")
+}
+
 async fn handle(
     app: Router,
     mut request: Request<hyper::body::Incoming>,
     peer: SocketAddr,
     secure: bool,
-    max_uri_bytes: usize,
+    limits: Limits,
 ) -> Result<Response, Infallible> {
+    let max_uri_bytes = limits.max_uri_bytes;
     let uri_len = request
         .uri()
         .path_and_query()
@@ -201,9 +287,79 @@ async fn handle(
     if secure {
         request.extensions_mut().insert(SecureTransport);
     }
-    let request = request.map(Body::new);
+    if is_registry_upload(&request) || hyper::body::Body::is_end_stream(request.body()) {
+        let mut app = app;
+        return tower::Service::call(&mut app, request.map(Body::new)).await;
+    }
+    let expired = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| {
+        Body::new(DeadlineBody {
+            inner: body,
+            deadline: Box::pin(tokio::time::sleep(limits.body_timeout)),
+            expired: Arc::clone(&expired),
+        })
+    });
     let mut app = app;
-    tower::Service::call(&mut app, request).await
+    let response = tower::Service::call(&mut app, request).await?;
+    if expired.load(Ordering::Relaxed) {
+        tracing::info!(%peer, "request body not received within the body timeout");
+        let mut response = (
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s\n",
+                limits.body_timeout.as_secs_f64()
+            ),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        return Ok(response);
+    }
+    Ok(response)
+}
+
+/// A request body that fails once its deadline passes while the client has not sent
+/// the rest: the handler reading it sees an error, and `handle` answers 408.
+struct DeadlineBody<B> {
+    inner: B,
+    deadline: Pin<Box<Sleep>>,
+    expired: Arc<AtomicBool>,
+}
+
+impl<B> hyper::body::Body for DeadlineBody<B>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = bytes::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.expired.store(true, Ordering::Relaxed);
+                    Poll::Ready(Some(Err("the request body did not arrive in time".into())))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Closes a connection on which no byte moved, in either direction, for `timeout`.

@@ -64,6 +64,18 @@ pub struct ServeArgs {
     /// uploads and downloads).
     #[arg(long, default_value = "120s", value_parser = crate::gc::parse_duration, env = "BERTH_IDLE_TIMEOUT")]
     idle_timeout: std::time::Duration,
+    /// A request's whole body must arrive within this (408 and the connection closed
+    /// otherwise), except registry uploads, which are authorised before their bodies are
+    /// read and may stream as long as bytes keep moving.
+    #[arg(long, default_value = "60s", value_parser = crate::gc::parse_duration, env = "BERTH_BODY_TIMEOUT")]
+    body_timeout: std::time::Duration,
+    /// Connections open at once; more are answered 503 (with Retry-After) and closed.
+    #[arg(long, default_value_t = 1024, env = "BERTH_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Also serve cleartext HTTP/2 (h2c) on a plain-HTTP listener. Off: HTTP/2 has no
+    /// header timeout here; over TLS, HTTP/2 is always offered by ALPN.
+    #[arg(long, env = "BERTH_H2C")]
+    h2c: bool,
     /// How many uploads one access key (a session's, or the root key) may stream at once
     /// (more get 429 TOOMANYREQUESTS, or LimitExceededException from ECR).
     #[arg(long, default_value_t = berth_core::upload_slots::DEFAULT_MAX_CONCURRENT_UPLOADS, env = "BERTH_MAX_CONCURRENT_UPLOADS")]
@@ -196,6 +208,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let limits = berth_api::server::Limits {
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
+        body_timeout: args.body_timeout,
+        max_connections: args.max_connections,
+        h2c: args.h2c,
         ..berth_api::server::Limits::default()
     };
     berth_api::server::serve(listener, app, tls, limits, shutdown_signal()).await;

@@ -262,6 +262,116 @@ fn limits_on_paths_headers_and_slow_or_idle_clients() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// Bodies that trickle are cut off at `--body-timeout` (each connection answered 408 and
+/// closed, however many), cleartext HTTP/2 is off unless asked for, and connections over
+/// `--max-connections` are answered 503 and closed.
+#[test]
+fn slow_bodies_cleartext_http2_and_too_many_connections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        "127.0.0.1:0",
+        &["--dev", "--body-timeout", "2s", "--max-connections", "12"],
+    );
+    let addr = server.addr.clone();
+
+    // Ten clients each announce a 100-byte body and send a byte every 300 ms: the idle
+    // timeout never fires, the body timeout does, for all of them.
+    let started = std::time::Instant::now();
+    let trickles: Vec<_> = (0..10)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+                stream
+                    .write_all(
+                        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                          Content-Length: 100\r\n\r\n",
+                    )
+                    .unwrap();
+                let mut answer = Vec::new();
+                for _ in 0..100 {
+                    if stream.write_all(b"a").is_err() {
+                        break;
+                    }
+                    let mut buf = [0_u8; 512];
+                    match stream.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => answer.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(_) => break,
+                    }
+                }
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+        })
+        .collect();
+    for t in trickles {
+        let answer = t.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    }
+    // Each was cut off after about two seconds, long before its 30 s of trickling.
+    assert!(started.elapsed() < Duration::from_secs(25));
+
+    // A body over its operation's limit is refused from its Content-Length, before a
+    // byte of it is read: 256 KiB for most ECR operations, 2 MiB for IAM and STS.
+    for (target, length) in [
+        ("AmazonEC2ContainerRegistry_V20150921.DescribeRepositories", 300_000),
+        ("", 3_000_000),
+    ] {
+        let target = if target.is_empty() {
+            String::new()
+        } else {
+            format!("X-Amz-Target: {target}\r\n")
+        };
+        let answer = raw(
+            &addr,
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\n{target}Content-Length: {length}\r\n\
+                 Connection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
+
+    // Cleartext HTTP/2 (prior knowledge) is not spoken unless --h2c is given: an HTTP/2
+    // server answers the preface with a SETTINGS frame at once; this one does not.
+    let mut h2 = TcpStream::connect(&addr).unwrap();
+    h2.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    let mut frame = [0_u8; 9];
+    let read = h2.read(&mut frame).unwrap_or(0);
+    assert!(
+        read < 4 || frame[3] != 0x4,
+        "an HTTP/2 SETTINGS frame: {frame:?}"
+    );
+    drop(h2);
+
+    // Twelve connections held open: the thirteenth is told why and closed.
+    let held: Vec<TcpStream> = (0..12)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let answer = raw(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("maximum of 12 connections"), "{answer}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let answer = raw(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 #[test]
 fn concurrent_uploads_are_bounded_per_principal() {
     let tmp = tempfile::tempdir().unwrap();

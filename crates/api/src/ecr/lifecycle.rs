@@ -44,7 +44,7 @@ pub(super) async fn operation(
     facts: &RequestFacts,
     caller: &berth_core::Caller,
     op: &str,
-    input: Value,
+    input: &[u8],
 ) -> Result<Value, JsonError> {
     let registry_id = services.config.account_id.to_string();
     Ok(match op {

@@ -13,15 +13,35 @@ pub struct Params {
     map: HashMap<String, String>,
 }
 
+/// More parameters than any IAM or STS operation takes (SimulateCustomPolicy's lists
+/// included): the body is not read further.
+pub const MAX_PARAMS: usize = 10_000;
+
+/// A request with more than [`MAX_PARAMS`] parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyParams;
+
+impl std::fmt::Display for TooManyParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "The request has more than {MAX_PARAMS} parameters.")
+    }
+}
+
 impl Params {
-    pub fn from_request(parts: &Parts, body: &[u8]) -> Self {
+    pub fn from_request(parts: &Parts, body: &[u8]) -> Result<Self, TooManyParams> {
         let source: &[u8] = if parts.method == http::Method::GET {
             parts.uri.query().unwrap_or_default().as_bytes()
         } else {
             body
         };
-        let map = form_urlencoded::parse(source).into_owned().collect();
-        Self { map }
+        let mut map = HashMap::new();
+        for (i, (name, value)) in form_urlencoded::parse(source).enumerate() {
+            if i >= MAX_PARAMS {
+                return Err(TooManyParams);
+            }
+            map.insert(name.into_owned(), value.into_owned());
+        }
+        Ok(Self { map })
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -72,13 +92,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_parameter_count_is_bounded() {
+        let req = http::Request::post("/").body(()).unwrap();
+        let (parts, ()) = req.into_parts();
+        let at_most = "a=1&".repeat(MAX_PARAMS);
+        assert!(Params::from_request(&parts, at_most.as_bytes()).is_ok());
+        let over = format!("{at_most}b=2");
+        assert_eq!(
+            Params::from_request(&parts, over.as_bytes()).err(),
+            Some(TooManyParams)
+        );
+    }
+
+    #[test]
     fn list_params_in_order() {
         let req = http::Request::post("/").body(()).unwrap();
         let (parts, ()) = req.into_parts();
         let p = Params::from_request(
             &parts,
             b"X.member.2=b&X.member.1=a&X.member.10=c&Version=2010-05-08",
-        );
+        )
+        .unwrap();
         assert_eq!(p.list("X"), vec!["a", "b", "c"]);
         assert_eq!(p.get("Version"), Some("2010-05-08"));
     }
@@ -90,7 +124,8 @@ mod tests {
         let p = Params::from_request(
             &parts,
             b"T.member.2.Key=b&T.member.1.Key=a&T.member.1.Value=x&T.member.2.Other=y",
-        );
+        )
+        .unwrap();
         assert_eq!(
             p.structures("T", &["Key", "Value"]),
             vec![
