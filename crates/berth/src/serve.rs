@@ -89,6 +89,11 @@ pub struct ServeArgs {
     gc_interval: std::time::Duration,
     #[command(flatten)]
     gc_policy: crate::gc::GcPolicyArgs,
+    /// Remove uploads to which no bytes were added for this long (abandoned pushes, a
+    /// client that crashed), on a schedule of their own whatever --gc-interval says;
+    /// 0 = never.
+    #[arg(long, default_value = "24h", value_parser = crate::gc::parse_duration, env = "BERTH_UPLOAD_EXPIRY")]
+    upload_expiry: std::time::Duration,
     /// How long, in seconds (fractions allowed), the server may answer from its cache of
     /// IAM entities and repositories. Changes made through this server apply to its next
     /// request regardless; this bounds how late it sees changes made by another replica
@@ -204,6 +209,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.gc_interval,
         );
     }
+    if !args.upload_expiry.is_zero() {
+        tokio::spawn(expire_uploads(services.clone(), args.upload_expiry));
+    }
     let app = berth_api::router(services);
     let limits = berth_api::server::Limits {
         header_timeout: args.header_timeout,
@@ -290,6 +298,39 @@ async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::
                 tracing::error!(error = %e, "applying lifecycle policies failed")
             }
             Err(e) => tracing::error!(error = %e, "applying lifecycle policies failed"),
+        }
+    }
+}
+
+/// Removes abandoned uploads every quarter of `max_age` (between 1 s and 1 h), so none
+/// outlives it by much; with several replicas, each sweep runs on whichever takes the
+/// job's lease.
+async fn expire_uploads(services: Arc<Services>, max_age: std::time::Duration) {
+    let holder = jobs::holder_id();
+    let every = (max_age / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3600),
+    );
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let run = jobs::run_exclusively(
+            services.metadata.as_ref(),
+            jobs::UPLOAD_EXPIRY,
+            &holder,
+            berth_core::gc::expire_uploads(
+                services.metadata.as_ref(),
+                services.blobs.as_ref(),
+                max_age,
+            ),
+        )
+        .await;
+        match run {
+            Ok(Some(Ok(0)) | None) => {}
+            Ok(Some(Ok(deleted))) => tracing::info!(deleted, "removed abandoned uploads"),
+            Ok(Some(Err(e))) => tracing::error!(error = %e, "removing abandoned uploads failed"),
+            Err(e) => tracing::error!(error = %e, "removing abandoned uploads failed"),
         }
     }
 }

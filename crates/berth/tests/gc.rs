@@ -380,3 +380,25 @@ async fn scheduled_gc_never_takes_a_blob_a_push_references() {
     assert!(runs > 0);
     eprintln!("{round} rounds against {runs} `berth gc` runs and the server's schedule");
 }
+
+/// Abandoned uploads are removed by the server's own sweeper (`--upload-expiry`), with no
+/// garbage collection configured; an upload that is still written to is kept.
+#[tokio::test]
+async fn abandoned_uploads_expire_without_gc() {
+    let reg = Registry::start(&["--upload-expiry", "2s"], &["gc/uploads"]);
+    let abandoned = reg.start_upload("gc/uploads", b"abandoned").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reg.status(Method::GET, &abandoned).await != StatusCode::NOT_FOUND {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned upload was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A fresh upload is there and takes its next chunk.
+    let fresh = reg.start_upload("gc/uploads", b"fresh").await;
+    assert_eq!(
+        reg.status(Method::GET, &fresh).await,
+        StatusCode::NO_CONTENT
+    );
+}

@@ -1094,3 +1094,47 @@ fn role_session(reg: &Registry, policy: &Value) -> String {
 async fn json_of(r: Response) -> Value {
     serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
 }
+
+/// A registry password made with the root keys stops working when the root keys change
+/// (the sealing key, kept in the database, does not).
+#[tokio::test]
+async fn root_passwords_end_with_the_root_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut server = Server::start(&data, "127.0.0.1:0");
+    let clients = Clients {
+        endpoint: server.endpoint(),
+        home,
+    };
+    let password = clients.aws_ok(Some(&root()), &["ecr", "get-login-password"]);
+    let auth = basic(password.as_str().unwrap());
+    let status = |endpoint: String| {
+        let auth = auth.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{endpoint}/v2/"))
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(server.endpoint()).await, StatusCode::OK);
+    server.stop();
+    let server = Server::start_with_env(
+        &data,
+        "127.0.0.1:0",
+        &["--dev"],
+        &[
+            ("BERTH_ROOT_ACCESS_KEY_ID", "AKIAROTATEDROOTKEY01"),
+            (
+                "BERTH_ROOT_SECRET_ACCESS_KEY",
+                "rotatedRootSecretKeyForTestsOnly01234567",
+            ),
+        ],
+    );
+    assert_eq!(status(server.endpoint()).await, StatusCode::UNAUTHORIZED);
+}

@@ -320,7 +320,10 @@ fn slow_bodies_cleartext_http2_and_too_many_connections() {
     // A body over its operation's limit is refused from its Content-Length, before a
     // byte of it is read: 256 KiB for most ECR operations, 2 MiB for IAM and STS.
     for (target, length) in [
-        ("AmazonEC2ContainerRegistry_V20150921.DescribeRepositories", 300_000),
+        (
+            "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+            300_000,
+        ),
         ("", 3_000_000),
     ] {
         let target = if target.is_empty() {

@@ -110,12 +110,25 @@ pub async fn collect_garbage(
         report.bytes_deleted += size;
     }
 
-    let stale_before = started.saturating_sub(secs(policy.upload_max_age));
+    report.uploads_deleted = expire_uploads(metadata, blobs, policy.upload_max_age).await?;
+    Ok(report)
+}
+
+/// Removes uploads to which no bytes were added for `max_age` (and upload records without
+/// bytes created that long ago); returns how many. The server runs this on its own
+/// schedule (`serve --upload-expiry`), whether or not it collects blobs.
+pub async fn expire_uploads(
+    metadata: &dyn MetadataStore,
+    blobs: &dyn BlobStore,
+    max_age: Duration,
+) -> Result<u64, InternalError> {
+    let stale_before = now_unix().saturating_sub(secs(max_age));
+    let mut deleted = 0;
     for (id, written) in blobs.list_uploads().await? {
         if written < stale_before {
             blobs.delete_upload(&id).await?;
             metadata.delete_upload(&id).await?;
-            report.uploads_deleted += 1;
+            deleted += 1;
         }
     }
     // Records whose bytes never existed or are gone (a crash between the two writes).
@@ -123,14 +136,14 @@ pub async fn collect_garbage(
         match blobs.upload_len(&upload.id).await {
             Err(StoreError::NotFound) => {
                 metadata.delete_upload(&upload.id).await?;
-                report.uploads_deleted += 1;
+                deleted += 1;
             }
             other => {
                 other?;
             }
         }
     }
-    Ok(report)
+    Ok(deleted)
 }
 
 /// A lease on digests a write is about to store or reference; release it with

@@ -56,8 +56,8 @@ impl Server {
         stderr: Stdio,
     ) -> Server {
         let started = Instant::now();
+        // `env` comes last, so a test may choose other root keys or log level.
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .envs(env.iter().copied())
             .arg("serve")
             .args(flags)
             .args(["--listen", addr, "--data-dir"])
@@ -65,6 +65,7 @@ impl Server {
             .env("BERTH_ROOT_ACCESS_KEY_ID", ROOT_KEY)
             .env("BERTH_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("BERTH_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
