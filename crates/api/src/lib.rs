@@ -36,7 +36,13 @@ const SMALL_BODY: usize = 64 * 1024;
 
 /// KiB of control-plane bodies held in memory at once (beyond the small ones): the
 /// largest, an UploadLayerPart, takes 30 MiB of it.
-static BODY_BUDGET: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(64 * 1024);
+const BODY_BUDGET_KIB: usize = 64 * 1024;
+static BODY_BUDGET: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BODY_BUDGET_KIB);
+// Every body must fit the budget alone, or it would wait for ever.
+const _: () = assert!(MAX_CONTROL_BODY.div_ceil(1024) <= BODY_BUDGET_KIB);
+/// How long a large body waits for its share of the budget before the client is told to
+/// retry (503).
+const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 enum BodyError {
     TooLarge,
@@ -186,10 +192,25 @@ async fn aws(services: AppState, facts: RequestFacts, request: Request<Body>) ->
     let expected = announced.map_or(limit, |n| n as usize);
     let _budget = match expected {
         n if n <= SMALL_BODY => None,
-        n => BODY_BUDGET
-            .acquire_many(u32::try_from(n.div_ceil(1024)).unwrap_or(u32::MAX))
-            .await
-            .ok(),
+        n => {
+            let kib = u32::try_from(n.div_ceil(1024)).unwrap_or(u32::MAX);
+            match tokio::time::timeout(BODY_BUDGET_WAIT, BODY_BUDGET.acquire_many(kib)).await {
+                Ok(Ok(permit)) => Some(permit),
+                // Other large bodies hold the budget: the client retries, rather than wait
+                // and then find its body timeout spent.
+                _ => {
+                    let mut response = (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server is reading other large request bodies; retry shortly\n",
+                    )
+                        .into_response();
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                    return response;
+                }
+            }
+        }
     };
     let body = match read_body(body, limit, expected).await {
         Ok(b) => b,

@@ -290,7 +290,12 @@ async fn serve(
                     })?;
                     // A range that disagrees with the body's length is refused before a
                     // byte is written, as one that does not start at the upload's end is.
-                    let span = end - start + 1;
+                    let span = end
+                        .checked_sub(start)
+                        .and_then(|d| d.checked_add(1))
+                        .ok_or_else(|| {
+                            RegistryError::oci(ErrorCode::RangeInvalid, "malformed Content-Range")
+                        })?;
                     if let Some(length) = content_length(headers)
                         && length != span
                     {

@@ -213,13 +213,20 @@ async fn opens_with_h2_preface(stream: &tokio::net::TcpStream, wait: Duration) -
     const PREFIX: &[u8] = b"PRI ";
     let peek = async {
         let mut buf = [0_u8; 4];
+        // Peeking does not consume: while only part of the prefix has come, wait before
+        // looking again, longer each time, so a client that sends a byte and stops costs
+        // a few dozen wake-ups, not thousands.
+        let mut pause = Duration::from_millis(5);
         loop {
             match stream.peek(&mut buf).await {
                 Ok(0) | Err(_) => return false,
                 Ok(n) if n >= PREFIX.len() => return buf == PREFIX,
-                // Part of the first line so far: no HTTP/1 method starts like this.
+                // Not the preface's start: an HTTP/1 request for hyper.
                 Ok(n) if buf[..n] != PREFIX[..n] => return false,
-                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                Ok(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
             }
         }
     };

@@ -436,6 +436,15 @@ async fn push_blobs() {
         assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
         assert_eq!(header(&r, "range").unwrap(), "0-999", "{range}");
     }
+    // A range whose length does not fit 64 bits is refused, not computed.
+    let r = reg
+        .req(Method::PATCH, &location)
+        .header("content-range", "0-18446744073709551615")
+        .body(vec![0u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     // A client that disconnects mid-chunk: no server error, and the upload keeps its
     // length and resumes.
     {

@@ -133,6 +133,12 @@ impl Authorizer {
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        // The policies were read by name: the role must still be the session's, or they
+        // may be a new role's of the same name.
+        let role = self.store.get_role(&session.role_name).await?;
+        if role.is_none_or(|r| r.role_id != session.role_id) {
+            return Ok(None);
+        }
         let mut compiled = Vec::with_capacity(effective.len());
         for p in &effective {
             let key = format!("{}\0{}", p.label, p.version);

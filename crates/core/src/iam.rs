@@ -349,16 +349,24 @@ impl Services {
     /// Before a role is deleted, every trust and repository policy that names it by ARN is
     /// rewritten to name its unique id, as IAM shows such a policy afterwards: the policy
     /// keeps matching the old role's sessions only, and a new role of the same name is a
-    /// different principal. Done first, so there is no moment when the role is gone and a
-    /// policy still names it.
+    /// different principal. Run before the deletion, so there is no moment when the role is
+    /// gone and a policy still names it, and again after it, for a policy stored in between
+    /// (once the role is gone, no new policy may name it). Each policy is read again just
+    /// before it is rewritten, so a change made meanwhile is kept.
     async fn unbind_role_principals(&self, role: &RoleRecord) -> Result<(), IamError> {
-        for other in self.metadata.list_roles().await? {
-            if let Some(text) =
-                berth_policy::replace_aws_principal(&other.trust_policy, &role.arn, &role.role_id)
-            {
+        let rebind =
+            |text: &str| berth_policy::replace_aws_principal(text, &role.arn, &role.role_id);
+        for listed in self.metadata.list_roles().await? {
+            if rebind(&listed.trust_policy).is_none() {
+                continue;
+            }
+            let Some(current) = self.metadata.get_role(&listed.name).await? else {
+                continue;
+            };
+            if let Some(text) = rebind(&current.trust_policy) {
                 match self
                     .metadata
-                    .update_role_trust_policy(&other.name, &text)
+                    .update_role_trust_policy(&current.name, &text)
                     .await
                 {
                     Err(StoreError::NotFound) => {}
@@ -372,15 +380,17 @@ impl Services {
                 .metadata
                 .list_repositories(after.as_ref(), 1000)
                 .await?;
-            for repo in &page {
-                if let Some(text) = repo
-                    .policy
-                    .as_deref()
-                    .and_then(|p| berth_policy::replace_aws_principal(p, &role.arn, &role.role_id))
-                {
+            for listed in &page {
+                if listed.policy.as_deref().and_then(rebind).is_none() {
+                    continue;
+                }
+                let Some(current) = self.metadata.get_repository(&listed.name).await? else {
+                    continue;
+                };
+                if let Some(text) = current.policy.as_deref().and_then(rebind) {
                     match self
                         .metadata
-                        .set_repository_policy(&repo.name, Some(&text))
+                        .set_repository_policy(&current.name, Some(&text))
                         .await
                     {
                         Err(StoreError::NotFound) => {}
@@ -454,12 +464,15 @@ impl Services {
         }
         self.unbind_role_principals(&role).await?;
         match self.metadata.delete_role(&role.name).await {
-            Err(StoreError::NotFound) => Err(role_not_found(&role.name)),
-            Err(StoreError::Conflict(_)) => Err(IamError::DeleteConflict(
-                "Cannot delete entity, must detach all policies first.".into(),
-            )),
-            other => Ok(other?),
+            Err(StoreError::NotFound) => return Err(role_not_found(&role.name)),
+            Err(StoreError::Conflict(_)) => {
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must detach all policies first.".into(),
+                ));
+            }
+            other => other?,
         }
+        self.unbind_role_principals(&role).await
     }
 
     pub async fn update_assume_role_policy(

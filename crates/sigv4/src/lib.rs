@@ -100,6 +100,10 @@ fn check_host_signed(auth: &AuthorizationHeader) -> Result<(), SigV4Error> {
     }
 }
 
+/// `x-amz-*` headers that proxies add to requests they forward, which no client can sign:
+/// CloudFront's request id.
+const ADDED_BY_PROXIES: &[&str] = &["x-amz-cf-id"];
+
 /// Every `x-amz-*` header present must be signed: an unsigned one could be changed by
 /// whoever captured the request (an unsigned `X-Amz-Target` turns a DescribeRepositories
 /// into a CreateRepository). botocore, the JavaScript and Rust SDKs and `sign` below sign
@@ -110,7 +114,10 @@ fn check_amz_headers_signed(
 ) -> Result<(), SigV4Error> {
     for name in headers.keys() {
         let name = name.as_str();
-        if name.starts_with("x-amz-") && !auth.signed_headers.iter().any(|h| h == name) {
+        if name.starts_with("x-amz-")
+            && !ADDED_BY_PROXIES.contains(&name)
+            && !auth.signed_headers.iter().any(|h| h == name)
+        {
             return Err(SigV4Error::Incomplete(format!(
                 "'{name}' must be a 'SignedHeader' in the AWS Authorization."
             )));
@@ -335,10 +342,14 @@ mod tests {
                 )))
             );
         }
-        // Other headers need not be signed.
+        // Other headers need not be signed, nor the request id CloudFront adds.
         let mut h2 = h.clone();
         h2.insert("user-agent", HeaderValue::from_static("aws-cli/2"));
         h2.insert("amz-sdk-invocation-id", HeaderValue::from_static("x"));
+        h2.insert(
+            "x-amz-cf-id",
+            HeaderValue::from_static("added-by-cloudfront"),
+        );
         let req = RequestParts {
             headers: &h2,
             ..req
