@@ -1858,3 +1858,24 @@ pub async fn lifecycle_policies(store: &dyn MetadataStore) {
     store.delete_repository(&name, true).await.unwrap();
     store.delete_repository(&other, true).await.unwrap();
 }
+
+#[cfg(test)]
+mod tests {
+    /// Without its service a test fails; it is skipped (and says so) only on request.
+    #[test]
+    fn a_missing_service_fails_the_test_unless_skipping_is_asked_for() {
+        let outcome = std::panic::catch_unwind(|| {
+            super::required_service("BERTH_TEST_SERVICE_THAT_IS_NEVER_SET")
+        });
+        if std::env::var("BERTH_TEST_ALLOW_SKIP").as_deref() == Ok("1") {
+            assert_eq!(outcome.ok(), Some(None));
+        } else {
+            let message = outcome.expect_err("a missing service must fail the test");
+            let text = message
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .unwrap_or_default();
+            assert!(text.contains("BERTH_TEST_ALLOW_SKIP=1"), "{text}");
+        }
+    }
+}
