@@ -1,13 +1,15 @@
 //! The storage boundary. `MetadataStore` holds every record (IAM entities, repositories,
 //! manifests, tags, uploads, signing keys); `BlobStore` holds content-addressed bytes and
-//! in-progress uploads. Backends implement these traits and nothing else; `suite` is the
-//! test suite every backend runs; `cached` is a read cache in front of any `MetadataStore`.
+//! in-progress uploads. Backends implement these traits and nothing else; `suite` (feature
+//! `testsuite`, for tests only) is the test suite every backend runs; `cached` is a read
+//! cache in front of any `MetadataStore`.
 //!
 //! Timestamps are unix seconds (`i64`) chosen by the caller: stores never read a clock.
 
 mod blob;
 pub mod cached;
 mod metadata;
+#[cfg(feature = "testsuite")]
 pub mod suite;
 
 pub use blob::{BlobReader, BlobStore, UploadReader};
