@@ -232,23 +232,35 @@ async fn serve(
             get_blob(services, &name, &digest, headers, false).await
         }
         (Endpoint::UploadStart { name }, Method::POST) => {
+            let mount = query.get("mount").zip(query.get("from"));
+            // A monolithic upload (the body is the whole blob) is the three actions of an
+            // upload at once: decided together, in one pass over the caller's policies.
+            const UPLOAD_WHOLE: &[&str] = &[
+                ECR_INITIATE_LAYER_UPLOAD,
+                ECR_UPLOAD_LAYER_PART,
+                ECR_COMPLETE_LAYER_UPLOAD,
+            ];
+            let whole = query.contains_key("digest") && mount.is_none();
+            let actions = if whole {
+                UPLOAD_WHOLE
+            } else {
+                &UPLOAD_WHOLE[..1]
+            };
             services
-                .registry_repository(&caller, facts, ECR_INITIATE_LAYER_UPLOAD, &name)
+                .registry_repository_for(&caller, facts, actions, &name)
                 .await?;
-            if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from"))
+            if let Some((mount, from)) = mount
                 && let Some(r) = try_mount(services, facts, &caller, &name, mount, from).await?
             {
                 return Ok(r);
             }
             match query.get("digest") {
                 Some(d) => {
-                    // Monolithic upload: the body is the whole blob.
-                    services
-                        .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
-                        .await?;
-                    services
-                        .registry_repository(&caller, facts, ECR_COMPLETE_LAYER_UPLOAD, &name)
-                        .await?;
+                    if !whole {
+                        services
+                            .registry_repository_for(&caller, facts, &UPLOAD_WHOLE[1..], &name)
+                            .await?;
+                    }
                     let digest = parse_digest(d)?;
                     let _slot = upload_slot(services, &caller)?;
                     let length = content_length(headers);

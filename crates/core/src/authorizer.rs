@@ -229,14 +229,36 @@ impl Authorizer {
         resource_policy: Option<&Policy>,
         facts: &RequestFacts,
     ) -> Result<(), AuthzError> {
+        self.authorize_all(caller, &[action], resource, resource_policy, facts)
+            .await
+    }
+
+    /// Decides whether `caller` may perform every one of `actions` on `resource` (a
+    /// request that is several ECR actions at once, such as a monolithic blob upload),
+    /// reading the caller's policies once; the first action refused is the one reported.
+    pub async fn authorize_all(
+        &self,
+        caller: &Caller,
+        actions: &[&str],
+        resource: &str,
+        resource_policy: Option<&Policy>,
+        facts: &RequestFacts,
+    ) -> Result<(), AuthzError> {
         let session = match caller {
             Caller::Root { account } => {
-                return self.authorize_root(account, action, resource, resource_policy, facts);
+                for action in actions {
+                    self.authorize_root(account, action, resource, resource_policy, facts)?;
+                }
+                return Ok(());
             }
             Caller::AssumedRole(s) => s,
         };
         let Some(compiled) = self.identity_policies(session).await? else {
-            return deleted_role(caller, action, resource);
+            return deleted_role(
+                caller,
+                actions.first().copied().unwrap_or_default(),
+                resource,
+            );
         };
         let session_policies = self.session_policies(session).await?;
         let context = session_context(caller, session, facts);
@@ -253,32 +275,35 @@ impl Authorizer {
             resource_account: Some(session.account.as_str()),
             resource_required: false,
         };
-        let request = Request {
-            principal: Principal {
-                kind: PrincipalKind::Aws,
-                arn: &caller_arn,
-                role_arn: Some(&session.role_arn),
-                role_id: Some(&session.role_id),
-                account: Some(&session.account),
-            },
-            action,
-            resource,
-            context: &context,
-        };
-        // Allowing is the common path: decide without collecting anything.
-        if berth_policy::decide(&set, &request) == Decision::Allow {
-            return Ok(());
+        for &action in actions {
+            let request = Request {
+                principal: Principal {
+                    kind: PrincipalKind::Aws,
+                    arn: &caller_arn,
+                    role_arn: Some(&session.role_arn),
+                    role_id: Some(&session.role_id),
+                    account: Some(&session.account),
+                },
+                action,
+                resource,
+                context: &context,
+            };
+            // Allowing is the common path: decide without collecting anything.
+            if berth_policy::decide(&set, &request) == Decision::Allow {
+                continue;
+            }
+            let evaluation = berth_policy::evaluate(&set, &request);
+            let explanation = berth_policy::explain(&set, &request);
+            decide(
+                evaluation,
+                &explanation.summary(),
+                &caller_arn,
+                action,
+                resource,
+                !session_set.is_empty(),
+            )?;
         }
-        let evaluation = berth_policy::evaluate(&set, &request);
-        let explanation = berth_policy::explain(&set, &request);
-        decide(
-            evaluation,
-            &explanation.summary(),
-            &caller_arn,
-            action,
-            resource,
-            !session_set.is_empty(),
-        )
+        Ok(())
     }
 }
 

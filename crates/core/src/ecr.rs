@@ -476,11 +476,25 @@ impl Services {
         action: &str,
         name: &RepositoryName,
     ) -> Result<RepositoryRecord, RegistryError> {
+        self.registry_repository_for(caller, facts, &[action], name)
+            .await
+    }
+
+    /// Authorizes a registry request that is several ECR actions at once (a monolithic
+    /// upload is InitiateLayerUpload, UploadLayerPart and CompleteLayerUpload) in one
+    /// decision over the caller's policies, and loads the repository.
+    pub async fn registry_repository_for(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        actions: &[&str],
+        name: &RepositoryName,
+    ) -> Result<RepositoryRecord, RegistryError> {
         let arn = self.config.repository_arn(name.as_str());
         let repo = self.metadata.get_repository(name).await?;
         let policy = self.repository_policy(repo.as_ref())?;
         self.authorizer
-            .authorize(caller, action, &arn, policy.as_ref(), facts)
+            .authorize_all(caller, actions, &arn, policy.as_ref(), facts)
             .await?;
         repo.ok_or_else(|| {
             RegistryError::oci(
