@@ -31,6 +31,16 @@ pub const MAX_QUERY_BODY: usize = 2 * 1024 * 1024;
 
 pub type AppState = Arc<Services>;
 
+/// The request's `Content-Length`, when it has a valid one.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Control-plane bodies up to this size are read without waiting for [`BODY_BUDGET`].
 const SMALL_BODY: usize = 64 * 1024;
 
@@ -58,7 +68,7 @@ async fn read_body(body: Body, limit: usize, expected: usize) -> Result<bytes::B
     use http_body_util::BodyExt;
     let capacity = expected.min(limit);
     let mut buffer = if capacity > SMALL_BODY {
-        let map = memmap2::MmapMut::map_anon(limit)
+        let map = memmap2::MmapMut::map_anon(capacity)
             .map_err(|e| BodyError::Client(format!("no memory for the body: {e}")))?;
         BodyBuffer::Mapped { map, len: 0 }
     } else {
@@ -83,7 +93,7 @@ impl BodyBuffer {
     fn append(&mut self, data: &[u8], limit: usize) -> Result<(), BodyError> {
         match self {
             Self::Heap(v) if v.len() + data.len() <= limit => v.extend_from_slice(data),
-            Self::Mapped { map, len } if *len + data.len() <= limit.min(map.len()) => {
+            Self::Mapped { map, len } if *len + data.len() <= map.len() => {
                 map[*len..*len + data.len()].copy_from_slice(data);
                 *len += data.len();
             }
@@ -172,10 +182,7 @@ async fn aws(services: AppState, facts: RequestFacts, request: Request<Body>) ->
         Some(target) => ecr::body_limit(target),
         None => MAX_QUERY_BODY,
     };
-    let announced = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let announced = content_length(&parts.headers);
     let too_large = || {
         (
             StatusCode::PAYLOAD_TOO_LARGE,

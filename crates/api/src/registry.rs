@@ -263,7 +263,7 @@ async fn serve(
                     }
                     let digest = parse_digest(d)?;
                     let _slot = upload_slot(services, &caller)?;
-                    let length = content_length(headers);
+                    let length = crate::content_length(headers);
                     if length.is_some_and(|n| n <= SMALL_MONOLITHIC_BLOB as u64) {
                         // Small enough to hold: stored in one write, no upload state (on
                         // S3 one PUT instead of an upload's five or six requests).
@@ -308,7 +308,7 @@ async fn serve(
                         .ok_or_else(|| {
                             RegistryError::oci(ErrorCode::RangeInvalid, "malformed Content-Range")
                         })?;
-                    if let Some(length) = content_length(headers)
+                    if let Some(length) = crate::content_length(headers)
                         && length != span
                     {
                         return Err(RegistryError::RangeNotSatisfiable {
@@ -584,16 +584,6 @@ fn upload_accepted(services: &Services, name: &RepositoryName, id: &str, len: u6
     r.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     r
-}
-
-/// The request's `Content-Length`, when it has a valid one.
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }
 
 async fn get_blob(

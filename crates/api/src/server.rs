@@ -268,7 +268,10 @@ fn is_registry_upload(request: &Request<hyper::body::Incoming>) -> bool {
         *request.method(),
         http::Method::PATCH | http::Method::PUT | http::Method::POST
     ) && request.uri().path().starts_with("/v2/")
-        && request.uri().path().contains("/blobs/uploads/")
+        && matches!(
+            berth_oci::parse_path(request.uri().path()),
+            Ok(berth_oci::Endpoint::UploadStart { .. } | berth_oci::Endpoint::Upload { .. })
+        )
 }
 
 async fn handle(

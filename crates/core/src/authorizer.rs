@@ -123,18 +123,13 @@ impl Authorizer {
         &self,
         session: &RoleSession,
     ) -> Result<Option<Vec<(String, Policy)>>, AuthzError> {
-        let role = self.store.get_role(&session.role_name).await?;
-        if role.is_none_or(|r| r.role_id != session.role_id) {
-            return Ok(None);
-        }
         let effective = match self.store.role_effective_policies(&session.role_name).await {
             Ok(effective) => effective,
-            // Deleted since the lookup above.
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        // The policies were read by name: the role must still be the session's, or they
-        // may be a new role's of the same name.
+        // The policies were read by name: the role must be the session's, by unique id,
+        // once they are read, or they may be a new role's of the same name.
         let role = self.store.get_role(&session.role_name).await?;
         if role.is_none_or(|r| r.role_id != session.role_id) {
             return Ok(None);
@@ -275,33 +270,24 @@ impl Authorizer {
             resource_account: Some(session.account.as_str()),
             resource_required: false,
         };
+        let principal = Principal {
+            kind: PrincipalKind::Aws,
+            arn: &caller_arn,
+            role_arn: Some(&session.role_arn),
+            role_id: Some(&session.role_id),
+            account: Some(&session.account),
+        };
         for &action in actions {
             let request = Request {
-                principal: Principal {
-                    kind: PrincipalKind::Aws,
-                    arn: &caller_arn,
-                    role_arn: Some(&session.role_arn),
-                    role_id: Some(&session.role_id),
-                    account: Some(&session.account),
-                },
+                principal,
                 action,
                 resource,
                 context: &context,
             };
             // Allowing is the common path: decide without collecting anything.
-            if berth_policy::decide(&set, &request) == Decision::Allow {
-                continue;
+            if berth_policy::decide(&set, &request) != Decision::Allow {
+                refuse(&set, &request, !session_set.is_empty())?;
             }
-            let evaluation = berth_policy::evaluate(&set, &request);
-            let explanation = berth_policy::explain(&set, &request);
-            decide(
-                evaluation,
-                &explanation.summary(),
-                &caller_arn,
-                action,
-                resource,
-                !session_set.is_empty(),
-            )?;
         }
         Ok(())
     }
@@ -353,19 +339,10 @@ impl Authorizer {
             resource,
             context: &context,
         };
-        let evaluation = berth_policy::evaluate(&set, &request);
-        if evaluation.decision != Decision::ExplicitDeny {
+        if berth_policy::decide(&set, &request) != Decision::ExplicitDeny {
             return Ok(());
         }
-        let explanation = berth_policy::explain(&set, &request);
-        decide(
-            evaluation,
-            &explanation.summary(),
-            &caller_arn,
-            action,
-            resource,
-            false,
-        )
+        refuse(&set, &request, false)
     }
 }
 
@@ -439,6 +416,25 @@ fn deleted_role(caller: &Caller, action: &str, resource: &str) -> Result<(), Aut
             "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
         ),
     }))
+}
+
+/// The refusal of `request`, which `set` does not allow: the explanation logged, AWS's
+/// message returned.
+fn refuse(
+    set: &PolicySet<'_>,
+    request: &Request<'_>,
+    has_session_policy: bool,
+) -> Result<(), AuthzError> {
+    let evaluation = berth_policy::evaluate(set, request);
+    let explanation = berth_policy::explain(set, request);
+    decide(
+        evaluation,
+        &explanation.summary(),
+        request.principal.arn,
+        request.action,
+        request.resource,
+        has_session_policy,
+    )
 }
 
 fn decide(
