@@ -10,9 +10,8 @@ use anyhow::{Context, bail};
 use berth_store::cached::CachedMetadataStore;
 use berth_store::{BlobStore, MetadataStore};
 use berth_store_fs::FsBlobStore;
-use berth_store_postgres::PostgresStore;
 use berth_store_s3::{DEFAULT_PART_SIZE, S3BlobStore, S3Config};
-use berth_store_sqlite::SqliteStore;
+use berth_store_sql::SqlStore;
 use clap::Args;
 
 /// Storage flags, shared by `serve` and `migrate`.
@@ -75,13 +74,13 @@ pub async fn open_metadata(
 ) -> anyhow::Result<Arc<dyn MetadataStore>> {
     match args.metadata_choice()? {
         MetadataChoice::Sqlite => {
-            let store = SqliteStore::open(&data_dir.join("berth.db"))
+            let store = SqlStore::open_sqlite(&data_dir.join("berth.db"))
                 .await
                 .with_context(|| format!("opening the metadata store in {}", data_dir.display()))?;
             Ok(Arc::new(CachedMetadataStore::new(store, cache_ttl)))
         }
         MetadataChoice::Postgres(url) => {
-            let store = PostgresStore::connect(&url)
+            let store = SqlStore::connect_postgres(&url)
                 .await
                 .context("connecting to PostgreSQL (--metadata)")?;
             let state = store
@@ -181,14 +180,14 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
                     args.data_dir.display()
                 )
             })?;
-            let store = SqliteStore::open(&args.data_dir.join("berth.db"))
+            let store = SqlStore::open_sqlite(&args.data_dir.join("berth.db"))
                 .await
                 .with_context(|| format!("migrating {}", args.data_dir.display()))?;
             store.close().await;
             println!("SQLite schema is up to date");
         }
         MetadataChoice::Postgres(url) => {
-            let store = PostgresStore::connect(&url)
+            let store = SqlStore::connect_postgres(&url)
                 .await
                 .context("connecting to PostgreSQL (--metadata)")?;
             let before = store

@@ -16,7 +16,7 @@ use berth_core::sts::AssumeRoleWithWebIdentityInput;
 use berth_core::{Caller, ServerConfig, Services};
 use berth_store::cached::CachedMetadataStore;
 use berth_store_fs::FsBlobStore;
-use berth_store_sqlite::SqliteStore;
+use berth_store_sql::SqlStore;
 use berth_types::AccountId;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -38,7 +38,7 @@ fn fixture() -> Fixture {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (services, input, facts) = runtime.block_on(async {
-        let metadata = SqliteStore::open(&dir.path().join("berth.db")).await.unwrap();
+        let metadata = SqlStore::open_sqlite(&dir.path().join("berth.db")).await.unwrap();
         let blobs = FsBlobStore::open(&dir.path().join("blobs")).await.unwrap();
         let config = ServerConfig {
             account_id: AccountId::parse(ACCOUNT).unwrap(),

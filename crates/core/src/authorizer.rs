@@ -498,7 +498,7 @@ mod tests {
     const REPO: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
 
     async fn authorizer() -> Authorizer {
-        let store = berth_store_sqlite::SqliteStore::open_in_memory()
+        let store = berth_store_sql::SqlStore::open_sqlite_in_memory()
             .await
             .unwrap();
         Authorizer::new(Arc::new(store))

@@ -5,7 +5,7 @@
 use base64::Engine;
 use berth_oci::ErrorCode;
 use berth_policy::{Policy, PolicyKind};
-use berth_store::{ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError};
+use berth_store::{Conflict, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError};
 use berth_types::{Digest, Reference, RepositoryName, Tag};
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ impl From<ImageError> for RegistryError {
                 message: msg,
                 current_len: current,
             },
-            ImageError::DigestMismatch(_) => Self::oci(ErrorCode::DigestInvalid, msg),
+            ImageError::DigestMismatch { .. } => Self::oci(ErrorCode::DigestInvalid, msg),
             ImageError::EmptyUpload => Self::oci(ErrorCode::BlobUploadInvalid, msg),
             ImageError::BlobsUnknown(_) => Self::oci(ErrorCode::ManifestBlobUnknown, msg),
             ImageError::ManifestsUnknown(_) => Self::oci(ErrorCode::ManifestBlobUnknown, msg),
@@ -280,10 +280,12 @@ impl Services {
         match self.metadata.delete_repository(&repo.name, force).await {
             Ok(()) => Ok(repo),
             Err(StoreError::NotFound) => Err(self.repo_not_found(name)),
-            Err(StoreError::Conflict(_)) => Err(EcrError::RepositoryNotEmpty(format!(
-                "The repository with name '{name}' in registry with id '{}' cannot be deleted because it still contains images",
-                self.config.account_id
-            ))),
+            Err(StoreError::Conflict(Conflict::RepositoryNotEmpty)) => {
+                Err(EcrError::RepositoryNotEmpty(format!(
+                    "The repository with name '{name}' in registry with id '{}' cannot be deleted because it still contains images",
+                    self.config.account_id
+                )))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -707,7 +709,7 @@ impl Services {
         self.complete_upload(&repo.name, upload_id, &digest)
             .await
             .map_err(|e| match e {
-                ImageError::DigestMismatch(m) => EcrError::InvalidLayer(m),
+                e @ ImageError::DigestMismatch { .. } => EcrError::InvalidLayer(e.to_string()),
                 ImageError::UploadNotFound => self.upload_not_found(upload_id, name),
                 other => image_to_ecr_internal(other),
             })?;
@@ -786,7 +788,9 @@ impl Services {
             .put_manifest(&repo, manifest.as_bytes(), media_type, tag.as_ref(), expected.as_ref())
             .await
             .map_err(|e| match e {
-                ImageError::DigestMismatch(m) => EcrError::ImageDigestDoesNotMatch(m),
+                e @ ImageError::DigestMismatch { .. } => {
+                    EcrError::ImageDigestDoesNotMatch(e.to_string())
+                }
                 ImageError::BlobsUnknown(d) => EcrError::LayersNotFound(format!(
                     "Layers with digests {:?} required for pushing image into repository with name '{name}' in the registry with id '{}' do not exist",
                     d.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
@@ -794,9 +798,9 @@ impl Services {
                 )),
                 ImageError::ManifestsUnknown(_) => EcrError::ReferencedImagesNotFound("The manifest list is referencing an image that does not exist".into()),
                 ImageError::ManifestInvalid(m) => EcrError::InvalidParameter(format!("Invalid parameter at 'imageManifest' failed to satisfy constraint: '{m}'")),
-                ImageError::TagImmutable { tag, repository } => EcrError::ImageTagAlreadyExists(format!(
-                    "The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten because the repository is immutable."
-                )),
+                e @ ImageError::TagImmutable { .. } => {
+                    EcrError::ImageTagAlreadyExists(e.to_string())
+                }
                 other => image_to_ecr_internal(other),
             })?;
         if outcome == PutManifestOutcome::Unchanged {

@@ -5,7 +5,7 @@ use crate::actions::{ECR_LIST_TAGS_FOR_RESOURCE, ECR_TAG_RESOURCE, ECR_UNTAG_RES
 use crate::authorizer::RequestFacts;
 use crate::error::EcrError;
 use crate::{Caller, Services};
-use berth_store::StoreError;
+use berth_store::{Conflict, StoreError};
 
 /// ECR's limit of tags per resource.
 pub const MAX_TAGS: usize = 50;
@@ -102,9 +102,9 @@ impl Services {
     ) -> Result<(), EcrError> {
         match self.metadata.tag_repository(name, tags, MAX_TAGS).await {
             Err(StoreError::NotFound) => Err(self.repository_not_found_error(name.as_str())),
-            Err(StoreError::Conflict(_)) => Err(EcrError::TooManyTags(format!(
-                "A resource can have at most {MAX_TAGS} tags"
-            ))),
+            Err(StoreError::Conflict(Conflict::RepositoryTagLimit { max })) => Err(
+                EcrError::TooManyTags(format!("A resource can have at most {max} tags")),
+            ),
             other => Ok(other?),
         }
     }

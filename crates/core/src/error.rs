@@ -1,7 +1,7 @@
 //! Typed errors of the services. The `api` crate owns the one mapping from these to wire
 //! errors (AWS Query XML, JSON 1.1, OCI error bodies).
 
-use berth_store::StoreError;
+use berth_store::{Conflict, StoreError};
 
 /// A failure the caller cannot fix. The text is logged, never sent.
 #[derive(Debug, thiserror::Error)]
@@ -73,9 +73,38 @@ pub enum IamError {
     Internal(#[from] InternalError),
 }
 
+/// IAM's words for the store's refusals, written once. A refusal IAM has no words for
+/// (it would be a bug to reach one here) stays internal.
 impl From<StoreError> for IamError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.into())
+        let StoreError::Conflict(conflict) = e else {
+            return Self::Internal(e.into());
+        };
+        match conflict {
+            Conflict::RoleHasInlinePolicies => {
+                Self::DeleteConflict("Cannot delete entity, must delete policies first.".into())
+            }
+            Conflict::RoleHasAttachedPolicies => {
+                Self::DeleteConflict("Cannot delete entity, must detach all policies first.".into())
+            }
+            Conflict::PolicyAttached => {
+                Self::DeleteConflict("Cannot delete a policy attached to entities.".into())
+            }
+            Conflict::DefaultPolicyVersion => {
+                Self::DeleteConflict("Cannot delete the default version of a policy.".into())
+            }
+            Conflict::PolicyVersionLimit { max } => Self::LimitExceeded(format!(
+                "A managed policy can have up to {max} versions. Before you create a new \
+                 version, you must delete an existing version."
+            )),
+            Conflict::IamTagLimit { max } => {
+                Self::LimitExceeded(format!("Cannot exceed quota for TagsPerEntity: {max}"))
+            }
+            Conflict::ClientIdLimit { max } => Self::LimitExceeded(format!(
+                "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {max}"
+            )),
+            other => Self::Internal(StoreError::Conflict(other).into()),
+        }
     }
 }
 

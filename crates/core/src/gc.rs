@@ -27,7 +27,7 @@
 
 use std::time::Duration;
 
-use berth_store::{BlobStore, MetadataStore, StoreError};
+use berth_store::{BlobStore, Conflict, MetadataStore, StoreError};
 use berth_types::Digest;
 
 use crate::error::InternalError;
@@ -164,7 +164,9 @@ impl Services {
                 .await
             {
                 Ok(()) => return Ok(BlobLease(lease)),
-                Err(StoreError::Conflict(m)) if tokio::time::Instant::now() < deadline => {
+                Err(StoreError::Conflict(m @ Conflict::BlobBeingCollected(_)))
+                    if tokio::time::Instant::now() < deadline =>
+                {
                     tracing::debug!("{m}; waiting");
                     tokio::time::sleep(LEASE_RETRY).await;
                 }

@@ -3,7 +3,7 @@
 
 use berth_policy::{Policy, PolicyKind, non_whitespace_len};
 use berth_store::{
-    AttachedPolicy, IamTag, ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord,
+    AttachedPolicy, Conflict, IamTag, ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord,
     RoleRecord, StoreError,
 };
 use berth_types::{Arn, PolicyName, RoleName};
@@ -442,15 +442,15 @@ impl Services {
         let role = self
             .authorized_role(caller, facts, "iam:DeleteRole", name)
             .await?;
+        // Checked before the principals are unbound, so a refused delete changes nothing;
+        // the store checks again in the delete's transaction.
         if !self
             .metadata
             .list_attached_role_policies(&role.name)
             .await?
             .is_empty()
         {
-            return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must detach all policies first.".into(),
-            ));
+            return Err(StoreError::Conflict(Conflict::RoleHasAttachedPolicies).into());
         }
         if !self
             .metadata
@@ -458,18 +458,11 @@ impl Services {
             .await?
             .is_empty()
         {
-            return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must delete policies first.".into(),
-            ));
+            return Err(StoreError::Conflict(Conflict::RoleHasInlinePolicies).into());
         }
         self.unbind_role_principals(&role).await?;
         match self.metadata.delete_role(&role.name).await {
             Err(StoreError::NotFound) => return Err(role_not_found(&role.name)),
-            Err(StoreError::Conflict(_)) => {
-                return Err(IamError::DeleteConflict(
-                    "Cannot delete entity, must detach all policies first.".into(),
-                ));
-            }
             other => other?,
         }
         self.unbind_role_principals(&role).await
@@ -623,9 +616,6 @@ impl Services {
         }
         match self.metadata.delete_managed_policy(arn).await {
             Err(StoreError::NotFound) => Err(policy_not_found(arn)),
-            Err(StoreError::Conflict(_)) => Err(IamError::DeleteConflict(
-                "Cannot delete a policy attached to entities.".into(),
-            )),
             other => Ok(other?),
         }
     }
@@ -972,14 +962,10 @@ impl Services {
         if tags.is_empty() {
             return Ok(());
         }
-        match self
+        Ok(self
             .metadata
             .tag_iam_resource(arn, tags, TAGS_PER_ENTITY_MAX)
-            .await
-        {
-            Err(StoreError::Conflict(m)) => Err(IamError::LimitExceeded(m)),
-            other => Ok(other?),
-        }
+            .await?)
     }
 
     /// CreateRole with `Tags`: also needs `iam:TagRole` when tags are given.
@@ -1105,7 +1091,6 @@ impl Services {
             .await
         {
             Err(StoreError::NotFound) => Err(policy_not_found(arn)),
-            Err(StoreError::Conflict(m)) => Err(IamError::LimitExceeded(m)),
             other => Ok(other?),
         }
     }
@@ -1153,7 +1138,6 @@ impl Services {
             .await?;
         match self.metadata.delete_policy_version(arn, version_id).await {
             Err(StoreError::NotFound) => Err(version_not_found(arn, version_id)),
-            Err(StoreError::Conflict(m)) => Err(IamError::DeleteConflict(m)),
             other => Ok(other?),
         }
     }
@@ -1422,7 +1406,6 @@ impl Services {
             .await
         {
             Err(StoreError::NotFound) => Err(provider_not_found(arn)),
-            Err(StoreError::Conflict(m)) => Err(IamError::LimitExceeded(m)),
             other => Ok(other?),
         }
     }

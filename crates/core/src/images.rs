@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use berth_oci::{Descriptor, Manifest, ManifestKind};
 use berth_store::{
-    BlobReader, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError, UploadReader,
-    UploadRecord,
+    BlobReader, Conflict, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError,
+    UploadReader, UploadRecord,
 };
 use berth_types::{Digest, DigestAlgorithm, Reference, RepositoryName, Tag};
 
@@ -22,8 +22,13 @@ pub enum ImageError {
     UploadNotFound,
     #[error("chunk starts at {offset}, but the upload has {current} bytes")]
     OffsetMismatch { offset: u64, current: u64 },
-    #[error("{0}")]
-    DigestMismatch(String),
+    /// `what` is `content` (a blob) or `manifest`.
+    #[error("{what} digest {actual} does not match {expected}")]
+    DigestMismatch {
+        what: &'static str,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("the upload is empty")]
     EmptyUpload,
     #[error("manifest references blobs not in the repository: {}", digest_list(.0))]
@@ -36,8 +41,9 @@ pub enum ImageError {
     ManifestUnknown,
     #[error("blob unknown")]
     BlobUnknown,
+    /// ECR's words, also the registry's.
     #[error(
-        "the image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten because the repository is immutable."
+        "The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten because the repository is immutable."
     )]
     TagImmutable { tag: String, repository: String },
     #[error(transparent)]
@@ -60,9 +66,19 @@ fn digest_list(digests: &[Digest]) -> String {
     text
 }
 
+/// A blob store refusing bytes that do not hash to their digest is the client's error.
 impl From<StoreError> for ImageError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.into())
+        match e {
+            StoreError::Conflict(Conflict::DigestMismatch { expected, actual }) => {
+                Self::DigestMismatch {
+                    what: "content",
+                    expected,
+                    actual,
+                }
+            }
+            e => Self::Internal(e.into()),
+        }
     }
 }
 
@@ -133,7 +149,9 @@ impl Services {
         };
         match appended {
             Err(StoreError::NotFound) => Err(ImageError::UploadNotFound),
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Conflict(
+                Conflict::UploadOffset { .. } | Conflict::UploadFinalised,
+            )) => {
                 let current = self.upload_len(id).await?;
                 Err(ImageError::OffsetMismatch {
                     offset: offset.unwrap_or(current),
@@ -171,10 +189,7 @@ impl Services {
         // Leased from before the bytes are stored until they are linked (see `gc`).
         let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
         let result = async {
-            match self.blobs.put(digest, bytes).await {
-                Err(StoreError::Conflict(m)) => return Err(ImageError::DigestMismatch(m)),
-                other => other?,
-            }
+            self.blobs.put(digest, bytes).await?;
             self.metadata.link_blob(repository, digest, size).await?;
             Ok(bytes.len() as u64)
         }
@@ -191,7 +206,6 @@ impl Services {
     ) -> Result<u64, ImageError> {
         let size = match self.blobs.commit_upload(id, digest).await {
             Err(StoreError::NotFound) => return Err(ImageError::UploadNotFound),
-            Err(StoreError::Conflict(m)) => return Err(ImageError::DigestMismatch(m)),
             other => other?,
         };
         let size_i64 = i64::try_from(size).map_err(|_| InternalError("blob too large".into()))?;
@@ -390,9 +404,11 @@ impl Services {
         if let Some(expected) = expected
             && expected != &digest
         {
-            return Err(ImageError::DigestMismatch(format!(
-                "manifest digest {digest} does not match {expected}"
-            )));
+            return Err(ImageError::DigestMismatch {
+                what: "manifest",
+                expected: expected.clone(),
+                actual: digest,
+            });
         }
         // The manifest's own digest and every digest it references stay leased until its
         // record is stored, so the collector cannot take them in between (see `gc`).
@@ -467,7 +483,7 @@ impl Services {
         self.blobs.put(&digest, bytes).await?;
         let immutable = repository.image_tag_mutability == "IMMUTABLE";
         let outcome = match self.metadata.put_manifest(&record, tag, immutable).await {
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Conflict(Conflict::TagImmutable)) => {
                 return Err(ImageError::TagImmutable {
                     tag: tag.map(|t| t.to_string()).unwrap_or_default(),
                     repository: name.to_string(),

@@ -368,7 +368,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_rotate_and_tokens_of_the_old_key_verify_until_it_goes() {
-        let store = berth_store_sqlite::SqliteStore::open_in_memory()
+        let store = berth_store_sql::SqlStore::open_sqlite_in_memory()
             .await
             .unwrap();
         let config = ServerConfig {

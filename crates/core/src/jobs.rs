@@ -76,11 +76,11 @@ async fn renew_forever(store: &dyn MetadataStore, job: &str, holder: &str) -> In
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_store_sqlite::SqliteStore;
+    use berth_store_sql::SqlStore;
 
     #[tokio::test]
     async fn a_job_runs_on_one_holder_at_a_time() {
-        let store = SqliteStore::open_in_memory().await.unwrap();
+        let store = SqlStore::open_sqlite_in_memory().await.unwrap();
         let (first, second) = (holder_id(), holder_id());
         assert_ne!(first, second);
         let nested = run_exclusively(&store, GARBAGE_COLLECTION, &first, async {

@@ -185,11 +185,12 @@ impl Sealer {
 mod tests {
     use super::*;
     use crate::key_rotation::ACTIVATION_DELAY;
-    use berth_store_sqlite::SqliteStore;
+    use berth_store::prelude::*;
+    use berth_store_sql::SqlStore;
 
     #[tokio::test]
     async fn keys_rotate_in_the_store_and_old_tokens_open_until_they_expire() {
-        let store = SqliteStore::open_in_memory().await.unwrap();
+        let store = SqlStore::open_sqlite_in_memory().await.unwrap();
         let start = crate::now_unix();
         let sealer = Sealer::load(&store).await.unwrap();
         let other_replica = Sealer::load(&store).await.unwrap();

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, Weak};
 
 use async_trait::async_trait;
-use berth_store::{BlobReader, BlobStore, StoreError, StoreResult, UploadReader};
+use berth_store::{BlobReader, BlobStore, Conflict, StoreError, StoreResult, UploadReader};
 use berth_types::{Digest, DigestAlgorithm};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -369,9 +369,10 @@ fn write_chunk(
     let before = counted_len::read(&paths.data, &paths.len_file)?;
     let len = before.len;
     if offset != len {
-        return Err(StoreError::Conflict(format!(
-            "the upload has {len} bytes; a chunk starting at {offset} does not follow them"
-        )));
+        return Err(StoreError::Conflict(Conflict::UploadOffset {
+            offset,
+            length: len,
+        }));
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -558,9 +559,11 @@ impl BlobStore for FsBlobStore {
             });
         };
         if first > last || first >= size {
-            return Err(StoreError::Conflict(format!(
-                "range {first}-{last} is not satisfiable for a blob of {size} bytes"
-            )));
+            return Err(StoreError::Conflict(Conflict::RangeNotSatisfiable {
+                first,
+                last,
+                size,
+            }));
         }
         // As in HTTP, a last byte past the end means the end.
         let last = last.min(size.saturating_sub(1));
@@ -580,9 +583,10 @@ impl BlobStore for FsBlobStore {
             aws_lc_rs::digest::digest(algorithm(digest), bytes).as_ref(),
         );
         if &actual != digest {
-            return Err(StoreError::Conflict(format!(
-                "content digest {actual} does not match {digest}"
-            )));
+            return Err(StoreError::Conflict(Conflict::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            }));
         }
         let target = self.blob_path(digest)?;
         if self.stat(digest).await?.is_some() {
@@ -612,7 +616,7 @@ impl BlobStore for FsBlobStore {
     async fn create_upload(&self, upload_id: &str) -> StoreResult<()> {
         let (data, len_file) = self
             .upload_paths(upload_id)
-            .ok_or_else(|| StoreError::Conflict(format!("invalid upload id `{upload_id}`")))?;
+            .ok_or(StoreError::Conflict(Conflict::InvalidUploadId))?;
         let guard = self.lock_upload(upload_id).await;
         take_running_hash(&self.running_hashes, upload_id);
         locked(&guard, move || {
@@ -737,9 +741,10 @@ impl BlobStore for FsBlobStore {
                         },
                     );
                 }
-                return Err(StoreError::Conflict(format!(
-                    "uploaded content has digest {actual}, not {expected}"
-                )));
+                return Err(StoreError::Conflict(Conflict::DigestMismatch {
+                    expected,
+                    actual,
+                }));
             }
             file.set_len(len).map_err(io("truncating upload"))?;
             file.sync_all().map_err(io("syncing upload"))?;

@@ -27,7 +27,7 @@ use std::io;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use berth_store::{BlobReader, BlobStore, StoreError, StoreResult, UploadReader};
+use berth_store::{BlobReader, BlobStore, Conflict, StoreError, StoreResult, UploadReader};
 use berth_types::{Digest, DigestAlgorithm};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -143,7 +143,10 @@ fn digest_bytes(algorithm: DigestAlgorithm, bytes: &[u8]) -> Digest {
 }
 
 fn mismatch(actual: &Digest, expected: &Digest) -> StoreError {
-    StoreError::Conflict(format!("content digest {actual} does not match {expected}"))
+    StoreError::Conflict(Conflict::DigestMismatch {
+        expected: expected.clone(),
+        actual: actual.clone(),
+    })
 }
 
 fn encode_state(state: &UploadState, tail: &[u8]) -> StoreResult<Bytes> {
@@ -250,9 +253,7 @@ impl S3BlobStore {
 
     fn upload_keys(&self, upload_id: &str) -> StoreResult<(Path, Path)> {
         if !valid_upload_id(upload_id) {
-            return Err(StoreError::Conflict(format!(
-                "invalid upload id `{upload_id}`"
-            )));
+            return Err(StoreError::Conflict(Conflict::InvalidUploadId));
         }
         Ok((
             self.key(&format!("uploads/{upload_id}/state")),
@@ -325,16 +326,14 @@ impl S3BlobStore {
             mut tail,
         } = self.load(&state_key).await?;
         if state.completed {
-            return Err(StoreError::Conflict(
-                "the upload was finalised by a commit and takes no more bytes".into(),
-            ));
+            return Err(StoreError::Conflict(Conflict::UploadFinalised));
         }
         let len = state.parts_len.saturating_add(tail.len() as u64);
         if offset.is_some_and(|offset| offset != len) {
-            return Err(StoreError::Conflict(format!(
-                "chunk starts at {}, the upload has {len} bytes",
-                offset.unwrap_or(len)
-            )));
+            return Err(StoreError::Conflict(Conflict::UploadOffset {
+                offset: offset.unwrap_or(len),
+                length: len,
+            }));
         }
         // Nothing is saved until the whole chunk is in: an interrupted chunk leaves the
         // stored state as it was (parts it already sent are overwritten by the next try,
@@ -400,9 +399,11 @@ impl BlobStore for S3BlobStore {
                 // S3 answers some unsatisfiable ranges with the whole object: decide here.
                 let size = self.stat(digest).await?.ok_or(StoreError::NotFound)?;
                 if first > last || first >= size {
-                    return Err(StoreError::Conflict(format!(
-                        "range {first}-{last} is not satisfiable for a blob of {size} bytes"
-                    )));
+                    return Err(StoreError::Conflict(Conflict::RangeNotSatisfiable {
+                        first,
+                        last,
+                        size,
+                    }));
                 }
                 let end = last.min(size.saturating_sub(1)).saturating_add(1);
                 GetOptions {

@@ -23,9 +23,10 @@ use async_trait::async_trait;
 use berth_types::{Digest, RepositoryName, Tag};
 
 use crate::{
-    AttachedPolicy, EffectivePolicy, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
-    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
-    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord,
+    AttachedPolicy, EffectivePolicy, IamStore, IamTag, KeyStore, LeaseStore, LifecyclePolicyRecord,
+    ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
+    PutManifestOutcome, RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord,
+    StoreResult, UploadRecord, UploadStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -208,15 +209,16 @@ fn key2(a: &str, b: &str) -> String {
 }
 
 #[async_trait]
-impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
-    // --- OIDC providers -------------------------------------------------------------
+impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
     async fn create_oidc_provider(&self, provider: &OidcProviderRecord) -> StoreResult<()> {
         self.write(self.inner.create_oidc_provider(provider)).await
     }
+
     async fn get_oidc_provider(&self, arn: &str) -> StoreResult<Option<OidcProviderRecord>> {
         self.cached(&self.providers, arn, || self.inner.get_oidc_provider(arn))
             .await
     }
+
     async fn find_oidc_provider_by_url(
         &self,
         url: &str,
@@ -226,33 +228,37 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         })
         .await
     }
+
     async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProviderRecord>> {
         self.inner.list_oidc_providers().await
     }
+
     async fn delete_oidc_provider(&self, arn: &str) -> StoreResult<()> {
         self.write(self.inner.delete_oidc_provider(arn)).await
     }
 
-    // --- Roles ----------------------------------------------------------------------
     async fn create_role(&self, role: &RoleRecord) -> StoreResult<()> {
         self.write(self.inner.create_role(role)).await
     }
+
     async fn get_role(&self, name: &str) -> StoreResult<Option<RoleRecord>> {
         self.cached(&self.roles, name, || self.inner.get_role(name))
             .await
     }
+
     async fn list_roles(&self) -> StoreResult<Vec<RoleRecord>> {
         self.inner.list_roles().await
     }
+
     async fn update_role_trust_policy(&self, name: &str, document: &str) -> StoreResult<()> {
         self.write(self.inner.update_role_trust_policy(name, document))
             .await
     }
+
     async fn delete_role(&self, name: &str) -> StoreResult<()> {
         self.write(self.inner.delete_role(name)).await
     }
 
-    // --- Managed policies -----------------------------------------------------------
     async fn create_managed_policy(
         &self,
         policy: &ManagedPolicyRecord,
@@ -261,12 +267,14 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.create_managed_policy(policy, version))
             .await
     }
+
     async fn get_managed_policy(&self, arn: &str) -> StoreResult<Option<ManagedPolicyRecord>> {
         self.cached(&self.managed_policies, arn, || {
             self.inner.get_managed_policy(arn)
         })
         .await
     }
+
     async fn get_policy_version(
         &self,
         arn: &str,
@@ -277,25 +285,28 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         })
         .await
     }
+
     async fn delete_managed_policy(&self, arn: &str) -> StoreResult<()> {
         self.write(self.inner.delete_managed_policy(arn)).await
     }
 
-    // --- Attachments and inline policies -------------------------------------------
     async fn attach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()> {
         self.write(self.inner.attach_role_policy(role_name, policy_arn))
             .await
     }
+
     async fn detach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()> {
         self.write(self.inner.detach_role_policy(role_name, policy_arn))
             .await
     }
+
     async fn list_attached_role_policies(
         &self,
         role_name: &str,
     ) -> StoreResult<Vec<AttachedPolicy>> {
         self.inner.list_attached_role_policies(role_name).await
     }
+
     async fn put_role_policy(
         &self,
         role_name: &str,
@@ -305,6 +316,7 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.put_role_policy(role_name, policy_name, document))
             .await
     }
+
     async fn get_role_policy(
         &self,
         role_name: &str,
@@ -312,13 +324,16 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
     ) -> StoreResult<Option<String>> {
         self.inner.get_role_policy(role_name, policy_name).await
     }
+
     async fn delete_role_policy(&self, role_name: &str, policy_name: &str) -> StoreResult<()> {
         self.write(self.inner.delete_role_policy(role_name, policy_name))
             .await
     }
+
     async fn list_role_policies(&self, role_name: &str) -> StoreResult<Vec<String>> {
         self.inner.list_role_policies(role_name).await
     }
+
     async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
         self.cached(&self.effective_policies, role_name, || {
             self.inner.role_effective_policies(role_name)
@@ -326,7 +341,6 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         .await
     }
 
-    // --- IAM: policy versions, listings, tags, provider updates -----------------------
     async fn create_policy_version(
         &self,
         arn: &str,
@@ -344,13 +358,16 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         ))
         .await
     }
+
     async fn list_policy_versions(&self, arn: &str) -> StoreResult<Vec<PolicyVersionRecord>> {
         self.inner.list_policy_versions(arn).await
     }
+
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> StoreResult<()> {
         self.write(self.inner.delete_policy_version(arn, version_id))
             .await
     }
+
     async fn set_default_policy_version(
         &self,
         arn: &str,
@@ -363,9 +380,11 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         )
         .await
     }
+
     async fn list_managed_policies(&self) -> StoreResult<Vec<ManagedPolicyRecord>> {
         self.inner.list_managed_policies().await
     }
+
     async fn tag_iam_resource(
         &self,
         arn: &str,
@@ -375,12 +394,15 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.tag_iam_resource(arn, tags, max_tags))
             .await
     }
+
     async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()> {
         self.write(self.inner.untag_iam_resource(arn, keys)).await
     }
+
     async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>> {
         self.inner.list_iam_resource_tags(arn).await
     }
+
     async fn add_oidc_provider_client_id(
         &self,
         arn: &str,
@@ -393,10 +415,12 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         )
         .await
     }
+
     async fn remove_oidc_provider_client_id(&self, arn: &str, client_id: &str) -> StoreResult<()> {
         self.write(self.inner.remove_oidc_provider_client_id(arn, client_id))
             .await
     }
+
     async fn update_oidc_provider_thumbprints(
         &self,
         arn: &str,
@@ -408,17 +432,21 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         )
         .await
     }
+}
 
-    // --- Repositories ---------------------------------------------------------------
+#[async_trait]
+impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
     async fn create_repository(&self, repository: &RepositoryRecord) -> StoreResult<()> {
         self.write(self.inner.create_repository(repository)).await
     }
+
     async fn get_repository(&self, name: &RepositoryName) -> StoreResult<Option<RepositoryRecord>> {
         self.cached(&self.repositories, name.as_str(), || {
             self.inner.get_repository(name)
         })
         .await
     }
+
     async fn list_repositories(
         &self,
         after: Option<&RepositoryName>,
@@ -431,6 +459,7 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         })
         .await
     }
+
     async fn set_image_tag_mutability(
         &self,
         name: &RepositoryName,
@@ -442,6 +471,7 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         )
         .await
     }
+
     async fn set_repository_policy(
         &self,
         name: &RepositoryName,
@@ -450,14 +480,15 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.set_repository_policy(name, policy))
             .await
     }
+
     async fn count_manifests(&self, name: &RepositoryName) -> StoreResult<u64> {
         self.inner.count_manifests(name).await
     }
+
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> StoreResult<()> {
         self.write(self.inner.delete_repository(name, force)).await
     }
 
-    // --- Lifecycle policies (ECR) ---------------------------------------------------
     async fn put_lifecycle_policy(
         &self,
         repository: &RepositoryName,
@@ -466,16 +497,19 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.put_lifecycle_policy(repository, text))
             .await
     }
+
     async fn get_lifecycle_policy(
         &self,
         repository: &RepositoryName,
     ) -> StoreResult<Option<LifecyclePolicyRecord>> {
         self.inner.get_lifecycle_policy(repository).await
     }
+
     async fn delete_lifecycle_policy(&self, repository: &RepositoryName) -> StoreResult<()> {
         self.write(self.inner.delete_lifecycle_policy(repository))
             .await
     }
+
     async fn set_lifecycle_policy_evaluated(
         &self,
         repository: &RepositoryName,
@@ -484,9 +518,11 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.set_lifecycle_policy_evaluated(repository, at))
             .await
     }
+
     async fn list_lifecycle_policies(&self) -> StoreResult<Vec<LifecyclePolicyRecord>> {
         self.inner.list_lifecycle_policies().await
     }
+
     async fn put_lifecycle_policy_preview(
         &self,
         repository: &RepositoryName,
@@ -495,6 +531,7 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.put_lifecycle_policy_preview(repository, text))
             .await
     }
+
     async fn get_lifecycle_policy_preview(
         &self,
         repository: &RepositoryName,
@@ -502,7 +539,6 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.inner.get_lifecycle_policy_preview(repository).await
     }
 
-    // --- Blob links -----------------------------------------------------------------
     async fn link_blob(
         &self,
         repository: &RepositoryName,
@@ -512,6 +548,7 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.link_blob(repository, digest, size))
             .await
     }
+
     async fn blob_link(
         &self,
         repository: &RepositoryName,
@@ -519,11 +556,11 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
     ) -> StoreResult<Option<i64>> {
         self.inner.blob_link(repository, digest).await
     }
+
     async fn unlink_blob(&self, repository: &RepositoryName, digest: &Digest) -> StoreResult<()> {
         self.write(self.inner.unlink_blob(repository, digest)).await
     }
 
-    // --- Repository resource tags -----------------------------------------------------
     async fn tag_repository(
         &self,
         name: &RepositoryName,
@@ -533,9 +570,11 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.tag_repository(name, tags, max_tags))
             .await
     }
+
     async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()> {
         self.write(self.inner.untag_repository(name, keys)).await
     }
+
     async fn list_repository_tags(
         &self,
         name: &RepositoryName,
@@ -543,11 +582,106 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.inner.list_repository_tags(name).await
     }
 
-    // --- Garbage collection: writes, but of nothing cached; they bump all the same, so
-    // the rule "every write invalidates" stays without exceptions.
+    async fn put_manifest(
+        &self,
+        manifest: &ManifestRecord,
+        tag: Option<&Tag>,
+        immutable_tags: bool,
+    ) -> StoreResult<PutManifestOutcome> {
+        self.write(self.inner.put_manifest(manifest, tag, immutable_tags))
+            .await
+    }
+
+    async fn get_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ManifestRecord>> {
+        self.inner.get_manifest(repository, digest).await
+    }
+
+    async fn resolve_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> StoreResult<Option<Digest>> {
+        self.inner.resolve_tag(repository, tag).await
+    }
+
+    async fn list_tags(
+        &self,
+        repository: &RepositoryName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.inner.list_tags(repository, after, limit).await
+    }
+
+    async fn list_manifests(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>> {
+        self.inner.list_manifests(repository).await
+    }
+
+    async fn list_referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>> {
+        self.inner.list_referrers(repository, subject).await
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<()> {
+        self.write(self.inner.delete_manifest(repository, digest))
+            .await
+    }
+
+    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StoreResult<()> {
+        self.write(self.inner.delete_tag(repository, tag)).await
+    }
+}
+
+#[async_trait]
+impl<S: MetadataStore> UploadStore for CachedMetadataStore<S> {
     async fn list_uploads_created_before(&self, before: i64) -> StoreResult<Vec<UploadRecord>> {
         self.inner.list_uploads_created_before(before).await
     }
+
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
+        self.write(self.inner.create_upload(upload)).await
+    }
+
+    async fn get_upload(&self, id: &str) -> StoreResult<Option<UploadRecord>> {
+        self.inner.get_upload(id).await
+    }
+
+    async fn update_upload_parts(
+        &self,
+        id: &str,
+        last_part_size: i64,
+        small_part_seen: bool,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .update_upload_parts(id, last_part_size, small_part_seen),
+        )
+        .await
+    }
+
+    async fn delete_upload(&self, id: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_upload(id)).await
+    }
+}
+
+/// Garbage collection: writes, but of nothing cached; they bump all the same, so the rule
+/// "every write invalidates" stays without exceptions.
+#[async_trait]
+impl<S: MetadataStore> LeaseStore for CachedMetadataStore<S> {
     async fn lease_blobs(
         &self,
         lease: &str,
@@ -561,9 +695,11 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         )
         .await
     }
+
     async fn release_blob_lease(&self, lease: &str) -> StoreResult<()> {
         self.write(self.inner.release_blob_lease(lease)).await
     }
+
     async fn claim_unreferenced_blob(
         &self,
         digest: &Digest,
@@ -576,9 +712,11 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         )
         .await
     }
+
     async fn drop_blob_claim(&self, digest: &Digest) -> StoreResult<()> {
         self.write(self.inner.drop_blob_claim(digest)).await
     }
+
     async fn acquire_job_lease(
         &self,
         job: &str,
@@ -590,95 +728,19 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
             .acquire_job_lease(job, holder, now, expires_at)
             .await
     }
+
     async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
         self.inner.release_job_lease(job, holder).await
     }
+
     async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()> {
         self.write(self.inner.prune_blob_leases_and_claims(before))
             .await
     }
+}
 
-    // --- Manifests and tags ---------------------------------------------------------
-    async fn put_manifest(
-        &self,
-        manifest: &ManifestRecord,
-        tag: Option<&Tag>,
-        immutable_tags: bool,
-    ) -> StoreResult<PutManifestOutcome> {
-        self.write(self.inner.put_manifest(manifest, tag, immutable_tags))
-            .await
-    }
-    async fn get_manifest(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-    ) -> StoreResult<Option<ManifestRecord>> {
-        self.inner.get_manifest(repository, digest).await
-    }
-    async fn resolve_tag(
-        &self,
-        repository: &RepositoryName,
-        tag: &Tag,
-    ) -> StoreResult<Option<Digest>> {
-        self.inner.resolve_tag(repository, tag).await
-    }
-    async fn list_tags(
-        &self,
-        repository: &RepositoryName,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        self.inner.list_tags(repository, after, limit).await
-    }
-    async fn list_manifests(
-        &self,
-        repository: &RepositoryName,
-    ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>> {
-        self.inner.list_manifests(repository).await
-    }
-    async fn list_referrers(
-        &self,
-        repository: &RepositoryName,
-        subject: &Digest,
-    ) -> StoreResult<Vec<ManifestRecord>> {
-        self.inner.list_referrers(repository, subject).await
-    }
-    async fn delete_manifest(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-    ) -> StoreResult<()> {
-        self.write(self.inner.delete_manifest(repository, digest))
-            .await
-    }
-    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StoreResult<()> {
-        self.write(self.inner.delete_tag(repository, tag)).await
-    }
-
-    // --- Uploads --------------------------------------------------------------------
-    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
-        self.write(self.inner.create_upload(upload)).await
-    }
-    async fn get_upload(&self, id: &str) -> StoreResult<Option<UploadRecord>> {
-        self.inner.get_upload(id).await
-    }
-    async fn update_upload_parts(
-        &self,
-        id: &str,
-        last_part_size: i64,
-        small_part_seen: bool,
-    ) -> StoreResult<()> {
-        self.write(
-            self.inner
-                .update_upload_parts(id, last_part_size, small_part_seen),
-        )
-        .await
-    }
-    async fn delete_upload(&self, id: &str) -> StoreResult<()> {
-        self.write(self.inner.delete_upload(id)).await
-    }
-
-    // --- Signing keys ---------------------------------------------------------------
+#[async_trait]
+impl<S: MetadataStore> KeyStore for CachedMetadataStore<S> {
     async fn get_or_create_signing_key(
         &self,
         candidate: &SigningKeyRecord,
@@ -686,12 +748,15 @@ impl<S: MetadataStore> MetadataStore for CachedMetadataStore<S> {
         self.write(self.inner.get_or_create_signing_key(candidate))
             .await
     }
+
     async fn list_signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRecord>> {
         self.inner.list_signing_keys(purpose).await
     }
+
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         self.inner.add_signing_key(key).await
     }
+
     async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()> {
         self.inner.delete_signing_key(purpose, kid).await
     }

@@ -154,10 +154,20 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
-/// Every record Berth keeps. Writes that must be atomic (a tag move, a repository
-/// delete) are one method each, so a backend can put them in one transaction.
+/// Every record Berth keeps, one trait per area so a reader sees one area at a time.
+/// Writes that must be atomic (a tag move, a repository delete) are one method each, so a
+/// backend can put them in one transaction. Implement the five area traits; this one
+/// follows.
+pub trait MetadataStore: IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore {}
+
+impl<T> MetadataStore for T where
+    T: IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore + ?Sized
+{
+}
+
+/// IAM: OIDC providers, roles, managed and inline policies, attachments, versions, tags.
 #[async_trait]
-pub trait MetadataStore: Send + Sync + 'static {
+pub trait IamStore: Send + Sync + 'static {
     // --- OIDC providers -------------------------------------------------------------
     /// `AlreadyExists` when a provider with the same URL exists.
     async fn create_oidc_provider(&self, provider: &OidcProviderRecord) -> StoreResult<()>;
@@ -282,7 +292,12 @@ pub trait MetadataStore: Send + Sync + 'static {
         arn: &str,
         thumbprints: &[String],
     ) -> StoreResult<()>;
+}
 
+/// ECR repositories and what they hold: settings, policies, lifecycle policies, resource
+/// tags, blob links, manifests and tags.
+#[async_trait]
+pub trait RepositoryStore: Send + Sync + 'static {
     // --- Repositories ---------------------------------------------------------------
     /// `AlreadyExists` when present.
     async fn create_repository(&self, repository: &RepositoryRecord) -> StoreResult<()>;
@@ -427,7 +442,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// `NotFound` when absent.
     async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StoreResult<()>;
+}
 
+/// In-progress blob uploads (the bytes are the blob store's).
+#[async_trait]
+pub trait UploadStore: Send + Sync + 'static {
     // --- Uploads --------------------------------------------------------------------
     async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()>;
     async fn get_upload(&self, id: &str) -> StoreResult<Option<UploadRecord>>;
@@ -443,7 +462,11 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Uploads created before `before` (unix seconds), for garbage collection.
     async fn list_uploads_created_before(&self, before: i64) -> StoreResult<Vec<UploadRecord>>;
+}
 
+/// Coordination: leases and claims of blob garbage collection, and background-job leases.
+#[async_trait]
+pub trait LeaseStore: Send + Sync + 'static {
     // --- Garbage collection of blob bytes -------------------------------------------
     // The protocol (explained in berth-core's `gc` module): a writer leases the digests it
     // is about to store or reference; the collector claims a digest only when nothing
@@ -488,7 +511,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Gives up `holder`'s lease on `job`; a lease someone else holds is left alone.
     async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()>;
+}
 
+/// Signing and sealing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
     // --- Signing keys ---------------------------------------------------------------
     /// Returns the newest key for `candidate.purpose`, inserting `candidate` first when
     /// there is none. Safe against concurrent callers: all of them get the same key.

@@ -12,9 +12,9 @@ use berth_types::{Digest, DigestAlgorithm, RepositoryName, Tag};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
-    AttachedPolicy, BlobReader, BlobStore, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
-    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
-    RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
+    AttachedPolicy, BlobReader, BlobStore, Conflict, IamTag, LifecyclePolicyRecord,
+    ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
+    PutManifestOutcome, RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -75,12 +75,14 @@ fn assert_already_exists<T: std::fmt::Debug>(result: Result<T, StoreError>) {
     );
 }
 
-#[track_caller]
-fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) {
-    match result {
-        Err(StoreError::Conflict(message)) => assert!(!message.is_empty(), "empty message"),
-        other => panic!("expected Conflict, got {other:?}"),
-    }
+/// Asserts `result` is the `Conflict` `kind` (a pattern).
+macro_rules! assert_conflict {
+    ($result:expr, $kind:pat $(,)?) => {
+        match $result {
+            Err(StoreError::Conflict($kind)) => {}
+            other => panic!("expected Conflict({}), got {other:?}", stringify!($kind)),
+        }
+    };
 }
 
 /// Reads a blob to the end, checking it has the announced length.
@@ -347,7 +349,10 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
             .attachment_count,
         1
     );
-    assert_conflict(store.delete_managed_policy(arn).await);
+    assert_conflict!(
+        store.delete_managed_policy(arn).await,
+        Conflict::PolicyAttached
+    );
 
     // Inline policies.
     let inline_v1 =
@@ -418,7 +423,10 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
     assert_not_found(store.role_effective_policies("nobody").await);
 
     // A role with policies cannot go.
-    assert_conflict(store.delete_role("deployer").await);
+    assert_conflict!(
+        store.delete_role("deployer").await,
+        Conflict::RoleHasInlinePolicies
+    );
     store.detach_role_policy("deployer", arn).await.unwrap();
     assert_not_found(store.detach_role_policy("deployer", arn).await);
     assert_not_found(store.detach_role_policy("nobody", arn).await);
@@ -431,7 +439,10 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
             .attachment_count,
         0
     );
-    assert_conflict(store.delete_role("deployer").await); // the inline policy remains
+    assert_conflict!(
+        store.delete_role("deployer").await,
+        Conflict::RoleHasInlinePolicies
+    ); // the inline policy remains
     store
         .delete_role_policy("deployer", "no-delete")
         .await
@@ -570,10 +581,16 @@ pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
     );
 
     // The quota counts versions that exist now.
-    assert_conflict(store.create_policy_version(arn, "{}", 1, false, 3).await);
+    assert_conflict!(
+        store.create_policy_version(arn, "{}", 1, false, 3).await,
+        Conflict::PolicyVersionLimit { max: 3 }
+    );
 
     // The default version cannot be deleted; others can, and ids are never reused.
-    assert_conflict(store.delete_policy_version(arn, "v3").await);
+    assert_conflict!(
+        store.delete_policy_version(arn, "v3").await,
+        Conflict::DefaultPolicyVersion
+    );
     store.delete_policy_version(arn, "v2").await.unwrap();
     assert_not_found(store.delete_policy_version(arn, "v2").await);
     assert_not_found(store.delete_policy_version(missing, "v1").await);
@@ -639,10 +656,11 @@ pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
         ]
     );
     // Going over the quota changes nothing.
-    assert_conflict(
+    assert_conflict!(
         store
             .tag_iam_resource(arn, &[iam_tag("one-too-many", "x")], 3)
             .await,
+        Conflict::IamTagLimit { max: 3 },
     );
     assert_eq!(store.list_iam_resource_tags(arn).await.unwrap().len(), 3);
     store
@@ -706,7 +724,10 @@ pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
         .add_oidc_provider_client_id(parn, "third", 3)
         .await
         .unwrap();
-    assert_conflict(store.add_oidc_provider_client_id(parn, "fourth", 3).await);
+    assert_conflict!(
+        store.add_oidc_provider_client_id(parn, "fourth", 3).await,
+        Conflict::ClientIdLimit { max: 3 }
+    );
     assert_eq!(
         store
             .get_oidc_provider(parn)
@@ -892,7 +913,10 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
         children: vec![m1.digest.clone(), b3.clone()],
     };
     // Immutable: the tag may not move, and nothing is stored.
-    assert_conflict(store.put_manifest(&m2, Some(&tag("v1")), true).await);
+    assert_conflict!(
+        store.put_manifest(&m2, Some(&tag("v1")), true).await,
+        Conflict::TagImmutable
+    );
     assert_eq!(store.get_manifest(&name, &m2.digest).await.unwrap(), None);
     assert_eq!(
         store.resolve_tag(&name, &tag("v1")).await.unwrap(),
@@ -1040,7 +1064,10 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
         small_part_seen: false,
     };
     store.create_upload(&upload).await.unwrap();
-    assert_conflict(store.delete_repository(&name, false).await);
+    assert_conflict!(
+        store.delete_repository(&name, false).await,
+        Conflict::RepositoryNotEmpty
+    );
     assert!(store.get_repository(&name).await.unwrap().is_some());
     assert_eq!(store.count_manifests(&name).await.unwrap(), 1);
     store.delete_repository(&name, true).await.unwrap();
@@ -1185,10 +1212,11 @@ pub async fn blob_collection_bookkeeping(store: &dyn MetadataStore) {
 
     // A live claim refuses a lease, for every digest of it; a dead claim does not.
     assert!(store.claim_unreferenced_blob(&loose, 300, 0).await.unwrap());
-    assert_conflict(
+    assert_conflict!(
         store
             .lease_blobs("lease-2", &[leased.clone(), loose.clone()], 310, 300)
             .await,
+        Conflict::BlobBeingCollected(_),
     );
     store
         .lease_blobs("lease-2", &[leased.clone(), loose.clone()], 310, 301)
@@ -1286,10 +1314,11 @@ pub async fn repository_resource_tags(store: &dyn MetadataStore) {
         vec![pair("env", ""), pair("team", "y")]
     );
     // Over the limit: refused, and nothing changed.
-    assert_conflict(
+    assert_conflict!(
         store
             .tag_repository(&name, &[pair("b", "1"), pair("c", "2")], 3)
             .await,
+        Conflict::RepositoryTagLimit { max: 3 },
     );
     assert_eq!(store.list_repository_tags(&name).await.unwrap().len(), 2);
     store
@@ -1543,7 +1572,7 @@ pub async fn blobs(store: &dyn BlobStore) {
             .open(&digest, Some((first, last)))
             .await
             .map(|b| b.len);
-        assert_conflict(result);
+        assert_conflict!(result, Conflict::RangeNotSatisfiable { .. });
     }
 
     // sha512 content lives beside sha256 content.
@@ -1566,7 +1595,10 @@ pub async fn blobs(store: &dyn BlobStore) {
         read_blob(store.open(&empty, None).await.unwrap()).await,
         b""
     );
-    assert_conflict(store.open(&empty, Some((0, 0))).await.map(|b| b.len));
+    assert_conflict!(
+        store.open(&empty, Some((0, 0))).await.map(|b| b.len),
+        Conflict::RangeNotSatisfiable { .. }
+    );
 }
 
 /// Listing and deleting blobs and listing uploads: the bytes side of garbage collection.
@@ -1629,8 +1661,14 @@ pub async fn upload_lifecycle(store: &dyn BlobStore) {
     );
     assert_eq!(store.upload_len(id).await.unwrap(), 6);
     // Wrong offsets: behind, ahead.
-    assert_conflict(store.append_upload(id, 0, &mut &b"again"[..]).await);
-    assert_conflict(store.append_upload(id, 7, &mut &b"gap"[..]).await);
+    assert_conflict!(
+        store.append_upload(id, 0, &mut &b"again"[..]).await,
+        Conflict::UploadOffset { .. }
+    );
+    assert_conflict!(
+        store.append_upload(id, 7, &mut &b"gap"[..]).await,
+        Conflict::UploadOffset { .. }
+    );
     assert_eq!(store.upload_len(id).await.unwrap(), 6);
     // An interrupted chunk does not count.
     let mut failing = FailingReader {
@@ -1667,12 +1705,18 @@ pub async fn upload_lifecycle(store: &dyn BlobStore) {
     // A wrong digest: Conflict, and the upload stays as it was.
     let content = b"hello world";
     let wrong = sha256(b"something else");
-    assert_conflict(store.commit_upload(id, &wrong).await);
+    assert_conflict!(
+        store.commit_upload(id, &wrong).await,
+        Conflict::DigestMismatch { .. }
+    );
     assert_eq!(store.stat(&wrong).await.unwrap(), None);
     assert_eq!(store.upload_len(id).await.unwrap(), 11);
     // The right algorithm matters too.
     let wrong_algorithm = digest_of(DigestAlgorithm::Sha512, b"hello");
-    assert_conflict(store.commit_upload(id, &wrong_algorithm).await);
+    assert_conflict!(
+        store.commit_upload(id, &wrong_algorithm).await,
+        Conflict::DigestMismatch { .. }
+    );
     assert_eq!(store.upload_len(id).await.unwrap(), 11);
 
     // The right digest: the blob appears, the upload goes.

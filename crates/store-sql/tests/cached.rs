@@ -4,17 +4,18 @@
 use std::time::{Duration, Instant};
 
 use berth_store::cached::CachedMetadataStore;
+use berth_store::prelude::*;
 use berth_store::suite;
-use berth_store::{MetadataStore, RepositoryRecord, RoleRecord};
-use berth_store_sqlite::SqliteStore;
+use berth_store::{RepositoryRecord, RoleRecord};
+use berth_store_sql::SqlStore;
 use berth_types::RepositoryName;
 
 /// Long enough that no entry expires during a test: only the generation makes writes
 /// visible.
 const LONG: Duration = Duration::from_secs(3600);
 
-async fn cached(ttl: Duration) -> CachedMetadataStore<SqliteStore> {
-    CachedMetadataStore::new(SqliteStore::open_in_memory().await.unwrap(), ttl)
+async fn cached(ttl: Duration) -> CachedMetadataStore<SqlStore> {
+    CachedMetadataStore::new(SqlStore::open_sqlite_in_memory().await.unwrap(), ttl)
 }
 
 fn role(name: &str, trust: &str) -> RoleRecord {

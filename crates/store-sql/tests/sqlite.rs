@@ -1,20 +1,21 @@
 //! The shared conformance suite, in memory and on a file.
 
+use berth_store::RepositoryRecord;
+use berth_store::prelude::*;
 use berth_store::suite;
-use berth_store::{MetadataStore, RepositoryRecord};
-use berth_store_sqlite::SqliteStore;
+use berth_store_sql::SqlStore;
 use berth_types::RepositoryName;
 
 #[tokio::test]
 async fn suite_in_memory() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+    let store = SqlStore::open_sqlite_in_memory().await.unwrap();
     suite::metadata_suite(&store).await;
 }
 
 #[tokio::test]
 async fn suite_on_file() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("berth.db"))
+    let store = SqlStore::open_sqlite(&dir.path().join("berth.db"))
         .await
         .unwrap();
     suite::metadata_suite(&store).await;
@@ -22,7 +23,7 @@ async fn suite_on_file() {
 
 #[tokio::test]
 async fn suite_parts_in_any_order_on_one_store() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+    let store = SqlStore::open_sqlite_in_memory().await.unwrap();
     suite::signing_keys(&store).await;
     suite::uploads(&store).await;
     suite::repository_pagination(&store).await;
@@ -38,7 +39,7 @@ async fn data_survives_reopen_and_migrations_rerun() {
     let path = dir.path().join("nested-ok.db");
     let name = RepositoryName::parse("persist/me").unwrap();
     {
-        let store = SqliteStore::open(&path).await.unwrap();
+        let store = SqlStore::open_sqlite(&path).await.unwrap();
         store
             .create_repository(&RepositoryRecord {
                 name: name.clone(),
@@ -52,13 +53,13 @@ async fn data_survives_reopen_and_migrations_rerun() {
             .unwrap();
         store.close().await;
     }
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = SqlStore::open_sqlite(&path).await.unwrap();
     assert!(store.get_repository(&name).await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn upload_for_unknown_repository_is_not_found() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+    let store = SqlStore::open_sqlite_in_memory().await.unwrap();
     let result = store
         .create_upload(&berth_store::UploadRecord {
             id: "u".into(),
@@ -77,7 +78,11 @@ async fn upload_for_unknown_repository_is_not_found() {
 #[tokio::test]
 async fn concurrent_writers_on_a_file() {
     let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("c.db")).await.unwrap());
+    let store = std::sync::Arc::new(
+        SqlStore::open_sqlite(&dir.path().join("c.db"))
+            .await
+            .unwrap(),
+    );
     let mut tasks = Vec::new();
     for i in 0..16 {
         let store = store.clone();

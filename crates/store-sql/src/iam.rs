@@ -1,0 +1,789 @@
+//! IAM: OIDC providers, roles, managed and inline policies, attachments, versions, tags.
+
+use async_trait::async_trait;
+use berth_store::{
+    AttachedPolicy, Conflict, EffectivePolicy, IamStore, IamTag, ManagedPolicyRecord,
+    OidcProviderRecord, PolicyVersionRecord, RoleRecord, StoreError, StoreResult,
+};
+
+use crate::engine::{Row, Tx, query};
+use crate::{SqlStore, found, sql_limit};
+
+const OIDC_COLUMNS: &str = "arn, url, client_ids, thumbprints, created_at";
+
+fn oidc_from_row(row: &Row) -> StoreResult<OidcProviderRecord> {
+    Ok(OidcProviderRecord {
+        arn: row.get("arn")?,
+        url: row.get("url")?,
+        client_ids: row.list("client_ids")?,
+        thumbprints: row.list("thumbprints")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+const ROLE_COLUMNS: &str = "name, role_id, path, arn, trust_policy, description, \
+     max_session_duration, created_at";
+
+fn role_from_row(row: &Row) -> StoreResult<RoleRecord> {
+    Ok(RoleRecord {
+        name: row.get("name")?,
+        role_id: row.get("role_id")?,
+        path: row.get("path")?,
+        arn: row.get("arn")?,
+        trust_policy: row.get("trust_policy")?,
+        description: row.get("description")?,
+        max_session_duration: row.get("max_session_duration")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+const POLICY_SELECT: &str = "SELECT p.arn, p.name, p.path, p.policy_id, p.default_version_id, \
+     p.description, p.created_at, p.updated_at, \
+     (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.policy_arn = p.arn) \
+     AS attachment_count FROM managed_policies p";
+
+fn policy_from_row(row: &Row) -> StoreResult<ManagedPolicyRecord> {
+    Ok(ManagedPolicyRecord {
+        arn: row.get("arn")?,
+        name: row.get("name")?,
+        path: row.get("path")?,
+        policy_id: row.get("policy_id")?,
+        default_version_id: row.get("default_version_id")?,
+        description: row.get("description")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        attachment_count: row.get("attachment_count")?,
+    })
+}
+
+fn version_from_row(row: &Row, version_id: String) -> StoreResult<PolicyVersionRecord> {
+    Ok(PolicyVersionRecord {
+        version_id,
+        document: row.get("document")?,
+        is_default: row.get("is_default")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+/// A short hash of an inline policy document: changes whenever the document does.
+fn document_version(document: &str) -> String {
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, document.as_bytes());
+    let bytes = hash.as_ref();
+    hex::encode(bytes.get(..12).unwrap_or(bytes))
+}
+
+/// The row id of a role, looked up case-insensitively, its row locked until the
+/// transaction ends (a concurrent delete waits, and a concurrent attach cannot slip in
+/// between a check and the write that depends on it).
+async fn lock_role(tx: &mut Tx, name: &str) -> StoreResult<i64> {
+    let sql = format!(
+        "SELECT id FROM roles WHERE lower(name) = lower($1){}",
+        tx.for_update()
+    );
+    query(&sql)
+        .bind(name)
+        .scalar_optional(tx.on())
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Locks a managed policy's row until the transaction ends. `NotFound` when absent.
+async fn lock_policy(tx: &mut Tx, arn: &str) -> StoreResult<()> {
+    let sql = format!(
+        "SELECT 1 AS one FROM managed_policies WHERE arn = $1{}",
+        tx.for_update()
+    );
+    query(&sql)
+        .bind(arn)
+        .fetch_optional(tx.on())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(())
+}
+
+/// One of the list columns of an OIDC provider (`client_ids` or `thumbprints`), its row
+/// locked until the transaction ends (concurrent updates of one provider take turns).
+/// `NotFound` when the provider does not exist.
+async fn lock_oidc_list(tx: &mut Tx, arn: &str, column: &'static str) -> StoreResult<Vec<String>> {
+    let sql = format!(
+        "SELECT {column} AS list FROM oidc_providers WHERE arn = $1{}",
+        tx.for_update()
+    );
+    let row = query(&sql)
+        .bind(arn)
+        .fetch_optional(tx.on())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    row.list("list")
+}
+
+async fn set_oidc_list(
+    tx: &mut Tx,
+    arn: &str,
+    column: &'static str,
+    list: &[String],
+) -> StoreResult<()> {
+    let sql = format!("UPDATE oidc_providers SET {column} = $1 WHERE arn = $2");
+    query(&sql)
+        .bind_list(list)
+        .bind(arn)
+        .execute(tx.on())
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl IamStore for SqlStore {
+    // --- OIDC providers -------------------------------------------------------------
+
+    async fn create_oidc_provider(&self, provider: &OidcProviderRecord) -> StoreResult<()> {
+        query(
+            "INSERT INTO oidc_providers (arn, url, client_ids, thumbprints, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&provider.arn)
+        .bind(&provider.url)
+        .bind_list(&provider.client_ids)
+        .bind_list(&provider.thumbprints)
+        .bind(provider.created_at)
+        .execute(self.db.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_oidc_provider(&self, arn: &str) -> StoreResult<Option<OidcProviderRecord>> {
+        query(&format!(
+            "SELECT {OIDC_COLUMNS} FROM oidc_providers WHERE arn = $1"
+        ))
+        .bind(arn)
+        .record(self.db.reader(), oidc_from_row)
+        .await
+    }
+
+    async fn find_oidc_provider_by_url(
+        &self,
+        url: &str,
+    ) -> StoreResult<Option<OidcProviderRecord>> {
+        query(&format!(
+            "SELECT {OIDC_COLUMNS} FROM oidc_providers WHERE url = $1"
+        ))
+        .bind(url)
+        .record(self.db.reader(), oidc_from_row)
+        .await
+    }
+
+    async fn list_oidc_providers(&self) -> StoreResult<Vec<OidcProviderRecord>> {
+        query(&format!(
+            "SELECT {OIDC_COLUMNS} FROM oidc_providers ORDER BY arn"
+        ))
+        .records(self.db.reader(), oidc_from_row)
+        .await
+    }
+
+    async fn delete_oidc_provider(&self, arn: &str) -> StoreResult<()> {
+        found(
+            query("DELETE FROM oidc_providers WHERE arn = $1")
+                .bind(arn)
+                .execute(self.db.writer())
+                .await?,
+        )
+    }
+
+    // --- Roles ----------------------------------------------------------------------
+
+    async fn create_role(&self, role: &RoleRecord) -> StoreResult<()> {
+        query(
+            "INSERT INTO roles (name, role_id, path, arn, trust_policy, description, \
+             max_session_duration, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&role.name)
+        .bind(&role.role_id)
+        .bind(&role.path)
+        .bind(&role.arn)
+        .bind(&role.trust_policy)
+        .bind(&role.description)
+        .bind(role.max_session_duration)
+        .bind(role.created_at)
+        .execute(self.db.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_role(&self, name: &str) -> StoreResult<Option<RoleRecord>> {
+        query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE lower(name) = lower($1)"
+        ))
+        .bind(name)
+        .record(self.db.reader(), role_from_row)
+        .await
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<RoleRecord>> {
+        // Case-insensitive order, as IAM lists them.
+        query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles ORDER BY lower(name), name"
+        ))
+        .records(self.db.reader(), role_from_row)
+        .await
+    }
+
+    async fn update_role_trust_policy(&self, name: &str, document: &str) -> StoreResult<()> {
+        found(
+            query("UPDATE roles SET trust_policy = $1 WHERE lower(name) = lower($2)")
+                .bind(document)
+                .bind(name)
+                .execute(self.db.writer())
+                .await?,
+        )
+    }
+
+    async fn delete_role(&self, name: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_role(&mut tx, name).await?;
+        let row = query(
+            "SELECT (SELECT COUNT(*) FROM role_inline_policies WHERE role_id = $1) AS inline, \
+             (SELECT COUNT(*) FROM role_policy_attachments WHERE role_id = $1) AS attached",
+        )
+        .bind(id)
+        .fetch_one(tx.on())
+        .await?;
+        if row.get::<i64>("inline")? > 0 {
+            return Err(StoreError::Conflict(Conflict::RoleHasInlinePolicies));
+        }
+        if row.get::<i64>("attached")? > 0 {
+            return Err(StoreError::Conflict(Conflict::RoleHasAttachedPolicies));
+        }
+        query("DELETE FROM roles WHERE id = $1")
+            .bind(id)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    // --- Managed policies -----------------------------------------------------------
+
+    async fn create_managed_policy(
+        &self,
+        policy: &ManagedPolicyRecord,
+        version: &PolicyVersionRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        query(
+            "INSERT INTO managed_policies (arn, name, path, policy_id, default_version_id, \
+             description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&policy.arn)
+        .bind(&policy.name)
+        .bind(&policy.path)
+        .bind(&policy.policy_id)
+        .bind(&version.version_id)
+        .bind(&policy.description)
+        .bind(policy.created_at)
+        .bind(policy.updated_at)
+        .execute(tx.on())
+        .await?;
+        query(
+            "INSERT INTO policy_versions (policy_arn, version_id, document, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&policy.arn)
+        .bind(&version.version_id)
+        .bind(&version.document)
+        .bind(version.created_at)
+        .execute(tx.on())
+        .await?;
+        tx.commit().await
+    }
+
+    async fn get_managed_policy(&self, arn: &str) -> StoreResult<Option<ManagedPolicyRecord>> {
+        query(&format!("{POLICY_SELECT} WHERE p.arn = $1"))
+            .bind(arn)
+            .record(self.db.reader(), policy_from_row)
+            .await
+    }
+
+    async fn get_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+    ) -> StoreResult<Option<PolicyVersionRecord>> {
+        query(
+            "SELECT v.version_id, v.document, v.created_at, \
+             (v.version_id = p.default_version_id) AS is_default \
+             FROM policy_versions v JOIN managed_policies p ON p.arn = v.policy_arn \
+             WHERE v.policy_arn = $1 AND v.version_id = $2",
+        )
+        .bind(arn)
+        .bind(version_id)
+        .fetch_optional(self.db.reader())
+        .await?
+        .map(|row| version_from_row(&row, row.get("version_id")?))
+        .transpose()
+    }
+
+    async fn delete_managed_policy(&self, arn: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        // The row lock makes a concurrent attach wait for this delete (and then fail).
+        lock_policy(&mut tx, arn).await?;
+        let attached: i64 =
+            query("SELECT COUNT(*) FROM role_policy_attachments WHERE policy_arn = $1")
+                .bind(arn)
+                .scalar(tx.on())
+                .await?;
+        if attached > 0 {
+            return Err(StoreError::Conflict(Conflict::PolicyAttached));
+        }
+        query("DELETE FROM managed_policies WHERE arn = $1")
+            .bind(arn)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    // --- Attachments and inline policies -------------------------------------------
+
+    async fn attach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_role(&mut tx, role_name).await?;
+        let inserted = query(
+            "INSERT INTO role_policy_attachments (role_id, policy_arn) \
+             SELECT $1, arn FROM managed_policies WHERE arn = $2 \
+             ON CONFLICT (role_id, policy_arn) DO NOTHING",
+        )
+        .bind(id)
+        .bind(policy_arn)
+        .execute(tx.on())
+        .await?;
+        if inserted == 0 {
+            // Either already attached (fine) or no such policy.
+            query("SELECT 1 AS one FROM managed_policies WHERE arn = $1")
+                .bind(policy_arn)
+                .fetch_optional(tx.on())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        }
+        tx.commit().await
+    }
+
+    async fn detach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_role(&mut tx, role_name).await?;
+        found(
+            query("DELETE FROM role_policy_attachments WHERE role_id = $1 AND policy_arn = $2")
+                .bind(id)
+                .bind(policy_arn)
+                .execute(tx.on())
+                .await?,
+        )?;
+        tx.commit().await
+    }
+
+    async fn list_attached_role_policies(
+        &self,
+        role_name: &str,
+    ) -> StoreResult<Vec<AttachedPolicy>> {
+        query(
+            "SELECT p.name, p.arn FROM roles r \
+             JOIN role_policy_attachments a ON a.role_id = r.id \
+             JOIN managed_policies p ON p.arn = a.policy_arn \
+             WHERE lower(r.name) = lower($1) ORDER BY p.name, p.arn",
+        )
+        .bind(role_name)
+        .records(self.db.reader(), |row| {
+            Ok(AttachedPolicy {
+                name: row.get("name")?,
+                arn: row.get("arn")?,
+            })
+        })
+        .await
+    }
+
+    async fn put_role_policy(
+        &self,
+        role_name: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_role(&mut tx, role_name).await?;
+        query(
+            "INSERT INTO role_inline_policies (role_id, name, document) VALUES ($1, $2, $3) \
+             ON CONFLICT (role_id, name) DO UPDATE SET document = excluded.document",
+        )
+        .bind(id)
+        .bind(policy_name)
+        .bind(document)
+        .execute(tx.on())
+        .await?;
+        tx.commit().await
+    }
+
+    async fn get_role_policy(
+        &self,
+        role_name: &str,
+        policy_name: &str,
+    ) -> StoreResult<Option<String>> {
+        query(
+            "SELECT i.document FROM roles r JOIN role_inline_policies i ON i.role_id = r.id \
+             WHERE lower(r.name) = lower($1) AND i.name = $2",
+        )
+        .bind(role_name)
+        .bind(policy_name)
+        .scalar_optional(self.db.reader())
+        .await
+    }
+
+    async fn delete_role_policy(&self, role_name: &str, policy_name: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_role(&mut tx, role_name).await?;
+        found(
+            query("DELETE FROM role_inline_policies WHERE role_id = $1 AND name = $2")
+                .bind(id)
+                .bind(policy_name)
+                .execute(tx.on())
+                .await?,
+        )?;
+        tx.commit().await
+    }
+
+    async fn list_role_policies(&self, role_name: &str) -> StoreResult<Vec<String>> {
+        query(
+            "SELECT i.name FROM roles r JOIN role_inline_policies i ON i.role_id = r.id \
+             WHERE lower(r.name) = lower($1) ORDER BY i.name",
+        )
+        .bind(role_name)
+        .records(self.db.reader(), |row| row.get("name"))
+        .await
+    }
+
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
+        // Every authorized request reads this: one statement is one round trip and one
+        // consistent snapshot, without BEGIN/COMMIT. The `kind` 0 row says the role exists.
+        let rows = query(
+            "WITH r AS (SELECT id FROM roles WHERE lower(name) = lower($1)) \
+             SELECT CAST(0 AS BIGINT) AS kind, CAST('' AS TEXT) AS label, \
+             CAST('' AS TEXT) AS version, CAST('' AS TEXT) AS document FROM r \
+             UNION ALL \
+             SELECT 1, i.name, '', i.document FROM r \
+             JOIN role_inline_policies i ON i.role_id = r.id \
+             UNION ALL \
+             SELECT 2, p.arn, p.default_version_id, v.document FROM r \
+             JOIN role_policy_attachments a ON a.role_id = r.id \
+             JOIN managed_policies p ON p.arn = a.policy_arn \
+             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id",
+        )
+        .bind(role_name)
+        .fetch_all(self.db.reader())
+        .await?;
+        let mut role_exists = false;
+        let mut listed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind: i64 = row.get("kind")?;
+            let label: String = row.get("label")?;
+            let document: String = row.get("document")?;
+            match kind {
+                0 => role_exists = true,
+                1 => listed.push((
+                    kind,
+                    EffectivePolicy {
+                        label: format!("inline:{label}"),
+                        version: document_version(&document),
+                        document,
+                    },
+                )),
+                _ => listed.push((
+                    kind,
+                    EffectivePolicy {
+                        label,
+                        version: row.get("version")?,
+                        document,
+                    },
+                )),
+            }
+        }
+        if !role_exists {
+            return Err(StoreError::NotFound);
+        }
+        // Inline policies first, then managed ones, each in byte order of their labels
+        // (sorted here: the engines' collations of a computed column differ).
+        listed.sort_by(|a, b| (a.0, &a.1.label).cmp(&(b.0, &b.1.label)));
+        Ok(listed.into_iter().map(|(_, policy)| policy).collect())
+    }
+
+    // --- IAM: policy versions, listings, tags, provider updates -----------------------
+
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        created_at: i64,
+        set_as_default: bool,
+        max_versions: usize,
+    ) -> StoreResult<PolicyVersionRecord> {
+        let mut tx = self.db.write().await?;
+        // The row lock makes concurrent version changes of one policy take turns: the
+        // count and the next number cannot go stale before the insert.
+        let sql = format!(
+            "SELECT p.next_version_number, \
+             (SELECT COUNT(*) FROM policy_versions v WHERE v.policy_arn = p.arn) AS versions \
+             FROM managed_policies p WHERE p.arn = $1{}",
+            tx.for_update()
+        );
+        let row = query(&sql)
+            .bind(arn)
+            .fetch_optional(tx.on())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let number: i64 = row.get("next_version_number")?;
+        if row.get::<i64>("versions")? >= sql_limit(max_versions) {
+            return Err(StoreError::Conflict(Conflict::PolicyVersionLimit {
+                max: max_versions,
+            }));
+        }
+        let version_id = format!("v{number}");
+        query(
+            "INSERT INTO policy_versions (policy_arn, version_id, document, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(arn)
+        .bind(&version_id)
+        .bind(document)
+        .bind(created_at)
+        .execute(tx.on())
+        .await?;
+        query(
+            "UPDATE managed_policies SET next_version_number = next_version_number + 1, \
+             default_version_id = CASE WHEN $2 THEN $3 ELSE default_version_id END, \
+             updated_at = CASE WHEN $2 THEN $4 ELSE updated_at END WHERE arn = $1",
+        )
+        .bind(arn)
+        .bind(set_as_default)
+        .bind(&version_id)
+        .bind(created_at)
+        .execute(tx.on())
+        .await?;
+        tx.commit().await?;
+        Ok(PolicyVersionRecord {
+            version_id,
+            document: document.to_owned(),
+            is_default: set_as_default,
+            created_at,
+        })
+    }
+
+    async fn list_policy_versions(&self, arn: &str) -> StoreResult<Vec<PolicyVersionRecord>> {
+        // One statement, one snapshot. The LEFT JOIN keeps a row for the policy itself, so
+        // an existing policy is told from a missing one. Version ids are `v<number>`: order
+        // by the number, not the text (`v10` > `v9`).
+        let rows = query(
+            "SELECT v.version_id, v.document, v.created_at, \
+             (v.version_id = p.default_version_id) AS is_default \
+             FROM managed_policies p LEFT JOIN policy_versions v ON v.policy_arn = p.arn \
+             WHERE p.arn = $1 \
+             ORDER BY CAST(substr(v.version_id, 2) AS BIGINT) DESC",
+        )
+        .bind(arn)
+        .fetch_all(self.db.reader())
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(version_id) = row.get::<Option<String>>("version_id")? {
+                out.push(version_from_row(row, version_id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        // Locking the policy row: a concurrent SetDefaultPolicyVersion to this version
+        // waits, so the default check cannot go stale before the delete.
+        lock_policy(&mut tx, arn).await?;
+        let is_default: bool = query(
+            "SELECT (p.default_version_id = v.version_id) AS is_default \
+             FROM managed_policies p JOIN policy_versions v ON v.policy_arn = p.arn \
+             WHERE p.arn = $1 AND v.version_id = $2",
+        )
+        .bind(arn)
+        .bind(version_id)
+        .scalar_optional(tx.on())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if is_default {
+            return Err(StoreError::Conflict(Conflict::DefaultPolicyVersion));
+        }
+        query("DELETE FROM policy_versions WHERE policy_arn = $1 AND version_id = $2")
+            .bind(arn)
+            .bind(version_id)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    async fn set_default_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        updated_at: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        // Lock the policy row first (as delete_policy_version does), then check the
+        // version: a concurrent delete of it has either finished or not started.
+        lock_policy(&mut tx, arn).await?;
+        found(
+            query(
+                "UPDATE managed_policies SET default_version_id = $2, updated_at = $3 \
+                 WHERE arn = $1 AND EXISTS (SELECT 1 FROM policy_versions v \
+                 WHERE v.policy_arn = $1 AND v.version_id = $2)",
+            )
+            .bind(arn)
+            .bind(version_id)
+            .bind(updated_at)
+            .execute(tx.on())
+            .await?,
+        )?;
+        tx.commit().await
+    }
+
+    async fn list_managed_policies(&self) -> StoreResult<Vec<ManagedPolicyRecord>> {
+        query(&format!("{POLICY_SELECT} ORDER BY p.arn"))
+            .records(self.db.reader(), policy_from_row)
+            .await
+    }
+
+    async fn tag_iam_resource(
+        &self,
+        arn: &str,
+        tags: &[IamTag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        // The entity may have no row to lock (tags are by ARN): taggers of one ARN take
+        // turns, so positions stay distinct and the quota holds across replicas.
+        tx.lock("berth-iam-tags", arn).await?;
+        for tag in tags {
+            // A key already present (in any case) keeps its position and takes the new
+            // spelling and value.
+            let updated = query(
+                "UPDATE iam_tags SET key = $2, value = $3 \
+                 WHERE resource_arn = $1 AND lower(key) = lower($2)",
+            )
+            .bind(arn)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(tx.on())
+            .await?;
+            if updated == 0 {
+                query(
+                    "INSERT INTO iam_tags (resource_arn, key, value, position) \
+                     VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM iam_tags \
+                     WHERE resource_arn = $1))",
+                )
+                .bind(arn)
+                .bind(&tag.key)
+                .bind(&tag.value)
+                .execute(tx.on())
+                .await?;
+            }
+        }
+        let n: i64 = query("SELECT COUNT(*) FROM iam_tags WHERE resource_arn = $1")
+            .bind(arn)
+            .scalar(tx.on())
+            .await?;
+        if n > sql_limit(max_tags) {
+            return Err(StoreError::Conflict(Conflict::IamTagLimit {
+                max: max_tags,
+            }));
+        }
+        tx.commit().await
+    }
+
+    async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let folded: Vec<String> = (2..keys.len() + 2)
+            .map(|n| format!("lower(${n})"))
+            .collect();
+        let sql = format!(
+            "DELETE FROM iam_tags WHERE resource_arn = $1 AND lower(key) IN ({})",
+            folded.join(", ")
+        );
+        let mut statement = query(&sql).bind(arn);
+        for key in keys {
+            statement = statement.bind(key);
+        }
+        statement.execute(self.db.writer()).await?;
+        Ok(())
+    }
+
+    async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>> {
+        query("SELECT key, value FROM iam_tags WHERE resource_arn = $1 ORDER BY position")
+            .bind(arn)
+            .records(self.db.reader(), |row| {
+                Ok(IamTag {
+                    key: row.get("key")?,
+                    value: row.get("value")?,
+                })
+            })
+            .await
+    }
+
+    async fn add_oidc_provider_client_id(
+        &self,
+        arn: &str,
+        client_id: &str,
+        max_client_ids: usize,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let mut ids = lock_oidc_list(&mut tx, arn, "client_ids").await?;
+        if ids.iter().any(|id| id == client_id) {
+            return Ok(());
+        }
+        if ids.len() >= max_client_ids {
+            return Err(StoreError::Conflict(Conflict::ClientIdLimit {
+                max: max_client_ids,
+            }));
+        }
+        ids.push(client_id.to_owned());
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await
+    }
+
+    async fn remove_oidc_provider_client_id(&self, arn: &str, client_id: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let mut ids = lock_oidc_list(&mut tx, arn, "client_ids").await?;
+        ids.retain(|id| id != client_id);
+        set_oidc_list(&mut tx, arn, "client_ids", &ids).await?;
+        tx.commit().await
+    }
+
+    async fn update_oidc_provider_thumbprints(
+        &self,
+        arn: &str,
+        thumbprints: &[String],
+    ) -> StoreResult<()> {
+        found(
+            query("UPDATE oidc_providers SET thumbprints = $1 WHERE arn = $2")
+                .bind_list(thumbprints)
+                .bind(arn)
+                .execute(self.db.writer())
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_version_changes_with_the_document() {
+        assert_ne!(document_version("a"), document_version("b"));
+        assert_eq!(document_version("a"), document_version("a"));
+        assert_eq!(document_version("a").len(), 24);
+    }
+}
