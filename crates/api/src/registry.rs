@@ -11,16 +11,18 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use berth_core::Caller;
 use berth_core::Services;
-use berth_core::actions::*;
+use berth_core::authorized::Authorized;
 use berth_core::authorizer::RequestFacts;
 use berth_core::error::RegistryError;
+use berth_core::registry::RegistryOperation as Op;
 use berth_oci::{
     ByteRange, Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, media_types, parse_path,
     referrers_index,
 };
+use berth_store::{RepositoryRecord, UploadRecord};
 use berth_types::{Digest, Reference, RepositoryName};
 use futures_util::TryStreamExt;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use tokio_util::io::StreamReader;
 
 use crate::AppState;
@@ -85,32 +87,36 @@ async fn serve(
     let query = query_map(&parts);
     let method = parts.method.clone();
     let headers = &parts.headers;
+    let unsupported = || RegistryError::oci(ErrorCode::Unsupported, "the operation is unsupported");
+    let operation = Op::of(&endpoint, &method, |key| query.contains_key(key));
 
     // A GetDownloadUrlForLayer URL carries its own grant instead of credentials.
     if let (Endpoint::Blob { name, digest }, Some(grant)) = (&endpoint, query.get("X-Berth-Grant"))
-        && (method == Method::GET || method == Method::HEAD)
+        && let Some(operation @ (Op::GetBlob | Op::HeadBlob)) = operation
     {
-        services
+        let repo = services
             .authorize_download_grant(grant, facts, name, digest)
             .await?;
-        return get_blob(services, name, digest, headers, method == Method::HEAD).await;
+        return get_blob(services, &repo, digest, headers, operation == Op::HeadBlob).await;
     }
 
     let caller = basic_caller(services, headers)?;
-    match (endpoint, method) {
-        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(json(StatusCode::OK, "{}".into())),
-        (Endpoint::Catalog, Method::GET) => catalog(services, facts, &caller, &query).await,
-        (Endpoint::TagsList { name }, Method::GET) => {
-            services
-                .registry_repository(&caller, facts, ECR_LIST_IMAGES, &name)
-                .await?;
-            tags_list(services, &name, &query).await
-        }
-        (Endpoint::Manifest { name, reference }, m @ (Method::GET | Method::HEAD)) => {
-            services
-                .registry_repository(&caller, facts, ECR_BATCH_GET_IMAGE, &name)
-                .await?;
-            let stored = services.get_manifest(&name, &reference).await?;
+    let operation = operation.ok_or_else(unsupported)?;
+    let Some(name) = endpoint.name() else {
+        return match operation {
+            Op::Catalog => catalog(services, facts, &caller, &query).await,
+            _ => Ok(json(StatusCode::OK, "{}".into())),
+        };
+    };
+    // Every operation on a repository is decided here, once, from the table; what follows
+    // cannot touch the repository without the proof this returns.
+    let repo = services
+        .authorize_registry(&caller, facts, operation, name)
+        .await?;
+    match (operation, &endpoint) {
+        (Op::ListTags, _) => tags_list(services, &repo, &query).await,
+        (Op::GetManifest | Op::HeadManifest, Endpoint::Manifest { reference, .. }) => {
+            let stored = services.get_manifest(&repo, reference).await?;
             let accept = headers
                 .get_all(header::ACCEPT)
                 .iter()
@@ -124,7 +130,7 @@ async fn serve(
                     ),
                 ));
             }
-            let mut r = if m == Method::HEAD {
+            let mut r = if operation == Op::HeadManifest {
                 let mut r = StatusCode::OK.into_response();
                 r.headers_mut().insert(
                     header::CONTENT_LENGTH,
@@ -146,10 +152,7 @@ async fn serve(
             );
             Ok(r)
         }
-        (Endpoint::Manifest { name, reference }, Method::PUT) => {
-            let repo = services
-                .registry_repository(&caller, facts, ECR_PUT_IMAGE, &name)
-                .await?;
+        (Op::PutManifest, Endpoint::Manifest { reference, .. }) => {
             let content_type = headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
@@ -162,7 +165,7 @@ async fn serve(
                         "manifest larger than 4 MiB or body unreadable",
                     )
                 })?;
-            let (tag, expected) = match &reference {
+            let (tag, expected) = match reference {
                 Reference::Tag(t) => (Some(t), None),
                 Reference::Digest(d) => (None, Some(d)),
             };
@@ -181,29 +184,17 @@ async fn serve(
             }
             Ok(r)
         }
-        (Endpoint::Manifest { name, reference }, Method::DELETE) => {
-            services
-                .registry_repository(&caller, facts, ECR_BATCH_DELETE_IMAGE, &name)
-                .await?;
-            services
-                .delete_manifest_reference(&name, &reference)
-                .await?;
+        (Op::DeleteManifest, Endpoint::Manifest { reference, .. }) => {
+            services.delete_manifest_reference(&repo, reference).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        (Endpoint::Blob { name, digest }, Method::DELETE) => {
-            // ECR has no blob-level action; removing content is BatchDeleteImage.
-            services
-                .registry_repository(&caller, facts, ECR_BATCH_DELETE_IMAGE, &name)
-                .await?;
-            services.delete_blob(&name, &digest).await?;
+        (Op::DeleteBlob, Endpoint::Blob { digest, .. }) => {
+            services.delete_blob(&repo, digest).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        (Endpoint::Referrers { name, digest }, Method::GET) => {
-            services
-                .registry_repository(&caller, facts, ECR_BATCH_GET_IMAGE, &name)
-                .await?;
+        (Op::ListReferrers, Endpoint::Referrers { digest, .. }) => {
             let artifact_type = query.get("artifactType").map(String::as_str);
-            let descriptors = services.referrers(&name, &digest, artifact_type).await?;
+            let descriptors = services.referrers(&repo, digest, artifact_type).await?;
             let mut r = json(StatusCode::OK, referrers_index(&descriptors));
             set(
                 &mut r,
@@ -219,79 +210,48 @@ async fn serve(
             }
             Ok(r)
         }
-        (Endpoint::Blob { name, digest }, Method::HEAD) => {
-            services
-                .registry_repository(&caller, facts, ECR_BATCH_CHECK_LAYER_AVAILABILITY, &name)
-                .await?;
-            get_blob(services, &name, &digest, headers, true).await
+        (Op::HeadBlob | Op::GetBlob, Endpoint::Blob { digest, .. }) => {
+            get_blob(services, &repo, digest, headers, operation == Op::HeadBlob).await
         }
-        (Endpoint::Blob { name, digest }, Method::GET) => {
-            services
-                .registry_repository(&caller, facts, ECR_GET_DOWNLOAD_URL_FOR_LAYER, &name)
-                .await?;
-            get_blob(services, &name, &digest, headers, false).await
-        }
-        (Endpoint::UploadStart { name }, Method::POST) => {
-            let mount = query.get("mount").zip(query.get("from"));
-            // A monolithic upload (the body is the whole blob) is the three actions of an
-            // upload at once: decided together, in one pass over the caller's policies.
-            const UPLOAD_WHOLE: &[&str] = &[
-                ECR_INITIATE_LAYER_UPLOAD,
-                ECR_UPLOAD_LAYER_PART,
-                ECR_COMPLETE_LAYER_UPLOAD,
-            ];
-            let whole = query.contains_key("digest") && mount.is_none();
-            let actions = if whole {
-                UPLOAD_WHOLE
-            } else {
-                &UPLOAD_WHOLE[..1]
-            };
-            services
-                .registry_repository_for(&caller, facts, actions, &name)
-                .await?;
-            if let Some((mount, from)) = mount
-                && let Some(r) = try_mount(services, facts, &caller, &name, mount, from).await?
+        (Op::MountBlob | Op::UploadWhole | Op::StartUpload, _) => {
+            if operation == Op::MountBlob
+                && let Some(r) = try_mount(services, facts, &caller, &repo, &query).await?
             {
                 return Ok(r);
             }
-            match query.get("digest") {
-                Some(d) => {
-                    if !whole {
-                        services
-                            .registry_repository_for(&caller, facts, &UPLOAD_WHOLE[1..], &name)
-                            .await?;
-                    }
-                    let digest = parse_digest(d)?;
-                    let _slot = upload_slot(services, &caller)?;
-                    let length = crate::content_length(headers);
-                    if length.is_some_and(|n| n <= SMALL_MONOLITHIC_BLOB as u64) {
-                        // Small enough to hold: stored in one write, no upload state (on
-                        // S3 one PUT instead of an upload's five or six requests).
-                        let bytes = axum::body::to_bytes(body, SMALL_MONOLITHIC_BLOB)
-                            .await
-                            .map_err(|_| {
-                                RegistryError::oci(
-                                    ErrorCode::BlobUploadInvalid,
-                                    "the body ended before its Content-Length",
-                                )
-                            })?;
-                        services.put_blob(&name, &digest, &bytes).await?;
-                        return Ok(blob_created(services, &name, &digest));
-                    }
-                    let id = services.start_upload(&name).await?;
-                    finish_upload(services, &name, &id, &digest, body).await
-                }
-                None => {
-                    let id = services.start_upload(&name).await?;
-                    Ok(upload_accepted(services, &name, &id, 0))
-                }
+            let Some(digest) = query.get("digest") else {
+                let upload = services.start_upload(&repo).await?;
+                return Ok(upload_accepted(services, name, &upload.id, 0));
+            };
+            if operation == Op::MountBlob {
+                // The mount did not happen and the body is the whole blob: the rest of a
+                // whole upload's actions.
+                services
+                    .registry_repository_for(&caller, facts, Op::whole_upload_rest(), name)
+                    .await?;
             }
+            let digest = parse_digest(digest)?;
+            let _slot = upload_slot(services, &caller)?;
+            let length = crate::content_length(headers);
+            if length.is_some_and(|n| n <= SMALL_MONOLITHIC_BLOB as u64) {
+                // Small enough to hold: stored in one write, no upload state (on S3 one
+                // PUT instead of an upload's five or six requests).
+                let bytes = axum::body::to_bytes(body, SMALL_MONOLITHIC_BLOB)
+                    .await
+                    .map_err(|_| {
+                        RegistryError::oci(
+                            ErrorCode::BlobUploadInvalid,
+                            "the body ended before its Content-Length",
+                        )
+                    })?;
+                services.put_blob(&repo, &digest, &bytes).await?;
+                return Ok(blob_created(services, name, &digest));
+            }
+            let upload = services.start_upload(&repo).await?;
+            finish_upload(services, &upload, &digest, body).await
         }
-        (Endpoint::Upload { name, id }, Method::PATCH) => {
-            services
-                .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
-                .await?;
-            services.upload(&name, &id).await?;
+        (Op::UploadChunk, Endpoint::Upload { id, .. }) => {
+            let upload = services.upload(&repo, id).await?;
             let offset = match headers
                 .get(header::CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok())
@@ -315,7 +275,7 @@ async fn serve(
                             message: format!(
                                 "Content-Range {start}-{end} is {span} bytes, the body {length}"
                             ),
-                            current_len: services.upload_len(&id).await?,
+                            current_len: services.upload_len(&upload).await?,
                         });
                     }
                     Some(start)
@@ -324,14 +284,11 @@ async fn serve(
             };
             let _slot = upload_slot(services, &caller)?;
             let (mut reader, client_failed) = body_reader(body);
-            let len = append_body(services, &id, offset, &mut reader, &client_failed).await?;
-            Ok(upload_accepted(services, &name, &id, len))
+            let len = append_body(services, &upload, offset, &mut reader, &client_failed).await?;
+            Ok(upload_accepted(services, name, id, len))
         }
-        (Endpoint::Upload { name, id }, Method::PUT) => {
-            services
-                .registry_repository(&caller, facts, ECR_COMPLETE_LAYER_UPLOAD, &name)
-                .await?;
-            services.upload(&name, &id).await?;
+        (Op::CompleteUpload, Endpoint::Upload { id, .. }) => {
+            let upload = services.upload(&repo, id).await?;
             let digest = parse_digest(query.get("digest").ok_or_else(|| {
                 RegistryError::oci(
                     ErrorCode::DigestInvalid,
@@ -339,67 +296,49 @@ async fn serve(
                 )
             })?)?;
             let _slot = upload_slot(services, &caller)?;
-            finish_upload(services, &name, &id, &digest, body).await
+            finish_upload(services, &upload, &digest, body).await
         }
-        (Endpoint::Upload { name, id }, Method::GET) => {
-            services
-                .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
-                .await?;
-            services.upload(&name, &id).await?;
-            let len = services.upload_len(&id).await?;
-            let mut r = upload_accepted(services, &name, &id, len);
+        (Op::UploadStatus, Endpoint::Upload { id, .. }) => {
+            let upload = services.upload(&repo, id).await?;
+            let len = services.upload_len(&upload).await?;
+            let mut r = upload_accepted(services, name, id, len);
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)
         }
-        (Endpoint::Upload { name, id }, Method::DELETE) => {
-            services
-                .registry_repository(&caller, facts, ECR_UPLOAD_LAYER_PART, &name)
-                .await?;
-            services.upload(&name, &id).await?;
-            services.cancel_upload(&id).await?;
+        (Op::CancelUpload, Endpoint::Upload { id, .. }) => {
+            let upload = services.upload(&repo, id).await?;
+            services.cancel_upload(&upload).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        _ => Err(RegistryError::oci(
-            ErrorCode::Unsupported,
-            "the operation is unsupported",
-        )),
+        // `RegistryOperation::of` made the operation from this endpoint: no other pairs.
+        _ => Err(unsupported()),
     }
 }
 
 /// A cross-repository mount (`POST ...?mount=<digest>&from=<repo>`): 201 when the caller
-/// may read the blob in `from` (ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, as a pull
-/// of it would need) and may complete uploads here. `None` otherwise, whatever the reason,
-/// so the caller falls back to an ordinary upload as the spec asks: a refusal must not
-/// reveal whether `from` exists or holds the blob.
+/// may read the blob in `from` and complete uploads here (`Services::mount_source`) and
+/// `from` holds the blob. `None` otherwise, whatever the reason, so the caller falls back
+/// to an ordinary upload as the spec asks.
 async fn try_mount(
     services: &Services,
     facts: &RequestFacts,
     caller: &Caller,
-    name: &RepositoryName,
-    mount: &str,
-    from: &str,
+    repo: &Authorized<RepositoryRecord>,
+    query: &HashMap<String, String>,
 ) -> Result<Option<Response>, RegistryError> {
+    let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) else {
+        return Ok(None);
+    };
     let (Ok(digest), Ok(from)) = (Digest::parse(mount), RepositoryName::parse(from)) else {
         return Ok(None);
     };
-    for (repo, action) in [
-        (&from, ECR_BATCH_GET_IMAGE),
-        (&from, ECR_GET_DOWNLOAD_URL_FOR_LAYER),
-        (name, ECR_COMPLETE_LAYER_UPLOAD),
-    ] {
-        match services
-            .registry_repository(caller, facts, action, repo)
-            .await
-        {
-            Ok(_) => {}
-            Err(RegistryError::AccessDenied(_) | RegistryError::Oci { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    }
-    if services.mount_blob(&from, name, &digest).await?.is_none() {
+    let Some(source) = services.mount_source(caller, facts, repo, &from).await? else {
+        return Ok(None);
+    };
+    if services.mount_blob(&source, repo, &digest).await?.is_none() {
         return Ok(None);
     }
-    Ok(Some(blob_created(services, name, &digest)))
+    Ok(Some(blob_created(services, &repo.name, &digest)))
 }
 
 /// A slot for a request that streams blob bytes; `TOOMANYREQUESTS` when the caller
@@ -514,12 +453,13 @@ fn body_reader(body: Body) -> (impl tokio::io::AsyncRead + Send + Unpin, Arc<Ato
 /// resumed), and it is logged at INFO.
 async fn append_body(
     services: &Services,
-    id: &str,
+    upload: &Authorized<UploadRecord>,
     offset: Option<u64>,
     reader: &mut (impl tokio::io::AsyncRead + Send + Unpin),
     client_failed: &AtomicBool,
 ) -> Result<u64, RegistryError> {
-    match services.append_chunk(id, offset, reader).await {
+    let id = upload.id.as_str();
+    match services.append_chunk(upload, offset, reader).await {
         Err(berth_core::images::ImageError::Internal(e))
             if client_failed.load(Ordering::Relaxed) =>
         {
@@ -535,8 +475,7 @@ async fn append_body(
 
 async fn finish_upload(
     services: &Services,
-    name: &RepositoryName,
-    id: &str,
+    upload: &Authorized<UploadRecord>,
     digest: &Digest,
     body: Body,
 ) -> Result<Response, RegistryError> {
@@ -548,10 +487,10 @@ async fn finish_upload(
         .map_err(|e| RegistryError::oci(ErrorCode::BlobUploadInvalid, e.to_string()))?
         .is_empty();
     if !empty {
-        append_body(services, id, None, &mut reader, &client_failed).await?;
+        append_body(services, upload, None, &mut reader, &client_failed).await?;
     }
-    services.complete_upload(name, id, digest).await?;
-    Ok(blob_created(services, name, digest))
+    services.complete_upload(upload, digest).await?;
+    Ok(blob_created(services, &upload.repository, digest))
 }
 
 fn blob_created(services: &Services, name: &RepositoryName, digest: &Digest) -> Response {
@@ -588,13 +527,13 @@ fn upload_accepted(services: &Services, name: &RepositoryName, id: &str, len: u6
 
 async fn get_blob(
     services: &Services,
-    name: &RepositoryName,
+    repo: &Authorized<RepositoryRecord>,
     digest: &Digest,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response, RegistryError> {
     let size = services
-        .blob_size(name, digest)
+        .blob_size(repo, digest)
         .await?
         .ok_or_else(|| RegistryError::oci(ErrorCode::BlobUnknown, "blob unknown to registry"))?;
     // RFC 9110 §14: a HEAD, or a Range this server does not honour, gets the whole blob.
@@ -623,7 +562,7 @@ async fn get_blob(
             .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
         r
     } else {
-        let blob = services.open_blob(name, digest, range).await?;
+        let blob = services.open_blob(repo, digest, range).await?;
         let len = blob.len;
         let mut r = Response::new(read_ahead(blob.reader));
         r.headers_mut()
@@ -668,14 +607,12 @@ fn page_params(query: &HashMap<String, String>) -> Result<(usize, Option<String>
 
 async fn tags_list(
     services: &Services,
-    name: &RepositoryName,
+    repo: &Authorized<RepositoryRecord>,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
+    let name = &repo.name;
     let (n, last) = page_params(query)?;
-    let mut tags = services
-        .metadata
-        .list_tags(name, last.as_deref(), n + 1)
-        .await?;
+    let mut tags = services.list_tags(repo, last.as_deref(), n + 1).await?;
     let more = tags.len() > n;
     tags.truncate(n);
     let body = serde_json::json!({"name": name.as_str(), "tags": tags}).to_string();
@@ -696,11 +633,6 @@ async fn catalog(
     caller: &Caller,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
-    let wildcard = services.config.repository_arn("*");
-    services
-        .authorizer
-        .authorize(caller, ECR_DESCRIBE_REPOSITORIES, &wildcard, None, facts)
-        .await?;
     let (n, last) = page_params(query)?;
     let after = match last {
         Some(l) => Some(
@@ -710,12 +642,11 @@ async fn catalog(
         None => None,
     };
     let mut repos = services
-        .metadata
-        .list_repositories(after.as_ref(), n + 1)
+        .registry_catalog(caller, facts, after.as_ref(), n + 1)
         .await?;
     let more = repos.len() > n;
     repos.truncate(n);
-    let names: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
+    let names: Vec<&str> = repos.iter().map(RepositoryName::as_str).collect();
     let mut r = json(
         StatusCode::OK,
         serde_json::json!({"repositories": names}).to_string(),

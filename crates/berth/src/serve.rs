@@ -202,9 +202,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     if !args.gc_interval.is_zero() {
+        let (metadata, blobs) = services.stores_for_background_jobs();
         crate::gc::spawn_schedule(
-            services.metadata.clone(),
-            services.blobs.clone(),
+            metadata.clone(),
+            blobs.clone(),
             args.gc_policy.policy(),
             args.gc_interval,
         );
@@ -257,7 +258,7 @@ async fn refresh_keys(services: Arc<Services>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let store = services.metadata.as_ref();
+        let store = services.stores_for_background_jobs().0.as_ref();
         if let Err(e) = services.sealer.refresh(store).await {
             tracing::error!(error = %e, "refreshing the sealing keys failed");
         }
@@ -280,7 +281,7 @@ async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::
     loop {
         ticks.tick().await;
         let run = jobs::run_exclusively(
-            services.metadata.as_ref(),
+            services.stores_for_background_jobs().0.as_ref(),
             jobs::LIFECYCLE_POLICIES,
             &holder,
             services.apply_lifecycle_policies(),
@@ -315,15 +316,12 @@ async fn expire_uploads(services: Arc<Services>, max_age: std::time::Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        let (metadata, blobs) = services.stores_for_background_jobs();
         let run = jobs::run_exclusively(
-            services.metadata.as_ref(),
+            metadata.as_ref(),
             jobs::UPLOAD_EXPIRY,
             &holder,
-            berth_core::gc::expire_uploads(
-                services.metadata.as_ref(),
-                services.blobs.as_ref(),
-                max_age,
-            ),
+            berth_core::gc::expire_uploads(metadata.as_ref(), blobs.as_ref(), max_age),
         )
         .await;
         match run {

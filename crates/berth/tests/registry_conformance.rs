@@ -1009,94 +1009,12 @@ async fn content_management() {
 }
 
 /// Temporary credentials for a role whose only policy is `policy`, as a Basic
-/// authorization header for the registry (the document's flow: dev issuer token,
-/// AssumeRoleWithWebIdentity, GetAuthorizationToken).
+/// authorization header for the registry.
 fn role_session(reg: &Registry, policy: &Value) -> String {
-    let clients = &reg.clients;
-    let r = Some(root());
-    clients.aws_ok(
-        r.as_ref(),
-        &[
-            "iam",
-            "create-open-id-connect-provider",
-            "--url",
-            "https://token.actions.githubusercontent.com",
-            "--client-id-list",
-            "sts.amazonaws.com",
-        ],
-    );
-    let trust = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
-                "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"},
-            },
-        }]
-    });
-    clients.aws_ok(
-        r.as_ref(),
-        &[
-            "iam",
-            "create-role",
-            "--role-name",
-            "Limited",
-            "--assume-role-policy-document",
-            &trust.to_string(),
-        ],
-    );
-    clients.aws_ok(
-        r.as_ref(),
-        &[
-            "iam",
-            "put-role-policy",
-            "--role-name",
-            "Limited",
-            "--policy-name",
-            "limited",
-            "--policy-document",
-            &policy.to_string(),
-        ],
-    );
-    let out = clients.berth(
-        &root(),
-        &[
-            "token",
-            "--endpoint-url",
-            &clients.endpoint,
-            "--repository",
-            "octo-org/octo-repo",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let assumed = clients.aws_ok(
-        None,
-        &[
-            "sts",
-            "assume-role-with-web-identity",
-            "--role-arn",
-            &format!("arn:aws:iam::{ACCOUNT}:role/Limited"),
-            "--role-session-name",
-            "conformance",
-            "--web-identity-token",
-            &token,
-        ],
-    );
-    let c = &assumed["Credentials"];
-    let session = Creds {
-        access_key_id: c["AccessKeyId"].as_str().unwrap().into(),
-        secret_access_key: c["SecretAccessKey"].as_str().unwrap().into(),
-        session_token: Some(c["SessionToken"].as_str().unwrap().into()),
-    };
-    let password = clients.aws_ok(Some(&session), &["ecr", "get-login-password"]);
+    let session = reg.clients.role_session("Limited", policy);
+    let password = reg
+        .clients
+        .aws_ok(Some(&session), &["ecr", "get-login-password"]);
     basic(password.as_str().unwrap())
 }
 

@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Services;
 use crate::actions::*;
+use crate::authorized::Authorized;
 use crate::authorizer::{AuthzError, RequestFacts};
 use crate::caller::Caller;
 use crate::error::{EcrError, InternalError, RegistryError};
 use crate::images::{ImageError, MIN_PART_SIZE, StoredManifest};
+use crate::registry::RegistryOperation;
 use crate::sealer::Purpose;
 
 pub mod lifecycle_policy;
@@ -172,7 +174,7 @@ impl Services {
         facts: &RequestFacts,
         action: &str,
         name: &str,
-    ) -> Result<RepositoryRecord, EcrError> {
+    ) -> Result<Authorized<RepositoryRecord>, EcrError> {
         let name = repo_name(name)?;
         let arn = self.config.repository_arn(name.as_str());
         let repo = self.metadata.get_repository(&name).await?;
@@ -180,12 +182,13 @@ impl Services {
         self.authorizer
             .authorize(caller, action, &arn, policy.as_ref(), facts)
             .await?;
-        repo.ok_or_else(|| self.repo_not_found(name.as_str()))
+        repo.map(Authorized::granted)
+            .ok_or_else(|| self.repo_not_found(name.as_str()))
     }
 
     /// The repository's policy, compiled once per text. It is evaluated as the resource
     /// policy of every ECR and registry request on the repository.
-    fn repository_policy(
+    pub(crate) fn repository_policy(
         &self,
         repo: Option<&RepositoryRecord>,
     ) -> Result<Option<Policy>, InternalError> {
@@ -248,7 +251,8 @@ impl Services {
             for n in names {
                 out.push(
                     self.ecr_repository(caller, facts, ECR_DESCRIBE_REPOSITORIES, n)
-                        .await?,
+                        .await?
+                        .into_inner(),
                 );
             }
             return Ok((out, false));
@@ -278,7 +282,7 @@ impl Services {
             .ecr_repository(caller, facts, ECR_DELETE_REPOSITORY, name)
             .await?;
         match self.metadata.delete_repository(&repo.name, force).await {
-            Ok(()) => Ok(repo),
+            Ok(()) => Ok(repo.into_inner()),
             Err(StoreError::NotFound) => Err(self.repo_not_found(name)),
             Err(StoreError::Conflict(Conflict::RepositoryNotEmpty)) => {
                 Err(EcrError::RepositoryNotEmpty(format!(
@@ -298,7 +302,7 @@ impl Services {
         mutability: &str,
     ) -> Result<RepositoryRecord, EcrError> {
         check_mutability(mutability)?;
-        let mut repo = self
+        let repo = self
             .ecr_repository(caller, facts, ECR_PUT_IMAGE_TAG_MUTABILITY, name)
             .await?;
         match self
@@ -309,6 +313,7 @@ impl Services {
             Err(StoreError::NotFound) => return Err(self.repo_not_found(name)),
             other => other?,
         }
+        let mut repo = repo.into_inner();
         repo.image_tag_mutability = mutability.to_owned();
         Ok(repo)
     }
@@ -349,7 +354,7 @@ impl Services {
         }
         Ok(RepositoryRecord {
             policy: Some(policy_text.to_owned()),
-            ..repo
+            ..repo.into_inner()
         })
     }
 
@@ -367,7 +372,7 @@ impl Services {
             .policy
             .clone()
             .ok_or_else(|| self.policy_not_found(name))?;
-        Ok((repo, text))
+        Ok((repo.into_inner(), text))
     }
 
     /// Removes the policy; returns the repository and the policy it had.
@@ -388,7 +393,7 @@ impl Services {
             Err(StoreError::NotFound) => return Err(self.repo_not_found(name)),
             other => other?,
         }
-        Ok((repo, text))
+        Ok((repo.into_inner(), text))
     }
 
     fn policy_not_found(&self, name: &str) -> EcrError {
@@ -470,42 +475,6 @@ impl Services {
         }
     }
 
-    /// Authorizes a registry request as `action` on the repository and loads it.
-    pub async fn registry_repository(
-        &self,
-        caller: &Caller,
-        facts: &RequestFacts,
-        action: &str,
-        name: &RepositoryName,
-    ) -> Result<RepositoryRecord, RegistryError> {
-        self.registry_repository_for(caller, facts, &[action], name)
-            .await
-    }
-
-    /// Authorizes a registry request that is several ECR actions at once (a monolithic
-    /// upload is InitiateLayerUpload, UploadLayerPart and CompleteLayerUpload) in one
-    /// decision over the caller's policies, and loads the repository.
-    pub async fn registry_repository_for(
-        &self,
-        caller: &Caller,
-        facts: &RequestFacts,
-        actions: &[&str],
-        name: &RepositoryName,
-    ) -> Result<RepositoryRecord, RegistryError> {
-        let arn = self.config.repository_arn(name.as_str());
-        let repo = self.metadata.get_repository(name).await?;
-        let policy = self.repository_policy(repo.as_ref())?;
-        self.authorizer
-            .authorize_all(caller, actions, &arn, policy.as_ref(), facts)
-            .await?;
-        repo.ok_or_else(|| {
-            RegistryError::oci(
-                ErrorCode::NameUnknown,
-                format!("repository '{name}' does not exist"),
-            )
-        })
-    }
-
     /// Checks a GetDownloadUrlForLayer grant for a blob download without credentials: the
     /// grant must be for this blob and unexpired, and the caller it was made for must
     /// still be allowed `ecr:GetDownloadUrlForLayer` on the repository.
@@ -515,7 +484,7 @@ impl Services {
         facts: &RequestFacts,
         name: &RepositoryName,
         digest: &Digest,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Authorized<RepositoryRecord>, RegistryError> {
         let invalid = || {
             RegistryError::oci(
                 ErrorCode::Denied,
@@ -532,9 +501,8 @@ impl Services {
                     && self.root_key_current(&g.caller, g.root_key.as_deref())
             })
             .ok_or_else(invalid)?;
-        self.registry_repository(&grant.caller, facts, ECR_GET_DOWNLOAD_URL_FOR_LAYER, name)
+        self.authorize_registry(&grant.caller, facts, RegistryOperation::GetBlob, name)
             .await
-            .map(|_| ())
     }
 
     // --- Layers --------------------------------------------------------------------
@@ -553,7 +521,7 @@ impl Services {
         for d in digests {
             let size = match Digest::parse(d) {
                 Ok(digest) => Some(
-                    self.blob_size(&repo.name, &digest)
+                    self.blob_size(&repo, &digest)
                         .await
                         .map_err(image_to_ecr_internal)?,
                 ),
@@ -576,11 +544,11 @@ impl Services {
         let repo = self
             .ecr_repository(caller, facts, ECR_INITIATE_LAYER_UPLOAD, name)
             .await?;
-        let id = self
-            .start_upload(&repo.name)
+        let upload = self
+            .start_upload(&repo)
             .await
             .map_err(image_to_ecr_internal)?;
-        Ok((id, PART_SIZE))
+        Ok((upload.into_inner().id, PART_SIZE))
     }
 
     /// Returns the last byte received.
@@ -602,11 +570,11 @@ impl Services {
             .ecr_repository(caller, facts, ECR_UPLOAD_LAYER_PART, name)
             .await?;
         let upload = self
-            .upload(&repo.name, upload_id)
+            .upload(&repo, upload_id)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?;
         let current = self
-            .upload_len(upload_id)
+            .upload_len(&upload)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?;
         let current_i64 =
@@ -636,7 +604,7 @@ impl Services {
             .try_acquire(caller)
             .map_err(|refused| EcrError::LimitExceeded(refused.to_string()))?;
         let mut reader: &[u8] = blob;
-        self.append_chunk(upload_id, Some(current), &mut reader)
+        self.append_chunk(&upload, Some(current), &mut reader)
             .await
             .map_err(|e| match e {
                 ImageError::OffsetMismatch { .. } => {
@@ -671,7 +639,7 @@ impl Services {
             .ecr_repository(caller, facts, ECR_COMPLETE_LAYER_UPLOAD, name)
             .await?;
         let upload = self
-            .upload(&repo.name, upload_id)
+            .upload(&repo, upload_id)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?;
         let [digest] = digests else {
@@ -680,7 +648,7 @@ impl Services {
         let digest = Digest::parse(digest)
             .map_err(|e| EcrError::InvalidLayer(format!("Invalid layer digest: {e}")))?;
         if self
-            .upload_len(upload_id)
+            .upload_len(&upload)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?
             == 0
@@ -695,18 +663,18 @@ impl Services {
             ));
         }
         if self
-            .blob_size(&repo.name, &digest)
+            .blob_size(&repo, &digest)
             .await
             .map_err(image_to_ecr_internal)?
             .is_some()
         {
-            let _ = self.cancel_upload(upload_id).await;
+            let _ = self.cancel_upload(&upload).await;
             return Err(EcrError::LayerAlreadyExists(format!(
                 "The layer with digest '{digest}' already exists in the repository with name '{name}' in the registry with id '{}'",
                 self.config.account_id
             )));
         }
-        self.complete_upload(&repo.name, upload_id, &digest)
+        self.complete_upload(&upload, &digest)
             .await
             .map_err(|e| match e {
                 e @ ImageError::DigestMismatch { .. } => EcrError::InvalidLayer(e.to_string()),
@@ -728,7 +696,7 @@ impl Services {
             .await?;
         let parsed = Digest::parse(digest).map_err(|_| EcrError::InvalidParameter("Invalid parameter at 'layerDigest' failed to satisfy constraint: 'must be a valid digest'".into()))?;
         if self
-            .blob_size(&repo.name, &parsed)
+            .blob_size(&repo, &parsed)
             .await
             .map_err(image_to_ecr_internal)?
             .is_none()
@@ -829,7 +797,7 @@ impl Services {
             .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            out.push(self.lookup_image(&repo.name, id, accepted).await?);
+            out.push(self.lookup_image(&repo, id, accepted).await?);
         }
         Ok(out)
     }
@@ -838,7 +806,7 @@ impl Services {
     /// and reason for it.
     async fn resolve_image_id(
         &self,
-        name: &RepositoryName,
+        repo: &Authorized<RepositoryRecord>,
         id: &ImageId,
     ) -> Result<Result<(Digest, Option<Tag>), (&'static str, &'static str)>, EcrError> {
         let by_digest = match &id.digest {
@@ -864,7 +832,7 @@ impl Services {
             }
             (Some(d), None) => d,
             (d, Some(t)) => {
-                let Some(resolved) = self.metadata.resolve_tag(name, t).await? else {
+                let Some(resolved) = self.metadata.resolve_tag(&repo.name, t).await? else {
                     return Ok(Err(("ImageNotFound", "Requested image not found")));
                 };
                 if d.as_ref().is_some_and(|d| d != &resolved) {
@@ -899,7 +867,7 @@ impl Services {
                 code,
                 reason: reason.to_owned(),
             };
-            let (digest, tag) = match self.resolve_image_id(&repo.name, id).await? {
+            let (digest, tag) = match self.resolve_image_id(&repo, id).await? {
                 Ok(found) => found,
                 Err((code, reason)) => {
                     out.push(failed(code, reason));
@@ -944,7 +912,7 @@ impl Services {
 
     async fn lookup_image(
         &self,
-        name: &RepositoryName,
+        repo: &Authorized<RepositoryRecord>,
         id: &ImageId,
         accepted: &[String],
     ) -> Result<ImageLookup, EcrError> {
@@ -954,11 +922,11 @@ impl Services {
             code,
             reason: reason.to_owned(),
         };
-        let digest = match self.resolve_image_id(name, id).await? {
+        let digest = match self.resolve_image_id(repo, id).await? {
             Ok((digest, _)) => digest,
             Err((code, reason)) => return Ok(fail(code, reason)),
         };
-        match self.get_manifest(name, &Reference::Digest(digest)).await {
+        match self.get_manifest(repo, &Reference::Digest(digest)).await {
             Ok(m) => {
                 if !accepted.is_empty() && !accepted.iter().any(|a| a == &m.record.media_type) {
                     return Ok(fail(

@@ -11,6 +11,7 @@ use berth_store::{
 use berth_types::{Digest, DigestAlgorithm, Reference, RepositoryName, Tag};
 
 use crate::Services;
+use crate::authorized::Authorized;
 use crate::error::InternalError;
 
 /// ECR's minimum size of every layer part but the last.
@@ -94,42 +95,38 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
 }
 
 impl Services {
-    pub async fn repository(
+    pub async fn start_upload(
         &self,
-        name: &RepositoryName,
-    ) -> Result<Option<RepositoryRecord>, InternalError> {
-        Ok(self.metadata.get_repository(name).await?)
-    }
-
-    pub async fn start_upload(&self, repository: &RepositoryName) -> Result<String, ImageError> {
+        repository: &Authorized<RepositoryRecord>,
+    ) -> Result<Authorized<UploadRecord>, ImageError> {
         let id = crate::ids::uuid();
         self.blobs.create_upload(&id).await?;
-        self.metadata
-            .create_upload(&UploadRecord {
-                id: id.clone(),
-                repository: repository.clone(),
-                created_at: crate::now_unix(),
-                last_part_size: None,
-                small_part_seen: false,
-            })
-            .await?;
-        Ok(id)
+        let upload = UploadRecord {
+            id,
+            repository: repository.name.clone(),
+            created_at: crate::now_unix(),
+            last_part_size: None,
+            small_part_seen: false,
+        };
+        self.metadata.create_upload(&upload).await?;
+        Ok(Authorized::granted(upload))
     }
 
-    /// The upload, if it exists and belongs to `repository`.
+    /// The upload, if it exists and belongs to `repository`: what a request authorised
+    /// on the repository may touch.
     pub async fn upload(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         id: &str,
-    ) -> Result<UploadRecord, ImageError> {
+    ) -> Result<Authorized<UploadRecord>, ImageError> {
         match self.metadata.get_upload(id).await? {
-            Some(u) if &u.repository == repository => Ok(u),
+            Some(u) if u.repository == repository.name => Ok(Authorized::granted(u)),
             _ => Err(ImageError::UploadNotFound),
         }
     }
 
-    pub async fn upload_len(&self, id: &str) -> Result<u64, ImageError> {
-        match self.blobs.upload_len(id).await {
+    pub async fn upload_len(&self, upload: &Authorized<UploadRecord>) -> Result<u64, ImageError> {
+        match self.blobs.upload_len(&upload.id).await {
             Err(StoreError::NotFound) => Err(ImageError::UploadNotFound),
             other => Ok(other?),
         }
@@ -138,10 +135,11 @@ impl Services {
     /// Appends a chunk at `offset` (the current length when the client gave none).
     pub async fn append_chunk(
         &self,
-        id: &str,
+        upload: &Authorized<UploadRecord>,
         offset: Option<u64>,
         chunk: UploadReader<'_>,
     ) -> Result<u64, ImageError> {
+        let id = upload.id.as_str();
         // The store checks the offset as it appends: no separate length lookup first.
         let appended = match offset {
             Some(offset) => self.blobs.append_upload(id, offset, chunk).await,
@@ -152,7 +150,7 @@ impl Services {
             Err(StoreError::Conflict(
                 Conflict::UploadOffset { .. } | Conflict::UploadFinalised,
             )) => {
-                let current = self.upload_len(id).await?;
+                let current = self.upload_len(upload).await?;
                 Err(ImageError::OffsetMismatch {
                     offset: offset.unwrap_or(current),
                     current,
@@ -165,10 +163,10 @@ impl Services {
     /// Verifies and stores the upload as `digest`, linked into the repository.
     pub async fn complete_upload(
         &self,
-        repository: &RepositoryName,
-        id: &str,
+        upload: &Authorized<UploadRecord>,
         digest: &Digest,
     ) -> Result<u64, ImageError> {
+        let (repository, id) = (&upload.repository, upload.id.as_str());
         // Leased from before the bytes are stored until they are linked (see `gc`).
         let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
         let result = self.commit_and_link(repository, id, digest).await;
@@ -180,7 +178,7 @@ impl Services {
     /// it into the repository: one write to the blob store, no upload.
     pub async fn put_blob(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         digest: &Digest,
         bytes: &[u8],
     ) -> Result<u64, ImageError> {
@@ -190,7 +188,9 @@ impl Services {
         let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
         let result = async {
             self.blobs.put(digest, bytes).await?;
-            self.metadata.link_blob(repository, digest, size).await?;
+            self.metadata
+                .link_blob(&repository.name, digest, size)
+                .await?;
             Ok(bytes.len() as u64)
         }
         .await;
@@ -216,28 +216,28 @@ impl Services {
         Ok(size)
     }
 
-    pub async fn cancel_upload(&self, id: &str) -> Result<(), ImageError> {
-        self.blobs.delete_upload(id).await?;
-        self.metadata.delete_upload(id).await?;
+    pub async fn cancel_upload(&self, upload: &Authorized<UploadRecord>) -> Result<(), ImageError> {
+        self.blobs.delete_upload(&upload.id).await?;
+        self.metadata.delete_upload(&upload.id).await?;
         Ok(())
     }
 
     /// The size of a blob the repository may serve.
     pub async fn blob_size(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         digest: &Digest,
     ) -> Result<Option<u64>, ImageError> {
         Ok(self
             .metadata
-            .blob_link(repository, digest)
+            .blob_link(&repository.name, digest)
             .await?
             .and_then(|s| u64::try_from(s).ok()))
     }
 
     pub async fn open_blob(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         digest: &Digest,
         range: Option<(u64, u64)>,
     ) -> Result<BlobReader, ImageError> {
@@ -254,22 +254,22 @@ impl Services {
     /// mount). `None` when `from` has no such blob; the caller then starts an upload.
     pub async fn mount_blob(
         &self,
-        from: &RepositoryName,
-        to: &RepositoryName,
+        from: &Authorized<RepositoryRecord>,
+        to: &Authorized<RepositoryRecord>,
         digest: &Digest,
     ) -> Result<Option<u64>, ImageError> {
         // Leased before the checks, so the collector cannot take the bytes between the
         // check and the link (see `gc`).
         let lease = self.lease_blobs(std::slice::from_ref(digest)).await?;
         let result = async {
-            let Some(size) = self.metadata.blob_link(from, digest).await? else {
+            let Some(size) = self.metadata.blob_link(&from.name, digest).await? else {
                 return Ok(None);
             };
             // The link is only as good as the bytes behind it.
             if self.blobs.stat(digest).await?.is_none() {
                 return Ok(None);
             }
-            self.metadata.link_blob(to, digest, size).await?;
+            self.metadata.link_blob(&to.name, digest, size).await?;
             Ok(u64::try_from(size).ok())
         }
         .await;
@@ -281,10 +281,10 @@ impl Services {
     /// nothing referencing them.
     pub async fn delete_blob(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         digest: &Digest,
     ) -> Result<(), ImageError> {
-        match self.metadata.unlink_blob(repository, digest).await {
+        match self.metadata.unlink_blob(&repository.name, digest).await {
             Err(StoreError::NotFound) => Err(ImageError::BlobUnknown),
             other => Ok(other?),
         }
@@ -293,12 +293,13 @@ impl Services {
     /// Deletes a manifest (with every tag on it) by digest, or only a tag.
     pub async fn delete_manifest_reference(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         reference: &Reference,
     ) -> Result<(), ImageError> {
+        let name = &repository.name;
         let result = match reference {
-            Reference::Digest(d) => self.metadata.delete_manifest(repository, d).await,
-            Reference::Tag(t) => self.metadata.delete_tag(repository, t).await,
+            Reference::Digest(d) => self.metadata.delete_manifest(name, d).await,
+            Reference::Tag(t) => self.metadata.delete_tag(name, t).await,
         };
         match result {
             Err(StoreError::NotFound) => Err(ImageError::ManifestUnknown),
@@ -311,11 +312,14 @@ impl Services {
     /// itself need not exist.
     pub async fn referrers(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, ImageError> {
-        let records = self.metadata.list_referrers(repository, subject).await?;
+        let records = self
+            .metadata
+            .list_referrers(&repository.name, subject)
+            .await?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
             // The record's artifact type is the manifest's effective one (set on push).
@@ -343,18 +347,31 @@ impl Services {
 
     pub async fn resolve_reference(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         reference: &Reference,
     ) -> Result<Option<Digest>, ImageError> {
         match reference {
             Reference::Digest(d) => Ok(Some(d.clone())),
-            Reference::Tag(t) => Ok(self.metadata.resolve_tag(repository, t).await?),
+            Reference::Tag(t) => Ok(self.metadata.resolve_tag(&repository.name, t).await?),
         }
+    }
+
+    /// A page of the repository's tags: up to `limit` after `after`, in lexical order.
+    pub async fn list_tags(
+        &self,
+        repository: &Authorized<RepositoryRecord>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, ImageError> {
+        Ok(self
+            .metadata
+            .list_tags(&repository.name, after, limit)
+            .await?)
     }
 
     pub async fn get_manifest(
         &self,
-        repository: &RepositoryName,
+        repository: &Authorized<RepositoryRecord>,
         reference: &Reference,
     ) -> Result<StoredManifest, ImageError> {
         let digest = self
@@ -363,7 +380,7 @@ impl Services {
             .ok_or(ImageError::ManifestUnknown)?;
         let record = self
             .metadata
-            .get_manifest(repository, &digest)
+            .get_manifest(&repository.name, &digest)
             .await?
             .ok_or(ImageError::ManifestUnknown)?;
         if let Some(bytes) = self.manifest_bytes.get(&digest) {
@@ -386,7 +403,7 @@ impl Services {
     /// client named, if any.
     pub async fn put_manifest(
         &self,
-        repository: &RepositoryRecord,
+        repository: &Authorized<RepositoryRecord>,
         bytes: &[u8],
         content_type: Option<&str>,
         tag: Option<&Tag>,

@@ -2,6 +2,7 @@
 //! HTTP. The `api` crate adapts them to AWS's and the OCI distribution spec's wire formats.
 
 pub mod actions;
+pub mod authorized;
 pub mod authorizer;
 pub mod caller;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod key_rotation;
 pub mod keys;
 pub mod lifecycle;
 pub mod manifest_cache;
+pub mod registry;
 pub mod sealer;
 pub mod sts;
 pub mod upload_slots;
@@ -39,9 +41,11 @@ pub fn now_unix() -> i64 {
 /// Everything a request handler needs, shared by all of them.
 pub struct Services {
     pub config: ServerConfig,
-    pub metadata: Arc<dyn MetadataStore>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub authorizer: authorizer::Authorizer,
+    // The stores and the authorizer are core's own: a request reaches a repository's
+    // content only through functions that take the authorizer's proof (`authorized`).
+    pub(crate) metadata: Arc<dyn MetadataStore>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) authorizer: authorizer::Authorizer,
     pub sealer: sealer::Sealer,
     pub issuer: Option<issuer::DevIssuer>,
     pub jwks: jwks::JwksCache,
@@ -53,6 +57,13 @@ pub struct Services {
 }
 
 impl Services {
+    /// The stores, for the server's own background jobs (garbage collection, upload
+    /// expiry, key refresh, job leases), which act for no caller. Request handling never
+    /// uses them: it goes through the services, which authorise first.
+    pub fn stores_for_background_jobs(&self) -> (&Arc<dyn MetadataStore>, &Arc<dyn BlobStore>) {
+        (&self.metadata, &self.blobs)
+    }
+
     /// Loads (or creates on first start) the signing keys and assembles the services.
     pub async fn new(
         config: ServerConfig,

@@ -221,6 +221,96 @@ impl Clients {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Temporary credentials for a new role `role` whose only policy is `policy`, by the
+    /// document's flow: a GitHub OIDC provider, a role trusting octo-org/octo-repo, a dev
+    /// issuer token, AssumeRoleWithWebIdentity.
+    pub fn role_session(&self, role: &str, policy: &serde_json::Value) -> Creds {
+        let r = Some(root());
+        // The provider may exist already (several roles in one test).
+        let _ = self.aws(
+            r.as_ref(),
+            &[
+                "iam",
+                "create-open-id-connect-provider",
+                "--url",
+                "https://token.actions.githubusercontent.com",
+                "--client-id-list",
+                "sts.amazonaws.com",
+            ],
+        );
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                    "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"},
+                },
+            }]
+        });
+        self.aws_ok(
+            r.as_ref(),
+            &[
+                "iam",
+                "create-role",
+                "--role-name",
+                role,
+                "--assume-role-policy-document",
+                &trust.to_string(),
+            ],
+        );
+        self.aws_ok(
+            r.as_ref(),
+            &[
+                "iam",
+                "put-role-policy",
+                "--role-name",
+                role,
+                "--policy-name",
+                "only",
+                "--policy-document",
+                &policy.to_string(),
+            ],
+        );
+        let out = self.berth(
+            &root(),
+            &[
+                "token",
+                "--endpoint-url",
+                &self.endpoint,
+                "--repository",
+                "octo-org/octo-repo",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let assumed = self.aws_ok(
+            None,
+            &[
+                "sts",
+                "assume-role-with-web-identity",
+                "--role-arn",
+                &format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                "--role-session-name",
+                "e2e",
+                "--web-identity-token",
+                &token,
+            ],
+        );
+        let c = &assumed["Credentials"];
+        Creds {
+            access_key_id: c["AccessKeyId"].as_str().unwrap().into(),
+            secret_access_key: c["SecretAccessKey"].as_str().unwrap().into(),
+            session_token: Some(c["SessionToken"].as_str().unwrap().into()),
+        }
+    }
+
     pub fn berth(&self, creds: &Creds, args: &[&str]) -> Output {
         client_command(
             env!("CARGO_BIN_EXE_berth"),

@@ -64,7 +64,7 @@ impl Services {
         validate(text)?;
         match self.metadata.put_lifecycle_policy(&repo.name, text).await {
             Err(StoreError::NotFound) => Err(self.repo_not_found(name)),
-            other => Ok(other.map(|()| repo)?),
+            other => Ok(other.map(|()| repo.into_inner())?),
         }
     }
 
@@ -133,7 +133,7 @@ impl Services {
             .await
         {
             Err(StoreError::NotFound) => Err(self.repo_not_found(name)),
-            other => Ok(other.map(|()| (repo, text))?),
+            other => Ok(other.map(|()| (repo.into_inner(), text))?),
         }
     }
 
@@ -159,7 +159,7 @@ impl Services {
             })?;
         let policy = validate(&text)?;
         let results = self.lifecycle_expiries(&repo.name, &policy).await?;
-        Ok((repo, text, results))
+        Ok((repo.into_inner(), text, results))
     }
 
     /// The images of `repository` that `policy` expires now.
