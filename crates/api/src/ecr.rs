@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
+use berth_core::ecr::operation::EcrOperation;
 use berth_core::ecr::{ImageDeletion, ImageId, ImageLookup};
 use berth_store::{ManifestRecord, RepositoryRecord};
 use bytes::Bytes;
@@ -25,11 +26,14 @@ mod lifecycle;
 /// The largest body an ECR request for `target` may have, decided from the header before
 /// the body is read. An unknown target gets the small limit and then its error.
 pub fn body_limit(target: &str) -> usize {
-    match target.strip_prefix(TARGET_PREFIX) {
+    let operation = target
+        .strip_prefix(TARGET_PREFIX)
+        .and_then(EcrOperation::from_name);
+    match operation {
         // A part of up to 20 MiB, base64-encoded (4/3), with the other members.
-        Some("UploadLayerPart") => crate::MAX_CONTROL_BODY,
+        Some(EcrOperation::UploadLayerPart) => crate::MAX_CONTROL_BODY,
         // A manifest of up to 4 MiB (ECR's ImageManifest), JSON-escaped inside the body.
-        Some("PutImage") => 10 * 1024 * 1024,
+        Some(EcrOperation::PutImage) => 10 * 1024 * 1024,
         // Every other input is names, digests, tags and policies of at most 30,720
         // characters (a lifecycle policy), escaped: far below this.
         _ => 256 * 1024,
@@ -45,7 +49,7 @@ pub async fn handle(
     request_id: &str,
 ) -> Response {
     let result = async {
-        let op = target
+        let name = target
             .strip_prefix(TARGET_PREFIX)
             .ok_or_else(|| JsonError {
                 status: StatusCode::BAD_REQUEST,
@@ -54,6 +58,12 @@ pub async fn handle(
                 extra: None,
             })?;
         let caller = authenticate(services, parts, body, "ecr")?;
+        let op = EcrOperation::from_name(name).ok_or_else(|| JsonError {
+            status: StatusCode::BAD_REQUEST,
+            type_name: "UnknownOperationException",
+            message: format!("operation `{name}` is not supported"),
+            extra: None,
+        })?;
         // Each operation reads its input straight into its typed struct: members it does
         // not know are skipped without being built, so a body's memory is its own size.
         let input: &[u8] = if body.is_empty() { b"{}" } else { body };
@@ -303,12 +313,12 @@ async fn operation(
     services: &Services,
     facts: &RequestFacts,
     caller: &berth_core::Caller,
-    op: &str,
+    op: EcrOperation,
     input: &[u8],
 ) -> Result<Value, JsonError> {
     let registry_id = services.config.account_id.to_string();
     Ok(match op {
-        "GetAuthorizationToken" => {
+        EcrOperation::GetAuthorizationToken => {
             let data = services.get_authorization_token(caller, facts).await?;
             json!({"authorizationData": [{
                 "authorizationToken": data.authorization_token,
@@ -316,7 +326,7 @@ async fn operation(
                 "proxyEndpoint": data.proxy_endpoint,
             }]})
         }
-        "CreateRepository" => {
+        EcrOperation::CreateRepository => {
             let i: CreateRepositoryInput = parse(input)?;
             let scan = i
                 .image_scanning_configuration
@@ -337,21 +347,21 @@ async fn operation(
                 .await?;
             json!({"repository": repository_json(services, &r)})
         }
-        "TagResource" => {
+        EcrOperation::TagResource => {
             let i: TagResourceInput = parse(input)?;
             services
                 .tag_resource(caller, facts, &i.resource_arn, &tag_pairs(i.tags))
                 .await?;
             json!({})
         }
-        "UntagResource" => {
+        EcrOperation::UntagResource => {
             let i: UntagResourceInput = parse(input)?;
             services
                 .untag_resource(caller, facts, &i.resource_arn, &i.tag_keys)
                 .await?;
             json!({})
         }
-        "ListTagsForResource" => {
+        EcrOperation::ListTagsForResource => {
             let i: ResourceInput = parse(input)?;
             let tags = services
                 .list_tags_for_resource(caller, facts, &i.resource_arn)
@@ -362,7 +372,7 @@ async fn operation(
                 .collect();
             json!({"tags": tags})
         }
-        "DescribeRepositories" => {
+        EcrOperation::DescribeRepositories => {
             let i: DescribeRepositoriesInput = parse(input)?;
             if !i.repository_names.is_empty() && (i.next_token.is_some() || i.max_results.is_some())
             {
@@ -384,14 +394,14 @@ async fn operation(
             }
             out
         }
-        "DeleteRepository" => {
+        EcrOperation::DeleteRepository => {
             let i: DeleteRepositoryInput = parse(input)?;
             let r = services
                 .delete_repository(caller, facts, &i.repository_name, i.force)
                 .await?;
             json!({"repository": repository_json(services, &r)})
         }
-        "BatchCheckLayerAvailability" => {
+        EcrOperation::BatchCheckLayerAvailability => {
             let i: LayerDigestsInput = parse(input)?;
             if i.layer_digests.is_empty() || i.layer_digests.len() > 100 {
                 return Err(invalid("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
@@ -423,14 +433,14 @@ async fn operation(
             }
             json!({"layers": layers, "failures": failures})
         }
-        "InitiateLayerUpload" => {
+        EcrOperation::InitiateLayerUpload => {
             let i: RepoInput = parse(input)?;
             let (id, part_size) = services
                 .initiate_layer_upload(caller, facts, &i.repository_name)
                 .await?;
             json!({"uploadId": id, "partSize": part_size})
         }
-        "UploadLayerPart" => {
+        EcrOperation::UploadLayerPart => {
             let i: UploadLayerPartInput = parse(input)?;
             let encoded = i.layer_part_blob.as_bytes();
             let blob = crate::cpu_heavy(encoded.len(), || {
@@ -455,7 +465,7 @@ async fn operation(
                 .await?;
             json!({"registryId": registry_id, "repositoryName": i.repository_name, "uploadId": i.upload_id, "lastByteReceived": last})
         }
-        "CompleteLayerUpload" => {
+        EcrOperation::CompleteLayerUpload => {
             let i: CompleteLayerUploadInput = parse(input)?;
             let digest = services
                 .complete_layer_upload(
@@ -468,7 +478,7 @@ async fn operation(
                 .await?;
             json!({"registryId": registry_id, "repositoryName": i.repository_name, "uploadId": i.upload_id, "layerDigest": digest})
         }
-        "PutImage" => {
+        EcrOperation::PutImage => {
             let i: PutImageInput = parse(input)?;
             let (record, tag) = services
                 .put_image(
@@ -489,7 +499,7 @@ async fn operation(
                 "imageManifestMediaType": record.media_type,
             }})
         }
-        "BatchGetImage" => {
+        EcrOperation::BatchGetImage => {
             let i: BatchGetImageInput = parse(input)?;
             if i.image_ids.is_empty() || i.image_ids.len() > 100 {
                 return Err(invalid("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
@@ -528,7 +538,7 @@ async fn operation(
             }
             json!({"images": images, "failures": failures})
         }
-        "BatchDeleteImage" => {
+        EcrOperation::BatchDeleteImage => {
             let i: BatchDeleteImageInput = parse(input)?;
             if i.image_ids.is_empty() || i.image_ids.len() > 100 {
                 return Err(invalid("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
@@ -557,7 +567,7 @@ async fn operation(
             }
             json!({"imageIds": deleted, "failures": failures})
         }
-        "PutImageTagMutability" => {
+        EcrOperation::PutImageTagMutability => {
             let i: PutImageTagMutabilityInput = parse(input)?;
             let r = services
                 .put_image_tag_mutability(
@@ -573,7 +583,7 @@ async fn operation(
                 "imageTagMutability": r.image_tag_mutability,
             })
         }
-        "SetRepositoryPolicy" => {
+        EcrOperation::SetRepositoryPolicy => {
             let i: SetRepositoryPolicyInput = parse(input)?;
             if i.policy_text.len() > 10_240 {
                 return Err(invalid("Invalid parameter at 'policyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'".into()));
@@ -583,28 +593,28 @@ async fn operation(
                 .await?;
             policy_json(&registry_id, &r.name, &i.policy_text)
         }
-        "GetRepositoryPolicy" => {
+        EcrOperation::GetRepositoryPolicy => {
             let i: RepoInput = parse(input)?;
             let (r, text) = services
                 .get_repository_policy(caller, facts, &i.repository_name)
                 .await?;
             policy_json(&registry_id, &r.name, &text)
         }
-        "DeleteRepositoryPolicy" => {
+        EcrOperation::DeleteRepositoryPolicy => {
             let i: RepoInput = parse(input)?;
             let (r, text) = services
                 .delete_repository_policy(caller, facts, &i.repository_name)
                 .await?;
             policy_json(&registry_id, &r.name, &text)
         }
-        "PutLifecyclePolicy"
-        | "GetLifecyclePolicy"
-        | "DeleteLifecyclePolicy"
-        | "StartLifecyclePolicyPreview"
-        | "GetLifecyclePolicyPreview" => {
+        EcrOperation::PutLifecyclePolicy
+        | EcrOperation::GetLifecyclePolicy
+        | EcrOperation::DeleteLifecyclePolicy
+        | EcrOperation::StartLifecyclePolicyPreview
+        | EcrOperation::GetLifecyclePolicyPreview => {
             lifecycle::operation(services, facts, caller, op, input).await?
         }
-        "ListImages" => {
+        EcrOperation::ListImages => {
             let i: ListImagesInput = parse(input)?;
             let limit = check_limit(i.max_results, 1000)?;
             let status = i.filter.unwrap_or_default().tag_status;
@@ -618,7 +628,7 @@ async fn operation(
             }
             out
         }
-        "DescribeImages" => {
+        EcrOperation::DescribeImages => {
             let i: DescribeImagesInput = parse(input)?;
             if !i.image_ids.is_empty() && (i.next_token.is_some() || i.max_results.is_some()) {
                 return Err(invalid(
@@ -644,20 +654,12 @@ async fn operation(
             }
             out
         }
-        "GetDownloadUrlForLayer" => {
+        EcrOperation::GetDownloadUrlForLayer => {
             let i: GetDownloadUrlInput = parse(input)?;
             let url = services
                 .get_download_url_for_layer(caller, facts, &i.repository_name, &i.layer_digest)
                 .await?;
             json!({"downloadUrl": url, "layerDigest": i.layer_digest})
-        }
-        other => {
-            return Err(JsonError {
-                status: StatusCode::BAD_REQUEST,
-                type_name: "UnknownOperationException",
-                message: format!("operation `{other}` is not supported"),
-                extra: None,
-            });
         }
     })
 }

@@ -1,12 +1,13 @@
 //! Every route refuses a caller the policies do not allow, in its protocol's words. The
-//! routes come from the router's own table (`RegistryOperation::ALL` and its samples, the
-//! same table the registry dispatches on), so a route added without a decision shows
-//! up here as a route that answers.
+//! routes come from the routers' own tables (`RegistryOperation::ALL`, `EcrOperation::ALL`
+//! and their samples, the same tables the registry and the ECR API dispatch on), so a
+//! route added without a decision shows up here as a route that answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use base64::Engine;
+use berth_core::ecr::operation::EcrOperation;
 use berth_core::registry::RegistryOperation;
 use berth_types::RepositoryName;
 use common::*;
@@ -90,4 +91,113 @@ async fn every_registry_operation_refuses_a_caller_without_its_actions() {
         );
     }
     assert_eq!(walked, RegistryOperation::ALL.len() - 1);
+}
+
+/// Sends one ECR JSON 1.1 request signed with `creds`; its status and JSON body.
+async fn ecr_call(
+    endpoint: &str,
+    creds: &Creds,
+    operation: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let url = reqwest::Url::parse(endpoint).unwrap();
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let target = format!("AmazonEC2ContainerRegistry_V20150921.{operation}");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse().unwrap());
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        "application/x-amz-json-1.1".parse().unwrap(),
+    );
+    headers.insert("x-amz-target", target.parse().unwrap());
+    if let Some(token) = &creds.session_token {
+        headers.insert("x-amz-security-token", token.parse().unwrap());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signed = berth_sigv4::sign(
+        &berth_sigv4::RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            payload_sha256_hex: &berth_sigv4::sha256_hex(body.as_bytes()),
+        },
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        REGION,
+        "ecr",
+        now,
+    );
+    let mut request = reqwest::Client::new().post(endpoint);
+    for (name, value) in &headers {
+        request = request.header(name.as_str(), value.to_str().unwrap());
+    }
+    let response = request
+        .header("x-amz-date", signed.amz_date)
+        .header("authorization", signed.authorization)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn every_ecr_operation_refuses_a_caller_without_its_action() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let endpoint = server.endpoint();
+    let clients = Clients {
+        endpoint: endpoint.clone(),
+        home,
+    };
+    let repository = "walk/app";
+    clients.aws_ok(
+        Some(&root()),
+        &["ecr", "create-repository", "--repository-name", repository],
+    );
+    let arn = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{repository}");
+    // Allowed nothing in ECR.
+    let session = clients.role_session(
+        "NoEcr",
+        &json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]
+        }),
+    );
+    for &operation in EcrOperation::ALL {
+        let body = operation
+            .sample()
+            .replace("{repo}", repository)
+            .replace("{arn}", &arn);
+        // The sample is a valid input: root, allowed everything, is not refused it.
+        let (root_status, root_body) = ecr_call(&endpoint, &root(), operation.name(), &body).await;
+        assert_ne!(
+            root_body["__type"], "AccessDeniedException",
+            "{operation:?} as root: {root_status} {root_body}"
+        );
+        let (status, answer) = ecr_call(&endpoint, &session, operation.name(), &body).await;
+        assert_eq!(status, 400, "{operation:?}: {answer}");
+        assert_eq!(
+            answer["__type"], "AccessDeniedException",
+            "{operation:?}: {answer}"
+        );
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&operation.action()),
+            "{operation:?}: the denial names another action: {answer}"
+        );
+    }
 }

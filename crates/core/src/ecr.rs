@@ -20,6 +20,7 @@ use crate::registry::RegistryOperation;
 use crate::sealer::Purpose;
 
 pub mod lifecycle_policy;
+pub mod operation;
 
 /// ECR authorization tokens are valid for 12 hours.
 pub const AUTH_TOKEN_LIFETIME: i64 = 12 * 3600;

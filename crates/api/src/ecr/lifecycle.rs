@@ -3,6 +3,7 @@
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
 use berth_core::ecr::lifecycle_policy::PreviewResult;
+use berth_core::ecr::operation::EcrOperation;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -43,12 +44,12 @@ pub(super) async fn operation(
     services: &Services,
     facts: &RequestFacts,
     caller: &berth_core::Caller,
-    op: &str,
+    op: EcrOperation,
     input: &[u8],
 ) -> Result<Value, JsonError> {
     let registry_id = services.config.account_id.to_string();
     Ok(match op {
-        "PutLifecyclePolicy" => {
+        EcrOperation::PutLifecyclePolicy => {
             let i: PutInput = parse(input)?;
             let r = services
                 .put_lifecycle_policy(caller, facts, &i.repository_name, &i.lifecycle_policy_text)
@@ -56,9 +57,9 @@ pub(super) async fn operation(
             json!({"registryId": registry_id, "repositoryName": r.name.as_str(),
                    "lifecyclePolicyText": i.lifecycle_policy_text})
         }
-        "GetLifecyclePolicy" | "DeleteLifecyclePolicy" => {
+        EcrOperation::GetLifecyclePolicy | EcrOperation::DeleteLifecyclePolicy => {
             let i: RepoInput = parse(input)?;
-            let r = if op == "GetLifecyclePolicy" {
+            let r = if op == EcrOperation::GetLifecyclePolicy {
                 services
                     .get_lifecycle_policy(caller, facts, &i.repository_name)
                     .await?
@@ -74,7 +75,7 @@ pub(super) async fn operation(
             }
             out
         }
-        "StartLifecyclePolicyPreview" => {
+        EcrOperation::StartLifecyclePolicyPreview => {
             let i: StartPreviewInput = parse(input)?;
             let (r, text) = services
                 .start_lifecycle_policy_preview(
@@ -87,7 +88,7 @@ pub(super) async fn operation(
             json!({"registryId": registry_id, "repositoryName": r.name.as_str(),
                    "lifecyclePolicyText": text, "status": "COMPLETE"})
         }
-        "GetLifecyclePolicyPreview" => {
+        EcrOperation::GetLifecyclePolicyPreview => {
             let i: GetPreviewInput = parse(input)?;
             let limit = check_limit(i.max_results, 100)?;
             let tag_status = i.filter.unwrap_or_default().tag_status;
@@ -137,7 +138,8 @@ pub(super) async fn operation(
         }
         other => {
             return Err(invalid(format!(
-                "operation `{other}` is not a lifecycle operation"
+                "operation `{}` is not a lifecycle operation",
+                other.name()
             )));
         }
     })

@@ -1,0 +1,94 @@
+//! The ECR API's operations: the router's table. The api reads `X-Amz-Target` into an
+//! [`EcrOperation`] and dispatches on it with an exhaustive match, so an operation added
+//! here needs a handler to compile; the walk-every-route test sends each operation's
+//! [`EcrOperation::sample`] input as a caller without ECR permissions and expects
+//! `AccessDeniedException` from every one.
+
+/// Declares the operations once: the enum, `ALL`, each one's name (the `X-Amz-Target`
+/// suffix, also its IAM action after `ecr:`) and sample input come from one list, so they
+/// cannot disagree.
+macro_rules! ecr_operations {
+    ($($operation:ident => $sample:literal,)*) => {
+        /// One ECR API operation Berth answers.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum EcrOperation {
+            $($operation,)*
+        }
+
+        impl EcrOperation {
+            pub const ALL: &[Self] = &[$(Self::$operation,)*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$operation => stringify!($operation),)*
+                }
+            }
+
+            /// A minimal valid input naming repository `{repo}` (or, for the tag
+            /// operations, its ARN `{arn}`), with digests and ids that refer to nothing.
+            pub fn sample(self) -> &'static str {
+                match self {
+                    $(Self::$operation => $sample,)*
+                }
+            }
+        }
+    };
+}
+
+ecr_operations! {
+    GetAuthorizationToken => "{}",
+    CreateRepository => r#"{"repositoryName":"{repo}"}"#,
+    DescribeRepositories => r#"{"repositoryNames":["{repo}"]}"#,
+    DeleteRepository => r#"{"repositoryName":"{repo}"}"#,
+    TagResource => r#"{"resourceArn":"{arn}","tags":[{"Key":"team","Value":"a"}]}"#,
+    UntagResource => r#"{"resourceArn":"{arn}","tagKeys":["team"]}"#,
+    ListTagsForResource => r#"{"resourceArn":"{arn}"}"#,
+    PutImageTagMutability => r#"{"repositoryName":"{repo}","imageTagMutability":"IMMUTABLE"}"#,
+    SetRepositoryPolicy => r#"{"repositoryName":"{repo}","policyText":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"*\"},\"Action\":\"ecr:BatchGetImage\"}]}"}"#,
+    GetRepositoryPolicy => r#"{"repositoryName":"{repo}"}"#,
+    DeleteRepositoryPolicy => r#"{"repositoryName":"{repo}"}"#,
+    PutLifecyclePolicy => r#"{"repositoryName":"{repo}","lifecyclePolicyText":"{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"untagged\",\"countType\":\"sinceImagePushed\",\"countUnit\":\"days\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}]}"}"#,
+    GetLifecyclePolicy => r#"{"repositoryName":"{repo}"}"#,
+    DeleteLifecyclePolicy => r#"{"repositoryName":"{repo}"}"#,
+    StartLifecyclePolicyPreview => r#"{"repositoryName":"{repo}"}"#,
+    GetLifecyclePolicyPreview => r#"{"repositoryName":"{repo}"}"#,
+    BatchCheckLayerAvailability => r#"{"repositoryName":"{repo}","layerDigests":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}"#,
+    InitiateLayerUpload => r#"{"repositoryName":"{repo}"}"#,
+    UploadLayerPart => r#"{"repositoryName":"{repo}","uploadId":"00000000-0000-4000-8000-000000000000","partFirstByte":0,"partLastByte":0,"layerPartBlob":"AA=="}"#,
+    CompleteLayerUpload => r#"{"repositoryName":"{repo}","uploadId":"00000000-0000-4000-8000-000000000000","layerDigests":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}"#,
+    GetDownloadUrlForLayer => r#"{"repositoryName":"{repo}","layerDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}"#,
+    PutImage => r#"{"repositoryName":"{repo}","imageManifest":"{}","imageTag":"latest"}"#,
+    BatchGetImage => r#"{"repositoryName":"{repo}","imageIds":[{"imageTag":"latest"}]}"#,
+    BatchDeleteImage => r#"{"repositoryName":"{repo}","imageIds":[{"imageTag":"latest"}]}"#,
+    ListImages => r#"{"repositoryName":"{repo}"}"#,
+    DescribeImages => r#"{"repositoryName":"{repo}"}"#,
+}
+
+impl EcrOperation {
+    /// The operation an `X-Amz-Target` suffix names, if Berth answers it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|op| op.name() == name)
+    }
+
+    /// The IAM action the operation is authorised as.
+    pub fn action(self) -> String {
+        format!("ecr:{}", self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_parses_back_and_has_a_json_sample() {
+        for &operation in EcrOperation::ALL {
+            assert_eq!(EcrOperation::from_name(operation.name()), Some(operation));
+            assert!(
+                serde_json::from_str::<serde_json::Value>(operation.sample()).is_ok(),
+                "{operation:?}"
+            );
+        }
+        assert_eq!(EcrOperation::from_name("DescribeRegistry"), None);
+    }
+}
