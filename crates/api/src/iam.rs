@@ -3,6 +3,7 @@
 use axum::response::Response;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
+use berth_core::iam::operation::IamOperation;
 use berth_core::iam::{ListPoliciesFilter, Page, PolicyScope};
 use berth_store::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
 use http::request::Parts;
@@ -25,7 +26,10 @@ pub async fn handle(
 ) -> Response {
     let action = params.get("Action").unwrap_or_default().to_owned();
     let result = match authenticate(services, parts, body, "iam") {
-        Ok(caller) => operation(services, facts, &caller, &action, params).await,
+        Ok(caller) => match IamOperation::from_name(&action) {
+            Some(known) => operation(services, facts, &caller, known, params).await,
+            None => Err(None),
+        },
         Err(e) => Err(Some(e.into())),
     };
     match result {
@@ -52,18 +56,22 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Option<QueryE
     })
 }
 
-/// `Ok(None)`: an operation without a result element. `Err(None)`: unknown action.
+/// `Ok(None)`: an operation without a result element.
 async fn operation(
     services: &Services,
     facts: &RequestFacts,
     caller: &berth_core::Caller,
-    action: &str,
+    action: IamOperation,
     p: &Params,
 ) -> Result<Option<String>, Option<QueryError>> {
     let mut x = Xml::new();
     let map = |e: berth_core::error::IamError| Some(QueryError::from(e));
+    let marker = p.get("Marker");
+    // Read where a listing uses it: a malformed MaxItems fails only the operations that
+    // take one.
+    let max_items = || integer_param(p, "MaxItems", "maxItems");
     match action {
-        "CreateOpenIDConnectProvider" => {
+        IamOperation::CreateOpenIDConnectProvider => {
             let (r, tags) = services
                 .create_open_id_connect_provider_with_tags(
                     caller,
@@ -78,7 +86,7 @@ async fn operation(
             x.text("OpenIDConnectProviderArn", &r.arn);
             tags_xml(&mut x, &tags);
         }
-        "GetOpenIDConnectProvider" => {
+        IamOperation::GetOpenIDConnectProvider => {
             let r = services
                 .get_open_id_connect_provider(
                     caller,
@@ -91,7 +99,7 @@ async fn operation(
             let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
             tags_xml(&mut x, &tags);
         }
-        "ListOpenIDConnectProviders" => {
+        IamOperation::ListOpenIDConnectProviders => {
             let list = services
                 .list_open_id_connect_providers(caller, facts)
                 .await
@@ -102,7 +110,7 @@ async fn operation(
             }
             x.close("OpenIDConnectProviderList");
         }
-        "DeleteOpenIDConnectProvider" => {
+        IamOperation::DeleteOpenIDConnectProvider => {
             services
                 .delete_open_id_connect_provider(
                     caller,
@@ -113,7 +121,7 @@ async fn operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "CreateRole" => {
+        IamOperation::CreateRole => {
             let max = match p.get("MaxSessionDuration") {
                 Some(v) => Some(v.parse::<i64>().map_err(|_| {
                     map(berth_core::iam::validation(
@@ -139,7 +147,7 @@ async fn operation(
                 .map_err(map)?;
             role_xml(&mut x, &r, &tags);
         }
-        "GetRole" => {
+        IamOperation::GetRole => {
             let r = services
                 .get_role(caller, facts, required(p, "RoleName")?)
                 .await
@@ -147,14 +155,14 @@ async fn operation(
             let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
             role_xml(&mut x, &r, &tags);
         }
-        "DeleteRole" => {
+        IamOperation::DeleteRole => {
             services
                 .delete_role(caller, facts, required(p, "RoleName")?)
                 .await
                 .map_err(map)?;
             return Ok(None);
         }
-        "UpdateAssumeRolePolicy" => {
+        IamOperation::UpdateAssumeRolePolicy => {
             services
                 .update_assume_role_policy(
                     caller,
@@ -166,7 +174,7 @@ async fn operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "CreatePolicy" => {
+        IamOperation::CreatePolicy => {
             let (r, tags) = services
                 .create_policy_with_tags(
                     caller,
@@ -184,7 +192,7 @@ async fn operation(
             tags_xml(&mut x, &tags);
             x.close("Policy");
         }
-        "GetPolicy" => {
+        IamOperation::GetPolicy => {
             let r = services
                 .get_policy(caller, facts, required(p, "PolicyArn")?)
                 .await
@@ -195,7 +203,7 @@ async fn operation(
             tags_xml(&mut x, &tags);
             x.close("Policy");
         }
-        "GetPolicyVersion" => {
+        IamOperation::GetPolicyVersion => {
             let v = services
                 .get_policy_version(
                     caller,
@@ -215,14 +223,14 @@ async fn operation(
                 .text("CreateDate", &timestamp(v.created_at))
                 .close("PolicyVersion");
         }
-        "DeletePolicy" => {
+        IamOperation::DeletePolicy => {
             services
                 .delete_policy(caller, facts, required(p, "PolicyArn")?)
                 .await
                 .map_err(map)?;
             return Ok(None);
         }
-        "AttachRolePolicy" => {
+        IamOperation::AttachRolePolicy => {
             services
                 .attach_role_policy(
                     caller,
@@ -234,7 +242,7 @@ async fn operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "DetachRolePolicy" => {
+        IamOperation::DetachRolePolicy => {
             services
                 .detach_role_policy(
                     caller,
@@ -246,7 +254,7 @@ async fn operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "ListAttachedRolePolicies" => {
+        IamOperation::ListAttachedRolePolicies => {
             let list = services
                 .list_attached_role_policies(caller, facts, required(p, "RoleName")?)
                 .await
@@ -260,7 +268,7 @@ async fn operation(
             }
             x.close("AttachedPolicies").text("IsTruncated", "false");
         }
-        "PutRolePolicy" => {
+        IamOperation::PutRolePolicy => {
             services
                 .put_role_policy(
                     caller,
@@ -273,7 +281,7 @@ async fn operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "GetRolePolicy" => {
+        IamOperation::GetRolePolicy => {
             let name = required(p, "PolicyName")?;
             let (role, doc) = services
                 .get_role_policy(caller, facts, required(p, "RoleName")?, name)
@@ -283,7 +291,7 @@ async fn operation(
                 .text("PolicyName", name)
                 .text("PolicyDocument", &encode_policy(&doc));
         }
-        "DeleteRolePolicy" => {
+        IamOperation::DeleteRolePolicy => {
             services
                 .delete_role_policy(
                     caller,
@@ -295,7 +303,7 @@ async fn operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "SimulatePrincipalPolicy" => {
+        IamOperation::SimulatePrincipalPolicy => {
             let results = services
                 .simulate_principal_policy(
                     caller,
@@ -307,32 +315,14 @@ async fn operation(
                 .map_err(map)?;
             simulate::results_xml(&mut x, p, &results).map_err(map)?;
         }
-        "SimulateCustomPolicy" => {
+        IamOperation::SimulateCustomPolicy => {
             let results = services
                 .simulate_custom_policy(caller, facts, &simulate::input(p))
                 .await
                 .map_err(map)?;
             simulate::results_xml(&mut x, p, &results).map_err(map)?;
         }
-        _ => return setup_operation(services, facts, caller, action, p).await,
-    }
-    Ok(Some(x.finish()))
-}
-
-/// Policy versions, listings, tags and OIDC provider updates.
-async fn setup_operation(
-    services: &Services,
-    facts: &RequestFacts,
-    caller: &berth_core::Caller,
-    action: &str,
-    p: &Params,
-) -> Result<Option<String>, Option<QueryError>> {
-    let mut x = Xml::new();
-    let map = |e: berth_core::error::IamError| Some(QueryError::from(e));
-    let marker = p.get("Marker");
-    let max_items = integer_param(p, "MaxItems", "maxItems")?;
-    match action {
-        "CreatePolicyVersion" => {
+        IamOperation::CreatePolicyVersion => {
             let v = services
                 .create_policy_version(
                     caller,
@@ -349,9 +339,15 @@ async fn setup_operation(
                 .text("CreateDate", &timestamp(v.created_at))
                 .close("PolicyVersion");
         }
-        "ListPolicyVersions" => {
+        IamOperation::ListPolicyVersions => {
             let page = services
-                .list_policy_versions(caller, facts, required(p, "PolicyArn")?, marker, max_items)
+                .list_policy_versions(
+                    caller,
+                    facts,
+                    required(p, "PolicyArn")?,
+                    marker,
+                    max_items()?,
+                )
                 .await
                 .map_err(map)?;
             x.open("Versions");
@@ -365,10 +361,10 @@ async fn setup_operation(
             x.close("Versions");
             page_end(&mut x, &page);
         }
-        "DeletePolicyVersion" | "SetDefaultPolicyVersion" => {
+        IamOperation::DeletePolicyVersion | IamOperation::SetDefaultPolicyVersion => {
             let arn = required(p, "PolicyArn")?;
             let version = required(p, "VersionId")?;
-            if action == "DeletePolicyVersion" {
+            if action == IamOperation::DeletePolicyVersion {
                 services
                     .delete_policy_version(caller, facts, arn, version)
                     .await
@@ -380,9 +376,9 @@ async fn setup_operation(
             .map_err(map)?;
             return Ok(None);
         }
-        "ListRoles" => {
+        IamOperation::ListRoles => {
             let page = services
-                .list_roles(caller, facts, p.get("PathPrefix"), marker, max_items)
+                .list_roles(caller, facts, p.get("PathPrefix"), marker, max_items()?)
                 .await
                 .map_err(map)?;
             x.open("Roles");
@@ -395,7 +391,7 @@ async fn setup_operation(
             x.close("Roles");
             page_end(&mut x, &page);
         }
-        "ListPolicies" => {
+        IamOperation::ListPolicies => {
             let scope = p
                 .get("Scope")
                 .map(PolicyScope::parse)
@@ -407,7 +403,7 @@ async fn setup_operation(
                 only_attached: bool_param(p, "OnlyAttached", "onlyAttached")?,
                 path_prefix: p.get("PathPrefix"),
                 marker,
-                max_items,
+                max_items: max_items()?,
             };
             let page = services
                 .list_policies(caller, facts, &filter)
@@ -422,7 +418,7 @@ async fn setup_operation(
             x.close("Policies");
             page_end(&mut x, &page);
         }
-        "TagRole" => {
+        IamOperation::TagRole => {
             let tags = tag_params(p, "Tags")?;
             services
                 .tag_role(caller, facts, required(p, "RoleName")?, &tags)
@@ -430,22 +426,28 @@ async fn setup_operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "UntagRole" => {
+        IamOperation::UntagRole => {
             services
                 .untag_role(caller, facts, required(p, "RoleName")?, &p.list("TagKeys"))
                 .await
                 .map_err(map)?;
             return Ok(None);
         }
-        "ListRoleTags" => {
+        IamOperation::ListRoleTags => {
             let page = services
-                .list_role_tags(caller, facts, required(p, "RoleName")?, marker, max_items)
+                .list_role_tags(
+                    caller,
+                    facts,
+                    required(p, "RoleName")?,
+                    marker,
+                    max_items()?,
+                )
                 .await
                 .map_err(map)?;
             tags_xml(&mut x, &page.items);
             page_end(&mut x, &page);
         }
-        "TagPolicy" => {
+        IamOperation::TagPolicy => {
             let tags = tag_params(p, "Tags")?;
             services
                 .tag_policy(caller, facts, required(p, "PolicyArn")?, &tags)
@@ -453,22 +455,28 @@ async fn setup_operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "UntagPolicy" => {
+        IamOperation::UntagPolicy => {
             services
                 .untag_policy(caller, facts, required(p, "PolicyArn")?, &p.list("TagKeys"))
                 .await
                 .map_err(map)?;
             return Ok(None);
         }
-        "ListPolicyTags" => {
+        IamOperation::ListPolicyTags => {
             let page = services
-                .list_policy_tags(caller, facts, required(p, "PolicyArn")?, marker, max_items)
+                .list_policy_tags(
+                    caller,
+                    facts,
+                    required(p, "PolicyArn")?,
+                    marker,
+                    max_items()?,
+                )
                 .await
                 .map_err(map)?;
             tags_xml(&mut x, &page.items);
             page_end(&mut x, &page);
         }
-        "TagOpenIDConnectProvider" => {
+        IamOperation::TagOpenIDConnectProvider => {
             let tags = tag_params(p, "Tags")?;
             services
                 .tag_open_id_connect_provider(
@@ -481,7 +489,7 @@ async fn setup_operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "UntagOpenIDConnectProvider" => {
+        IamOperation::UntagOpenIDConnectProvider => {
             services
                 .untag_open_id_connect_provider(
                     caller,
@@ -493,21 +501,21 @@ async fn setup_operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "ListOpenIDConnectProviderTags" => {
+        IamOperation::ListOpenIDConnectProviderTags => {
             let page = services
                 .list_open_id_connect_provider_tags(
                     caller,
                     facts,
                     required(p, "OpenIDConnectProviderArn")?,
                     marker,
-                    max_items,
+                    max_items()?,
                 )
                 .await
                 .map_err(map)?;
             tags_xml(&mut x, &page.items);
             page_end(&mut x, &page);
         }
-        "AddClientIDToOpenIDConnectProvider" => {
+        IamOperation::AddClientIDToOpenIDConnectProvider => {
             services
                 .add_client_id_to_open_id_connect_provider(
                     caller,
@@ -519,7 +527,7 @@ async fn setup_operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "RemoveClientIDFromOpenIDConnectProvider" => {
+        IamOperation::RemoveClientIDFromOpenIDConnectProvider => {
             services
                 .remove_client_id_from_open_id_connect_provider(
                     caller,
@@ -531,7 +539,7 @@ async fn setup_operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        "UpdateOpenIDConnectProviderThumbprint" => {
+        IamOperation::UpdateOpenIDConnectProviderThumbprint => {
             services
                 .update_open_id_connect_provider_thumbprint(
                     caller,
@@ -543,7 +551,6 @@ async fn setup_operation(
                 .map_err(map)?;
             return Ok(None);
         }
-        _ => return Err(None),
     }
     Ok(Some(x.finish()))
 }

@@ -1,13 +1,15 @@
 //! Every route refuses a caller the policies do not allow, in its protocol's words. The
-//! routes come from the routers' own tables (`RegistryOperation::ALL`, `EcrOperation::ALL`
-//! and their samples, the same tables the registry and the ECR API dispatch on), so a
-//! route added without a decision shows up here as a route that answers.
+//! routes come from the routers' own tables (`RegistryOperation::ALL`, `EcrOperation::ALL`,
+//! `IamOperation::ALL` and their samples, the same tables the registry, the ECR API and
+//! IAM dispatch on), so a route added without a decision shows up here as a route that
+//! answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use base64::Engine;
 use berth_core::ecr::operation::EcrOperation;
+use berth_core::iam::operation::IamOperation;
 use berth_core::registry::RegistryOperation;
 use berth_types::RepositoryName;
 use common::*;
@@ -100,16 +102,39 @@ async fn ecr_call(
     operation: &str,
     body: &str,
 ) -> (u16, serde_json::Value) {
+    let target = format!("AmazonEC2ContainerRegistry_V20150921.{operation}");
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", target.as_str()),
+    ];
+    let (status, text) = signed_call(endpoint, creds, "ecr", &headers, body).await;
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json)
+}
+
+/// Sends one IAM Query request signed with `creds`; its status and XML body.
+async fn iam_call(endpoint: &str, creds: &Creds, operation: &str, params: &str) -> (u16, String) {
+    let body = format!("Action={operation}&Version=2010-05-08&{params}");
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    signed_call(endpoint, creds, "iam", &headers, &body).await
+}
+
+/// A POST of `body` to `/` with `extra_headers`, signed with `creds` for `service`.
+async fn signed_call(
+    endpoint: &str,
+    creds: &Creds,
+    service: &str,
+    extra_headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let url = reqwest::Url::parse(endpoint).unwrap();
     let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    let target = format!("AmazonEC2ContainerRegistry_V20150921.{operation}");
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::HOST, host.parse().unwrap());
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        "application/x-amz-json-1.1".parse().unwrap(),
-    );
-    headers.insert("x-amz-target", target.parse().unwrap());
+    for (name, value) in extra_headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        headers.insert(name, value.parse().unwrap());
+    }
     if let Some(token) = &creds.session_token {
         headers.insert("x-amz-security-token", token.parse().unwrap());
     }
@@ -128,7 +153,7 @@ async fn ecr_call(
         &creds.access_key_id,
         &creds.secret_access_key,
         REGION,
-        "ecr",
+        service,
         now,
     );
     let mut request = reqwest::Client::new().post(endpoint);
@@ -143,11 +168,7 @@ async fn ecr_call(
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    (status, response.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -198,6 +219,46 @@ async fn every_ecr_operation_refuses_a_caller_without_its_action() {
                 .unwrap_or("")
                 .contains(&operation.action()),
             "{operation:?}: the denial names another action: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_iam_operation_refuses_a_caller_without_its_action() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let endpoint = server.endpoint();
+    let clients = Clients {
+        endpoint: endpoint.clone(),
+        home,
+    };
+    // Allowed nothing in IAM.
+    let session = clients.role_session(
+        "NoIam",
+        &json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]
+        }),
+    );
+    for &operation in IamOperation::ALL {
+        let params = operation.sample().replace("{account}", ACCOUNT);
+        let (root_status, root_body) =
+            iam_call(&endpoint, &root(), operation.name(), &params).await;
+        assert!(
+            !root_body.contains("<Code>AccessDenied</Code>"),
+            "{operation:?} as root: {root_status} {root_body}"
+        );
+        let (status, body) = iam_call(&endpoint, &session, operation.name(), &params).await;
+        assert_eq!(status, 403, "{operation:?}: {body}");
+        assert!(
+            body.contains("<Code>AccessDenied</Code>"),
+            "{operation:?}: {body}"
+        );
+        assert!(
+            body.contains(&operation.action()),
+            "{operation:?}: the denial names another action: {body}"
         );
     }
 }

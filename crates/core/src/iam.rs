@@ -14,6 +14,7 @@ use crate::caller::Caller;
 use crate::error::IamError;
 use crate::ids;
 
+pub mod operation;
 pub mod simulate;
 
 /// IAM quotas (whitespace not counted).
