@@ -15,13 +15,8 @@ use berth_types::RepositoryName;
 use common::*;
 use serde_json::json;
 
-fn basic(password: &str) -> String {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
-    format!("Basic {token}")
-}
-
-#[tokio::test]
-async fn every_registry_operation_refuses_a_caller_without_its_actions() {
+/// A server on a fresh data directory, and clients for it.
+fn start() -> (tempfile::TempDir, Server, Clients) {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
@@ -30,6 +25,25 @@ async fn every_registry_operation_refuses_a_caller_without_its_actions() {
         endpoint: server.endpoint(),
         home,
     };
+    (tmp, server, clients)
+}
+
+/// A role that may do only what has nothing to do with the API under test.
+fn allowed_only_caller_identity() -> serde_json::Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]
+    })
+}
+
+fn basic(password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+    format!("Basic {token}")
+}
+
+#[tokio::test]
+async fn every_registry_operation_refuses_a_caller_without_its_actions() {
+    let (_tmp, server, clients) = start();
     let name = RepositoryName::parse("walk/app").unwrap();
     clients.aws_ok(
         Some(&root()),
@@ -173,15 +187,8 @@ async fn signed_call(
 
 #[tokio::test]
 async fn every_ecr_operation_refuses_a_caller_without_its_action() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let (_tmp, server, clients) = start();
     let endpoint = server.endpoint();
-    let clients = Clients {
-        endpoint: endpoint.clone(),
-        home,
-    };
     let repository = "walk/app";
     clients.aws_ok(
         Some(&root()),
@@ -189,13 +196,7 @@ async fn every_ecr_operation_refuses_a_caller_without_its_action() {
     );
     let arn = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{repository}");
     // Allowed nothing in ECR.
-    let session = clients.role_session(
-        "NoEcr",
-        &json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]
-        }),
-    );
+    let session = clients.role_session("NoEcr", &allowed_only_caller_identity());
     for &operation in EcrOperation::ALL {
         let body = operation
             .sample()
@@ -225,23 +226,10 @@ async fn every_ecr_operation_refuses_a_caller_without_its_action() {
 
 #[tokio::test]
 async fn every_iam_operation_refuses_a_caller_without_its_action() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let (_tmp, server, clients) = start();
     let endpoint = server.endpoint();
-    let clients = Clients {
-        endpoint: endpoint.clone(),
-        home,
-    };
     // Allowed nothing in IAM.
-    let session = clients.role_session(
-        "NoIam",
-        &json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]
-        }),
-    );
+    let session = clients.role_session("NoIam", &allowed_only_caller_identity());
     for &operation in IamOperation::ALL {
         let params = operation.sample().replace("{account}", ACCOUNT);
         let (root_status, root_body) =

@@ -1,6 +1,9 @@
 //! Berth's services as plain async Rust: typed inputs, typed outputs, typed errors, no
 //! HTTP. The `api` crate adapts them to AWS's and the OCI distribution spec's wire formats.
 
+#[macro_use]
+mod operation_table;
+
 pub mod actions;
 pub mod authorized;
 pub mod authorizer;

@@ -4,38 +4,9 @@
 //! [`EcrOperation::sample`] input as a caller without ECR permissions and expects
 //! `AccessDeniedException` from every one.
 
-/// Declares the operations once: the enum, `ALL`, each one's name (the `X-Amz-Target`
-/// suffix, also its IAM action after `ecr:`) and sample input come from one list, so they
-/// cannot disagree.
-macro_rules! ecr_operations {
-    ($($operation:ident => $sample:literal,)*) => {
-        /// One ECR API operation Berth answers.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum EcrOperation {
-            $($operation,)*
-        }
-
-        impl EcrOperation {
-            pub const ALL: &[Self] = &[$(Self::$operation,)*];
-
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(Self::$operation => stringify!($operation),)*
-                }
-            }
-
-            /// A minimal valid input naming repository `{repo}` (or, for the tag
-            /// operations, its ARN `{arn}`), with digests and ids that refer to nothing.
-            pub fn sample(self) -> &'static str {
-                match self {
-                    $(Self::$operation => $sample,)*
-                }
-            }
-        }
-    };
-}
-
-ecr_operations! {
+operation_table! {
+    /// One ECR API operation Berth answers.
+    EcrOperation, "ecr", "A minimal valid input naming repository `{repo}` (or, for the tag operations, its ARN `{arn}`), with digests and ids that refer to nothing.":
     GetAuthorizationToken => "{}",
     CreateRepository => r#"{"repositoryName":"{repo}"}"#,
     DescribeRepositories => r#"{"repositoryNames":["{repo}"]}"#,
@@ -62,18 +33,6 @@ ecr_operations! {
     BatchDeleteImage => r#"{"repositoryName":"{repo}","imageIds":[{"imageTag":"latest"}]}"#,
     ListImages => r#"{"repositoryName":"{repo}"}"#,
     DescribeImages => r#"{"repositoryName":"{repo}"}"#,
-}
-
-impl EcrOperation {
-    /// The operation an `X-Amz-Target` suffix names, if Berth answers it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|op| op.name() == name)
-    }
-
-    /// The IAM action the operation is authorised as.
-    pub fn action(self) -> String {
-        format!("ecr:{}", self.name())
-    }
 }
 
 #[cfg(test)]

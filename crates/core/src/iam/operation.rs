@@ -4,37 +4,9 @@
 //! [`IamOperation::sample`] parameters as a caller without IAM permissions and expects
 //! `AccessDenied` from every one.
 
-/// Declares the operations once: the enum, `ALL`, each one's name (the `Action`, also its
-/// IAM action after `iam:`) and sample parameters come from one list.
-macro_rules! iam_operations {
-    ($($operation:ident => $sample:literal,)*) => {
-        /// One IAM API operation Berth answers.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum IamOperation {
-            $($operation,)*
-        }
-
-        impl IamOperation {
-            pub const ALL: &[Self] = &[$(Self::$operation,)*];
-
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(Self::$operation => stringify!($operation),)*
-                }
-            }
-
-            /// Minimal valid parameters (form-encoded, without `Action` and `Version`)
-            /// in account `{account}`, naming entities that need not exist.
-            pub fn sample(self) -> &'static str {
-                match self {
-                    $(Self::$operation => $sample,)*
-                }
-            }
-        }
-    };
-}
-
-iam_operations! {
+operation_table! {
+    /// One IAM API operation Berth answers.
+    IamOperation, "iam", "Minimal valid parameters (form-encoded, without `Action` and `Version`) in account `{account}`, naming entities that need not exist.":
     CreateOpenIDConnectProvider => "Url=https%3A%2F%2Fwalk.example&ClientIDList.member.1=sts.amazonaws.com",
     GetOpenIDConnectProvider => "OpenIDConnectProviderArn=arn%3Aaws%3Aiam%3A%3A{account}%3Aoidc-provider%2Fwalk.example",
     ListOpenIDConnectProviders => "",
@@ -73,18 +45,6 @@ iam_operations! {
     ListPolicyTags => "PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
     SimulatePrincipalPolicy => "PolicySourceArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fwalk&ActionNames.member.1=ecr%3AListImages",
     SimulateCustomPolicy => "PolicyInputList.member.1=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D&ActionNames.member.1=ecr%3AListImages",
-}
-
-impl IamOperation {
-    /// The operation an `Action` names, if Berth answers it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|op| op.name() == name)
-    }
-
-    /// The IAM action the operation is authorised as.
-    pub fn action(self) -> String {
-        format!("iam:{}", self.name())
-    }
 }
 
 #[cfg(test)]
