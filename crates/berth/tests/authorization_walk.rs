@@ -250,3 +250,25 @@ async fn every_iam_operation_refuses_a_caller_without_its_action() {
         );
     }
 }
+
+/// A trust policy sees the request's global keys as every other policy does: here
+/// `aws:UserAgent`, which the aws CLI sets to `aws-cli/...`.
+#[tokio::test]
+async fn trust_policies_see_the_request_keys() {
+    let (_tmp, _server, clients) = start();
+    let with_user_agent = |pattern: &str| {
+        let mut trust = github_trust();
+        trust["Statement"][0]["Condition"]["StringLike"]["aws:UserAgent"] = json!(pattern);
+        trust
+    };
+    let policy = allowed_only_caller_identity();
+    clients
+        .role_session_trusting("FromTheCli", &with_user_agent("aws-cli/*"), &policy)
+        .unwrap();
+    let Err(refused) =
+        clients.role_session_trusting("FromBoto3Only", &with_user_agent("Boto3/*"), &policy)
+    else {
+        panic!("a trust policy asking for another user agent let the aws CLI in");
+    };
+    assert!(refused.contains("AccessDenied"), "{refused}");
+}

@@ -214,6 +214,54 @@ impl Authorizer {
         Ok(true)
     }
 
+    /// Decides whether a web identity from provider `provider_arn` may assume the role
+    /// in `account`: a federated principal has no identity policies, so the trust policy
+    /// alone decides, over the token's keys (`token_keys`) and the request's global keys,
+    /// as for every other policy. `Err(action)`: the first of `actions` refused.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one trust decision")]
+    pub fn may_assume_role_with_web_identity<'a>(
+        &self,
+        provider_arn: &str,
+        account: &str,
+        actions: &[&'a str],
+        role_arn: &str,
+        trust: &Policy,
+        facts: &RequestFacts,
+        token_keys: &Context,
+    ) -> Result<(), &'a str> {
+        let mut context = token_keys.clone();
+        request_context(&mut context, facts);
+        let set = PolicySet {
+            identity: &[],
+            resource: Some(("trust", trust)),
+            session: &[],
+            boundary: None,
+            resource_account: Some(account),
+            resource_required: true,
+        };
+        for &action in actions {
+            let request = Request {
+                principal: Principal {
+                    kind: PrincipalKind::Federated,
+                    arn: provider_arn,
+                    role_arn: None,
+                    role_id: None,
+                    account: Some(account),
+                },
+                action,
+                resource: role_arn,
+                context: &context,
+            };
+            if berth_policy::decide(&set, &request) != Decision::Allow {
+                // The operator learns why; the caller only gets AWS's terse AccessDenied.
+                let explanation = berth_policy::explain(&set, &request);
+                tracing::info!(role = role_arn, action, decision = ?explanation.decision, explanation = %explanation.summary(), "web identity refused by trust policy");
+                return Err(action);
+            }
+        }
+        Ok(())
+    }
+
     /// Decides whether `caller` may perform `action` on `resource`.
     /// `resource_policy` is the resource's own policy (an ECR repository policy), if any.
     pub async fn authorize(

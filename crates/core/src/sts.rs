@@ -3,7 +3,8 @@
 //! keys to callers that SigV4 verification needs.
 
 use berth_jwt::JwtError;
-use berth_policy::{Context, Decision, PolicyKind, PolicySet, Principal, PrincipalKind, Request};
+use berth_policy::{Context, Policy, PolicyKind};
+use berth_store::RoleRecord;
 use berth_types::{Arn, RoleSessionName};
 use serde::{Deserialize, Serialize};
 
@@ -420,88 +421,43 @@ impl Services {
         let packed_policy_size = attributes.packed_policy_size()?;
 
         // The role and its trust policy.
-        let denied = || {
-            StsError::AccessDenied(AccessDenied {
-                message: format!("Not authorized to perform {STS_ASSUME_ROLE_WITH_WEB_IDENTITY}"),
-            })
-        };
-        let role_name = role_arn
-            .resource()
-            .strip_prefix("role/")
-            .and_then(|p| p.rsplit('/').next())
-            .filter(|_| role_arn.service() == "iam")
-            .ok_or_else(denied)?;
-        let role = self
-            .metadata
-            .get_role(role_name)
+        let Some((role, trust)) = self
+            .assumable_role(&role_arn, &input.role_arn, None)
             .await?
-            .filter(|r| r.arn == input.role_arn)
-            .ok_or_else(denied)?;
-        let trust = self.authorizer.compiled(
-            &format!("trust\0{}\0{}", role.arn, role.trust_policy),
-            &role.trust_policy,
-            PolicyKind::Trust,
-        )?;
-        let mut context = Context::new();
+        else {
+            return Err(StsError::AccessDenied(AccessDenied {
+                message: format!("Not authorized to perform {STS_ASSUME_ROLE_WITH_WEB_IDENTITY}"),
+            }));
+        };
+        let mut token_keys = Context::new();
         berth_policy::web_identity::insert_token_keys(
-            &mut context,
+            &mut token_keys,
             &issuer,
             &provider.arn,
             claims,
             &audience,
         );
-        context.insert("sts:RoleSessionName", session_name.to_string());
-        attributes.insert_request_keys(&mut context);
-        context.insert("aws:EpochTime", now.to_string());
-        if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(now)
-            && let Ok(s) = t.format(&time::format_description::well_known::Rfc3339)
-        {
-            context.insert("aws:CurrentTime", s);
-        }
-        if let Some(ip) = &facts.source_ip {
-            context.insert("aws:SourceIp", ip.clone());
-        }
-        context.insert(
-            "aws:SecureTransport",
-            if facts.secure_transport {
-                "true"
-            } else {
-                "false"
-            },
-        );
-        let set = PolicySet {
-            identity: &[],
-            resource: Some(("trust", &trust)),
-            session: &[],
-            boundary: None,
-            resource_account: Some(role_arn.account()),
-            resource_required: true,
-        };
+        token_keys.insert("sts:RoleSessionName", session_name.to_string());
+        attributes.insert_request_keys(&mut token_keys);
         // Tags and a source identity need sts:TagSession / sts:SetSourceIdentity too.
         let mut actions = vec![STS_ASSUME_ROLE_WITH_WEB_IDENTITY];
         actions.extend(attributes.extra_actions());
-        for action in actions {
-            let request = Request {
-                principal: Principal {
-                    kind: PrincipalKind::Federated,
-                    arn: &provider.arn,
-                    role_arn: None,
-                    role_id: None,
-                    account: Some(role_arn.account()),
-                },
-                action,
-                resource: &role.arn,
-                context: &context,
-            };
-            if berth_policy::decide(&set, &request) != Decision::Allow {
-                // The operator learns why; the caller only gets AWS's terse AccessDenied.
-                let explanation = berth_policy::explain(&set, &request);
-                tracing::info!(role = %role.arn, subject, action, decision = ?explanation.decision, explanation = %explanation.summary(), "web identity refused by trust policy");
-                return Err(StsError::AccessDenied(AccessDenied {
+        self.authorizer
+            .may_assume_role_with_web_identity(
+                &provider.arn,
+                role_arn.account(),
+                &actions,
+                &role.arn,
+                &trust,
+                facts,
+                &token_keys,
+            )
+            .map_err(|action| {
+                tracing::info!(role = %role.arn, subject, action, "web identity refused");
+                StsError::AccessDenied(AccessDenied {
                     message: format!("Not authorized to perform {action}"),
-                }));
-            }
-        }
+                })
+            })?;
         self.check_managed_session_policies(&attributes.policy_arns, role_arn.account())
             .await?;
         if duration > role.max_session_duration {
@@ -540,6 +496,39 @@ impl Services {
             packed_policy_size,
             source_identity: attributes.source_identity,
         })
+    }
+
+    /// The role `role_arn` names (parsed as `arn`) and its compiled trust policy; `None`
+    /// when it names no role here (or, with `account`, a role in another account), which
+    /// both AssumeRole operations answer with AccessDenied, as AWS does.
+    async fn assumable_role(
+        &self,
+        arn: &Arn,
+        role_arn: &str,
+        account: Option<&str>,
+    ) -> Result<Option<(RoleRecord, Policy)>, StsError> {
+        let Some(role_name) = arn
+            .resource()
+            .strip_prefix("role/")
+            .and_then(|p| p.rsplit('/').next())
+            .filter(|_| arn.service() == "iam" && account.is_none_or(|a| a == arn.account()))
+        else {
+            return Ok(None);
+        };
+        let Some(role) = self
+            .metadata
+            .get_role(role_name)
+            .await?
+            .filter(|r| r.arn == role_arn)
+        else {
+            return Ok(None);
+        };
+        let trust = self.authorizer.compiled(
+            &format!("trust\0{}\0{}", role.arn, role.trust_policy),
+            &role.trust_policy,
+            PolicyKind::Trust,
+        )?;
+        Ok(Some((role, trust)))
     }
 
     /// Managed session policies must exist in the role's account. UNCONFIRMED: the error
@@ -673,23 +662,10 @@ impl Services {
         };
         let role_arn = Arn::parse(&input.role_arn)
             .map_err(|_| validation(&input.role_arn, "roleArn", "Member must be a role ARN"))?;
-        let role_name = role_arn
-            .resource()
-            .strip_prefix("role/")
-            .and_then(|p| p.rsplit('/').next())
-            .filter(|_| role_arn.service() == "iam" && role_arn.account() == caller.account())
-            .ok_or_else(denied)?;
-        let role = self
-            .metadata
-            .get_role(role_name)
+        let (role, trust) = self
+            .assumable_role(&role_arn, &input.role_arn, Some(caller.account()))
             .await?
-            .filter(|r| r.arn == input.role_arn)
             .ok_or_else(denied)?;
-        let trust = self.authorizer.compiled(
-            &format!("trust\0{}\0{}", role.arn, role.trust_policy),
-            &role.trust_policy,
-            PolicyKind::Trust,
-        )?;
         let mut request_keys = Context::new();
         request_keys.insert("sts:RoleSessionName", session_name.to_string());
         if let Some(e) = &input.external_id {

@@ -178,6 +178,23 @@ fn client_command(program: &str, endpoint: &str, creds: Option<&Creds>, home: &P
     c
 }
 
+/// The document's trust policy: GitHub's OIDC provider, audience sts.amazonaws.com, any
+/// ref of octo-org/octo-repo.
+pub fn github_trust() -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"},
+            },
+        }]
+    })
+}
+
 pub struct Clients {
     pub endpoint: String,
     pub home: PathBuf,
@@ -222,9 +239,21 @@ impl Clients {
     }
 
     /// Temporary credentials for a new role `role` whose only policy is `policy`, by the
-    /// document's flow: a GitHub OIDC provider, a role trusting octo-org/octo-repo, a dev
-    /// issuer token, AssumeRoleWithWebIdentity.
+    /// document's flow: a GitHub OIDC provider, a role trusting octo-org/octo-repo
+    /// ([`github_trust`]), a dev issuer token, AssumeRoleWithWebIdentity.
     pub fn role_session(&self, role: &str, policy: &serde_json::Value) -> Creds {
+        self.role_session_trusting(role, &github_trust(), policy)
+            .unwrap_or_else(|e| panic!("assuming {role}: {e}"))
+    }
+
+    /// As [`Clients::role_session`], with `trust` as the role's trust policy; `Err` with
+    /// the aws CLI's message when the assume is refused.
+    pub fn role_session_trusting(
+        &self,
+        role: &str,
+        trust: &serde_json::Value,
+        policy: &serde_json::Value,
+    ) -> Result<Creds, String> {
         let r = Some(root());
         // The provider may exist already (several roles in one test).
         let _ = self.aws(
@@ -238,18 +267,6 @@ impl Clients {
                 "sts.amazonaws.com",
             ],
         );
-        let trust = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
-                    "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"},
-                },
-            }]
-        });
         self.aws_ok(
             r.as_ref(),
             &[
@@ -290,25 +307,30 @@ impl Clients {
             String::from_utf8_lossy(&out.stderr)
         );
         let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        let assumed = self.aws_ok(
+        let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/{role}");
+        let out = self.aws(
             None,
             &[
                 "sts",
                 "assume-role-with-web-identity",
                 "--role-arn",
-                &format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                &role_arn,
                 "--role-session-name",
                 "e2e",
                 "--web-identity-token",
                 &token,
             ],
         );
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let assumed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let c = &assumed["Credentials"];
-        Creds {
+        Ok(Creds {
             access_key_id: c["AccessKeyId"].as_str().unwrap().into(),
             secret_access_key: c["SecretAccessKey"].as_str().unwrap().into(),
             session_token: Some(c["SessionToken"].as_str().unwrap().into()),
-        }
+        })
     }
 
     pub fn berth(&self, creds: &Creds, args: &[&str]) -> Output {
