@@ -41,7 +41,10 @@ pub fn authenticate(
                 .headers
                 .get("x-amz-security-token")
                 .and_then(|v| v.to_str().ok());
-            let (secret, caller) = services.resolve_access_key(&auth.access_key_id, token, now)?;
+            let (secret, caller) =
+                services
+                    .sts()
+                    .resolve_access_key(&auth.access_key_id, token, now)?;
             berth_sigv4::verify(&auth, &request, &secret, now).map_err(map_sigv4)?;
             caller
         }
@@ -55,7 +58,7 @@ pub fn authenticate(
                 &presigned.auth.service,
                 service,
             )?;
-            let (secret, caller) = services.resolve_access_key(
+            let (secret, caller) = services.sts().resolve_access_key(
                 &presigned.auth.access_key_id,
                 presigned.security_token.as_deref(),
                 now,

@@ -319,7 +319,10 @@ async fn operation(
     let registry_id = services.config.account_id.to_string();
     Ok(match op {
         EcrOperation::GetAuthorizationToken => {
-            let data = services.get_authorization_token(caller, facts).await?;
+            let data = services
+                .ecr()
+                .get_authorization_token(caller, facts)
+                .await?;
             json!({"authorizationData": [{
                 "authorizationToken": data.authorization_token,
                 "expiresAt": data.expires_at,
@@ -334,6 +337,7 @@ async fn operation(
             let tags = tag_pairs(i.tags);
             berth_core::ecr_tags::validate_tags(&tags)?;
             let r = services
+                .ecr()
                 .create_repository(
                     caller,
                     facts,
@@ -343,6 +347,7 @@ async fn operation(
                 )
                 .await?;
             services
+                .ecr()
                 .tag_new_repository(caller, facts, r.name.as_str(), &tags)
                 .await?;
             json!({"repository": repository_json(services, &r)})
@@ -350,6 +355,7 @@ async fn operation(
         EcrOperation::TagResource => {
             let i: TagResourceInput = parse(input)?;
             services
+                .ecr()
                 .tag_resource(caller, facts, &i.resource_arn, &tag_pairs(i.tags))
                 .await?;
             json!({})
@@ -357,6 +363,7 @@ async fn operation(
         EcrOperation::UntagResource => {
             let i: UntagResourceInput = parse(input)?;
             services
+                .ecr()
                 .untag_resource(caller, facts, &i.resource_arn, &i.tag_keys)
                 .await?;
             json!({})
@@ -364,6 +371,7 @@ async fn operation(
         EcrOperation::ListTagsForResource => {
             let i: ResourceInput = parse(input)?;
             let tags = services
+                .ecr()
                 .list_tags_for_resource(caller, facts, &i.resource_arn)
                 .await?;
             let tags: Vec<ResourceTag> = tags
@@ -380,6 +388,7 @@ async fn operation(
             }
             let limit = check_limit(i.max_results, 1000)?;
             let (repos, more) = services
+                .ecr()
                 .describe_repositories(
                     caller,
                     facts,
@@ -397,6 +406,7 @@ async fn operation(
         EcrOperation::DeleteRepository => {
             let i: DeleteRepositoryInput = parse(input)?;
             let r = services
+                .ecr()
                 .delete_repository(caller, facts, &i.repository_name, i.force)
                 .await?;
             json!({"repository": repository_json(services, &r)})
@@ -407,6 +417,7 @@ async fn operation(
                 return Err(invalid("Invalid parameter at 'layerDigests' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
             }
             let results = services
+                .ecr()
                 .batch_check_layer_availability(caller, facts, &i.repository_name, &i.layer_digests)
                 .await?;
             let mut layers = Vec::new();
@@ -436,6 +447,7 @@ async fn operation(
         EcrOperation::InitiateLayerUpload => {
             let i: RepoInput = parse(input)?;
             let (id, part_size) = services
+                .ecr()
                 .initiate_layer_upload(caller, facts, &i.repository_name)
                 .await?;
             json!({"uploadId": id, "partSize": part_size})
@@ -453,6 +465,7 @@ async fn operation(
                 return Err(invalid("Invalid parameter at 'layerPartBlob' failed to satisfy constraint: 'Member must have length less than or equal to 20971520'".into()));
             }
             let last = services
+                .ecr()
                 .upload_layer_part(
                     caller,
                     facts,
@@ -468,6 +481,7 @@ async fn operation(
         EcrOperation::CompleteLayerUpload => {
             let i: CompleteLayerUploadInput = parse(input)?;
             let digest = services
+                .ecr()
                 .complete_layer_upload(
                     caller,
                     facts,
@@ -481,6 +495,7 @@ async fn operation(
         EcrOperation::PutImage => {
             let i: PutImageInput = parse(input)?;
             let (record, tag) = services
+                .ecr()
                 .put_image(
                     caller,
                     facts,
@@ -505,6 +520,7 @@ async fn operation(
                 return Err(invalid("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
             }
             let results = services
+                .ecr()
                 .batch_get_image(
                     caller,
                     facts,
@@ -544,6 +560,7 @@ async fn operation(
                 return Err(invalid("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'".into()));
             }
             let results = services
+                .ecr()
                 .batch_delete_image(caller, facts, &i.repository_name, &image_ids(i.image_ids))
                 .await?;
             let mut deleted = Vec::new();
@@ -570,6 +587,7 @@ async fn operation(
         EcrOperation::PutImageTagMutability => {
             let i: PutImageTagMutabilityInput = parse(input)?;
             let r = services
+                .ecr()
                 .put_image_tag_mutability(
                     caller,
                     facts,
@@ -589,6 +607,7 @@ async fn operation(
                 return Err(invalid("Invalid parameter at 'policyText' failed to satisfy constraint: 'Member must have length less than or equal to 10240'".into()));
             }
             let r = services
+                .ecr()
                 .set_repository_policy(caller, facts, &i.repository_name, &i.policy_text)
                 .await?;
             policy_json(&registry_id, &r.name, &i.policy_text)
@@ -596,6 +615,7 @@ async fn operation(
         EcrOperation::GetRepositoryPolicy => {
             let i: RepoInput = parse(input)?;
             let (r, text) = services
+                .ecr()
                 .get_repository_policy(caller, facts, &i.repository_name)
                 .await?;
             policy_json(&registry_id, &r.name, &text)
@@ -603,6 +623,7 @@ async fn operation(
         EcrOperation::DeleteRepositoryPolicy => {
             let i: RepoInput = parse(input)?;
             let (r, text) = services
+                .ecr()
                 .delete_repository_policy(caller, facts, &i.repository_name)
                 .await?;
             policy_json(&registry_id, &r.name, &text)
@@ -619,6 +640,7 @@ async fn operation(
             let limit = check_limit(i.max_results, 1000)?;
             let status = i.filter.unwrap_or_default().tag_status;
             let all = services
+                .ecr()
                 .list_images(caller, facts, &i.repository_name, status.as_deref())
                 .await?;
             let (items, next) = page(all, i.next_token.as_deref(), limit)?;
@@ -639,6 +661,7 @@ async fn operation(
             let limit = check_limit(i.max_results, 1000)?;
             let status = i.filter.unwrap_or_default().tag_status;
             let details = services
+                .ecr()
                 .describe_images(
                     caller,
                     facts,
@@ -657,6 +680,7 @@ async fn operation(
         EcrOperation::GetDownloadUrlForLayer => {
             let i: GetDownloadUrlInput = parse(input)?;
             let url = services
+                .ecr()
                 .get_download_url_for_layer(caller, facts, &i.repository_name, &i.layer_digest)
                 .await?;
             json!({"downloadUrl": url, "layerDigest": i.layer_digest})

@@ -73,6 +73,7 @@ async fn operation(
     match action {
         IamOperation::CreateOpenIDConnectProvider => {
             let (r, tags) = services
+                .iam()
                 .create_open_id_connect_provider_with_tags(
                     caller,
                     facts,
@@ -88,6 +89,7 @@ async fn operation(
         }
         IamOperation::GetOpenIDConnectProvider => {
             let r = services
+                .iam()
                 .get_open_id_connect_provider(
                     caller,
                     facts,
@@ -96,11 +98,12 @@ async fn operation(
                 .await
                 .map_err(map)?;
             provider_xml(&mut x, &r);
-            let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
+            let tags = services.iam().iam_entity_tags(&r.arn).await.map_err(map)?;
             tags_xml(&mut x, &tags);
         }
         IamOperation::ListOpenIDConnectProviders => {
             let list = services
+                .iam()
                 .list_open_id_connect_providers(caller, facts)
                 .await
                 .map_err(map)?;
@@ -112,6 +115,7 @@ async fn operation(
         }
         IamOperation::DeleteOpenIDConnectProvider => {
             services
+                .iam()
                 .delete_open_id_connect_provider(
                     caller,
                     facts,
@@ -133,6 +137,7 @@ async fn operation(
                 None => None,
             };
             let (r, tags) = services
+                .iam()
                 .create_role_with_tags(
                     caller,
                     facts,
@@ -149,14 +154,16 @@ async fn operation(
         }
         IamOperation::GetRole => {
             let r = services
+                .iam()
                 .get_role(caller, facts, required(p, "RoleName")?)
                 .await
                 .map_err(map)?;
-            let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
+            let tags = services.iam().iam_entity_tags(&r.arn).await.map_err(map)?;
             role_xml(&mut x, &r, &tags);
         }
         IamOperation::DeleteRole => {
             services
+                .iam()
                 .delete_role(caller, facts, required(p, "RoleName")?)
                 .await
                 .map_err(map)?;
@@ -164,6 +171,7 @@ async fn operation(
         }
         IamOperation::UpdateAssumeRolePolicy => {
             services
+                .iam()
                 .update_assume_role_policy(
                     caller,
                     facts,
@@ -176,6 +184,7 @@ async fn operation(
         }
         IamOperation::CreatePolicy => {
             let (r, tags) = services
+                .iam()
                 .create_policy_with_tags(
                     caller,
                     facts,
@@ -194,10 +203,11 @@ async fn operation(
         }
         IamOperation::GetPolicy => {
             let r = services
+                .iam()
                 .get_policy(caller, facts, required(p, "PolicyArn")?)
                 .await
                 .map_err(map)?;
-            let tags = services.iam_entity_tags(&r.arn).await.map_err(map)?;
+            let tags = services.iam().iam_entity_tags(&r.arn).await.map_err(map)?;
             x.open("Policy");
             policy_fields(&mut x, &r, true);
             tags_xml(&mut x, &tags);
@@ -205,6 +215,7 @@ async fn operation(
         }
         IamOperation::GetPolicyVersion => {
             let v = services
+                .iam()
                 .get_policy_version(
                     caller,
                     facts,
@@ -225,6 +236,7 @@ async fn operation(
         }
         IamOperation::DeletePolicy => {
             services
+                .iam()
                 .delete_policy(caller, facts, required(p, "PolicyArn")?)
                 .await
                 .map_err(map)?;
@@ -232,6 +244,7 @@ async fn operation(
         }
         IamOperation::AttachRolePolicy => {
             services
+                .iam()
                 .attach_role_policy(
                     caller,
                     facts,
@@ -244,6 +257,7 @@ async fn operation(
         }
         IamOperation::DetachRolePolicy => {
             services
+                .iam()
                 .detach_role_policy(
                     caller,
                     facts,
@@ -256,6 +270,7 @@ async fn operation(
         }
         IamOperation::ListAttachedRolePolicies => {
             let list = services
+                .iam()
                 .list_attached_role_policies(caller, facts, required(p, "RoleName")?)
                 .await
                 .map_err(map)?;
@@ -270,6 +285,7 @@ async fn operation(
         }
         IamOperation::PutRolePolicy => {
             services
+                .iam()
                 .put_role_policy(
                     caller,
                     facts,
@@ -284,6 +300,7 @@ async fn operation(
         IamOperation::GetRolePolicy => {
             let name = required(p, "PolicyName")?;
             let (role, doc) = services
+                .iam()
                 .get_role_policy(caller, facts, required(p, "RoleName")?, name)
                 .await
                 .map_err(map)?;
@@ -293,6 +310,7 @@ async fn operation(
         }
         IamOperation::DeleteRolePolicy => {
             services
+                .iam()
                 .delete_role_policy(
                     caller,
                     facts,
@@ -305,6 +323,7 @@ async fn operation(
         }
         IamOperation::SimulatePrincipalPolicy => {
             let results = services
+                .iam()
                 .simulate_principal_policy(
                     caller,
                     facts,
@@ -317,6 +336,7 @@ async fn operation(
         }
         IamOperation::SimulateCustomPolicy => {
             let results = services
+                .iam()
                 .simulate_custom_policy(caller, facts, &simulate::input(p))
                 .await
                 .map_err(map)?;
@@ -324,6 +344,7 @@ async fn operation(
         }
         IamOperation::CreatePolicyVersion => {
             let v = services
+                .iam()
                 .create_policy_version(
                     caller,
                     facts,
@@ -341,6 +362,7 @@ async fn operation(
         }
         IamOperation::ListPolicyVersions => {
             let page = services
+                .iam()
                 .list_policy_versions(
                     caller,
                     facts,
@@ -366,10 +388,12 @@ async fn operation(
             let version = required(p, "VersionId")?;
             if action == IamOperation::DeletePolicyVersion {
                 services
+                    .iam()
                     .delete_policy_version(caller, facts, arn, version)
                     .await
             } else {
                 services
+                    .iam()
                     .set_default_policy_version(caller, facts, arn, version)
                     .await
             }
@@ -378,6 +402,7 @@ async fn operation(
         }
         IamOperation::ListRoles => {
             let page = services
+                .iam()
                 .list_roles(caller, facts, p.get("PathPrefix"), marker, max_items()?)
                 .await
                 .map_err(map)?;
@@ -406,6 +431,7 @@ async fn operation(
                 max_items: max_items()?,
             };
             let page = services
+                .iam()
                 .list_policies(caller, facts, &filter)
                 .await
                 .map_err(map)?;
@@ -421,6 +447,7 @@ async fn operation(
         IamOperation::TagRole => {
             let tags = tag_params(p, "Tags")?;
             services
+                .iam()
                 .tag_role(caller, facts, required(p, "RoleName")?, &tags)
                 .await
                 .map_err(map)?;
@@ -428,6 +455,7 @@ async fn operation(
         }
         IamOperation::UntagRole => {
             services
+                .iam()
                 .untag_role(caller, facts, required(p, "RoleName")?, &p.list("TagKeys"))
                 .await
                 .map_err(map)?;
@@ -435,6 +463,7 @@ async fn operation(
         }
         IamOperation::ListRoleTags => {
             let page = services
+                .iam()
                 .list_role_tags(
                     caller,
                     facts,
@@ -450,6 +479,7 @@ async fn operation(
         IamOperation::TagPolicy => {
             let tags = tag_params(p, "Tags")?;
             services
+                .iam()
                 .tag_policy(caller, facts, required(p, "PolicyArn")?, &tags)
                 .await
                 .map_err(map)?;
@@ -457,6 +487,7 @@ async fn operation(
         }
         IamOperation::UntagPolicy => {
             services
+                .iam()
                 .untag_policy(caller, facts, required(p, "PolicyArn")?, &p.list("TagKeys"))
                 .await
                 .map_err(map)?;
@@ -464,6 +495,7 @@ async fn operation(
         }
         IamOperation::ListPolicyTags => {
             let page = services
+                .iam()
                 .list_policy_tags(
                     caller,
                     facts,
@@ -479,6 +511,7 @@ async fn operation(
         IamOperation::TagOpenIDConnectProvider => {
             let tags = tag_params(p, "Tags")?;
             services
+                .iam()
                 .tag_open_id_connect_provider(
                     caller,
                     facts,
@@ -491,6 +524,7 @@ async fn operation(
         }
         IamOperation::UntagOpenIDConnectProvider => {
             services
+                .iam()
                 .untag_open_id_connect_provider(
                     caller,
                     facts,
@@ -503,6 +537,7 @@ async fn operation(
         }
         IamOperation::ListOpenIDConnectProviderTags => {
             let page = services
+                .iam()
                 .list_open_id_connect_provider_tags(
                     caller,
                     facts,
@@ -517,6 +552,7 @@ async fn operation(
         }
         IamOperation::AddClientIDToOpenIDConnectProvider => {
             services
+                .iam()
                 .add_client_id_to_open_id_connect_provider(
                     caller,
                     facts,
@@ -529,6 +565,7 @@ async fn operation(
         }
         IamOperation::RemoveClientIDFromOpenIDConnectProvider => {
             services
+                .iam()
                 .remove_client_id_from_open_id_connect_provider(
                     caller,
                     facts,
@@ -541,6 +578,7 @@ async fn operation(
         }
         IamOperation::UpdateOpenIDConnectProviderThumbprint => {
             services
+                .iam()
                 .update_open_id_connect_provider_thumbprint(
                     caller,
                     facts,

@@ -77,7 +77,11 @@ fn actions_token(services: &AppState, request: &Request<Body>) -> Response {
     let audience = form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "audience")
         .map(|(_, v)| v.into_owned());
-    match services.mint_for_actions_grant(bearer, audience.as_deref(), berth_core::now_unix()) {
+    match services.issuer().mint_for_actions_grant(
+        bearer,
+        audience.as_deref(),
+        berth_core::now_unix(),
+    ) {
         Ok(token) => json(StatusCode::OK, json!({"value": token})),
         Err(ActionsTokenError::Unauthorized) => error(
             StatusCode::UNAUTHORIZED,
@@ -127,7 +131,10 @@ async fn mint(services: &AppState, request: Request<Body>) -> Response {
     };
     let now = berth_core::now_unix();
     if req.actions_grant {
-        return match services.grant_actions_token_requests(&req.claims, now) {
+        return match services
+            .issuer()
+            .grant_actions_token_requests(&req.claims, now)
+        {
             Ok(grant) => json(
                 StatusCode::OK,
                 json!({"actions_id_token_request_token": grant, "actions_id_token_request_path": format!("{ACTIONS_TOKEN_PATH}?api-version=2.0")}),

@@ -71,7 +71,7 @@ fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, Regi
         .map_err(|_| unauthorized())?;
     let text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
     let (user, password) = text.split_once(':').ok_or_else(unauthorized)?;
-    services.registry_caller(user, password)
+    services.ecr().registry_caller(user, password)
 }
 
 async fn serve(
@@ -95,6 +95,7 @@ async fn serve(
         && let Some(operation @ (Op::GetBlob | Op::HeadBlob)) = operation
     {
         let repo = services
+            .ecr()
             .authorize_download_grant(grant, facts, name, digest)
             .await?;
         return get_blob(services, &repo, digest, headers, operation == Op::HeadBlob).await;
@@ -111,12 +112,13 @@ async fn serve(
     // Every operation on a repository is decided here, once, from the table; what follows
     // cannot touch the repository without the proof this returns.
     let repo = services
+        .registry()
         .authorize_registry(&caller, facts, operation, name)
         .await?;
     match (operation, &endpoint) {
         (Op::ListTags, _) => tags_list(services, &repo, &query).await,
         (Op::GetManifest | Op::HeadManifest, Endpoint::Manifest { reference, .. }) => {
-            let stored = services.get_manifest(&repo, reference).await?;
+            let stored = services.registry().get_manifest(&repo, reference).await?;
             let accept = headers
                 .get_all(header::ACCEPT)
                 .iter()
@@ -170,6 +172,7 @@ async fn serve(
                 Reference::Digest(d) => (None, Some(d)),
             };
             let (digest, _, record) = services
+                .registry()
                 .put_manifest(&repo, &bytes, content_type.as_deref(), tag, expected)
                 .await?;
             let mut r = StatusCode::CREATED.into_response();
@@ -185,16 +188,22 @@ async fn serve(
             Ok(r)
         }
         (Op::DeleteManifest, Endpoint::Manifest { reference, .. }) => {
-            services.delete_manifest_reference(&repo, reference).await?;
+            services
+                .registry()
+                .delete_manifest_reference(&repo, reference)
+                .await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         (Op::DeleteBlob, Endpoint::Blob { digest, .. }) => {
-            services.delete_blob(&repo, digest).await?;
+            services.registry().delete_blob(&repo, digest).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         (Op::ListReferrers, Endpoint::Referrers { digest, .. }) => {
             let artifact_type = query.get("artifactType").map(String::as_str);
-            let descriptors = services.referrers(&repo, digest, artifact_type).await?;
+            let descriptors = services
+                .registry()
+                .referrers(&repo, digest, artifact_type)
+                .await?;
             let mut r = json(StatusCode::OK, referrers_index(&descriptors));
             set(
                 &mut r,
@@ -220,14 +229,15 @@ async fn serve(
                 return Ok(r);
             }
             let Some(digest) = query.get("digest") else {
-                let upload = services.start_upload(&repo).await?;
+                let upload = services.registry().start_upload(&repo).await?;
                 return Ok(upload_accepted(services, name, &upload.id, 0));
             };
             if operation == Op::MountBlob {
                 // The mount did not happen and the body is the whole blob: the rest of a
                 // whole upload's actions.
                 services
-                    .registry_repository_for(&caller, facts, Op::whole_upload_rest(), name)
+                    .registry()
+                    .authorize_actions(&caller, facts, Op::whole_upload_rest(), name)
                     .await?;
             }
             let digest = parse_digest(digest)?;
@@ -244,14 +254,14 @@ async fn serve(
                             "the body ended before its Content-Length",
                         )
                     })?;
-                services.put_blob(&repo, &digest, &bytes).await?;
+                services.registry().put_blob(&repo, &digest, &bytes).await?;
                 return Ok(blob_created(services, name, &digest));
             }
-            let upload = services.start_upload(&repo).await?;
+            let upload = services.registry().start_upload(&repo).await?;
             finish_upload(services, &upload, &digest, body).await
         }
         (Op::UploadChunk, Endpoint::Upload { id, .. }) => {
-            let upload = services.upload(&repo, id).await?;
+            let upload = services.registry().upload(&repo, id).await?;
             let offset = match headers
                 .get(header::CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok())
@@ -275,7 +285,7 @@ async fn serve(
                             message: format!(
                                 "Content-Range {start}-{end} is {span} bytes, the body {length}"
                             ),
-                            current_len: services.upload_len(&upload).await?,
+                            current_len: services.registry().upload_len(&upload).await?,
                         });
                     }
                     Some(start)
@@ -288,7 +298,7 @@ async fn serve(
             Ok(upload_accepted(services, name, id, len))
         }
         (Op::CompleteUpload, Endpoint::Upload { id, .. }) => {
-            let upload = services.upload(&repo, id).await?;
+            let upload = services.registry().upload(&repo, id).await?;
             let digest = parse_digest(query.get("digest").ok_or_else(|| {
                 RegistryError::oci(
                     ErrorCode::DigestInvalid,
@@ -299,15 +309,15 @@ async fn serve(
             finish_upload(services, &upload, &digest, body).await
         }
         (Op::UploadStatus, Endpoint::Upload { id, .. }) => {
-            let upload = services.upload(&repo, id).await?;
-            let len = services.upload_len(&upload).await?;
+            let upload = services.registry().upload(&repo, id).await?;
+            let len = services.registry().upload_len(&upload).await?;
             let mut r = upload_accepted(services, name, id, len);
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)
         }
         (Op::CancelUpload, Endpoint::Upload { id, .. }) => {
-            let upload = services.upload(&repo, id).await?;
-            services.cancel_upload(&upload).await?;
+            let upload = services.registry().upload(&repo, id).await?;
+            services.registry().cancel_upload(&upload).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         // `RegistryOperation::of` made the operation from this endpoint: no other pairs.
@@ -332,10 +342,19 @@ async fn try_mount(
     let (Ok(digest), Ok(from)) = (Digest::parse(mount), RepositoryName::parse(from)) else {
         return Ok(None);
     };
-    let Some(source) = services.mount_source(caller, facts, repo, &from).await? else {
+    let Some(source) = services
+        .registry()
+        .mount_source(caller, facts, repo, &from)
+        .await?
+    else {
         return Ok(None);
     };
-    if services.mount_blob(&source, repo, &digest).await?.is_none() {
+    if services
+        .registry()
+        .mount_blob(&source, repo, &digest)
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
     Ok(Some(blob_created(services, &repo.name, &digest)))
@@ -459,7 +478,11 @@ async fn append_body(
     client_failed: &AtomicBool,
 ) -> Result<u64, RegistryError> {
     let id = upload.id.as_str();
-    match services.append_chunk(upload, offset, reader).await {
+    match services
+        .registry()
+        .append_chunk(upload, offset, reader)
+        .await
+    {
         Err(berth_core::images::ImageError::Internal(e))
             if client_failed.load(Ordering::Relaxed) =>
         {
@@ -489,7 +512,7 @@ async fn finish_upload(
     if !empty {
         append_body(services, upload, None, &mut reader, &client_failed).await?;
     }
-    services.complete_upload(upload, digest).await?;
+    services.registry().complete_upload(upload, digest).await?;
     Ok(blob_created(services, &upload.repository, digest))
 }
 
@@ -533,6 +556,7 @@ async fn get_blob(
     head: bool,
 ) -> Result<Response, RegistryError> {
     let size = services
+        .registry()
         .blob_size(repo, digest)
         .await?
         .ok_or_else(|| RegistryError::oci(ErrorCode::BlobUnknown, "blob unknown to registry"))?;
@@ -562,7 +586,7 @@ async fn get_blob(
             .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
         r
     } else {
-        let blob = services.open_blob(repo, digest, range).await?;
+        let blob = services.registry().open_blob(repo, digest, range).await?;
         let len = blob.len;
         let mut r = Response::new(read_ahead(blob.reader));
         r.headers_mut()
@@ -612,7 +636,10 @@ async fn tags_list(
 ) -> Result<Response, RegistryError> {
     let name = &repo.name;
     let (n, last) = page_params(query)?;
-    let mut tags = services.list_tags(repo, last.as_deref(), n + 1).await?;
+    let mut tags = services
+        .registry()
+        .list_tags(repo, last.as_deref(), n + 1)
+        .await?;
     let more = tags.len() > n;
     tags.truncate(n);
     let body = serde_json::json!({"name": name.as_str(), "tags": tags}).to_string();
@@ -642,6 +669,7 @@ async fn catalog(
         None => None,
     };
     let mut repos = services
+        .registry()
         .registry_catalog(caller, facts, after.as_ref(), n + 1)
         .await?;
     let more = repos.len() > n;

@@ -134,7 +134,7 @@ async fn assume_role(
         source_identity: params.get("SourceIdentity").map(str::to_owned),
         external_id: params.get("ExternalId").map(str::to_owned),
     };
-    let out = services.assume_role(caller, &input, facts).await?;
+    let out = services.sts().assume_role(caller, &input, facts).await?;
     let mut x = Xml::new();
     x.open("Credentials")
         .text("AccessKeyId", &out.credentials.access_key_id)
@@ -169,6 +169,7 @@ async fn assume_role_with_web_identity(
         policy_arns: policy_arns(params)?,
     };
     let out = services
+        .sts()
         .assume_role_with_web_identity(&input, facts)
         .await?;
     let mut x = Xml::new();

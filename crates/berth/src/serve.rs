@@ -284,7 +284,7 @@ async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::
             services.stores_for_background_jobs().0.as_ref(),
             jobs::LIFECYCLE_POLICIES,
             &holder,
-            services.apply_lifecycle_policies(),
+            services.ecr().apply_lifecycle_policies(),
         )
         .await;
         match run {

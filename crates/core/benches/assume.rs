@@ -64,7 +64,7 @@ fn fixture() -> Fixture {
             ..RequestFacts::default()
         };
         let provider = services
-            .create_open_id_connect_provider(
+            .iam().create_open_id_connect_provider(
                 &root,
                 &facts,
                 GITHUB,
@@ -86,7 +86,7 @@ fn fixture() -> Fixture {
             }],
         });
         let role = services
-            .create_role(&root, &facts, "bench", None, &trust.to_string(), None, None)
+            .iam().create_role(&root, &facts, "bench", None, &trust.to_string(), None, None)
             .await
             .unwrap();
         let token = services
@@ -128,6 +128,7 @@ fn assume(c: &mut Criterion) {
         f.runtime
             .block_on(
                 f.services
+                    .sts()
                     .assume_role_with_web_identity(black_box(&f.input), black_box(&f.facts)),
             )
             .unwrap()
@@ -136,6 +137,7 @@ fn assume(c: &mut Criterion) {
     let out = assume();
     let (_, caller) = f
         .services
+        .sts()
         .resolve_access_key(
             &out.credentials.access_key_id,
             Some(&out.credentials.session_token),
@@ -161,6 +163,7 @@ fn assume(c: &mut Criterion) {
     group.bench_function("session_token_open", |b| {
         b.iter(|| {
             f.services
+                .sts()
                 .resolve_access_key(
                     black_box(&out.credentials.access_key_id),
                     Some(black_box(&out.credentials.session_token)),

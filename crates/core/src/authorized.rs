@@ -15,7 +15,7 @@ pub struct Authorized<T> {
 
 impl<T> Authorized<T> {
     /// Only for the functions that have just had the authorizer's Allow for `resource`
-    /// (`Services::registry_repository_for`, `Services::ecr_repository`, the download
+    /// (`Registry::authorize_actions`, `Ecr::ecr_repository`, the download
     /// grant check), or that derive it from another proof (an upload of an authorised
     /// repository).
     pub(crate) fn granted(resource: T) -> Self {

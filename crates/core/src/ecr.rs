@@ -9,7 +9,7 @@ use berth_store::{Conflict, ManifestRecord, PutManifestOutcome, RepositoryRecord
 use berth_types::{Digest, Reference, RepositoryName, Tag};
 use serde::{Deserialize, Serialize};
 
-use crate::Services;
+use crate::Ecr;
 use crate::actions::*;
 use crate::authorized::Authorized;
 use crate::authorizer::{AuthzError, RequestFacts};
@@ -160,7 +160,7 @@ fn repo_name(name: &str) -> Result<RepositoryName, EcrError> {
     })
 }
 
-impl Services {
+impl Ecr<'_> {
     fn repo_not_found(&self, name: &str) -> EcrError {
         EcrError::RepositoryNotFound(format!(
             "The repository with name '{name}' does not exist in the registry with id '{}'",
@@ -340,7 +340,7 @@ impl Services {
                 )));
             }
         };
-        if self.missing_role_principal(&policy).await?.is_some() {
+        if self.iam().missing_role_principal(&policy).await?.is_some() {
             return Err(EcrError::InvalidParameter(
                 "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'".into(),
             ));
@@ -502,7 +502,8 @@ impl Services {
                     && self.root_key_current(&g.caller, g.root_key.as_deref())
             })
             .ok_or_else(invalid)?;
-        self.authorize_registry(&grant.caller, facts, RegistryOperation::GetBlob, name)
+        self.registry()
+            .authorize_registry(&grant.caller, facts, RegistryOperation::GetBlob, name)
             .await
     }
 
@@ -522,7 +523,8 @@ impl Services {
         for d in digests {
             let size = match Digest::parse(d) {
                 Ok(digest) => Some(
-                    self.blob_size(&repo, &digest)
+                    self.registry()
+                        .blob_size(&repo, &digest)
                         .await
                         .map_err(image_to_ecr_internal)?,
                 ),
@@ -546,6 +548,7 @@ impl Services {
             .ecr_repository(caller, facts, ECR_INITIATE_LAYER_UPLOAD, name)
             .await?;
         let upload = self
+            .registry()
             .start_upload(&repo)
             .await
             .map_err(image_to_ecr_internal)?;
@@ -571,10 +574,12 @@ impl Services {
             .ecr_repository(caller, facts, ECR_UPLOAD_LAYER_PART, name)
             .await?;
         let upload = self
+            .registry()
             .upload(&repo, upload_id)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?;
         let current = self
+            .registry()
             .upload_len(&upload)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?;
@@ -605,7 +610,8 @@ impl Services {
             .try_acquire(caller)
             .map_err(|refused| EcrError::LimitExceeded(refused.to_string()))?;
         let mut reader: &[u8] = blob;
-        self.append_chunk(&upload, Some(current), &mut reader)
+        self.registry()
+            .append_chunk(&upload, Some(current), &mut reader)
             .await
             .map_err(|e| match e {
                 ImageError::OffsetMismatch { .. } => {
@@ -640,6 +646,7 @@ impl Services {
             .ecr_repository(caller, facts, ECR_COMPLETE_LAYER_UPLOAD, name)
             .await?;
         let upload = self
+            .registry()
             .upload(&repo, upload_id)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?;
@@ -649,6 +656,7 @@ impl Services {
         let digest = Digest::parse(digest)
             .map_err(|e| EcrError::InvalidLayer(format!("Invalid layer digest: {e}")))?;
         if self
+            .registry()
             .upload_len(&upload)
             .await
             .map_err(|_| self.upload_not_found(upload_id, name))?
@@ -664,18 +672,20 @@ impl Services {
             ));
         }
         if self
+            .registry()
             .blob_size(&repo, &digest)
             .await
             .map_err(image_to_ecr_internal)?
             .is_some()
         {
-            let _ = self.cancel_upload(&upload).await;
+            let _ = self.registry().cancel_upload(&upload).await;
             return Err(EcrError::LayerAlreadyExists(format!(
                 "The layer with digest '{digest}' already exists in the repository with name '{name}' in the registry with id '{}'",
                 self.config.account_id
             )));
         }
-        self.complete_upload(&upload, &digest)
+        self.registry()
+            .complete_upload(&upload, &digest)
             .await
             .map_err(|e| match e {
                 e @ ImageError::DigestMismatch { .. } => EcrError::InvalidLayer(e.to_string()),
@@ -697,6 +707,7 @@ impl Services {
             .await?;
         let parsed = Digest::parse(digest).map_err(|_| EcrError::InvalidParameter("Invalid parameter at 'layerDigest' failed to satisfy constraint: 'must be a valid digest'".into()))?;
         if self
+            .registry()
             .blob_size(&repo, &parsed)
             .await
             .map_err(image_to_ecr_internal)?
@@ -754,7 +765,7 @@ impl Services {
             .map(|d| Digest::parse(d).map_err(|_| EcrError::InvalidParameter("Invalid parameter at 'imageDigest' failed to satisfy constraint: 'must be a valid digest'".into())))
             .transpose()?;
         let (digest, outcome, record) = self
-            .put_manifest(&repo, manifest.as_bytes(), media_type, tag.as_ref(), expected.as_ref())
+            .registry().put_manifest(&repo, manifest.as_bytes(), media_type, tag.as_ref(), expected.as_ref())
             .await
             .map_err(|e| match e {
                 e @ ImageError::DigestMismatch { .. } => {
@@ -927,7 +938,11 @@ impl Services {
             Ok((digest, _)) => digest,
             Err((code, reason)) => return Ok(fail(code, reason)),
         };
-        match self.get_manifest(repo, &Reference::Digest(digest)).await {
+        match self
+            .registry()
+            .get_manifest(repo, &Reference::Digest(digest))
+            .await
+        {
             Ok(m) => {
                 if !accepted.is_empty() && !accepted.iter().any(|a| a == &m.record.media_type) {
                     return Ok(fail(

@@ -1,10 +1,11 @@
 //! ECR resource tags: TagResource, UntagResource, ListTagsForResource, and the tags of
 //! CreateRepository. The only taggable resource is a repository, named by its ARN.
 
+use crate::Caller;
+use crate::Ecr;
 use crate::actions::{ECR_LIST_TAGS_FOR_RESOURCE, ECR_TAG_RESOURCE, ECR_UNTAG_RESOURCE};
 use crate::authorizer::RequestFacts;
 use crate::error::EcrError;
-use crate::{Caller, Services};
 use berth_store::{Conflict, StoreError};
 
 /// ECR's limit of tags per resource.
@@ -45,7 +46,7 @@ fn validate_key(key: &str) -> Result<(), EcrError> {
     Ok(())
 }
 
-impl Services {
+impl Ecr<'_> {
     /// The repository name in `arn` when it is a repository of this registry.
     fn tagged_repository_name<'a>(&self, arn: &'a str) -> Result<&'a str, EcrError> {
         let prefix = format!(

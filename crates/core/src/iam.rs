@@ -8,7 +8,7 @@ use berth_store::{
 };
 use berth_types::{Arn, PolicyName, RoleName};
 
-use crate::Services;
+use crate::Iam;
 use crate::authorizer::{AuthzError, RequestFacts};
 use crate::caller::Caller;
 use crate::error::IamError;
@@ -107,7 +107,7 @@ fn check_policy(document: &str, kind: PolicyKind) -> Result<Policy, IamError> {
     Policy::parse(document, kind).map_err(|e| IamError::MalformedPolicyDocument(e.message))
 }
 
-impl Services {
+impl Iam<'_> {
     fn iam_arn(&self, resource: &str) -> String {
         format!("arn:aws:iam::{}:{resource}", self.config.account_id)
     }
@@ -953,7 +953,7 @@ pub struct ListPoliciesFilter<'a> {
     pub max_items: Option<i64>,
 }
 
-impl Services {
+impl Iam<'_> {
     /// An entity's tags, for the Get* responses that include them.
     pub async fn iam_entity_tags(&self, arn: &str) -> Result<Vec<IamTag>, IamError> {
         Ok(self.metadata.list_iam_resource_tags(arn).await?)

@@ -10,7 +10,7 @@ use berth_store::{
 };
 use berth_types::{Digest, DigestAlgorithm, Reference, RepositoryName, Tag};
 
-use crate::Services;
+use crate::Registry;
 use crate::authorized::Authorized;
 use crate::error::InternalError;
 
@@ -94,7 +94,7 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
     Digest::from_bytes(DigestAlgorithm::Sha256, d.as_ref())
 }
 
-impl Services {
+impl Registry<'_> {
     pub async fn start_upload(
         &self,
         repository: &Authorized<RepositoryRecord>,

@@ -8,7 +8,7 @@ use berth_jwt::{JwkSet, RsaSigningKey};
 use berth_store::{MetadataStore, SigningKeyRecord};
 use serde_json::{Value, json};
 
-use crate::Services;
+use crate::Issuer;
 use crate::config::ServerConfig;
 use crate::error::InternalError;
 use crate::ids::{random_bytes, uuid};
@@ -184,7 +184,7 @@ impl DevIssuer {
     }
 }
 
-impl Services {
+impl Issuer<'_> {
     /// Seals a grant for `req`'s claim set: the stand-in for the job's
     /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`. One job's tokens share their run and commit, as on
     /// GitHub. The claim set is checked now, so a bad one fails here and not in the job.

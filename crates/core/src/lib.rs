@@ -59,6 +59,50 @@ pub struct Services {
     pub manifest_bytes: manifest_cache::ManifestCache,
 }
 
+/// Declares the per-API views of the services: each is the shared state seen through one
+/// API's operations (its own `impl` in its own module), so a reader finds IAM's
+/// operations under `services.iam()`, ECR's under `services.ecr()`, and no two APIs share
+/// a method namespace.
+macro_rules! service_views {
+    ($($(#[$doc:meta])* $view:ident => $accessor:ident,)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Clone, Copy)]
+            pub struct $view<'a>(&'a Services);
+
+            impl std::ops::Deref for $view<'_> {
+                type Target = Services;
+
+                fn deref(&self) -> &Services {
+                    self.0
+                }
+            }
+        )*
+
+        impl Services {
+            $(
+                pub fn $accessor(&self) -> $view<'_> {
+                    $view(self)
+                }
+            )*
+        }
+    };
+}
+
+service_views! {
+    /// IAM: OIDC providers, roles, policies, tags, simulation (`iam`).
+    Iam => iam,
+    /// STS: AssumeRoleWithWebIdentity, AssumeRole, GetCallerIdentity (`sts`).
+    Sts => sts,
+    /// The ECR API (`ecr`, `ecr_tags`, `ecr::lifecycle_policy`).
+    Ecr => ecr,
+    /// The `/v2` registry and the repository content it shares with ECR: manifests,
+    /// blobs, uploads (`registry`, `images`).
+    Registry => registry,
+    /// The dev issuer's token minting (`issuer`).
+    Issuer => issuer,
+}
+
 impl Services {
     /// The stores, for the server's own background jobs (garbage collection, upload
     /// expiry, key refresh, job leases), which act for no caller. Request handling never

@@ -2,7 +2,7 @@
 //! action(s) each needs, as ECR's registry authorises them.
 //!
 //! This is the router's table. The api parses a request's path (`berth_oci::parse_path`),
-//! asks [`RegistryOperation::of`] which operation it is, has [`Services::authorize_registry`]
+//! asks [`RegistryOperation::of`] which operation it is, has [`Registry::authorize_registry`]
 //! decide the operation's actions (and get the proof, [`Authorized`]), and only then
 //! dispatches. The walk-every-route test sends [`RegistryOperation::sample`] of every
 //! operation in [`RegistryOperation::ALL`] as a caller without permissions, and a unit test
@@ -14,7 +14,7 @@ use berth_store::RepositoryRecord;
 use berth_types::RepositoryName;
 use http::Method;
 
-use crate::Services;
+use crate::Registry;
 use crate::actions::*;
 use crate::authorized::Authorized;
 use crate::authorizer::RequestFacts;
@@ -130,7 +130,7 @@ impl RegistryOperation {
             Self::GetBlob => &[ECR_GET_DOWNLOAD_URL_FOR_LAYER],
             // A mount that cannot happen becomes the start of an upload; the mount itself
             // also needs the reads in the source and CompleteLayerUpload here (see
-            // `Services::mount_source`).
+            // `Registry::mount_source`).
             Self::StartUpload | Self::MountBlob => &UPLOAD_WHOLE[..1],
             Self::UploadWhole => UPLOAD_WHOLE,
             Self::UploadChunk | Self::UploadStatus | Self::CancelUpload => &[ECR_UPLOAD_LAYER_PART],
@@ -189,7 +189,7 @@ impl RegistryOperation {
     }
 }
 
-impl Services {
+impl Registry<'_> {
     /// Decides a registry operation on repository `name` and loads the repository: the
     /// operation's actions in one pass over the caller's policies and the repository's
     /// policy. The proof is what every content-touching registry function takes.
@@ -200,13 +200,13 @@ impl Services {
         operation: RegistryOperation,
         name: &RepositoryName,
     ) -> Result<Authorized<RepositoryRecord>, RegistryError> {
-        self.registry_repository_for(caller, facts, operation.actions(), name)
+        self.authorize_actions(caller, facts, operation.actions(), name)
             .await
     }
 
     /// Decides `actions` on repository `name` in one pass over the caller's policies, and
     /// loads the repository.
-    pub async fn registry_repository_for(
+    pub async fn authorize_actions(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
@@ -215,7 +215,7 @@ impl Services {
     ) -> Result<Authorized<RepositoryRecord>, RegistryError> {
         let arn = self.config.repository_arn(name.as_str());
         let repo = self.metadata.get_repository(name).await?;
-        let policy = self.repository_policy(repo.as_ref())?;
+        let policy = self.ecr().repository_policy(repo.as_ref())?;
         self.authorizer
             .authorize_all(caller, actions, &arn, policy.as_ref(), facts)
             .await?;
@@ -247,10 +247,7 @@ impl Services {
         ];
         let mut source = None;
         for (name, actions) in decisions {
-            match self
-                .registry_repository_for(caller, facts, actions, name)
-                .await
-            {
+            match self.authorize_actions(caller, facts, actions, name).await {
                 Ok(repo) if &repo.name == from => source = Some(repo),
                 Ok(_) => {}
                 Err(RegistryError::AccessDenied(_) | RegistryError::Oci { .. }) => {

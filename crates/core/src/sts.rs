@@ -8,7 +8,7 @@ use berth_store::RoleRecord;
 use berth_types::{Arn, RoleSessionName};
 use serde::{Deserialize, Serialize};
 
-use crate::Services;
+use crate::Sts;
 use crate::actions::{
     STS_ASSUME_ROLE, STS_ASSUME_ROLE_WITH_WEB_IDENTITY, STS_SET_SOURCE_IDENTITY, STS_TAG_SESSION,
 };
@@ -296,7 +296,7 @@ fn validation(value: &str, member: &str, constraint: &str) -> StsError {
     ))
 }
 
-impl Services {
+impl Sts<'_> {
     pub async fn assume_role_with_web_identity(
         &self,
         input: &AssumeRoleWithWebIdentityInput,

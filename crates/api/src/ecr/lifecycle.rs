@@ -52,6 +52,7 @@ pub(super) async fn operation(
         EcrOperation::PutLifecyclePolicy => {
             let i: PutInput = parse(input)?;
             let r = services
+                .ecr()
                 .put_lifecycle_policy(caller, facts, &i.repository_name, &i.lifecycle_policy_text)
                 .await?;
             json!({"registryId": registry_id, "repositoryName": r.name.as_str(),
@@ -61,10 +62,12 @@ pub(super) async fn operation(
             let i: RepoInput = parse(input)?;
             let r = if op == EcrOperation::GetLifecyclePolicy {
                 services
+                    .ecr()
                     .get_lifecycle_policy(caller, facts, &i.repository_name)
                     .await?
             } else {
                 services
+                    .ecr()
                     .delete_lifecycle_policy(caller, facts, &i.repository_name)
                     .await?
             };
@@ -78,6 +81,7 @@ pub(super) async fn operation(
         EcrOperation::StartLifecyclePolicyPreview => {
             let i: StartPreviewInput = parse(input)?;
             let (r, text) = services
+                .ecr()
                 .start_lifecycle_policy_preview(
                     caller,
                     facts,
@@ -100,6 +104,7 @@ pub(super) async fn operation(
                 )));
             }
             let (r, text, results) = services
+                .ecr()
                 .get_lifecycle_policy_preview(caller, facts, &i.repository_name)
                 .await?;
             let total = results.len();

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use berth_store::{LifecyclePolicyRecord, RepositoryRecord, StoreError};
 use berth_types::RepositoryName;
 
-use crate::Services;
+use crate::Ecr;
 use crate::authorizer::RequestFacts;
 use crate::caller::Caller;
 use crate::error::EcrError;
@@ -43,7 +43,7 @@ fn validate(text: &str) -> Result<lifecycle::LifecyclePolicy, EcrError> {
     })
 }
 
-impl Services {
+impl Ecr<'_> {
     fn lifecycle_policy_not_found(&self, name: &str) -> EcrError {
         EcrError::LifecyclePolicyNotFound(format!(
             "Lifecycle policy does not exist for the repository with name '{name}' in the registry with id '{}'",

@@ -14,7 +14,7 @@ use berth_policy::{
 use berth_types::Arn;
 
 use super::{check_policy, policy_arn, role_not_found, validation};
-use crate::Services;
+use crate::Iam;
 use crate::authorizer::RequestFacts;
 use crate::caller::Caller;
 use crate::error::IamError;
@@ -121,7 +121,7 @@ impl Source {
     }
 }
 
-impl Services {
+impl Iam<'_> {
     pub async fn simulate_principal_policy(
         &self,
         caller: &Caller,
