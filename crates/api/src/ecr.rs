@@ -469,11 +469,13 @@ async fn operation(
                 .upload_layer_part(
                     caller,
                     facts,
-                    &i.repository_name,
-                    &i.upload_id,
-                    i.part_first_byte,
-                    i.part_last_byte,
-                    &blob,
+                    &berth_core::ecr::UploadLayerPartInput {
+                        repository_name: &i.repository_name,
+                        upload_id: &i.upload_id,
+                        part_first_byte: i.part_first_byte,
+                        part_last_byte: i.part_last_byte,
+                        layer_part_blob: &blob,
+                    },
                 )
                 .await?;
             json!({"registryId": registry_id, "repositoryName": i.repository_name, "uploadId": i.upload_id, "lastByteReceived": last})
@@ -499,11 +501,13 @@ async fn operation(
                 .put_image(
                     caller,
                     facts,
-                    &i.repository_name,
-                    &i.image_manifest,
-                    i.image_manifest_media_type.as_deref(),
-                    i.image_tag.as_deref(),
-                    i.image_digest.as_deref(),
+                    &berth_core::ecr::PutImageInput {
+                        repository_name: &i.repository_name,
+                        image_manifest: &i.image_manifest,
+                        image_manifest_media_type: i.image_manifest_media_type.as_deref(),
+                        image_tag: i.image_tag.as_deref(),
+                        image_digest: i.image_digest.as_deref(),
+                    },
                 )
                 .await?;
             json!({"image": {
@@ -598,7 +602,7 @@ async fn operation(
             json!({
                 "registryId": registry_id,
                 "repositoryName": r.name.as_str(),
-                "imageTagMutability": r.image_tag_mutability,
+                "imageTagMutability": r.image_tag_mutability.as_str(),
             })
         }
         EcrOperation::SetRepositoryPolicy => {
@@ -714,7 +718,7 @@ fn repository_json(services: &Services, r: &RepositoryRecord) -> Value {
         "repositoryName": r.name.as_str(),
         "repositoryUri": format!("{}/{}", services.config.registry_host(), r.name),
         "createdAt": r.created_at,
-        "imageTagMutability": r.image_tag_mutability,
+        "imageTagMutability": r.image_tag_mutability.as_str(),
         "imageScanningConfiguration": {"scanOnPush": r.scan_on_push},
         "encryptionConfiguration": {"encryptionType": r.encryption_type},
     })

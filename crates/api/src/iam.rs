@@ -4,7 +4,7 @@ use axum::response::Response;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
 use berth_core::iam::operation::IamOperation;
-use berth_core::iam::{ListPoliciesFilter, Page, PolicyScope};
+use berth_core::iam::{CreatePolicyInput, CreateRoleInput, ListPoliciesFilter, Page, PolicyScope};
 use berth_store::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
 use http::request::Parts;
 
@@ -138,15 +138,17 @@ async fn operation(
             };
             let (r, tags) = services
                 .iam()
-                .create_role_with_tags(
+                .create_role(
                     caller,
                     facts,
-                    required(p, "RoleName")?,
-                    p.get("Path"),
-                    required(p, "AssumeRolePolicyDocument")?,
-                    p.get("Description"),
-                    max,
-                    &tag_params(p, "Tags")?,
+                    &CreateRoleInput {
+                        name: required(p, "RoleName")?,
+                        path: p.get("Path"),
+                        trust_policy: required(p, "AssumeRolePolicyDocument")?,
+                        description: p.get("Description"),
+                        max_session_duration: max,
+                        tags: &tag_params(p, "Tags")?,
+                    },
                 )
                 .await
                 .map_err(map)?;
@@ -185,14 +187,16 @@ async fn operation(
         IamOperation::CreatePolicy => {
             let (r, tags) = services
                 .iam()
-                .create_policy_with_tags(
+                .create_policy(
                     caller,
                     facts,
-                    required(p, "PolicyName")?,
-                    p.get("Path"),
-                    required(p, "PolicyDocument")?,
-                    p.get("Description"),
-                    &tag_params(p, "Tags")?,
+                    &CreatePolicyInput {
+                        name: required(p, "PolicyName")?,
+                        path: p.get("Path"),
+                        document: required(p, "PolicyDocument")?,
+                        description: p.get("Description"),
+                        tags: &tag_params(p, "Tags")?,
+                    },
                 )
                 .await
                 .map_err(map)?;

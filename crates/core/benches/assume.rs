@@ -85,8 +85,19 @@ fn fixture() -> Fixture {
                 },
             }],
         });
-        let role = services
-            .iam().create_role(&root, &facts, "bench", None, &trust.to_string(), None, None)
+        let (role, _) = services
+            .iam().create_role(
+                &root,
+                &facts,
+                &berth_core::iam::CreateRoleInput {
+                    name: "bench",
+                    path: None,
+                    trust_policy: &trust.to_string(),
+                    description: None,
+                    max_session_duration: None,
+                    tags: &[],
+                },
+            )
             .await
             .unwrap();
         let token = services

@@ -37,6 +37,16 @@ pub struct RequestFacts {
     pub user_agent: Option<String>,
 }
 
+/// A web identity asking to assume a role: the identity provider, the role's account,
+/// the role and its compiled trust policy.
+#[derive(Clone, Copy)]
+pub struct WebIdentityAssume<'a> {
+    pub provider_arn: &'a str,
+    pub account: &'a str,
+    pub role_arn: &'a str,
+    pub trust: &'a Policy,
+}
+
 pub struct Authorizer {
     store: Arc<dyn MetadataStore>,
     /// `label \0 version` -> compiled policy.
@@ -218,17 +228,19 @@ impl Authorizer {
     /// in `account`: a federated principal has no identity policies, so the trust policy
     /// alone decides, over the token's keys (`token_keys`) and the request's global keys,
     /// as for every other policy. `Err(action)`: the first of `actions` refused.
-    #[expect(clippy::too_many_arguments, reason = "the parts of one trust decision")]
     pub fn may_assume_role_with_web_identity<'a>(
         &self,
-        provider_arn: &str,
-        account: &str,
+        assume: &WebIdentityAssume<'_>,
         actions: &[&'a str],
-        role_arn: &str,
-        trust: &Policy,
         facts: &RequestFacts,
         token_keys: &Context,
     ) -> Result<(), &'a str> {
+        let WebIdentityAssume {
+            provider_arn,
+            account,
+            role_arn,
+            trust,
+        } = *assume;
         let mut context = token_keys.clone();
         request_context(&mut context, facts);
         let set = PolicySet {

@@ -6,7 +6,7 @@ use base64::Engine;
 use berth_oci::ErrorCode;
 use berth_policy::{Policy, PolicyKind};
 use berth_store::{Conflict, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError};
-use berth_types::{Digest, Reference, RepositoryName, Tag};
+use berth_types::{Digest, Reference, RepositoryName, Tag, TagMutability};
 use serde::{Deserialize, Serialize};
 
 use crate::Ecr;
@@ -141,11 +141,8 @@ pub struct ImageDetail {
     pub tags: Vec<String>,
 }
 
-fn check_mutability(value: &str) -> Result<(), EcrError> {
-    if matches!(value, "MUTABLE" | "IMMUTABLE") {
-        return Ok(());
-    }
-    Err(EcrError::InvalidParameter(
+fn check_mutability(value: &str) -> Result<TagMutability, EcrError> {
+    TagMutability::parse(value).ok_or_else(|| EcrError::InvalidParameter(
         "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'"
             .into(),
     ))
@@ -158,6 +155,26 @@ fn repo_name(name: &str) -> Result<RepositoryName, EcrError> {
                 .into(),
         )
     })
+}
+
+/// UploadLayerPart's members (the blob decoded).
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLayerPartInput<'a> {
+    pub repository_name: &'a str,
+    pub upload_id: &'a str,
+    pub part_first_byte: i64,
+    pub part_last_byte: i64,
+    pub layer_part_blob: &'a [u8],
+}
+
+/// PutImage's members.
+#[derive(Debug, Clone, Copy)]
+pub struct PutImageInput<'a> {
+    pub repository_name: &'a str,
+    pub image_manifest: &'a str,
+    pub image_manifest_media_type: Option<&'a str>,
+    pub image_tag: Option<&'a str>,
+    pub image_digest: Option<&'a str>,
 }
 
 impl Ecr<'_> {
@@ -213,8 +230,10 @@ impl Ecr<'_> {
         scan_on_push: bool,
     ) -> Result<RepositoryRecord, EcrError> {
         let name = repo_name(name)?;
-        let mutability = image_tag_mutability.unwrap_or("MUTABLE");
-        check_mutability(mutability)?;
+        let mutability = image_tag_mutability
+            .map(check_mutability)
+            .transpose()?
+            .unwrap_or_default();
         let arn = self.config.repository_arn(name.as_str());
         self.authorizer
             .authorize(caller, ECR_CREATE_REPOSITORY, &arn, None, facts)
@@ -222,7 +241,7 @@ impl Ecr<'_> {
         let record = RepositoryRecord {
             name: name.clone(),
             created_at: crate::now_unix(),
-            image_tag_mutability: mutability.to_owned(),
+            image_tag_mutability: mutability,
             scan_on_push,
             encryption_type: "AES256".into(),
             policy: None,
@@ -302,7 +321,7 @@ impl Ecr<'_> {
         name: &str,
         mutability: &str,
     ) -> Result<RepositoryRecord, EcrError> {
-        check_mutability(mutability)?;
+        let mutability = check_mutability(mutability)?;
         let repo = self
             .ecr_repository(caller, facts, ECR_PUT_IMAGE_TAG_MUTABILITY, name)
             .await?;
@@ -315,7 +334,7 @@ impl Ecr<'_> {
             other => other?,
         }
         let mut repo = repo.into_inner();
-        repo.image_tag_mutability = mutability.to_owned();
+        repo.image_tag_mutability = mutability;
         Ok(repo)
     }
 
@@ -556,20 +575,19 @@ impl Ecr<'_> {
     }
 
     /// Returns the last byte received.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "mirrors the ECR operation's members"
-    )]
     pub async fn upload_layer_part(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
-        name: &str,
-        upload_id: &str,
-        first_byte: i64,
-        last_byte: i64,
-        blob: &[u8],
+        input: &UploadLayerPartInput<'_>,
     ) -> Result<i64, EcrError> {
+        let UploadLayerPartInput {
+            repository_name: name,
+            upload_id,
+            part_first_byte: first_byte,
+            part_last_byte: last_byte,
+            layer_part_blob: blob,
+        } = *input;
         let repo = self
             .ecr_repository(caller, facts, ECR_UPLOAD_LAYER_PART, name)
             .await?;
@@ -741,20 +759,19 @@ impl Ecr<'_> {
 
     // --- Images --------------------------------------------------------------------
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "mirrors the ECR operation's members"
-    )]
     pub async fn put_image(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
-        name: &str,
-        manifest: &str,
-        media_type: Option<&str>,
-        tag: Option<&str>,
-        digest: Option<&str>,
+        input: &PutImageInput<'_>,
     ) -> Result<(ManifestRecord, Option<String>), EcrError> {
+        let PutImageInput {
+            repository_name: name,
+            image_manifest: manifest,
+            image_manifest_media_type: media_type,
+            image_tag: tag,
+            image_digest: digest,
+        } = *input;
         let repo = self
             .ecr_repository(caller, facts, ECR_PUT_IMAGE, name)
             .await?;

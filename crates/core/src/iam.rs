@@ -107,6 +107,27 @@ fn check_policy(document: &str, kind: PolicyKind) -> Result<Policy, IamError> {
     Policy::parse(document, kind).map_err(|e| IamError::MalformedPolicyDocument(e.message))
 }
 
+/// CreateRole's members.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateRoleInput<'a> {
+    pub name: &'a str,
+    pub path: Option<&'a str>,
+    pub trust_policy: &'a str,
+    pub description: Option<&'a str>,
+    pub max_session_duration: Option<i64>,
+    pub tags: &'a [IamTag],
+}
+
+/// CreatePolicy's members.
+#[derive(Debug, Clone, Copy)]
+pub struct CreatePolicyInput<'a> {
+    pub name: &'a str,
+    pub path: Option<&'a str>,
+    pub document: &'a str,
+    pub description: Option<&'a str>,
+    pub tags: &'a [IamTag],
+}
+
 impl Iam<'_> {
     fn iam_arn(&self, resource: &str) -> String {
         format!("arn:aws:iam::{}:{resource}", self.config.account_id)
@@ -247,17 +268,21 @@ impl Iam<'_> {
 
     // --- Roles ---------------------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_role(
+    /// CreateRole without its tags (`create_role` checks and applies those).
+    async fn create_role_record(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
-        name: &str,
-        role_path: Option<&str>,
-        trust_policy: &str,
-        description: Option<&str>,
-        max_session_duration: Option<i64>,
+        input: &CreateRoleInput<'_>,
     ) -> Result<RoleRecord, IamError> {
+        let CreateRoleInput {
+            name,
+            path: role_path,
+            trust_policy,
+            description,
+            max_session_duration,
+            tags: _,
+        } = *input;
         let name = role_name(name)?;
         let role_path = path(role_path)?;
         document_length(trust_policy, "assumeRolePolicyDocument")?;
@@ -496,15 +521,20 @@ impl Iam<'_> {
 
     // --- Managed policies ----------------------------------------------------------
 
-    pub async fn create_policy(
+    /// CreatePolicy without its tags (`create_policy` checks and applies those).
+    async fn create_policy_record(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
-        name: &str,
-        policy_path: Option<&str>,
-        document: &str,
-        description: Option<&str>,
+        input: &CreatePolicyInput<'_>,
     ) -> Result<ManagedPolicyRecord, IamError> {
+        let CreatePolicyInput {
+            name,
+            path: policy_path,
+            document,
+            description,
+            tags: _,
+        } = *input;
         let name = policy_name(name)?;
         let policy_path = path(policy_path)?;
         document_length(document, "policyDocument")?;
@@ -969,65 +999,48 @@ impl Iam<'_> {
             .await?)
     }
 
-    /// CreateRole with `Tags`: also needs `iam:TagRole` when tags are given.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_role_with_tags(
+    /// CreateRole; with `Tags` it also needs `iam:TagRole`.
+    pub async fn create_role(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
-        name: &str,
-        role_path: Option<&str>,
-        trust_policy: &str,
-        description: Option<&str>,
-        max_session_duration: Option<i64>,
-        tags: &[IamTag],
+        input: &CreateRoleInput<'_>,
     ) -> Result<(RoleRecord, Vec<IamTag>), IamError> {
+        let tags = input.tags;
         check_tags(tags)?;
         if !tags.is_empty() {
-            let arn = self.iam_arn(&format!("role{}{}", path(role_path)?, role_name(name)?));
+            let arn = self.iam_arn(&format!(
+                "role{}{}",
+                path(input.path)?,
+                role_name(input.name)?
+            ));
             self.iam_authorize(caller, facts, "iam:TagRole", &arn)
                 .await?;
         }
-        let role = self
-            .create_role(
-                caller,
-                facts,
-                name,
-                role_path,
-                trust_policy,
-                description,
-                max_session_duration,
-            )
-            .await?;
+        let role = self.create_role_record(caller, facts, input).await?;
         self.apply_tags(&role.arn, tags).await?;
         Ok((role, tags.to_vec()))
     }
 
-    /// CreatePolicy with `Tags`: also needs `iam:TagPolicy` when tags are given.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_policy_with_tags(
+    /// CreatePolicy; with `Tags` it also needs `iam:TagPolicy`.
+    pub async fn create_policy(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
-        name: &str,
-        policy_path: Option<&str>,
-        document: &str,
-        description: Option<&str>,
-        tags: &[IamTag],
+        input: &CreatePolicyInput<'_>,
     ) -> Result<(ManagedPolicyRecord, Vec<IamTag>), IamError> {
+        let tags = input.tags;
         check_tags(tags)?;
         if !tags.is_empty() {
             let arn = self.iam_arn(&format!(
                 "policy{}{}",
-                path(policy_path)?,
-                policy_name(name)?
+                path(input.path)?,
+                policy_name(input.name)?
             ));
             self.iam_authorize(caller, facts, "iam:TagPolicy", &arn)
                 .await?;
         }
-        let policy = self
-            .create_policy(caller, facts, name, policy_path, document, description)
-            .await?;
+        let policy = self.create_policy_record(caller, facts, input).await?;
         self.apply_tags(&policy.arn, tags).await?;
         Ok((policy, tags.to_vec()))
     }

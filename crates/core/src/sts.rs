@@ -12,7 +12,7 @@ use crate::Sts;
 use crate::actions::{
     STS_ASSUME_ROLE, STS_ASSUME_ROLE_WITH_WEB_IDENTITY, STS_SET_SOURCE_IDENTITY, STS_TAG_SESSION,
 };
-use crate::authorizer::RequestFacts;
+use crate::authorizer::{RequestFacts, WebIdentityAssume};
 use crate::caller::{Caller, RoleSession};
 use crate::error::{AccessDenied, AuthError, InternalError, StsError};
 use crate::ids;
@@ -444,11 +444,13 @@ impl Sts<'_> {
         actions.extend(attributes.extra_actions());
         self.authorizer
             .may_assume_role_with_web_identity(
-                &provider.arn,
-                role_arn.account(),
+                &WebIdentityAssume {
+                    provider_arn: &provider.arn,
+                    account: role_arn.account(),
+                    role_arn: &role.arn,
+                    trust: &trust,
+                },
                 &actions,
-                &role.arn,
-                &trust,
                 facts,
                 &token_keys,
             )

@@ -8,7 +8,7 @@ use berth_store::{
     Conflict, LifecyclePolicyRecord, ManifestRecord, PutManifestOutcome, RepositoryRecord,
     RepositoryStore, StoreError, StoreResult,
 };
-use berth_types::{Digest, RepositoryName, Tag};
+use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::engine::{Row, Tx, query};
 use crate::{SqlStore, found, parse_digest, parse_repository, placeholders, sql_limit};
@@ -20,11 +20,16 @@ fn repository_from_row(row: &Row) -> StoreResult<RepositoryRecord> {
     Ok(RepositoryRecord {
         name: parse_repository(&row.get::<String>("name")?)?,
         created_at: row.get("created_at")?,
-        image_tag_mutability: row.get("image_tag_mutability")?,
+        image_tag_mutability: parse_mutability(&row.get::<String>("image_tag_mutability")?)?,
         scan_on_push: row.get("scan_on_push")?,
         encryption_type: row.get("encryption_type")?,
         policy: row.get("policy")?,
     })
+}
+
+fn parse_mutability(stored: &str) -> StoreResult<TagMutability> {
+    TagMutability::parse(stored)
+        .ok_or_else(|| StoreError::Backend(format!("stored tag mutability `{stored}`")))
 }
 
 fn lifecycle_policy_from_row(row: &Row) -> StoreResult<LifecyclePolicyRecord> {
@@ -159,7 +164,7 @@ impl RepositoryStore for SqlStore {
         )
         .bind(repository.name.as_str())
         .bind(repository.created_at)
-        .bind(&repository.image_tag_mutability)
+        .bind(repository.image_tag_mutability.as_str())
         .bind(repository.scan_on_push)
         .bind(&repository.encryption_type)
         .bind(&repository.policy)
@@ -195,11 +200,11 @@ impl RepositoryStore for SqlStore {
     async fn set_image_tag_mutability(
         &self,
         name: &RepositoryName,
-        image_tag_mutability: &str,
+        image_tag_mutability: TagMutability,
     ) -> StoreResult<()> {
         found(
             query("UPDATE repositories SET image_tag_mutability = $1 WHERE name = $2")
-                .bind(image_tag_mutability)
+                .bind(image_tag_mutability.as_str())
                 .bind(name.as_str())
                 .execute(self.db.writer())
                 .await?,

@@ -8,7 +8,7 @@ use berth_store::prelude::*;
 use berth_store::suite;
 use berth_store::{RepositoryRecord, RoleRecord};
 use berth_store_sql::SqlStore;
-use berth_types::RepositoryName;
+use berth_types::{RepositoryName, TagMutability};
 
 /// Long enough that no entry expires during a test: only the generation makes writes
 /// visible.
@@ -35,7 +35,7 @@ fn repository(name: &str) -> RepositoryRecord {
     RepositoryRecord {
         name: RepositoryName::parse(name).unwrap(),
         created_at: 1,
-        image_tag_mutability: "MUTABLE".into(),
+        image_tag_mutability: TagMutability::Mutable,
         scan_on_push: false,
         encryption_type: "AES256".into(),
         policy: None,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use berth_store::suite;
 use berth_store::{Conflict, RepositoryRecord, RepositoryStore, StoreError};
 use berth_store_sql::SqlStore;
-use berth_types::{RepositoryName, Tag};
+use berth_types::{RepositoryName, Tag, TagMutability};
 use sqlx::Connection;
 
 /// The URL of a fresh, empty schema on the test server (`None`: skipped on request).
@@ -49,7 +49,7 @@ fn repository(name: &str) -> RepositoryRecord {
     RepositoryRecord {
         name: RepositoryName::parse(name).unwrap(),
         created_at: 1,
-        image_tag_mutability: "MUTABLE".into(),
+        image_tag_mutability: TagMutability::Mutable,
         scan_on_push: false,
         encryption_type: "AES256".into(),
         policy: None,
@@ -163,7 +163,7 @@ async fn concurrent_pushes_of_one_immutable_tag_let_exactly_one_win() {
     // A second pool stands for a second replica.
     let second = SqlStore::connect_postgres(&url).await.unwrap();
     let mut record = repository("race/immutable");
-    record.image_tag_mutability = "IMMUTABLE".into();
+    record.image_tag_mutability = TagMutability::Immutable;
     first.create_repository(&record).await.unwrap();
     for round in 0..5 {
         let tag = Tag::parse(&format!("v{round}")).unwrap();

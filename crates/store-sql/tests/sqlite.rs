@@ -4,7 +4,7 @@ use berth_store::RepositoryRecord;
 use berth_store::prelude::*;
 use berth_store::suite;
 use berth_store_sql::SqlStore;
-use berth_types::RepositoryName;
+use berth_types::{RepositoryName, TagMutability};
 
 #[tokio::test]
 async fn suite_in_memory() {
@@ -44,7 +44,7 @@ async fn data_survives_reopen_and_migrations_rerun() {
             .create_repository(&RepositoryRecord {
                 name: name.clone(),
                 created_at: 1,
-                image_tag_mutability: "MUTABLE".into(),
+                image_tag_mutability: TagMutability::Mutable,
                 scan_on_push: false,
                 encryption_type: "AES256".into(),
                 policy: None,
@@ -91,7 +91,7 @@ async fn concurrent_writers_on_a_file() {
                 .create_repository(&RepositoryRecord {
                     name: RepositoryName::parse(&format!("concurrent/r{i:02}")).unwrap(),
                     created_at: i,
-                    image_tag_mutability: "MUTABLE".into(),
+                    image_tag_mutability: TagMutability::Mutable,
                     scan_on_push: false,
                     encryption_type: "AES256".into(),
                     policy: None,

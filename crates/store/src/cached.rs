@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use berth_types::{Digest, RepositoryName, Tag};
+use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
     AttachedPolicy, EffectivePolicy, IamStore, IamTag, KeyStore, LeaseStore, LifecyclePolicyRecord,
@@ -463,7 +463,7 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
     async fn set_image_tag_mutability(
         &self,
         name: &RepositoryName,
-        image_tag_mutability: &str,
+        image_tag_mutability: TagMutability,
     ) -> StoreResult<()> {
         self.write(
             self.inner

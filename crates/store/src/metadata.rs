@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use berth_types::{Digest, RepositoryName, Tag};
+use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::StoreResult;
 
@@ -78,8 +78,7 @@ pub struct IamTag {
 pub struct RepositoryRecord {
     pub name: RepositoryName,
     pub created_at: i64,
-    /// `MUTABLE` or `IMMUTABLE` (ECR's values).
-    pub image_tag_mutability: String,
+    pub image_tag_mutability: TagMutability,
     pub scan_on_push: bool,
     pub encryption_type: String,
     /// The repository policy (SetRepositoryPolicy) exactly as submitted.
@@ -312,7 +311,7 @@ pub trait RepositoryStore: Send + Sync + 'static {
     async fn set_image_tag_mutability(
         &self,
         name: &RepositoryName,
-        image_tag_mutability: &str,
+        image_tag_mutability: TagMutability,
     ) -> StoreResult<()>;
     /// Sets or (with `None`) removes the repository policy. `NotFound` when absent.
     async fn set_repository_policy(

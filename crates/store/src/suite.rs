@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use berth_types::{Digest, DigestAlgorithm, RepositoryName, Tag};
+use berth_types::{Digest, DigestAlgorithm, RepositoryName, Tag, TagMutability};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
@@ -471,7 +471,7 @@ fn repository(name: &str, created_at: i64) -> RepositoryRecord {
     RepositoryRecord {
         name: repo(name),
         created_at,
-        image_tag_mutability: "MUTABLE".into(),
+        image_tag_mutability: TagMutability::Mutable,
         scan_on_push: false,
         encryption_type: "AES256".into(),
         policy: None,
@@ -790,7 +790,7 @@ pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
 pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
     let name = repo("team/app");
     let mut record = repository("team/app", 1_700_000_000);
-    record.image_tag_mutability = "IMMUTABLE".into();
+    record.image_tag_mutability = TagMutability::Immutable;
     record.scan_on_push = true;
     assert_eq!(store.get_repository(&name).await.unwrap(), None);
     store.create_repository(&record).await.unwrap();
@@ -803,7 +803,7 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
 
     // Mutability and the repository policy change in place.
     store
-        .set_image_tag_mutability(&name, "MUTABLE")
+        .set_image_tag_mutability(&name, TagMutability::Mutable)
         .await
         .unwrap();
     let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
@@ -812,11 +812,11 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
         .await
         .unwrap();
     let changed = store.get_repository(&name).await.unwrap().unwrap();
-    assert_eq!(changed.image_tag_mutability, "MUTABLE");
+    assert_eq!(changed.image_tag_mutability, TagMutability::Mutable);
     assert_eq!(changed.policy.as_deref(), Some(policy));
     store.set_repository_policy(&name, None).await.unwrap();
     store
-        .set_image_tag_mutability(&name, "IMMUTABLE")
+        .set_image_tag_mutability(&name, TagMutability::Immutable)
         .await
         .unwrap();
     assert_eq!(
@@ -826,7 +826,7 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
     assert_not_found(store.set_repository_policy(&repo("team/none"), None).await);
     assert_not_found(
         store
-            .set_image_tag_mutability(&repo("team/none"), "MUTABLE")
+            .set_image_tag_mutability(&repo("team/none"), TagMutability::Mutable)
             .await,
     );
     let other = repo("team/other");
@@ -1799,7 +1799,7 @@ pub async fn lifecycle_policies(store: &dyn MetadataStore) {
             .create_repository(&RepositoryRecord {
                 name: n.clone(),
                 created_at: 1_700_000_000,
-                image_tag_mutability: "MUTABLE".into(),
+                image_tag_mutability: TagMutability::Mutable,
                 scan_on_push: false,
                 encryption_type: "AES256".into(),
                 policy: None,
@@ -1891,7 +1891,7 @@ pub async fn lifecycle_policies(store: &dyn MetadataStore) {
         .create_repository(&RepositoryRecord {
             name: other.clone(),
             created_at: 1_700_000_000,
-            image_tag_mutability: "MUTABLE".into(),
+            image_tag_mutability: TagMutability::Mutable,
             scan_on_push: false,
             encryption_type: "AES256".into(),
             policy: None,

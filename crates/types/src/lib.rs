@@ -3,11 +3,13 @@
 
 mod arn;
 mod digest;
+mod mutability;
 mod names;
 mod reference;
 
 pub use arn::{AccountId, Arn};
 pub use digest::{Digest, DigestAlgorithm};
+pub use mutability::TagMutability;
 pub use names::{AccessKeyId, PolicyName, RepositoryName, RoleName, RoleSessionName};
 pub use reference::{Reference, Tag};
 
