@@ -3,6 +3,7 @@
 use axum::response::Response;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
+use berth_core::sts::operation::StsOperation;
 use berth_core::sts::{AssumeRoleInput, AssumeRoleWithWebIdentityInput};
 use http::request::Parts;
 
@@ -21,14 +22,34 @@ pub async fn handle(
     request_id: &str,
 ) -> Response {
     let action = params.get("Action").unwrap_or_default();
-    let result = match action {
+    let Some(operation) = StsOperation::from_name(action) else {
+        let (code, message) = if action.is_empty() {
+            ("MissingAction", "Missing Action".to_owned())
+        } else {
+            (
+                "InvalidAction",
+                format!("Could not find operation {action} for version {VERSION}"),
+            )
+        };
+        return error_response(
+            http::StatusCode::BAD_REQUEST,
+            "Sender",
+            code,
+            &message,
+            STS_NS,
+            request_id,
+        );
+    };
+    let result = match operation {
         // Authenticated by the web identity token itself, not by SigV4.
-        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(services, facts, params).await,
-        "AssumeRole" => match authenticate(services, parts, body, "sts") {
+        StsOperation::AssumeRoleWithWebIdentity => {
+            assume_role_with_web_identity(services, facts, params).await
+        }
+        StsOperation::AssumeRole => match authenticate(services, parts, body, "sts") {
             Ok(caller) => assume_role(services, facts, &caller, params).await,
             Err(e) => Err(e.into()),
         },
-        "GetCallerIdentity" => match authenticate(services, parts, body, "sts") {
+        StsOperation::GetCallerIdentity => match authenticate(services, parts, body, "sts") {
             Ok(caller) => {
                 let mut x = Xml::new();
                 x.text("Arn", &caller.arn())
@@ -38,26 +59,6 @@ pub async fn handle(
             }
             Err(e) => Err(e.into()),
         },
-        "" => {
-            return error_response(
-                http::StatusCode::BAD_REQUEST,
-                "Sender",
-                "MissingAction",
-                "Missing Action",
-                STS_NS,
-                request_id,
-            );
-        }
-        other => {
-            return error_response(
-                http::StatusCode::BAD_REQUEST,
-                "Sender",
-                "InvalidAction",
-                &format!("Could not find operation {other} for version {VERSION}"),
-                STS_NS,
-                request_id,
-            );
-        }
     };
     match result {
         Ok(xml) => success(action, STS_NS, Some(&xml), request_id),

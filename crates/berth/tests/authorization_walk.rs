@@ -11,6 +11,7 @@ use base64::Engine;
 use berth_core::ecr::operation::EcrOperation;
 use berth_core::iam::operation::IamOperation;
 use berth_core::registry::RegistryOperation;
+use berth_core::sts::operation::{StsAuthorization, StsOperation};
 use berth_types::RepositoryName;
 use common::*;
 use serde_json::json;
@@ -131,6 +132,13 @@ async fn iam_call(endpoint: &str, creds: &Creds, operation: &str, params: &str) 
     let body = format!("Action={operation}&Version=2010-05-08&{params}");
     let headers = [("content-type", "application/x-www-form-urlencoded")];
     signed_call(endpoint, creds, "iam", &headers, &body).await
+}
+
+/// Sends one STS Query request signed with `creds`; its status and XML body.
+async fn sts_call(endpoint: &str, creds: &Creds, operation: &str, params: &str) -> (u16, String) {
+    let body = format!("Action={operation}&Version=2011-06-15&{params}");
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    signed_call(endpoint, creds, "sts", &headers, &body).await
 }
 
 /// A POST of `body` to `/` with `extra_headers`, signed with `creds` for `service`.
@@ -271,4 +279,45 @@ async fn trust_policies_see_the_request_keys() {
         panic!("a trust policy asking for another user agent let the aws CLI in");
     };
     assert!(refused.contains("AccessDenied"), "{refused}");
+}
+
+#[tokio::test]
+async fn every_sts_operation_is_decided_as_its_table_says() {
+    let (_tmp, server, clients) = start();
+    let endpoint = server.endpoint();
+    let session = clients.role_session(
+        "NoSts",
+        &json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "ecr:ListImages", "Resource": "*"}]
+        }),
+    );
+    for &operation in StsOperation::ALL {
+        let params = operation
+            .sample()
+            .replace("{account}", ACCOUNT)
+            .replace("{token}", "not-a-token");
+        let (status, body) = sts_call(&endpoint, &session, operation.name(), &params).await;
+        match operation.authorization() {
+            StsAuthorization::CallerPolicies => {
+                assert_eq!(status, 403, "{operation:?}: {body}");
+                assert!(
+                    body.contains("<Code>AccessDenied</Code>"),
+                    "{operation:?}: {body}"
+                );
+                assert!(body.contains(&operation.action()), "{operation:?}: {body}");
+            }
+            // The token decides, whoever signs: a bogus one is refused as such.
+            StsAuthorization::TrustPolicyOnly => {
+                assert_eq!(status, 400, "{operation:?}: {body}");
+                assert!(
+                    body.contains("<Code>InvalidIdentityToken</Code>"),
+                    "{operation:?}: {body}"
+                );
+            }
+            StsAuthorization::AnySignedCaller => {
+                assert_eq!(status, 200, "{operation:?}: {body}");
+            }
+        }
+    }
 }

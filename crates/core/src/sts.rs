@@ -2,6 +2,8 @@
 //! the token's claims as condition keys), GetCallerIdentity, and the resolution of access
 //! keys to callers that SigV4 verification needs.
 
+pub mod operation;
+
 use berth_jwt::JwtError;
 use berth_policy::{Context, Policy, PolicyKind};
 use berth_store::RoleRecord;
