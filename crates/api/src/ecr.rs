@@ -7,7 +7,7 @@ use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
 use berth_core::ecr::operation::EcrOperation;
 use berth_core::ecr::{ImageDeletion, ImageId, ImageLookup};
-use berth_store::{ManifestRecord, RepositoryRecord};
+use berth_core::model::{ManifestRecord, RepositoryRecord};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};

@@ -5,7 +5,7 @@ use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
 use berth_core::iam::operation::IamOperation;
 use berth_core::iam::{CreatePolicyInput, CreateRoleInput, ListPoliciesFilter, Page, PolicyScope};
-use berth_store::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
+use berth_core::model::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
 use http::request::Parts;
 
 use crate::auth::authenticate;

@@ -19,7 +19,7 @@ use berth_oci::{
     ByteRange, Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, media_types, parse_path,
     referrers_index,
 };
-use berth_store::{RepositoryRecord, UploadRecord};
+use berth_core::model::{RepositoryRecord, UploadRecord};
 use berth_types::{Digest, Reference, RepositoryName};
 use futures_util::TryStreamExt;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, header};

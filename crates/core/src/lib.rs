@@ -24,6 +24,7 @@ pub mod key_rotation;
 pub mod keys;
 pub mod lifecycle;
 pub mod manifest_cache;
+pub mod model;
 pub mod registry;
 pub mod sealer;
 pub mod sts;
