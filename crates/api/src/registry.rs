@@ -14,12 +14,12 @@ use berth_core::Services;
 use berth_core::authorized::Authorized;
 use berth_core::authorizer::RequestFacts;
 use berth_core::error::RegistryError;
+use berth_core::model::{RepositoryRecord, UploadRecord};
 use berth_core::registry::RegistryOperation as Op;
 use berth_oci::{
     ByteRange, Endpoint, ErrorCode, MAX_MANIFEST_BYTES, error_body, media_types, parse_path,
     referrers_index,
 };
-use berth_core::model::{RepositoryRecord, UploadRecord};
 use berth_types::{Digest, Reference, RepositoryName};
 use futures_util::TryStreamExt;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, header};

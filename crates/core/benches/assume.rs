@@ -115,7 +115,7 @@ fn fixture() -> Fixture {
             )
             .unwrap();
         let input = AssumeRoleWithWebIdentityInput {
-            role_arn: role.arn,
+            role_arn: role.arn.to_string(),
             role_session_name: "bench".into(),
             web_identity_token: token,
             duration_seconds: None,

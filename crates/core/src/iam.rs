@@ -133,6 +133,11 @@ impl Iam<'_> {
         format!("arn:aws:iam::{}:{resource}", self.config.account_id)
     }
 
+    /// The ARN of an entity being created, as the record keeps it.
+    fn new_entity_arn(&self, arn: &str) -> Result<Arn, IamError> {
+        Arn::parse(arn).map_err(|e| IamError::Internal(crate::error::InternalError(e.to_string())))
+    }
+
     async fn iam_authorize(
         &self,
         caller: &Caller,
@@ -211,7 +216,7 @@ impl Iam<'_> {
             }
         }
         let record = OidcProviderRecord {
-            arn,
+            arn: self.new_entity_arn(&arn)?,
             url: host_path,
             client_ids: ids,
             thumbprints: thumbprints.to_vec(),
@@ -311,10 +316,10 @@ impl Iam<'_> {
             return Err(invalid_principal(&arn));
         }
         let record = RoleRecord {
-            name: name.to_string(),
+            name: name.clone(),
             role_id: ids::unique_id("AROA"),
             path: role_path,
-            arn,
+            arn: self.new_entity_arn(&arn)?,
             trust_policy: trust_policy.to_owned(),
             description: description.map(str::to_owned),
             max_session_duration,
@@ -442,9 +447,10 @@ impl Iam<'_> {
     ) -> Result<RoleRecord, IamError> {
         let name = role_name(name)?;
         let role = self.metadata.get_role(name.as_str()).await?;
-        let arn = role
-            .as_ref()
-            .map_or_else(|| self.iam_arn(&format!("role/{name}")), |r| r.arn.clone());
+        let arn = role.as_ref().map_or_else(
+            || self.iam_arn(&format!("role/{name}")),
+            |r| r.arn.to_string(),
+        );
         self.iam_authorize(caller, facts, action, &arn).await?;
         role.ok_or_else(|| role_not_found(name.as_str()))
     }
@@ -558,8 +564,8 @@ impl Iam<'_> {
         check_policy(document, PolicyKind::Identity)?;
         let now = crate::now_unix();
         let record = ManagedPolicyRecord {
-            arn,
-            name: name.to_string(),
+            arn: self.new_entity_arn(&arn)?,
+            name: name.clone(),
             path: policy_path,
             policy_id: ids::unique_id("ANPA"),
             default_version_id: "v1".into(),
@@ -765,7 +771,7 @@ impl Iam<'_> {
             .get_role_policy(&role.name, name.as_str())
             .await?
             .ok_or_else(|| inline_not_found(&role.name, name.as_str()))?;
-        Ok((role.name, doc))
+        Ok((role.name.to_string(), doc))
     }
 
     pub async fn delete_role_policy(

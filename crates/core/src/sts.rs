@@ -474,8 +474,8 @@ impl Sts<'_> {
         let expires_at = now + duration;
         let session = RoleSession {
             account: role_arn.account().to_owned(),
-            role_name: role.name.clone(),
-            role_arn: role.arn.clone(),
+            role_name: role.name.to_string(),
+            role_arn: role.arn.to_string(),
             role_id: role.role_id.clone(),
             session_name: session_name.to_string(),
             expires_at,
@@ -495,7 +495,7 @@ impl Sts<'_> {
             subject,
             assumed_role_id: caller.user_id(),
             assumed_role_arn: caller.arn(),
-            provider: provider.arn,
+            provider: provider.arn.to_string(),
             audience,
             packed_policy_size,
             source_identity: attributes.source_identity,
@@ -704,8 +704,8 @@ impl Sts<'_> {
             .await?;
         let session = RoleSession {
             account: role_arn.account().to_owned(),
-            role_name: role.name.clone(),
-            role_arn: role.arn.clone(),
+            role_name: role.name.to_string(),
+            role_arn: role.arn.to_string(),
             role_id: role.role_id.clone(),
             session_name: session_name.to_string(),
             expires_at: now + duration,

@@ -21,6 +21,7 @@ use sqlx::{Decode, Transaction, Type};
 use sqlx::{PgConnection, PgPool, Postgres, Row as _, Sqlite, SqliteConnection, SqlitePool};
 
 use berth_store::{StoreError, StoreResult};
+use berth_types::{Arn, PolicyName, RoleName};
 
 /// The connection pools of one store.
 #[derive(Debug, Clone)]
@@ -185,6 +186,9 @@ bind_as! {
     String => |v| Arg::Owned(v);
     &'q [u8] => |v| Arg::Bytes(v);
     &'q Vec<u8> => |v| Arg::Bytes(v.as_slice());
+    &'q Arn => |v| Arg::Text(Some(v.as_str()));
+    &'q RoleName => |v| Arg::Text(Some(v.as_str()));
+    &'q PolicyName => |v| Arg::Text(Some(v.as_str()));
 }
 
 /// Runs a built query on whichever engine `on` belongs to, mapping the engine's result
@@ -358,6 +362,18 @@ impl Row {
             Row::Postgres(row) => row.try_get(0),
         }
         .map_err(db)
+    }
+
+    /// A text column holding an identifier (`Arn`, `RoleName`, ...), parsed: stored
+    /// identifiers were valid when written, so a failure is the store's.
+    pub(crate) fn identifier<T>(&self, column: &str) -> StoreResult<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let text: String = self.get(column)?;
+        text.parse()
+            .map_err(|e| StoreError::Backend(format!("stored {column}: {e}")))
     }
 
     /// A list column (see `Query::bind_list`).

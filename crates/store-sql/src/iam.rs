@@ -13,7 +13,7 @@ const OIDC_COLUMNS: &str = "arn, url, client_ids, thumbprints, created_at";
 
 fn oidc_from_row(row: &Row) -> StoreResult<OidcProviderRecord> {
     Ok(OidcProviderRecord {
-        arn: row.get("arn")?,
+        arn: row.identifier("arn")?,
         url: row.get("url")?,
         client_ids: row.list("client_ids")?,
         thumbprints: row.list("thumbprints")?,
@@ -26,10 +26,10 @@ const ROLE_COLUMNS: &str = "name, role_id, path, arn, trust_policy, description,
 
 fn role_from_row(row: &Row) -> StoreResult<RoleRecord> {
     Ok(RoleRecord {
-        name: row.get("name")?,
+        name: row.identifier("name")?,
         role_id: row.get("role_id")?,
         path: row.get("path")?,
-        arn: row.get("arn")?,
+        arn: row.identifier("arn")?,
         trust_policy: row.get("trust_policy")?,
         description: row.get("description")?,
         max_session_duration: row.get("max_session_duration")?,
@@ -44,8 +44,8 @@ const POLICY_SELECT: &str = "SELECT p.arn, p.name, p.path, p.policy_id, p.defaul
 
 fn policy_from_row(row: &Row) -> StoreResult<ManagedPolicyRecord> {
     Ok(ManagedPolicyRecord {
-        arn: row.get("arn")?,
-        name: row.get("name")?,
+        arn: row.identifier("arn")?,
+        name: row.identifier("name")?,
         path: row.get("path")?,
         policy_id: row.get("policy_id")?,
         default_version_id: row.get("default_version_id")?,

@@ -8,7 +8,7 @@ use berth_store::prelude::*;
 use berth_store::suite;
 use berth_store::{RepositoryRecord, RoleRecord};
 use berth_store_sql::SqlStore;
-use berth_types::{RepositoryName, TagMutability};
+use berth_types::{Arn, RepositoryName, RoleName, TagMutability};
 
 /// Long enough that no entry expires during a test: only the generation makes writes
 /// visible.
@@ -20,10 +20,10 @@ async fn cached(ttl: Duration) -> CachedMetadataStore<SqlStore> {
 
 fn role(name: &str, trust: &str) -> RoleRecord {
     RoleRecord {
-        name: name.into(),
+        name: RoleName::parse(name).unwrap(),
         role_id: format!("AROA{}", name.to_uppercase()),
         path: "/".into(),
-        arn: format!("arn:aws:iam::123456789012:role/{name}"),
+        arn: Arn::parse(&format!("arn:aws:iam::123456789012:role/{name}")).unwrap(),
         trust_policy: trust.into(),
         description: None,
         max_session_duration: 3600,

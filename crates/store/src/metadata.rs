@@ -1,12 +1,12 @@
 use async_trait::async_trait;
-use berth_types::{Digest, RepositoryName, Tag, TagMutability};
+use berth_types::{Arn, Digest, PolicyName, RepositoryName, RoleName, Tag, TagMutability};
 
 use crate::StoreResult;
 
 /// An IAM OpenID Connect identity provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcProviderRecord {
-    pub arn: String,
+    pub arn: Arn,
     /// The provider URL without `https://`, as IAM returns it (`token.actions.githubusercontent.com`).
     pub url: String,
     pub client_ids: Vec<String>,
@@ -16,10 +16,12 @@ pub struct OidcProviderRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleRecord {
-    pub name: String,
+    /// As created; unique regardless of case.
+    pub name: RoleName,
+    /// The role's unique id (`AROA…`): what sessions and policies bind to.
     pub role_id: String,
     pub path: String,
-    pub arn: String,
+    pub arn: Arn,
     /// The trust policy exactly as submitted.
     pub trust_policy: String,
     pub description: Option<String>,
@@ -29,8 +31,8 @@ pub struct RoleRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedPolicyRecord {
-    pub arn: String,
-    pub name: String,
+    pub arn: Arn,
+    pub name: PolicyName,
     pub path: String,
     pub policy_id: String,
     pub default_version_id: String,

@@ -8,7 +8,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use berth_types::{Digest, DigestAlgorithm, RepositoryName, Tag, TagMutability};
+use berth_types::{
+    Arn, Digest, DigestAlgorithm, PolicyName, RepositoryName, RoleName, Tag, TagMutability,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
@@ -172,14 +174,17 @@ pub async fn job_leases(store: &dyn MetadataStore) {
 
 pub async fn oidc_providers(store: &dyn MetadataStore) {
     let github = OidcProviderRecord {
-        arn: "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com".into(),
+        arn: Arn::parse(
+            "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+        )
+        .unwrap(),
         url: "token.actions.githubusercontent.com".into(),
         client_ids: vec!["sts.amazonaws.com".into(), "other \"client\"".into()],
         thumbprints: vec!["a".repeat(40)],
         created_at: 1_700_000_000,
     };
     let gitlab = OidcProviderRecord {
-        arn: "arn:aws:iam::123456789012:oidc-provider/gitlab.example.com".into(),
+        arn: Arn::parse("arn:aws:iam::123456789012:oidc-provider/gitlab.example.com").unwrap(),
         url: "gitlab.example.com".into(),
         client_ids: vec![],
         thumbprints: vec![],
@@ -227,10 +232,10 @@ pub async fn oidc_providers(store: &dyn MetadataStore) {
 
 fn role(name: &str) -> RoleRecord {
     RoleRecord {
-        name: name.into(),
+        name: RoleName::parse(name).unwrap(),
         role_id: format!("AROA{}", name.to_uppercase()),
         path: "/ci/".into(),
-        arn: format!("arn:aws:iam::123456789012:role/ci/{name}"),
+        arn: Arn::parse(&format!("arn:aws:iam::123456789012:role/ci/{name}")).unwrap(),
         trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
         description: Some("pushes images".into()),
         max_session_duration: 3600,
@@ -282,8 +287,8 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
     // Managed policies.
     let arn = "arn:aws:iam::123456789012:policy/ci/push";
     let policy = ManagedPolicyRecord {
-        arn: arn.into(),
-        name: "push".into(),
+        arn: Arn::parse(arn).unwrap(),
+        name: PolicyName::parse("push").unwrap(),
         path: "/ci/".into(),
         policy_id: "ANPAPUSH".into(),
         default_version_id: "v1".into(),
@@ -493,8 +498,8 @@ fn iam_tag(key: &str, value: &str) -> IamTag {
 pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
     let arn = "arn:aws:iam::123456789012:policy/versioned";
     let policy = ManagedPolicyRecord {
-        arn: arn.into(),
-        name: "versioned".into(),
+        arn: Arn::parse(arn).unwrap(),
+        name: PolicyName::parse("versioned").unwrap(),
         path: "/".into(),
         policy_id: "ANPAVERSIONED".into(),
         default_version_id: "v1".into(),
@@ -699,7 +704,7 @@ pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
 
     // OIDC providers: client ids and thumbprints change in place.
     let provider = OidcProviderRecord {
-        arn: "arn:aws:iam::123456789012:oidc-provider/updates.example.com".into(),
+        arn: Arn::parse("arn:aws:iam::123456789012:oidc-provider/updates.example.com").unwrap(),
         url: "updates.example.com".into(),
         client_ids: vec!["sts.amazonaws.com".into()],
         thumbprints: vec![],

@@ -49,6 +49,22 @@ macro_rules! string_newtype {
                 &self.0
             }
         }
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
         impl std::str::FromStr for $name {
             type Err = $crate::InvalidIdentifier;
             fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -172,7 +172,10 @@ impl Iam<'_> {
             .map_err(|e| crate::error::InternalError(format!("stored policy {}: {e}", p.label)))?;
             identity.push(source);
         }
-        let principal = input.caller_arn.clone().unwrap_or(role.arn);
+        let principal = input
+            .caller_arn
+            .clone()
+            .unwrap_or_else(|| role.arn.to_string());
         self.simulate(identity, input, &principal)
     }
 
