@@ -67,8 +67,8 @@ async fn operation(
     let mut x = Xml::new();
     let map = |e: berth_core::error::IamError| Some(QueryError::from(e));
     let marker = p.get("Marker");
-    // Read where a listing uses it: a malformed MaxItems fails only the operations that
-    // take one.
+    // Read first in the listings that take it (before their other parameters); the other
+    // operations have no MaxItems and ignore one, as IAM does.
     let max_items = || integer_param(p, "MaxItems", "maxItems");
     match action {
         IamOperation::CreateOpenIDConnectProvider => {
@@ -365,15 +365,10 @@ async fn operation(
                 .close("PolicyVersion");
         }
         IamOperation::ListPolicyVersions => {
+            let max_items = max_items()?;
             let page = services
                 .iam()
-                .list_policy_versions(
-                    caller,
-                    facts,
-                    required(p, "PolicyArn")?,
-                    marker,
-                    max_items()?,
-                )
+                .list_policy_versions(caller, facts, required(p, "PolicyArn")?, marker, max_items)
                 .await
                 .map_err(map)?;
             x.open("Versions");
@@ -405,9 +400,10 @@ async fn operation(
             return Ok(None);
         }
         IamOperation::ListRoles => {
+            let max_items = max_items()?;
             let page = services
                 .iam()
-                .list_roles(caller, facts, p.get("PathPrefix"), marker, max_items()?)
+                .list_roles(caller, facts, p.get("PathPrefix"), marker, max_items)
                 .await
                 .map_err(map)?;
             x.open("Roles");
@@ -421,6 +417,7 @@ async fn operation(
             page_end(&mut x, &page);
         }
         IamOperation::ListPolicies => {
+            let max_items = max_items()?;
             let scope = p
                 .get("Scope")
                 .map(PolicyScope::parse)
@@ -432,7 +429,7 @@ async fn operation(
                 only_attached: bool_param(p, "OnlyAttached", "onlyAttached")?,
                 path_prefix: p.get("PathPrefix"),
                 marker,
-                max_items: max_items()?,
+                max_items,
             };
             let page = services
                 .iam()
@@ -466,15 +463,10 @@ async fn operation(
             return Ok(None);
         }
         IamOperation::ListRoleTags => {
+            let max_items = max_items()?;
             let page = services
                 .iam()
-                .list_role_tags(
-                    caller,
-                    facts,
-                    required(p, "RoleName")?,
-                    marker,
-                    max_items()?,
-                )
+                .list_role_tags(caller, facts, required(p, "RoleName")?, marker, max_items)
                 .await
                 .map_err(map)?;
             tags_xml(&mut x, &page.items);
@@ -498,15 +490,10 @@ async fn operation(
             return Ok(None);
         }
         IamOperation::ListPolicyTags => {
+            let max_items = max_items()?;
             let page = services
                 .iam()
-                .list_policy_tags(
-                    caller,
-                    facts,
-                    required(p, "PolicyArn")?,
-                    marker,
-                    max_items()?,
-                )
+                .list_policy_tags(caller, facts, required(p, "PolicyArn")?, marker, max_items)
                 .await
                 .map_err(map)?;
             tags_xml(&mut x, &page.items);
@@ -540,6 +527,7 @@ async fn operation(
             return Ok(None);
         }
         IamOperation::ListOpenIDConnectProviderTags => {
+            let max_items = max_items()?;
             let page = services
                 .iam()
                 .list_open_id_connect_provider_tags(
@@ -547,7 +535,7 @@ async fn operation(
                     facts,
                     required(p, "OpenIDConnectProviderArn")?,
                     marker,
-                    max_items()?,
+                    max_items,
                 )
                 .await
                 .map_err(map)?;

@@ -237,7 +237,7 @@ async fn serve(
                 // whole upload's actions.
                 services
                     .registry()
-                    .authorize_actions(&caller, facts, Op::whole_upload_rest(), name)
+                    .authorize_whole_upload_rest(&caller, facts, name)
                     .await?;
             }
             let digest = parse_digest(digest)?;
@@ -660,6 +660,7 @@ async fn catalog(
     caller: &Caller,
     query: &HashMap<String, String>,
 ) -> Result<Response, RegistryError> {
+    let catalog = services.registry().authorize_catalog(caller, facts).await?;
     let (n, last) = page_params(query)?;
     let after = match last {
         Some(l) => Some(
@@ -670,7 +671,7 @@ async fn catalog(
     };
     let mut repos = services
         .registry()
-        .registry_catalog(caller, facts, after.as_ref(), n + 1)
+        .catalog_page(&catalog, after.as_ref(), n + 1)
         .await?;
     let more = repos.len() > n;
     repos.truncate(n);

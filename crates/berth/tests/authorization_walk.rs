@@ -108,6 +108,16 @@ async fn every_registry_operation_refuses_a_caller_without_its_actions() {
         );
     }
     assert_eq!(walked, RegistryOperation::ALL.len() - 1);
+
+    // The decision comes before the request's parameters are read: a malformed page is
+    // refused as unauthorised, not as malformed.
+    let bad_page = http
+        .get(format!("{}/v2/_catalog?n=abc", server.endpoint()))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_page.status(), 403);
 }
 
 /// Sends one ECR JSON 1.1 request signed with `creds`; its status and JSON body.

@@ -299,6 +299,12 @@ impl Authorizer {
         resource_policy: Option<&Policy>,
         facts: &RequestFacts,
     ) -> Result<(), AuthzError> {
+        // No action decided is no decision: fail closed.
+        if actions.is_empty() {
+            return Err(AuthzError::Internal(InternalError(
+                "an authorization decision over no action".into(),
+            )));
+        }
         let session = match caller {
             Caller::Root { account } => {
                 for action in actions {

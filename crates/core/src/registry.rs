@@ -21,6 +21,10 @@ use crate::authorizer::RequestFacts;
 use crate::caller::Caller;
 use crate::error::RegistryError;
 
+/// The list of every repository, which the catalog shows.
+#[derive(Debug)]
+pub struct Catalog;
+
 /// One `/v2` operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistryOperation {
@@ -138,12 +142,6 @@ impl RegistryOperation {
         }
     }
 
-    /// The actions a mount that falls back to an upload with `?digest=` needs on top of
-    /// the operation's own: the rest of a whole upload.
-    pub fn whole_upload_rest() -> &'static [&'static str] {
-        &UPLOAD_WHOLE[1..]
-    }
-
     /// A request of this operation in repository `name`: its method and its path with
     /// query. The upload id and digests are well formed and refer to nothing.
     pub fn sample(self, name: &RepositoryName) -> (Method, String) {
@@ -204,9 +202,21 @@ impl Registry<'_> {
             .await
     }
 
+    /// A mount that did not happen and whose body is the whole blob: the rest of a whole
+    /// upload's actions, on top of the mount's own.
+    pub async fn authorize_whole_upload_rest(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &RepositoryName,
+    ) -> Result<Authorized<RepositoryRecord>, RegistryError> {
+        self.authorize_actions(caller, facts, &UPLOAD_WHOLE[1..], name)
+            .await
+    }
+
     /// Decides `actions` on repository `name` in one pass over the caller's policies, and
     /// loads the repository.
-    pub async fn authorize_actions(
+    pub(crate) async fn authorize_actions(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
@@ -259,15 +269,13 @@ impl Registry<'_> {
         Ok(source)
     }
 
-    /// A page of the catalog (`/v2/_catalog`): up to `limit` repository names after
-    /// `after`, when the caller may describe every repository.
-    pub async fn registry_catalog(
+    /// Decides a catalog request (`/v2/_catalog`): the caller may describe every
+    /// repository. First, before the request's parameters are read, as for every route.
+    pub async fn authorize_catalog(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
-        after: Option<&RepositoryName>,
-        limit: usize,
-    ) -> Result<Vec<RepositoryName>, RegistryError> {
+    ) -> Result<Authorized<Catalog>, RegistryError> {
         let every_repository = self.config.repository_arn("*");
         self.authorizer
             .authorize_all(
@@ -278,6 +286,16 @@ impl Registry<'_> {
                 facts,
             )
             .await?;
+        Ok(Authorized::granted(Catalog))
+    }
+
+    /// A page of the catalog: up to `limit` repository names after `after`.
+    pub async fn catalog_page(
+        &self,
+        _catalog: &Authorized<Catalog>,
+        after: Option<&RepositoryName>,
+        limit: usize,
+    ) -> Result<Vec<RepositoryName>, RegistryError> {
         let repositories = self.metadata.list_repositories(after, limit).await?;
         Ok(repositories.into_iter().map(|r| r.name).collect())
     }

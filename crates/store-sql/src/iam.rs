@@ -7,7 +7,7 @@ use berth_store::{
 };
 
 use crate::engine::{Row, Tx, query};
-use crate::{SqlStore, found, sql_limit};
+use crate::{SqlStore, found, placeholders, sql_limit};
 
 const OIDC_COLUMNS: &str = "arn, url, client_ids, thumbprints, created_at";
 
@@ -65,6 +65,14 @@ fn version_from_row(row: &Row, version_id: String) -> StoreResult<PolicyVersionR
     })
 }
 
+/// Role names and IAM tag keys are unique regardless of case, ASCII case (IAM's names are
+/// ASCII; tag keys compare as IAM compares them). Folded here, not by SQL's `lower()` on
+/// the argument: PostgreSQL would fold an argument by the database's locale, while the
+/// columns (`COLLATE "C"`) and SQLite fold ASCII only, so both sides must fold alike.
+fn folded(text: &str) -> String {
+    text.to_ascii_lowercase()
+}
+
 /// A short hash of an inline policy document: changes whenever the document does.
 fn document_version(document: &str) -> String {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, document.as_bytes());
@@ -77,11 +85,11 @@ fn document_version(document: &str) -> String {
 /// between a check and the write that depends on it).
 async fn lock_role(tx: &mut Tx, name: &str) -> StoreResult<i64> {
     let sql = format!(
-        "SELECT id FROM roles WHERE lower(name) = lower($1){}",
+        "SELECT id FROM roles WHERE lower(name) = $1{}",
         tx.for_update()
     );
     query(&sql)
-        .bind(name)
+        .bind(folded(name))
         .scalar_optional(tx.on())
         .await?
         .ok_or(StoreError::NotFound)
@@ -211,9 +219,9 @@ impl IamStore for SqlStore {
 
     async fn get_role(&self, name: &str) -> StoreResult<Option<RoleRecord>> {
         query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE lower(name) = lower($1)"
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE lower(name) = $1"
         ))
-        .bind(name)
+        .bind(folded(name))
         .record(self.db.reader(), role_from_row)
         .await
     }
@@ -229,9 +237,9 @@ impl IamStore for SqlStore {
 
     async fn update_role_trust_policy(&self, name: &str, document: &str) -> StoreResult<()> {
         found(
-            query("UPDATE roles SET trust_policy = $1 WHERE lower(name) = lower($2)")
+            query("UPDATE roles SET trust_policy = $1 WHERE lower(name) = $2")
                 .bind(document)
-                .bind(name)
+                .bind(folded(name))
                 .execute(self.db.writer())
                 .await?,
         )
@@ -386,9 +394,9 @@ impl IamStore for SqlStore {
             "SELECT p.name, p.arn FROM roles r \
              JOIN role_policy_attachments a ON a.role_id = r.id \
              JOIN managed_policies p ON p.arn = a.policy_arn \
-             WHERE lower(r.name) = lower($1) ORDER BY p.name, p.arn",
+             WHERE lower(r.name) = $1 ORDER BY p.name, p.arn",
         )
-        .bind(role_name)
+        .bind(folded(role_name))
         .records(self.db.reader(), |row| {
             Ok(AttachedPolicy {
                 name: row.get("name")?,
@@ -425,9 +433,9 @@ impl IamStore for SqlStore {
     ) -> StoreResult<Option<String>> {
         query(
             "SELECT i.document FROM roles r JOIN role_inline_policies i ON i.role_id = r.id \
-             WHERE lower(r.name) = lower($1) AND i.name = $2",
+             WHERE lower(r.name) = $1 AND i.name = $2",
         )
-        .bind(role_name)
+        .bind(folded(role_name))
         .bind(policy_name)
         .scalar_optional(self.db.reader())
         .await
@@ -449,9 +457,9 @@ impl IamStore for SqlStore {
     async fn list_role_policies(&self, role_name: &str) -> StoreResult<Vec<String>> {
         query(
             "SELECT i.name FROM roles r JOIN role_inline_policies i ON i.role_id = r.id \
-             WHERE lower(r.name) = lower($1) ORDER BY i.name",
+             WHERE lower(r.name) = $1 ORDER BY i.name",
         )
-        .bind(role_name)
+        .bind(folded(role_name))
         .records(self.db.reader(), |row| row.get("name"))
         .await
     }
@@ -460,7 +468,7 @@ impl IamStore for SqlStore {
         // Every authorized request reads this: one statement is one round trip and one
         // consistent snapshot, without BEGIN/COMMIT. The `kind` 0 row says the role exists.
         let rows = query(
-            "WITH r AS (SELECT id FROM roles WHERE lower(name) = lower($1)) \
+            "WITH r AS (SELECT id FROM roles WHERE lower(name) = $1) \
              SELECT CAST(0 AS BIGINT) AS kind, CAST('' AS TEXT) AS label, \
              CAST('' AS TEXT) AS version, CAST('' AS TEXT) AS document FROM r \
              UNION ALL \
@@ -472,7 +480,7 @@ impl IamStore for SqlStore {
              JOIN managed_policies p ON p.arn = a.policy_arn \
              JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id",
         )
-        .bind(role_name)
+        .bind(folded(role_name))
         .fetch_all(self.db.reader())
         .await?;
         let mut role_exists = false;
@@ -669,11 +677,12 @@ impl IamStore for SqlStore {
             // spelling and value.
             let updated = query(
                 "UPDATE iam_tags SET key = $2, value = $3 \
-                 WHERE resource_arn = $1 AND lower(key) = lower($2)",
+                 WHERE resource_arn = $1 AND lower(key) = $4",
             )
             .bind(arn)
             .bind(&tag.key)
             .bind(&tag.value)
+            .bind(folded(&tag.key))
             .execute(tx.on())
             .await?;
             if updated == 0 {
@@ -705,16 +714,13 @@ impl IamStore for SqlStore {
         if keys.is_empty() {
             return Ok(());
         }
-        let folded: Vec<String> = (2..keys.len() + 2)
-            .map(|n| format!("lower(${n})"))
-            .collect();
         let sql = format!(
             "DELETE FROM iam_tags WHERE resource_arn = $1 AND lower(key) IN ({})",
-            folded.join(", ")
+            placeholders(2, keys.len())
         );
         let mut statement = query(&sql).bind(arn);
         for key in keys {
-            statement = statement.bind(key);
+            statement = statement.bind(folded(key));
         }
         statement.execute(self.db.writer()).await?;
         Ok(())

@@ -692,6 +692,22 @@ pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
         .tag_iam_resource(&tagged.arn, &[iam_tag("managed-by", "berth")], 50)
         .await
         .unwrap();
+    // Keys beyond ASCII: the same key again replaces its value (whatever the database's
+    // locale), and untagging by it removes it.
+    for value in ["1", "2"] {
+        store
+            .tag_iam_resource(&tagged.arn, &[iam_tag("Größe-Ä", value)], 50)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.list_iam_resource_tags(&tagged.arn).await.unwrap(),
+        vec![iam_tag("managed-by", "berth"), iam_tag("Größe-Ä", "2")]
+    );
+    store
+        .untag_iam_resource(&tagged.arn, &["größe-Ä".into()])
+        .await
+        .unwrap();
     assert_eq!(
         store.list_iam_resource_tags(&tagged.arn).await.unwrap(),
         vec![iam_tag("managed-by", "berth")]
