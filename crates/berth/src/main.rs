@@ -1,6 +1,7 @@
 //! `berth`: the server and its command-line tools.
 
 mod config_file;
+mod env;
 mod gc;
 mod github;
 mod login;
@@ -42,6 +43,12 @@ enum Command {
   aws sts assume-role-with-web-identity --role-arn arn:aws:iam::123456789012:role/GitHubActionsECRRole \\
       --role-session-name ci --web-identity-token \"$(berth token --repository octo-org/octo-repo)\"")]
     Token(token::TokenArgs),
+    /// Print `export AWS_ACCESS_KEY_ID=…` lines for the session in an STS answer on stdin.
+    #[command(after_help = "Examples:
+  eval \"$(aws sts assume-role-with-web-identity --role-arn \"$ROLE_ARN\" --role-session-name ci \\
+      --web-identity-token \"$(berth token --repository octo-org/octo-repo)\" | berth env)\"
+  aws sts assume-role --role-arn \"$ROLE_ARN\" --role-session-name ops | berth env")]
+    Env,
     /// Evaluate IAM policies offline.
     #[command(after_help = "Examples:
   berth policy lint trust-policy.json
@@ -141,6 +148,7 @@ fn main() -> ExitCode {
         match command {
             Command::Serve(args) => serve::run(args).await.map(|()| 0),
             Command::Token(args) => token::run(args).await.map(|()| 0),
+            Command::Env => env::run().map(|()| 0),
             Command::Setup(args) => setup::setup(args).await,
             Command::Teardown(args) => setup::teardown(args).await,
             Command::Login(args) => login::run(args).await.map(|()| 0),

@@ -45,25 +45,35 @@ pub struct TokenArgs {
     actions_env: bool,
 }
 
-fn credentials() -> anyhow::Result<(String, String)> {
-    for (id, secret) in [
-        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-        ("BERTH_ROOT_ACCESS_KEY_ID", "BERTH_ROOT_SECRET_ACCESS_KEY"),
-    ] {
-        if let (Ok(i), Ok(s)) = (std::env::var(id), std::env::var(secret))
-            && !i.is_empty()
-            && !s.is_empty()
-        {
-            return Ok((i, s));
-        }
+/// The credentials that sign the mint request: the server's root keys. `BERTH_ROOT_*`
+/// when set; otherwise `AWS_*`, unless those are a session's (temporary keys cannot mint).
+fn credentials(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<(String, String)> {
+    let pair = |id: &str, secret: &str| match (var(id), var(secret)) {
+        (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Some((i, s)),
+        _ => None,
+    };
+    if let Some(root) = pair("BERTH_ROOT_ACCESS_KEY_ID", "BERTH_ROOT_SECRET_ACCESS_KEY") {
+        return Ok(root);
     }
-    bail!(
-        "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY) to the server's root credentials"
-    )
+    let Some((id, secret)) = pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") else {
+        bail!(
+            "no credentials: set BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY \
+             (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) to the server's root credentials"
+        )
+    };
+    let session = var("AWS_SESSION_TOKEN").is_some_and(|t| !t.is_empty());
+    if session || id.starts_with("ASIA") {
+        bail!(
+            "the AWS_* credentials are a session's (temporary keys), and minting a token \
+             needs the server's root credentials: set BERTH_ROOT_ACCESS_KEY_ID and \
+             BERTH_ROOT_SECRET_ACCESS_KEY (they win over AWS_*)"
+        );
+    }
+    Ok((id, secret))
 }
 
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let (access_key_id, secret) = credentials()?;
+    let (access_key_id, secret) = credentials(|name| std::env::var(name).ok())?;
     let base = args.endpoint_url.trim_end_matches('/');
     let url: reqwest::Url = format!("{base}/_berth/dev/token")
         .parse()
@@ -143,4 +153,50 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
         .context("the server's answer has no token (is it running with --dev?)")?;
     println!("{token}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn root_keys_win_and_session_keys_are_refused_with_the_fix() {
+        let root = [
+            ("BERTH_ROOT_ACCESS_KEY_ID", "AKIAROOT0000000001"),
+            ("BERTH_ROOT_SECRET_ACCESS_KEY", "root-secret"),
+        ];
+        let session = [
+            ("AWS_ACCESS_KEY_ID", "ASIASESSION000001"),
+            ("AWS_SECRET_ACCESS_KEY", "session-secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ];
+        let both: Vec<_> = root.iter().chain(session.iter()).copied().collect();
+        assert_eq!(
+            credentials(env(&both)).unwrap(),
+            ("AKIAROOT0000000001".to_owned(), "root-secret".to_owned())
+        );
+        let refused = credentials(env(&session)).unwrap_err().to_string();
+        assert!(refused.contains("BERTH_ROOT_ACCESS_KEY_ID"), "{refused}");
+        assert!(refused.contains("session"), "{refused}");
+        // Long-term keys in AWS_* still work (the root keys given as AWS_*).
+        let long_term = [
+            ("AWS_ACCESS_KEY_ID", "AKIAROOT0000000001"),
+            ("AWS_SECRET_ACCESS_KEY", "root-secret"),
+        ];
+        assert!(credentials(env(&long_term)).is_ok());
+        assert!(
+            credentials(env(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("no credentials")
+        );
+    }
 }
