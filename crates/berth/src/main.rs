@@ -20,7 +20,16 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 #[command(
     name = "berth",
     version,
-    about = "Keyless container pushes from CI: IAM, STS, ECR and an OCI registry in one binary"
+    about = "Keyless container pushes from CI: IAM, STS, ECR and an OCI registry in one binary",
+    after_help = "Examples:
+  berth serve --dev                                  # the AWS side of the document, on one machine
+  BERTH=target/release/berth examples/quickstart.sh  # the document end to end against it
+  berth setup --repository octo-org/octo-repo --dry-run
+  berth policy lint examples/trust.json
+
+Environment: BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY (the root user's keys,
+for serve and token), BERTH_LOG (the log filter, e.g. info or berth=debug), AWS_* for the
+commands that call AWS or a Berth server (setup, teardown, login)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,9 +41,19 @@ enum Command {
     /// Run the server: IAM, STS, ECR and the registry on one port.
     #[command(after_help = "Examples:
   berth serve --dev                                  # local development, mints GitHub-shaped tokens
-  berth serve --listen 0.0.0.0:5000 --public-url https://registry.example.com --data-dir /var/lib/berth")]
+  berth serve --listen 0.0.0.0:5000 --public-url https://registry.example.com --data-dir /var/lib/berth
+
+Environment: BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY choose the root
+user's keys (else generated on first start, kept in DATA_DIR/root-credentials.json);
+BERTH_LOG sets the log filter (default info); BERTH_S3_ACCESS_KEY_ID and
+BERTH_S3_SECRET_ACCESS_KEY are the S3 store's keys; each flag also reads the BERTH_*
+variable shown beside it.")]
     Serve(serve::ServeArgs),
     /// Delete unreferenced blobs and stale uploads (safe while the server runs).
+    #[command(after_help = "Examples:
+  berth gc                                           # ./berth-data, the server may be running
+  berth gc --data-dir /var/lib/berth --gc-blob-grace 2h
+  berth gc --config /etc/berth/berth.toml            # PostgreSQL + S3, as the replicas use")]
     Gc(gc::GcArgs),
     /// Mint a GitHub-Actions-shaped OIDC token from a `berth serve --dev` server.
     #[command(after_help = "Examples:

@@ -18,16 +18,35 @@ pub struct PolicyArgs {
 
 #[derive(Subcommand, Debug)]
 enum PolicyCommand {
-    /// Evaluate requests read as JSON Lines on stdin, one decision line per input line:
-    /// in  {"id", "identity_policies": [..], "resource_policy": ..|null, "request": {"principal", "action", "resource", "context"}}
-    /// out {"id", "decision": "Allow" | "ExplicitDeny" | "ImplicitDeny"} or {"id", "error"}
+    /// Evaluate requests read as JSON Lines on stdin, one decision line per input line.
+    #[command(after_help = "Input, one JSON object per line:
+  {\"id\": \"1\",
+   \"identity_policies\": [POLICY, ...], \"resource_policy\": POLICY or null,
+   \"request\": {\"principal\": ARN, \"action\": \"ecr:PutImage\",
+               \"resource\": ARN, \"context\": {\"aws:SourceIp\": \"203.0.113.7\"}}}
+Output, one line per input line:
+  {\"id\": \"1\", \"decision\": \"Allow\" | \"ExplicitDeny\" | \"ImplicitDeny\"}
+  or {\"id\": \"1\", \"error\": \"...\"}
+
+Examples:
+  berth policy eval < requests.jsonl
+  berth policy eval < requests.jsonl | jq -r 'select(.decision != \"Allow\").id'")]
     Eval,
     /// Explain a decision: for every statement, whether it matched and, if not, the first
     /// thing that failed (action, resource, principal, or condition with both values).
+    #[command(after_help = "Examples:
+  berth policy explain request.json                          # one request in the `policy eval` format
+  berth policy explain --trust-policy trust.json --token \"$JWT\"
+  berth token --endpoint-url http://127.0.0.1:5000 --repository octo-org/octo-repo \\
+      --ref refs/heads/feature | berth policy explain --trust-policy examples/trust.json --token -")]
     Explain(ExplainArgs),
     /// Lint role trust policies (above all those trusting GitHub's OIDC provider): each
     /// finding with its severity, JSON location, why it is dangerous and the fix.
-    /// Exit status: 0 clean, 1 findings, 2 a file unreadable or not JSON.
+    #[command(after_help = "Examples:
+  berth policy lint examples/trust.json
+  berth policy lint --fail-on error --output json policies/*.json
+
+Exit status: 0 clean, 1 findings, 2 a file unreadable or not JSON.")]
     Lint(LintArgs),
 }
 
@@ -39,6 +58,7 @@ struct LintArgs {
     /// The lowest severity that makes the exit status 1.
     #[arg(long, value_enum, default_value_t = FailOn::Warning)]
     fail_on: FailOn,
+    /// Findings as text for people or JSON for tools.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
@@ -64,6 +84,7 @@ struct ExplainArgs {
     /// The role the trust policy belongs to (default: a role in the provider's account).
     #[arg(long, requires = "trust_policy")]
     role_arn: Option<String>,
+    /// The explanation as text for people or JSON for tools.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }

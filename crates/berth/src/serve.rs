@@ -45,10 +45,17 @@ pub struct ServeArgs {
     /// The AWS region this server acts as.
     #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
     region: String,
-    /// How often ECR lifecycle policies are applied (expired images deleted), in
-    /// seconds; 0 turns that off. ECR itself applies them within about a day.
-    #[arg(long, default_value_t = 3600, env = "BERTH_LIFECYCLE_INTERVAL_SECONDS")]
-    lifecycle_interval_seconds: u64,
+    /// How often ECR lifecycle policies are applied (expired images deleted), like 30m or
+    /// 1h (a bare number is seconds); 0 turns that off. ECR itself applies them within
+    /// about a day. [default: 1h; formerly --lifecycle-interval-seconds, and
+    /// BERTH_LIFECYCLE_INTERVAL_SECONDS, still read]
+    #[arg(
+        long,
+        alias = "lifecycle-interval-seconds",
+        value_parser = crate::gc::parse_duration,
+        env = "BERTH_LIFECYCLE_INTERVAL"
+    )]
+    lifecycle_interval: Option<std::time::Duration>,
     #[command(flatten)]
     storage: StorageArgs,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
@@ -118,7 +125,21 @@ struct StoredRootCredentials {
 
 const ROOT_CREDENTIALS_FILE: &str = "root-credentials.json";
 
+/// The lifecycle interval: the flag (or BERTH_LIFECYCLE_INTERVAL), else the variable's
+/// former name, else an hour.
+fn lifecycle_interval(args: &ServeArgs) -> anyhow::Result<std::time::Duration> {
+    if let Some(interval) = args.lifecycle_interval {
+        return Ok(interval);
+    }
+    match std::env::var("BERTH_LIFECYCLE_INTERVAL_SECONDS") {
+        Ok(old) => crate::gc::parse_duration(&old)
+            .map_err(|e| anyhow::anyhow!("BERTH_LIFECYCLE_INTERVAL_SECONDS: {e}")),
+        Err(_) => Ok(std::time::Duration::from_secs(3600)),
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let lifecycle_every = lifecycle_interval(&args)?;
     init_logging();
     if args.dev && !args.listen.ip().is_loopback() && !args.dev_allow_remote {
         bail!(
@@ -195,11 +216,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let services = Arc::new(services);
     tokio::spawn(refresh_keys(services.clone()));
-    if args.lifecycle_interval_seconds > 0 {
-        tokio::spawn(apply_lifecycle_policies(
-            services.clone(),
-            std::time::Duration::from_secs(args.lifecycle_interval_seconds),
-        ));
+    if !lifecycle_every.is_zero() {
+        tokio::spawn(apply_lifecycle_policies(services.clone(), lifecycle_every));
     }
     if !args.gc_interval.is_zero() {
         let (metadata, blobs) = services.stores_for_background_jobs();

@@ -33,8 +33,10 @@ pub struct Target {
     /// The AWS profile to use.
     #[arg(long)]
     pub profile: Option<String>,
+    /// The IAM role the workflow assumes (created, or brought up to date).
     #[arg(long, default_value = "GitHubActionsECRRole")]
     pub role_name: String,
+    /// The managed policy with the push permissions, attached to the role.
     #[arg(long, default_value = "GitHubActionsECRPolicy")]
     pub policy_name: String,
     /// Apply without asking.

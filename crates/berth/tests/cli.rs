@@ -11,21 +11,49 @@ fn berth(args: &[&str]) -> Output {
         .unwrap()
 }
 
-const COMMANDS: [&str; 8] = [
-    "serve",
-    "token",
-    "policy",
-    "setup",
-    "teardown",
-    "workflow",
-    "login",
-    "completions",
-];
+/// The subcommands a `--help` lists under "Commands:" (without `help`).
+fn subcommands(path: &[String]) -> Vec<String> {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let help = String::from_utf8(berth(&args).stdout).unwrap();
+    let Some((_, list)) = help.split_once("Commands:\n") else {
+        return Vec::new();
+    };
+    // A command's line starts two spaces in; its wrapped description lines, further.
+    list.lines()
+        .take_while(|line| !line.trim().is_empty())
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every command and nested subcommand, read from the help itself (so a new command is
+/// checked without editing this test).
+fn every_command() -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut pending: Vec<Vec<String>> = subcommands(&[]).into_iter().map(|c| vec![c]).collect();
+    while let Some(path) = pending.pop() {
+        for sub in subcommands(&path) {
+            let mut nested = path.clone();
+            nested.push(sub);
+            pending.push(nested);
+        }
+        out.push(path);
+    }
+    out
+}
 
 #[test]
 fn every_command_has_examples_in_its_help() {
-    for command in COMMANDS {
-        let out = berth(&[command, "--help"]);
+    let commands = every_command();
+    assert!(commands.len() >= 12, "{commands:?}");
+    for path in commands {
+        let command = path.join(" ");
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = berth(&args);
         assert!(out.status.success(), "{command}");
         let help = String::from_utf8(out.stdout).unwrap();
         let examples = help
@@ -33,7 +61,7 @@ fn every_command_has_examples_in_its_help() {
             .unwrap_or_else(|| panic!("{command} --help has no examples:\n{help}"))
             .1;
         assert!(
-            examples.contains(&format!("berth {command}")),
+            examples.contains(&format!("berth {command}")) || examples.contains("| berth"),
             "{command}: {examples}"
         );
         assert!(
@@ -41,6 +69,9 @@ fn every_command_has_examples_in_its_help() {
             "{command}: colour codes in a pipe"
         );
     }
+    // The top level has examples too.
+    let top = String::from_utf8(berth(&["--help"]).stdout).unwrap();
+    assert!(top.contains("Examples:\n"), "{top}");
 }
 
 #[test]
@@ -49,8 +80,9 @@ fn completions_name_every_command() {
         let out = berth(&["completions", shell]);
         assert!(out.status.success(), "{shell}");
         let script = String::from_utf8(out.stdout).unwrap();
-        for command in COMMANDS {
-            assert!(script.contains(command), "{shell}: {command}");
+        for path in every_command() {
+            let command = path.last().unwrap();
+            assert!(script.contains(command.as_str()), "{shell}: {command}");
         }
     }
     // bash itself accepts the script.

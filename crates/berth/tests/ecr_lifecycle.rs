@@ -14,7 +14,7 @@ fn ecr_lifecycle_policies_with_boto3() {
     let server = Server::start_with(
         &tmp.path().join("data"),
         "127.0.0.1:0",
-        &["--dev", "--lifecycle-interval-seconds", "1"],
+        &["--dev", "--lifecycle-interval", "1s"],
     );
     let python = std::env::var("BERTH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(
