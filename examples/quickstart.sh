@@ -50,29 +50,8 @@ eval "$("$aws" sts assume-role-with-web-identity --role-arn "arn:aws:iam::$accou
 "$aws" sts get-caller-identity
 
 step "a small image, pushed with skopeo"
-# An OCI image layout with one layer (a file), made here so the script needs nothing else.
 image="$work/image"
-mkdir -p "$image/blobs/sha256" "$work/rootfs"
-echo "hello from the quick start" >"$work/rootfs/hello.txt"
-tar -C "$work/rootfs" -cf - hello.txt | gzip -n >"$work/layer.tar.gz"
-put_blob() { # FILE -> prints sha256:<hex>, stores the file in the layout
-    local hex
-    hex="$(sha256sum "$1" | cut -d' ' -f1)"
-    cp "$1" "$image/blobs/sha256/$hex"
-    echo "sha256:$hex"
-}
-layer="$(put_blob "$work/layer.tar.gz")"
-diff_id="sha256:$(gzip -dc "$work/layer.tar.gz" | sha256sum | cut -d' ' -f1)"
-printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["%s"]},"config":{}}' \
-    "$diff_id" >"$work/config.json"
-config="$(put_blob "$work/config.json")"
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}]}' \
-    "$config" "$(stat -c %s "$work/config.json")" "$layer" "$(stat -c %s "$work/layer.tar.gz")" >"$work/manifest.json"
-manifest="$(put_blob "$work/manifest.json")"
-printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
-    "$manifest" "$(stat -c %s "$work/manifest.json")" >"$image/index.json"
-echo '{"imageLayoutVersion":"1.0.0"}' >"$image/oci-layout"
-
+"$here/make-image.sh" "$image"
 "$aws" ecr get-login-password | "$skopeo" login --tls-verify=false --username AWS --password-stdin "$registry"
 "$skopeo" copy --dest-tls-verify=false "oci:$image:v1" "docker://$registry/octo-repo:v1"
 
