@@ -22,8 +22,8 @@ use clap::{CommandFactory as _, Parser, Subcommand};
     version,
     about = "Keyless container pushes from CI: IAM, STS, ECR and an OCI registry in one binary",
     after_help = "Examples:
-  berth serve --dev                                  # the AWS side of the document, on one machine
-  BERTH=target/release/berth examples/quickstart.sh  # the document end to end against it
+  berth serve --dev                     # the AWS side of the document, locally
+  BERTH=target/release/berth examples/quickstart.sh   # the whole document
   berth setup --repository octo-org/octo-repo --dry-run
   berth policy lint examples/trust.json
 
@@ -40,8 +40,9 @@ struct Cli {
 enum Command {
     /// Run the server: IAM, STS, ECR and the registry on one port.
     #[command(after_help = "Examples:
-  berth serve --dev                                  # local development, mints GitHub-shaped tokens
-  berth serve --listen 0.0.0.0:5000 --public-url https://registry.example.com --data-dir /var/lib/berth
+  berth serve --dev                     # local development, mints tokens
+  berth serve --listen 0.0.0.0:5000 --data-dir /var/lib/berth \\
+      --public-url https://registry.example.com
 
 Environment: BERTH_ROOT_ACCESS_KEY_ID and BERTH_ROOT_SECRET_ACCESS_KEY choose the root
 user's keys (else generated on first start, kept in DATA_DIR/root-credentials.json);
@@ -51,22 +52,29 @@ variable shown beside it.")]
     Serve(serve::ServeArgs),
     /// Delete unreferenced blobs and stale uploads (safe while the server runs).
     #[command(after_help = "Examples:
-  berth gc                                           # ./berth-data, the server may be running
+  berth gc                           # ./berth-data; the server may be running
   berth gc --data-dir /var/lib/berth --gc-blob-grace 2h
-  berth gc --config /etc/berth/berth.toml            # PostgreSQL + S3, as the replicas use")]
+  berth gc --config /etc/berth/berth.toml   # PostgreSQL + S3, as the replicas")]
     Gc(gc::GcArgs),
     /// Mint a GitHub-Actions-shaped OIDC token from a `berth serve --dev` server.
     #[command(after_help = "Examples:
-  berth token --endpoint-url http://127.0.0.1:5000 --repository octo-org/octo-repo
-  berth token --repository octo-org/octo-repo --ref refs/tags/v1.0 --subject-format immutable
-  aws sts assume-role-with-web-identity --role-arn arn:aws:iam::123456789012:role/GitHubActionsECRRole \\
-      --role-session-name ci --web-identity-token \"$(berth token --repository octo-org/octo-repo)\"")]
+  berth token --endpoint-url http://127.0.0.1:5000 \\
+      --repository octo-org/octo-repo
+  berth token --repository octo-org/octo-repo --ref refs/tags/v1.0 \\
+      --subject-format immutable
+  aws sts assume-role-with-web-identity \\
+      --role-arn arn:aws:iam::123456789012:role/GitHubActionsECRRole \\
+      --role-session-name ci \\
+      --web-identity-token \"$(berth token --repository octo-org/octo-repo)\"")]
     Token(token::TokenArgs),
     /// Print `export AWS_ACCESS_KEY_ID=…` lines for the session in an STS answer on stdin.
     #[command(after_help = "Examples:
-  eval \"$(aws sts assume-role-with-web-identity --role-arn \"$ROLE_ARN\" --role-session-name ci \\
-      --web-identity-token \"$(berth token --repository octo-org/octo-repo)\" | berth env)\"
-  aws sts assume-role --role-arn \"$ROLE_ARN\" --role-session-name ops | berth env")]
+  eval \"$(aws sts assume-role-with-web-identity \\
+      --role-arn \"$ROLE_ARN\" --role-session-name ci --output json \\
+      --web-identity-token \"$(berth token --repository octo-org/octo-repo)\" \\
+      | berth env)\"
+  aws sts assume-role --role-arn \"$ROLE_ARN\" --role-session-name ops \\
+      --output json | berth env")]
     Env,
     /// Evaluate IAM policies offline.
     #[command(after_help = "Examples:
@@ -78,9 +86,12 @@ variable shown beside it.")]
     /// prove the trust policy, and write the workflow (idempotent; --dry-run shows the plan).
     #[command(after_help = "Examples:
   berth setup --repository octo-org/octo-repo --dry-run
-  berth setup --repository octo-org/octo-repo --branch main --environment prod --tag 'v*'
-  GH_TOKEN=$(gh auth token) berth setup --repository octo-org/octo-repo --github-token-env GH_TOKEN --yes
-  berth setup --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes
+  berth setup --repository octo-org/octo-repo --branch main \\
+      --environment prod --tag 'v*'
+  GH_TOKEN=$(gh auth token) berth setup --repository octo-org/octo-repo \\
+      --github-token-env GH_TOKEN --yes
+  berth setup --repository octo-org/octo-repo \\
+      --endpoint-url http://127.0.0.1:5000 --yes
 
 Exit status: 0 done or nothing to do, 1 error, 2 a --dry-run that would change something.")]
     Setup(setup::SetupArgs),
@@ -88,7 +99,8 @@ Exit status: 0 done or nothing to do, 1 error, 2 a --dry-run that would change s
     /// --delete-ecr-repository).
     #[command(after_help = "Examples:
   berth teardown --repository octo-org/octo-repo
-  berth teardown --repository octo-org/octo-repo --endpoint-url http://127.0.0.1:5000 --yes")]
+  berth teardown --repository octo-org/octo-repo \\
+      --endpoint-url http://127.0.0.1:5000 --yes")]
     Teardown(setup::TeardownArgs),
     /// Print the workflow `berth setup` writes.
     #[command(after_help = "Examples:
@@ -98,10 +110,12 @@ Exit status: 0 done or nothing to do, 1 error, 2 a --dry-run that would change s
     /// Write registry credentials for docker, podman and skopeo from ECR's
     /// GetAuthorizationToken (or link this binary as docker-credential-berth).
     #[command(after_help = "Examples:
-  berth login                                        # ECR in the profile's region, ~/.docker/config.json
+  berth login              # the profile's region's ECR, ~/.docker/config.json
   berth login --endpoint-url http://127.0.0.1:5000 --authfile auth.json
-  skopeo copy --dest-authfile auth.json oci:image:v1 docker://127.0.0.1:5000/web:v1
-  ln -s \"$(command -v berth)\" ~/.local/bin/docker-credential-berth   # the credential helper")]
+  skopeo copy --dest-authfile auth.json oci:image:v1 \\
+      docker://127.0.0.1:5000/web:v1
+  # the credential helper:
+  ln -s \"$(command -v berth)\" ~/.local/bin/docker-credential-berth")]
     Login(login::LoginArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:

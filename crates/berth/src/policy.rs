@@ -35,10 +35,11 @@ Examples:
     /// Explain a decision: for every statement, whether it matched and, if not, the first
     /// thing that failed (action, resource, principal, or condition with both values).
     #[command(after_help = "Examples:
-  berth policy explain request.json                          # one request in the `policy eval` format
+  berth policy explain request.json     # a request in `policy eval`'s format
   berth policy explain --trust-policy trust.json --token \"$JWT\"
-  berth token --endpoint-url http://127.0.0.1:5000 --repository octo-org/octo-repo \\
-      --ref refs/heads/feature | berth policy explain --trust-policy examples/trust.json --token -")]
+  berth token --endpoint-url http://127.0.0.1:5000 \\
+      --repository octo-org/octo-repo --ref refs/heads/feature \\
+      | berth policy explain --trust-policy examples/trust.json --token -")]
     Explain(ExplainArgs),
     /// Lint role trust policies (above all those trusting GitHub's OIDC provider): each
     /// finding with its severity, JSON location, why it is dangerous and the fix.

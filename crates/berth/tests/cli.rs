@@ -64,6 +64,14 @@ fn every_command_has_examples_in_its_help() {
             examples.contains(&format!("berth {command}")) || examples.contains("| berth"),
             "{command}: {examples}"
         );
+        // Example commands fit an 80-column terminal: help wraps to the terminal, and a
+        // wrapped command line cannot be pasted.
+        for line in examples.lines().take_while(|l| !l.trim().is_empty()) {
+            assert!(
+                line.chars().count() < 80,
+                "{command}: too wide to paste: {line}"
+            );
+        }
         assert!(
             !help.contains('\u{1b}'),
             "{command}: colour codes in a pipe"
