@@ -47,6 +47,12 @@ pub struct WebIdentityAssume<'a> {
     pub trust: &'a Policy,
 }
 
+/// Why a web identity may not assume a role: the refused action, and the explanation.
+pub struct WebIdentityRefusal<'a> {
+    pub action: &'a str,
+    pub explanation: String,
+}
+
 pub struct Authorizer {
     store: Arc<dyn MetadataStore>,
     /// `label \0 version` -> compiled policy.
@@ -227,21 +233,22 @@ impl Authorizer {
     /// Decides whether a web identity from provider `provider_arn` may assume the role
     /// in `account`: a federated principal has no identity policies, so the trust policy
     /// alone decides, over the token's keys (`token_keys`) and the request's global keys,
-    /// as for every other policy. `Err(action)`: the first of `actions` refused.
+    /// as for every other policy. `Err`: the first of `actions` refused, with the
+    /// explanation for the operator's log (the caller only gets AWS's terse AccessDenied).
     pub fn may_assume_role_with_web_identity<'a>(
         &self,
         assume: &WebIdentityAssume<'_>,
         actions: &[&'a str],
         facts: &RequestFacts,
-        token_keys: &Context,
-    ) -> Result<(), &'a str> {
+        token_keys: Context,
+    ) -> Result<(), WebIdentityRefusal<'a>> {
         let WebIdentityAssume {
             provider_arn,
             account,
             role_arn,
             trust,
         } = *assume;
-        let mut context = token_keys.clone();
+        let mut context = token_keys;
         request_context(&mut context, facts);
         let set = PolicySet {
             identity: &[],
@@ -265,10 +272,10 @@ impl Authorizer {
                 context: &context,
             };
             if berth_policy::decide(&set, &request) != Decision::Allow {
-                // The operator learns why; the caller only gets AWS's terse AccessDenied.
-                let explanation = berth_policy::explain(&set, &request);
-                tracing::info!(role = role_arn, action, decision = ?explanation.decision, explanation = %explanation.summary(), "web identity refused by trust policy");
-                return Err(action);
+                return Err(WebIdentityRefusal {
+                    action,
+                    explanation: berth_policy::explain(&set, &request).summary(),
+                });
             }
         }
         Ok(())

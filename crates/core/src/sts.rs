@@ -454,10 +454,11 @@ impl Sts<'_> {
                 },
                 &actions,
                 facts,
-                &token_keys,
+                token_keys,
             )
-            .map_err(|action| {
-                tracing::info!(role = %role.arn, subject, action, "web identity refused");
+            .map_err(|refusal| {
+                let action = refusal.action;
+                tracing::info!(role = %role.arn, subject, action, explanation = %refusal.explanation, "web identity refused by trust policy");
                 StsError::AccessDenied(AccessDenied {
                     message: format!("Not authorized to perform {action}"),
                 })

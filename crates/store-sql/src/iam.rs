@@ -7,7 +7,7 @@ use berth_store::{
 };
 
 use crate::engine::{Row, Tx, query};
-use crate::{SqlStore, found, placeholders, sql_limit};
+use crate::{SqlStore, delete_listed, found, sql_limit};
 
 const OIDC_COLUMNS: &str = "arn, url, client_ids, thumbprints, created_at";
 
@@ -711,19 +711,16 @@ impl IamStore for SqlStore {
     }
 
     async fn untag_iam_resource(&self, arn: &str, keys: &[String]) -> StoreResult<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let sql = format!(
-            "DELETE FROM iam_tags WHERE resource_arn = $1 AND lower(key) IN ({})",
-            placeholders(2, keys.len())
-        );
-        let mut statement = query(&sql).bind(arn);
-        for key in keys {
-            statement = statement.bind(folded(key));
-        }
-        statement.execute(self.db.writer()).await?;
-        Ok(())
+        let folded: Vec<String> = keys.iter().map(|k| folded(k)).collect();
+        let mut tx = self.db.write().await?;
+        delete_listed(
+            &mut tx,
+            "DELETE FROM iam_tags WHERE resource_arn = $1 AND lower(key) IN",
+            arn,
+            &folded,
+        )
+        .await?;
+        tx.commit().await
     }
 
     async fn list_iam_resource_tags(&self, arn: &str) -> StoreResult<Vec<IamTag>> {

@@ -289,6 +289,30 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// Items per statement when a list becomes an `IN (...)` list or a multi-row `VALUES`:
+/// far below either engine's limit on bound parameters (SQLite's 32,766), however long
+/// the list a request brings.
+const LIST_CHUNK: usize = 500;
+
+/// `{delete} ($2, $3, ...)` for every chunk of `keys`, with `$1` bound to `owner`, in
+/// `tx`: `delete` is a `DELETE ... WHERE owner_column = $1 AND key_expression IN`.
+async fn delete_listed(
+    tx: &mut engine::Tx,
+    delete: &str,
+    owner: &str,
+    keys: &[String],
+) -> StoreResult<()> {
+    for chunk in keys.chunks(LIST_CHUNK) {
+        let sql = format!("{delete} ({})", placeholders(2, chunk.len()));
+        let mut statement = query(&sql).bind(owner);
+        for key in chunk {
+            statement = statement.bind(key);
+        }
+        statement.execute(tx.on()).await?;
+    }
+    Ok(())
+}
+
 /// `$first, $first+1, ...`: `count` placeholders for an `IN (...)` list.
 fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)

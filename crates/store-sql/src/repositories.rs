@@ -11,7 +11,9 @@ use berth_store::{
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::engine::{Row, Tx, query};
-use crate::{SqlStore, found, parse_digest, parse_repository, placeholders, sql_limit};
+use crate::{
+    LIST_CHUNK, SqlStore, delete_listed, found, parse_digest, parse_repository, sql_limit,
+};
 
 const REPOSITORY_COLUMNS: &str =
     "name, created_at, image_tag_mutability, scan_on_push, encryption_type, policy";
@@ -76,10 +78,6 @@ impl DigestList {
     }
 }
 
-/// Rows per `INSERT` of a digest list: 2 + 2 × 500 arguments stays far below either
-/// engine's limit on bound parameters.
-const LIST_ROWS_PER_INSERT: usize = 500;
-
 /// Digests of one list for every manifest of a repository (or one manifest), grouped by
 /// manifest digest, in list order.
 async fn digest_lists(
@@ -118,7 +116,7 @@ async fn insert_digest_list(
         DigestList::Blobs => &manifest.blobs,
         DigestList::Children => &manifest.children,
     };
-    for (chunk_index, chunk) in items.chunks(LIST_ROWS_PER_INSERT).enumerate() {
+    for (chunk_index, chunk) in items.chunks(LIST_CHUNK).enumerate() {
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
             .collect();
@@ -129,7 +127,7 @@ async fn insert_digest_list(
         let mut statement = query(&sql)
             .bind(manifest.repository.as_str())
             .bind(manifest.digest.as_str());
-        let first = chunk_index * LIST_ROWS_PER_INSERT;
+        let first = chunk_index * LIST_CHUNK;
         for (offset, item) in chunk.iter().enumerate() {
             let position = i64::try_from(first + offset).unwrap_or(i64::MAX);
             statement = statement.bind(position).bind(item.as_str());
@@ -389,17 +387,13 @@ impl RepositoryStore for SqlStore {
     async fn untag_repository(&self, name: &RepositoryName, keys: &[String]) -> StoreResult<()> {
         let mut tx = self.db.write().await?;
         lock_repository(&mut tx, name).await?;
-        if !keys.is_empty() {
-            let sql = format!(
-                "DELETE FROM repository_tags WHERE repository = $1 AND key IN ({})",
-                placeholders(2, keys.len())
-            );
-            let mut statement = query(&sql).bind(name.as_str());
-            for key in keys {
-                statement = statement.bind(key);
-            }
-            statement.execute(tx.on()).await?;
-        }
+        delete_listed(
+            &mut tx,
+            "DELETE FROM repository_tags WHERE repository = $1 AND key IN",
+            name.as_str(),
+            keys,
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -1350,6 +1350,15 @@ pub async fn repository_resource_tags(store: &dyn MetadataStore) {
         store.list_repository_tags(&name).await.unwrap(),
         vec![pair("env", "")]
     );
+    // A request may name more keys than an engine binds parameters in one statement.
+    let mut many: Vec<String> = (0..40_000).map(|i| format!("k{i}")).collect();
+    many.push("env".into());
+    store.untag_repository(&name, &many).await.unwrap();
+    assert_eq!(store.list_repository_tags(&name).await.unwrap(), vec![]);
+    store
+        .untag_iam_resource("arn:aws:iam::123456789012:role/many", &many)
+        .await
+        .unwrap();
     store.delete_repository(&name, false).await.unwrap();
     assert_eq!(store.list_repository_tags(&name).await.unwrap(), vec![]);
 }
