@@ -3,7 +3,7 @@
 //! one database).
 //!
 //! Every statement is written once, in the area modules (`iam`, `repositories`, `uploads`,
-//! `leases`); what differs between the engines sits behind the small seam in `engine`.
+//! `leases`, `audit`); what differs between the engines sits behind the small seam in `engine`.
 //! Writes that must be atomic run in one transaction, and where a check and the write
 //! that depends on it must not interleave across replicas, PostgreSQL takes row locks or a
 //! transaction-scoped advisory lock (SQLite's single writer serialises them already).
@@ -14,6 +14,7 @@
 //! `connect` never changes the schema: `migrate` applies pending migrations, and
 //! `check_schema` refuses a database migrated by a newer Berth.
 
+mod audit;
 mod engine;
 mod iam;
 mod leases;
@@ -60,6 +61,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     6 "repository_tags" "0006_repository_tags.sql",
     7 "job_leases" "0007_job_leases.sql",
     8 "role_name_index" "0008_role_name_index.sql",
+    9 "audit_events" "0009_audit_events.sql",
 );
 
 #[rustfmt::skip]
@@ -71,6 +73,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     5 "blob_gc" "0005_blob_gc.sql",
     6 "repository_tags" "0006_repository_tags.sql",
     7 "job_leases" "0007_job_leases.sql",
+    8 "audit_events" "0008_audit_events.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

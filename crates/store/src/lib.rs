@@ -1,5 +1,5 @@
 //! The storage boundary. `MetadataStore` holds every record (IAM entities, repositories,
-//! manifests, tags, uploads, signing keys); `BlobStore` holds content-addressed bytes and
+//! manifests, tags, uploads, signing keys, audit events); `BlobStore` holds content-addressed bytes and
 //! in-progress uploads. Backends implement these traits and nothing else; `suite` (feature
 //! `testsuite`, for tests only) is the test suite every backend runs; `cached` is a read
 //! cache in front of any `MetadataStore`.
@@ -18,7 +18,9 @@ pub use metadata::*;
 /// The area traits, for calling store methods on a concrete store type (on a
 /// `dyn MetadataStore` they need no import).
 pub mod prelude {
-    pub use crate::{IamStore, KeyStore, LeaseStore, MetadataStore, RepositoryStore, UploadStore};
+    pub use crate::{
+        AuditStore, IamStore, KeyStore, LeaseStore, MetadataStore, RepositoryStore, UploadStore,
+    };
 }
 
 use berth_types::Digest;

@@ -159,10 +159,13 @@ impl std::fmt::Debug for SigningKeyRecord {
 /// Writes that must be atomic (a tag move, a repository delete) are one method each, so a
 /// backend can put them in one transaction. Implement the five area traits; this one
 /// follows.
-pub trait MetadataStore: IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore {}
+pub trait MetadataStore:
+    IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore + AuditStore
+{
+}
 
 impl<T> MetadataStore for T where
-    T: IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore + ?Sized
+    T: IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore + AuditStore + ?Sized
 {
 }
 
@@ -530,4 +533,71 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
     /// Removes a key nothing it signed can still need. Unknown keys are not an error.
     async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()>;
+}
+
+/// One audit event: its CloudTrail record, kept as the JSON document it is exported and
+/// returned as, beside the fields `LookupEvents` filters on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEventRecord {
+    /// Unique (a UUID): the page cursor's tie-breaker.
+    pub event_id: String,
+    /// Milliseconds since the epoch.
+    pub event_time_ms: i64,
+    /// `ecr.amazonaws.com`, `iam.amazonaws.com`, `sts.amazonaws.com`.
+    pub event_source: String,
+    pub event_name: String,
+    pub read_only: bool,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub resources: Vec<AuditResource>,
+    /// The CloudTrail record (`eventVersion`, `userIdentity`, ...), as JSON.
+    pub document: String,
+}
+
+/// A resource an event names, as `LookupEvents` matches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditResource {
+    /// `AWS::ECR::Repository`, `AWS::IAM::Role`, ...
+    pub resource_type: String,
+    pub resource_name: String,
+}
+
+/// The one attribute a lookup filters on (`LookupEvents` takes at most one).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuditFilter {
+    #[default]
+    All,
+    EventId(String),
+    EventName(String),
+    ReadOnly(bool),
+    Username(String),
+    ResourceType(String),
+    ResourceName(String),
+    EventSource(String),
+    AccessKeyId(String),
+}
+
+/// Which events a lookup returns: those matching `filter` with `start_ms <= time < end_ms`,
+/// newest first (or oldest first), after the `after` position of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    pub filter: AuditFilter,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub oldest_first: bool,
+    /// The last (time, event id) of the previous page.
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
+}
+
+/// The audit trail: append-only events, looked up by attribute and time, pruned by age.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends the events in one transaction. An event id already stored is skipped, so a
+    /// batch retried after an unclear failure is not stored twice.
+    async fn append_audit_events(&self, events: &[AuditEventRecord]) -> StoreResult<()>;
+    async fn lookup_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEventRecord>>;
+    /// Deletes at most `limit` of the events older than `before_ms`, oldest first;
+    /// returns how many it deleted.
+    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> StoreResult<u64>;
 }

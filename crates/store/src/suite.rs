@@ -138,6 +138,147 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     signing_keys(store).await;
     lifecycle_policies(store).await;
     job_leases(store).await;
+    audit_events(store).await;
+}
+
+pub async fn audit_events(store: &dyn MetadataStore) {
+    use crate::{AuditEventRecord, AuditFilter, AuditQuery, AuditResource};
+    let event = |n: i64, name: &str, repository: Option<&str>| AuditEventRecord {
+        event_id: format!("id-{n:04}"),
+        event_time_ms: 1_000 * n,
+        event_source: "ecr.amazonaws.com".into(),
+        event_name: name.into(),
+        read_only: name.starts_with("Get") || name.starts_with("Batch"),
+        username: Some(if n % 2 == 0 { "even" } else { "odd" }.into()),
+        access_key_id: (n % 3 == 0).then(|| "ASIAEXAMPLE".into()),
+        resources: repository
+            .map(|r| {
+                vec![AuditResource {
+                    resource_type: "AWS::ECR::Repository".into(),
+                    resource_name: r.into(),
+                }]
+            })
+            .unwrap_or_default(),
+        document: format!(r#"{{"eventID":"id-{n:04}"}}"#),
+    };
+    // 1,200 events: more than one insert chunk and one deletion chunk.
+    let events: Vec<AuditEventRecord> = (0..1_200)
+        .map(|n| match n % 4 {
+            0 => event(n, "PutImage", Some("app")),
+            1 => event(n, "BatchGetImage", Some("app")),
+            2 => event(n, "GetAuthorizationToken", None),
+            _ => event(n, "PutImage", Some("other")),
+        })
+        .collect();
+    store.append_audit_events(&events).await.unwrap();
+    // A batch retried after an unclear failure is not stored twice.
+    store.append_audit_events(&events[..10]).await.unwrap();
+
+    let lookup = |filter: AuditFilter| AuditQuery {
+        filter,
+        limit: 10_000,
+        ..AuditQuery::default()
+    };
+    let ids = |events: &[AuditEventRecord]| -> Vec<String> {
+        events.iter().map(|e| e.event_id.clone()).collect()
+    };
+    let all = store
+        .lookup_audit_events(&lookup(AuditFilter::All))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1_200);
+    assert_eq!(all[0].event_id, "id-1199", "newest first");
+    assert_eq!(all[0], events[1199]);
+    assert_eq!(all[1].resources, events[1198].resources);
+    let names = store
+        .lookup_audit_events(&lookup(AuditFilter::EventName("PutImage".into())))
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 600);
+    let by_repository = store
+        .lookup_audit_events(&lookup(AuditFilter::ResourceName("app".into())))
+        .await
+        .unwrap();
+    assert_eq!(by_repository.len(), 600);
+    assert!(
+        by_repository
+            .iter()
+            .all(|e| e.resources[0].resource_name == "app")
+    );
+    for (filter, expected) in [
+        (AuditFilter::EventId("id-0007".into()), 1),
+        (AuditFilter::EventId("absent".into()), 0),
+        (AuditFilter::ReadOnly(true), 600),
+        (AuditFilter::ReadOnly(false), 600),
+        (AuditFilter::Username("odd".into()), 600),
+        (AuditFilter::AccessKeyId("ASIAEXAMPLE".into()), 400),
+        (AuditFilter::EventSource("ecr.amazonaws.com".into()), 1_200),
+        (AuditFilter::EventSource("iam.amazonaws.com".into()), 0),
+        (
+            AuditFilter::ResourceType("AWS::ECR::Repository".into()),
+            900,
+        ),
+    ] {
+        let found = store
+            .lookup_audit_events(&lookup(filter.clone()))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), expected, "{filter:?}");
+    }
+
+    // Pages of 7, newest first, within [100 s, 200 s): each page continues the last.
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .lookup_audit_events(&AuditQuery {
+                filter: AuditFilter::ResourceName("app".into()),
+                start_ms: Some(100_000),
+                end_ms: Some(200_000),
+                after: after.clone(),
+                limit: 7,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.event_time_ms, last.event_id.clone()));
+        pages.extend(ids(&page));
+    }
+    let expected: Vec<String> = (100..200)
+        .rev()
+        .filter(|n| n % 4 < 2)
+        .map(|n| format!("id-{n:04}"))
+        .collect();
+    assert_eq!(pages, expected);
+    // Oldest first.
+    let oldest = store
+        .lookup_audit_events(&AuditQuery {
+            oldest_first: true,
+            after: Some((5_000, "id-0005".into())),
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&oldest), ["id-0006", "id-0007"]);
+
+    // Pruning: at most `limit` at a time, oldest first, resources with them.
+    assert_eq!(store.prune_audit_events(1_000_000, 600).await.unwrap(), 600);
+    assert_eq!(store.prune_audit_events(1_000_000, 600).await.unwrap(), 400);
+    assert_eq!(store.prune_audit_events(1_000_000, 600).await.unwrap(), 0);
+    let left = store
+        .lookup_audit_events(&lookup(AuditFilter::All))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 200);
+    assert_eq!(left.last().unwrap().event_id, "id-1000");
+    let left = store
+        .lookup_audit_events(&lookup(AuditFilter::ResourceName("app".into())))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 100);
+    store.prune_audit_events(i64::MAX, 10_000).await.unwrap();
 }
 
 pub async fn job_leases(store: &dyn MetadataStore) {
