@@ -14,6 +14,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use berth_core::audit::{ApiCall, EventSource, UserIdentity};
+
 use crate::auth::authenticate;
 use crate::error::JsonError;
 
@@ -48,6 +50,7 @@ pub async fn handle(
     target: &str,
     request_id: &str,
 ) -> Response {
+    let mut call = None;
     let result = async {
         let name = target
             .strip_prefix(TARGET_PREFIX)
@@ -56,6 +59,7 @@ pub async fn handle(
                 type_name: "UnknownOperationException",
                 message: format!("unknown target `{target}`"),
                 extra: None,
+                explanation: None,
             })?;
         let caller = authenticate(services, parts, body, "ecr")?;
         let op = EcrOperation::from_name(name).ok_or_else(|| JsonError {
@@ -63,7 +67,15 @@ pub async fn handle(
             type_name: "UnknownOperationException",
             message: format!("operation `{name}` is not supported"),
             extra: None,
+            explanation: None,
         })?;
+        if crate::audit::recording(services) {
+            let mut record = ApiCall::new(EventSource::Ecr, op.name(), UserIdentity::of(&caller));
+            record.request_parameters = crate::audit::json_parameters(body);
+            record.resources =
+                crate::audit::ecr_resources(services, record.request_parameters.as_ref());
+            call = Some(record);
+        }
         // Each operation reads its input straight into its typed struct: members it does
         // not know are skipped without being built, so a body's memory is its own size.
         let input: &[u8] = if body.is_empty() { b"{}" } else { body };
@@ -71,6 +83,23 @@ pub async fn handle(
         Ok::<Value, JsonError>(out)
     }
     .await;
+    if let Some(mut call) = call {
+        let failure = match &result {
+            // CloudTrail keeps what a call changed, not what a read returned (a registry
+            // password least of all).
+            Ok(out) if !berth_core::audit::is_read_only(call.name) => {
+                call.response_elements = Some(out.clone());
+                None
+            }
+            Ok(_) => None,
+            Err(e) => Some(crate::audit::failure(
+                e.type_name,
+                &e.message,
+                e.explanation.clone(),
+            )),
+        };
+        crate::audit::record(services, facts, request_id, call, failure).await;
+    }
     match result {
         Ok(v) => json_ok(&v, request_id),
         Err(e) => e.into_response(request_id),
@@ -83,6 +112,7 @@ fn invalid(message: String) -> JsonError {
         type_name: "InvalidParameterException",
         message,
         extra: None,
+        explanation: None,
     }
 }
 
@@ -746,7 +776,7 @@ fn image_detail_json(registry_id: &str, m: &ManifestRecord, tags: &[String]) -> 
     v
 }
 
-fn json_ok(v: &Value, request_id: &str) -> Response {
+pub(crate) fn json_ok(v: &Value, request_id: &str) -> Response {
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     set_headers(&mut r, request_id);
     r

@@ -14,6 +14,8 @@ pub struct QueryError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// A denial's explanation, for the audit trail (never sent).
+    pub explanation: Option<String>,
 }
 
 fn q(status: u16, code: &'static str, message: String) -> QueryError {
@@ -21,6 +23,14 @@ fn q(status: u16, code: &'static str, message: String) -> QueryError {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         code,
         message,
+        explanation: None,
+    }
+}
+
+fn denied(error: QueryError, explanation: Option<String>) -> QueryError {
+    QueryError {
+        explanation,
+        ..error
     }
 }
 
@@ -55,7 +65,7 @@ impl From<IamError> for QueryError {
             IamError::DeleteConflict(m) => q(409, "DeleteConflict", m),
             IamError::InvalidInput(m) => q(400, "InvalidInput", m),
             IamError::Validation(m) => q(400, "ValidationError", m),
-            IamError::AccessDenied(d) => q(403, "AccessDenied", d.message),
+            IamError::AccessDenied(d) => denied(q(403, "AccessDenied", d.message), d.explanation),
             IamError::Internal(i) => q(500, "ServiceFailure", internal(&i)),
         }
     }
@@ -70,7 +80,7 @@ impl From<StsError> for QueryError {
             StsError::MalformedPolicyDocument(m) => q(400, "MalformedPolicyDocument", m),
             StsError::PackedPolicyTooLarge(m) => q(400, "PackedPolicyTooLarge", m),
             StsError::Validation(m) => q(400, "ValidationError", m),
-            StsError::AccessDenied(d) => q(403, "AccessDenied", d.message),
+            StsError::AccessDenied(d) => denied(q(403, "AccessDenied", d.message), d.explanation),
             StsError::Internal(i) => q(500, "InternalFailure", internal(&i)),
         }
     }
@@ -93,6 +103,8 @@ pub struct JsonError {
     pub type_name: &'static str,
     pub message: String,
     pub extra: Option<serde_json::Value>,
+    /// A denial's explanation, for the audit trail (never sent).
+    pub explanation: Option<String>,
 }
 
 fn j(type_name: &'static str, message: String) -> JsonError {
@@ -101,6 +113,7 @@ fn j(type_name: &'static str, message: String) -> JsonError {
         type_name,
         message,
         extra: None,
+        explanation: None,
     }
 }
 
@@ -163,7 +176,10 @@ impl From<EcrError> for JsonError {
                 j("LifecyclePolicyPreviewNotFoundException", m)
             }
             EcrError::LimitExceeded(m) => j("LimitExceededException", m),
-            EcrError::AccessDenied(d) => j("AccessDeniedException", d.message),
+            EcrError::AccessDenied(d) => JsonError {
+                explanation: d.explanation,
+                ..j("AccessDeniedException", d.message)
+            },
             EcrError::Internal(i) => JsonError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 ..j("ServerException", internal(&i))

@@ -8,6 +8,8 @@ use berth_core::iam::{CreatePolicyInput, CreateRoleInput, ListPoliciesFilter, Pa
 use berth_core::model::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
 use http::request::Parts;
 
+use berth_core::audit::{ApiCall, EventSource, UserIdentity};
+
 use crate::auth::authenticate;
 use crate::error::QueryError;
 use crate::query::{IAM_NS, Params, Xml, encode_policy, error_response, success, timestamp};
@@ -25,13 +27,34 @@ pub async fn handle(
     request_id: &str,
 ) -> Response {
     let action = params.get("Action").unwrap_or_default().to_owned();
+    let mut call = None;
     let result = match authenticate(services, parts, body, "iam") {
         Ok(caller) => match IamOperation::from_name(&action) {
-            Some(known) => operation(services, facts, &caller, known, params).await,
+            Some(known) => {
+                if crate::audit::recording(services) {
+                    let mut record =
+                        ApiCall::new(EventSource::Iam, known.name(), UserIdentity::of(&caller));
+                    record.request_parameters = crate::audit::query_parameters(params);
+                    record.resources = crate::audit::iam_resources(services, params);
+                    call = Some(record);
+                }
+                operation(services, facts, &caller, known, params).await
+            }
             None => Err(None),
         },
         Err(e) => Err(Some(e.into())),
     };
+    if let Some(call) = call {
+        let failure = match &result {
+            Err(Some(e)) => Some(crate::audit::failure(
+                e.code,
+                &e.message,
+                e.explanation.clone(),
+            )),
+            _ => None,
+        };
+        crate::audit::record(services, facts, request_id, call, failure).await;
+    }
     match result {
         Ok(xml) => success(&action, IAM_NS, xml.as_deref(), request_id),
         Err(Some(e)) => e.into_response(IAM_NS, request_id),
@@ -52,6 +75,7 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Option<QueryE
             status: http::StatusCode::BAD_REQUEST,
             code: "MissingParameter",
             message: format!("The request must contain the parameter {name}"),
+            explanation: None,
         })
     })
 }

@@ -1,7 +1,10 @@
 //! The HTTP side of Berth: one port, each request routed by what it is (DESIGN.md,
-//! "Requests: one port"). This crate is the only place that knows wire formats.
+//! "Requests: one port"). CloudTrail's LookupEvents is routed like ECR, by its
+//! `X-Amz-Target`. This crate is the only place that knows wire formats.
 
+mod audit;
 mod auth;
+mod cloudtrail;
 mod ecr;
 mod error;
 mod iam;
@@ -179,6 +182,7 @@ async fn aws(services: AppState, facts: RequestFacts, request: Request<Body>) ->
     // The limit is chosen from the headers, before a byte of the body is read: a body
     // that announces more is refused at once, one that sends more is cut off at it.
     let limit = match &target {
+        Some(target) if target.starts_with(cloudtrail::TARGET_PREFIX) => cloudtrail::BODY_LIMIT,
         Some(target) => ecr::body_limit(target),
         None => MAX_QUERY_BODY,
     };
@@ -231,6 +235,11 @@ async fn aws(services: AppState, facts: RequestFacts, request: Request<Body>) ->
         }
     };
     let request_id = berth_core::ids::uuid();
+    if let Some(target) = target.as_deref()
+        && target.starts_with(cloudtrail::TARGET_PREFIX)
+    {
+        return cloudtrail::handle(&services, &facts, &parts, &body, target, &request_id).await;
+    }
     if let Some(target) = target {
         return ecr::handle(&services, &facts, &parts, &body, &target, &request_id).await;
     }

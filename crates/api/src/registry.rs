@@ -31,10 +31,35 @@ const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/
 const DEFAULT_TAGS_PAGE: usize = 1000;
 
 pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Body>) -> Response {
-    let mut response = match serve(&services, &facts, request).await {
+    let mut seen = Seen::default();
+    if crate::audit::recording(&services) {
+        seen.request = Some(RequestSummary::of(&request));
+    }
+    let result = serve(&services, &facts, request, &mut seen).await;
+    let failure = result.as_ref().err().map(|e| {
+        let (_, code, message, _) = error_parts(e);
+        let explanation = match e {
+            RegistryError::AccessDenied(d) => d.explanation.clone(),
+            _ => None,
+        };
+        crate::audit::failure(code.code(), &message, explanation)
+    });
+    let refused = matches!(
+        &result,
+        Err(RegistryError::AccessDenied(_))
+            | Err(RegistryError::Oci {
+                code: ErrorCode::Denied | ErrorCode::Unauthorized,
+                ..
+            })
+    );
+    let mut response = match result {
         Ok(r) => r,
         Err(e) => error_response(&services, e),
     };
+    if let Some(call) = registry_call(&services, seen, &response, failure.is_some(), refused) {
+        let request_id = berth_core::ids::uuid();
+        crate::audit::record(&services, &facts, &request_id, call, failure).await;
+    }
     response
         .headers_mut()
         .insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
@@ -74,10 +99,176 @@ fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, Regi
     services.ecr().registry_caller(user, password)
 }
 
+/// What a request turned out to be, for its audit record: filled in by `serve` as far as
+/// it got.
+#[derive(Default)]
+struct Seen {
+    /// Set when the trail records: the request's parts the record needs.
+    request: Option<RequestSummary>,
+    caller: Option<Caller>,
+    operation: Option<Op>,
+    endpoint: Option<Endpoint>,
+}
+
+/// The parts of a registry request its record shows.
+struct RequestSummary {
+    accept: Vec<String>,
+    content_type: Option<String>,
+    content_range: Option<String>,
+    digest: Option<String>,
+}
+
+impl RequestSummary {
+    fn of(request: &Request<Body>) -> Self {
+        let header = |name: header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            accept: request
+                .headers()
+                .get_all(header::ACCEPT)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .take(20)
+                .collect(),
+            content_type: header(header::CONTENT_TYPE),
+            content_range: header(header::CONTENT_RANGE),
+            digest: request
+                .uri()
+                .query()
+                .map(berth_oci::parse_query)
+                .and_then(|mut q| q.remove("digest")),
+        }
+    }
+}
+
+/// The record of a registry request, as the ECR operation CloudTrail would name. Left
+/// out: requests without valid credentials (no one to name), the version check, and
+/// HEAD probes that are not refused (a push or pull makes one per layer, and most find
+/// nothing; a refused one is kept, as it says why a job failed).
+fn registry_call(
+    services: &Services,
+    seen: Seen,
+    response: &Response,
+    failed: bool,
+    refused: bool,
+) -> Option<berth_core::audit::ApiCall> {
+    use berth_core::audit::{ApiCall, EventSource, UserIdentity};
+    use serde_json::{Value, json};
+    let request = seen.request?;
+    let caller = seen.caller?;
+    let operation = seen.operation?;
+    let name = operation.event_name()?;
+    if matches!(operation, Op::HeadBlob | Op::HeadManifest) && !refused {
+        return None;
+    }
+    let mut call = ApiCall::new(EventSource::Ecr, name, UserIdentity::of(&caller));
+    let mut parameters = serde_json::Map::new();
+    parameters.insert(
+        "registryId".into(),
+        services.config.account_id.to_string().into(),
+    );
+    let response_header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if let Some(repository) = seen.endpoint.as_ref().and_then(Endpoint::name) {
+        parameters.insert("repositoryName".into(), repository.to_string().into());
+        call.resources
+            .push(crate::audit::repository(services, repository.as_str()));
+    }
+    let image_id = |reference: &Reference| match reference {
+        Reference::Tag(tag) => json!({"imageTag": tag.as_str()}),
+        Reference::Digest(digest) => json!({"imageDigest": digest.as_str()}),
+    };
+    match (&seen.endpoint, operation) {
+        (Some(Endpoint::Manifest { reference, .. }), Op::PutManifest) => {
+            parameters.insert("imageManifestMediaType".into(), request.content_type.into());
+            match reference {
+                Reference::Tag(tag) => parameters.insert("imageTag".into(), tag.as_str().into()),
+                Reference::Digest(d) => parameters.insert("imageDigest".into(), d.as_str().into()),
+            };
+            if !failed {
+                let mut image_id = image_id(reference);
+                image_id["imageDigest"] = response_header("docker-content-digest").into();
+                call.response_elements = Some(json!({"image": {
+                    "registryId": services.config.account_id.to_string(),
+                    "repositoryName": parameters.get("repositoryName"),
+                    "imageId": image_id,
+                }}));
+            }
+        }
+        (Some(Endpoint::Manifest { reference, .. }), _) => {
+            parameters.insert("imageIds".into(), json!([image_id(reference)]));
+            if operation != Op::DeleteManifest {
+                parameters.insert("acceptedMediaTypes".into(), request.accept.into());
+            }
+        }
+        (Some(Endpoint::Referrers { digest, .. }), _) => {
+            parameters.insert("imageIds".into(), json!([{"imageDigest": digest.as_str()}]));
+        }
+        (Some(Endpoint::Blob { digest, .. }), _) => {
+            let key = if operation == Op::GetBlob {
+                "layerDigest"
+            } else {
+                "layerDigests"
+            };
+            let value = if operation == Op::GetBlob {
+                Value::from(digest.as_str())
+            } else {
+                json!([digest.as_str()])
+            };
+            parameters.insert(key.into(), value);
+        }
+        (Some(Endpoint::Upload { id, .. }), _) => {
+            parameters.insert("uploadId".into(), id.as_str().into());
+            if operation == Op::UploadChunk
+                && let Some((first, last)) = request
+                    .content_range
+                    .as_deref()
+                    .and_then(berth_oci::parse_range)
+            {
+                parameters.insert("partFirstByte".into(), first.into());
+                parameters.insert("partLastByte".into(), last.into());
+            }
+        }
+        _ => {}
+    }
+    if matches!(operation, Op::UploadWhole | Op::CompleteUpload)
+        && let Some(digest) = &request.digest
+    {
+        parameters.insert("layerDigests".into(), json!([digest]));
+        if !failed {
+            call.response_elements = Some(json!({
+                "layerDigest": response_header("docker-content-digest"),
+                "uploadId": response_header("docker-upload-uuid"),
+            }));
+        }
+    }
+    if matches!(operation, Op::StartUpload | Op::MountBlob) && !failed {
+        call.response_elements = Some(json!({
+            "uploadId": response_header("docker-upload-uuid"),
+        }));
+    }
+    call.request_parameters = Some(Value::Object(parameters));
+    Some(call)
+}
+
 async fn serve(
     services: &Services,
     facts: &RequestFacts,
     request: Request<Body>,
+    seen: &mut Seen,
 ) -> Result<Response, RegistryError> {
     let (parts, body) = request.into_parts();
     let endpoint = parse_path(parts.uri.path()).map_err(|e| match e.code() {
@@ -103,6 +294,11 @@ async fn serve(
 
     let caller = basic_caller(services, headers)?;
     let operation = operation.ok_or_else(unsupported)?;
+    if seen.request.is_some() {
+        seen.caller = Some(caller.clone());
+        seen.operation = Some(operation);
+        seen.endpoint = Some(endpoint.clone());
+    }
     let Some(name) = endpoint.name() else {
         return match operation {
             Op::Catalog => catalog(services, facts, &caller, &query).await,
@@ -709,30 +905,35 @@ fn set(r: &mut Response, name: &str, value: &str) {
     }
 }
 
-fn error_response(services: &Services, e: RegistryError) -> Response {
-    let (status, code, message, range) = match e {
-        RegistryError::Oci { code, message } => (code.status(), code, message, None),
+/// An error's status, OCI code, message and (for a 416) the upload's length.
+fn error_parts(e: &RegistryError) -> (u16, ErrorCode, String, Option<u64>) {
+    match e {
+        RegistryError::Oci { code, message } => (code.status(), *code, message.clone(), None),
         RegistryError::RangeNotSatisfiable {
             message,
             current_len,
         } => (
             416,
             ErrorCode::BlobUploadInvalid,
-            message,
-            Some(current_len),
+            message.clone(),
+            Some(*current_len),
         ),
-        RegistryError::AccessDenied(d) => (403, ErrorCode::Denied, d.message, None),
+        RegistryError::AccessDenied(d) => (403, ErrorCode::Denied, d.message.clone(), None),
         RegistryError::NoSuchEndpoint { status } => (
-            status,
+            *status,
             ErrorCode::Unsupported,
             "no such endpoint".into(),
             None,
         ),
-        RegistryError::Internal(i) => {
-            tracing::error!(error = %i, "registry internal error");
-            (500, ErrorCode::Unknown, "internal error".into(), None)
-        }
-    };
+        RegistryError::Internal(_) => (500, ErrorCode::Unknown, "internal error".into(), None),
+    }
+}
+
+fn error_response(services: &Services, e: RegistryError) -> Response {
+    if let RegistryError::Internal(i) = &e {
+        tracing::error!(error = %i, "registry internal error");
+    }
+    let (status, code, message, range) = error_parts(&e);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json(status, error_body(code, &message, None));
     if status == StatusCode::UNAUTHORIZED {

@@ -2,11 +2,14 @@
 
 use axum::response::Response;
 use berth_core::Services;
+use berth_core::audit::{ApiCall, TrailResource, UserIdentity};
 use berth_core::authorizer::RequestFacts;
 use berth_core::sts::operation::StsOperation;
-use berth_core::sts::{AssumeRoleInput, AssumeRoleWithWebIdentityInput};
+use berth_core::sts::{AssumeRoleInput, AssumeRoleWithWebIdentityInput, WebIdentitySeen};
 use http::request::Parts;
+use serde_json::{Map, Value, json};
 
+use crate::audit::{assumed_role_elements, sts_call};
 use crate::auth::authenticate;
 use crate::error::QueryError;
 use crate::query::{Params, STS_NS, Xml, error_response, success, timestamp};
@@ -40,17 +43,45 @@ pub async fn handle(
             request_id,
         );
     };
+    let recording = crate::audit::recording(services);
+    let mut call = None;
     let result = match operation {
         // Authenticated by the web identity token itself, not by SigV4.
         StsOperation::AssumeRoleWithWebIdentity => {
-            assume_role_with_web_identity(services, facts, params).await
+            let mut seen = WebIdentitySeen::default();
+            let result = assume_role_with_web_identity(services, facts, params, &mut seen).await;
+            if recording {
+                call = Some(web_identity_call(params, &seen, &result));
+            }
+            result.map(|(xml, _)| xml)
         }
         StsOperation::AssumeRole => match authenticate(services, parts, body, "sts") {
-            Ok(caller) => assume_role(services, facts, &caller, params).await,
+            Ok(caller) => {
+                let result = assume_role(services, facts, &caller, params).await;
+                if recording {
+                    let mut record = sts_call(operation.name(), UserIdentity::of(&caller), params);
+                    if let Ok((_, elements)) = &result {
+                        record.response_elements = Some(Value::Object(elements.clone()));
+                    }
+                    if let Some(role) = params.get("RoleArn") {
+                        let account = services.config.account_id.to_string();
+                        record.resources.push(TrailResource::role(&account, role));
+                    }
+                    call = Some(record);
+                }
+                result.map(|(xml, _)| xml)
+            }
             Err(e) => Err(e.into()),
         },
         StsOperation::GetCallerIdentity => match authenticate(services, parts, body, "sts") {
             Ok(caller) => {
+                if recording {
+                    call = Some(sts_call(
+                        operation.name(),
+                        UserIdentity::of(&caller),
+                        params,
+                    ));
+                }
                 let mut x = Xml::new();
                 x.text("Arn", &caller.arn())
                     .text("UserId", &caller.user_id())
@@ -60,10 +91,53 @@ pub async fn handle(
             Err(e) => Err(e.into()),
         },
     };
-    match result {
+    let failure = result
+        .as_ref()
+        .err()
+        .map(|e| crate::audit::failure(e.code, &e.message, e.explanation.clone()));
+    let response = match result {
         Ok(xml) => success(action, STS_NS, Some(&xml), request_id),
         Err(e) => e.into_response(STS_NS, request_id),
+    };
+    if let Some(call) = call {
+        crate::audit::record(services, facts, request_id, call, failure).await;
     }
+    response
+}
+
+/// AssumeRoleWithWebIdentity's record: what CloudTrail records (the provider, the
+/// subject, the audience), and Berth's additions: the token's identifying claims, and
+/// whether its signature was verified.
+fn web_identity_call(
+    params: &Params,
+    seen: &WebIdentitySeen,
+    result: &Result<(String, Map<String, Value>), QueryError>,
+) -> ApiCall {
+    let subject = seen.claims.get("sub").map(String::as_str);
+    let identity = UserIdentity::web_identity(seen.provider_arn.as_deref(), subject);
+    let mut call = sts_call(
+        StsOperation::AssumeRoleWithWebIdentity.name(),
+        identity,
+        params,
+    );
+    if let Ok((_, elements)) = result {
+        call.response_elements = Some(Value::Object(elements.clone()));
+    }
+    if let Some(role) = params.get("RoleArn") {
+        let account = role.split(':').nth(4).unwrap_or_default();
+        call.resources.push(TrailResource::role(account, role));
+    }
+    if !seen.claims.is_empty() {
+        call.additional
+            .insert("tokenClaims".into(), json!(seen.claims));
+        call.additional
+            .insert("tokenSignatureVerified".into(), seen.verified.into());
+    }
+    call.additional.insert(
+        "identityProviderConnectionVerificationMethod".into(),
+        Value::String("IAMTrustStore".into()),
+    );
+    call
 }
 
 fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, QueryError> {
@@ -71,6 +145,7 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, QueryError> {
         status: http::StatusCode::BAD_REQUEST,
         code: "MissingParameter",
         message: format!("The request must contain the parameter {name}"),
+        explanation: None,
     })
 }
 
@@ -80,6 +155,7 @@ fn duration_seconds(params: &Params) -> Result<Option<i64>, QueryError> {
             status: http::StatusCode::BAD_REQUEST,
             code: "ValidationError",
             message: format!("Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must be a number"),
+            explanation: None,
         })?)),
         None => Ok(None),
     }
@@ -95,6 +171,7 @@ fn policy_arns(params: &Params) -> Result<Vec<String>, QueryError> {
                 status: http::StatusCode::BAD_REQUEST,
                 code: "ValidationError",
                 message: "1 validation error detected: Value null at 'policyArns.member.arn' failed to satisfy constraint: Member must not be null".into(),
+                explanation: None,
             })
         })
         .collect()
@@ -115,6 +192,7 @@ fn tags(params: &Params) -> Result<Vec<(String, String)>, QueryError> {
             status: http::StatusCode::BAD_REQUEST,
             code: "ValidationError",
             message: format!("1 validation error detected: Value null at 'tags.member.{member}' failed to satisfy constraint: Member must not be null"),
+            explanation: None,
         })
 }
 
@@ -123,7 +201,7 @@ async fn assume_role(
     facts: &RequestFacts,
     caller: &berth_core::Caller,
     params: &Params,
-) -> Result<String, QueryError> {
+) -> Result<(String, Map<String, Value>), QueryError> {
     let input = AssumeRoleInput {
         role_arn: required(params, "RoleArn")?.to_owned(),
         role_session_name: required(params, "RoleSessionName")?.to_owned(),
@@ -153,14 +231,21 @@ async fn assume_role(
     if let Some(source_identity) = &out.source_identity {
         x.text("SourceIdentity", source_identity);
     }
-    Ok(x.finish())
+    let elements = assumed_role_elements(
+        &out.credentials.access_key_id,
+        out.credentials.expiration,
+        &out.assumed_role_id,
+        &out.assumed_role_arn,
+    );
+    Ok((x.finish(), elements))
 }
 
 async fn assume_role_with_web_identity(
     services: &Services,
     facts: &RequestFacts,
     params: &Params,
-) -> Result<String, QueryError> {
+    seen: &mut WebIdentitySeen,
+) -> Result<(String, Map<String, Value>), QueryError> {
     let input = AssumeRoleWithWebIdentityInput {
         role_arn: required(params, "RoleArn")?.to_owned(),
         role_session_name: required(params, "RoleSessionName")?.to_owned(),
@@ -171,7 +256,7 @@ async fn assume_role_with_web_identity(
     };
     let out = services
         .sts()
-        .assume_role_with_web_identity(&input, facts)
+        .assume_role_with_web_identity(&input, facts, seen)
         .await?;
     let mut x = Xml::new();
     x.open("Credentials")
@@ -193,5 +278,14 @@ async fn assume_role_with_web_identity(
     if let Some(source_identity) = &out.source_identity {
         x.text("SourceIdentity", source_identity);
     }
-    Ok(x.finish())
+    let mut elements = assumed_role_elements(
+        &out.credentials.access_key_id,
+        out.credentials.expiration,
+        &out.assumed_role_id,
+        &out.assumed_role_arn,
+    );
+    elements.insert("subjectFromWebIdentityToken".into(), out.subject.into());
+    elements.insert("provider".into(), out.provider.into());
+    elements.insert("audience".into(), out.audience.into());
+    Ok((x.finish(), elements))
 }

@@ -1,5 +1,6 @@
 //! `berth`: the server and its command-line tools.
 
+mod audit;
 mod config_file;
 mod env;
 mod gc;
@@ -56,6 +57,15 @@ variable shown beside it.")]
   berth gc --data-dir /var/lib/berth --gc-blob-grace 2h
   berth gc --config /etc/berth/berth.toml   # PostgreSQL + S3, as the replicas")]
     Gc(gc::GcArgs),
+    /// The audit trail: who called what, allowed or refused, and why (CloudTrail's
+    /// LookupEvents, with your AWS credentials).
+    #[command(after_help = "Examples:
+  berth audit --endpoint-url http://127.0.0.1:5000 --since 1h
+  berth audit --denied --role GitHubActionsECRRole
+  berth audit --repository octo-repo --follow
+  berth audit why EVENT_ID
+  berth audit export --to ./trail --since 7d")]
+    Audit(audit::AuditArgs),
     /// Mint a GitHub-Actions-shaped OIDC token from a `berth serve --dev` server.
     #[command(after_help = "Examples:
   berth token --endpoint-url http://127.0.0.1:5000 \\
@@ -190,6 +200,7 @@ fn main() -> ExitCode {
                 .map(|()| 0),
             Command::Migrate(args) => storage::migrate(args).await.map(|()| 0),
             Command::Gc(args) => gc::run(args).await.map(|()| 0),
+            Command::Audit(args) => audit::run(args).await,
             Command::Policy(_) | Command::Workflow(_) | Command::Completions { .. } => Ok(0),
         }
     });

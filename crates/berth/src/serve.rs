@@ -107,6 +107,14 @@ pub struct ServeArgs {
     /// sharing the database (or by a tool writing to it directly). 0 turns the cache off.
     #[arg(long, default_value = "1", value_parser = parse_cache_ttl, env = "BERTH_METADATA_CACHE_TTL")]
     metadata_cache_ttl: std::time::Duration,
+    /// How long the audit trail keeps events (CloudTrail's event history keeps 90 days);
+    /// older ones are deleted hourly. 0 keeps them for ever.
+    #[arg(long, default_value = "90d", value_parser = crate::gc::parse_duration, env = "BERTH_AUDIT_RETENTION")]
+    audit_retention: std::time::Duration,
+    /// Record no audit trail (for measuring what it costs, or where something else audits
+    /// every request). LookupEvents then finds nothing new.
+    #[arg(long, env = "BERTH_NO_AUDIT")]
+    no_audit: bool,
 }
 
 fn parse_cache_ttl(text: &str) -> Result<std::time::Duration, String> {
@@ -199,6 +207,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.max_concurrent_uploads,
         args.max_total_uploads,
     );
+    services.audit_trail = berth_core::audit::AuditTrail::new(!args.no_audit);
     if args.dev {
         eprintln!(
             "WARNING: development mode. This server mints OIDC tokens for https://token.actions.githubusercontent.com \
@@ -231,7 +240,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !args.upload_expiry.is_zero() {
         tokio::spawn(expire_uploads(services.clone(), args.upload_expiry));
     }
-    let app = berth_api::router(services);
+    let (metadata, _) = services.stores_for_background_jobs();
+    if let Some(writer) = services.audit_trail.writer(
+        metadata.clone(),
+        args.account_id.clone(),
+        args.region.clone(),
+    ) {
+        tokio::spawn(writer);
+    }
+    if !args.audit_retention.is_zero() && !args.no_audit {
+        tokio::spawn(prune_audit_trail(services.clone(), args.audit_retention));
+    }
+    let app = berth_api::router(services.clone());
     let limits = berth_api::server::Limits {
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
@@ -241,6 +261,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..berth_api::server::Limits::default()
     };
     berth_api::server::serve(listener, app, tls, limits, shutdown_signal()).await;
+    // The requests are done: their events are stored before the process ends.
+    services
+        .audit_trail
+        .flush(std::time::Duration::from_secs(10))
+        .await;
     eprintln!("berth stopped");
     Ok(())
 }
@@ -347,6 +372,32 @@ async fn expire_uploads(services: Arc<Services>, max_age: std::time::Duration) {
             Ok(Some(Ok(deleted))) => tracing::info!(deleted, "removed abandoned uploads"),
             Ok(Some(Err(e))) => tracing::error!(error = %e, "removing abandoned uploads failed"),
             Err(e) => tracing::error!(error = %e, "removing abandoned uploads failed"),
+        }
+    }
+}
+
+/// Deletes audit events older than `retention`, hourly; with several replicas, each run
+/// on whichever takes the job's lease.
+async fn prune_audit_trail(services: Arc<Services>, retention: std::time::Duration) {
+    let holder = jobs::holder_id();
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let metadata = services.stores_for_background_jobs().0.as_ref();
+        let run = jobs::run_exclusively(
+            metadata,
+            jobs::AUDIT_RETENTION,
+            &holder,
+            berth_core::audit::prune(metadata, retention),
+        )
+        .await;
+        match run {
+            Ok(Some(Ok(0)) | None) => {}
+            Ok(Some(Ok(deleted))) => tracing::info!(deleted, "deleted expired audit events"),
+            Ok(Some(Err(e))) | Err(e) => {
+                tracing::error!(error = %e, "deleting expired audit events failed")
+            }
         }
     }
 }

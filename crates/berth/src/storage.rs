@@ -132,33 +132,48 @@ pub async fn open_blobs(
 }
 
 fn s3_config(args: &StorageArgs) -> anyhow::Result<S3Config> {
-    let Some(location) = args.blobs.strip_prefix("s3://") else {
+    let Some((bucket, prefix)) = s3_location("--blobs", &args.blobs)? else {
         bail!("--blobs must be `fs` or s3://bucket/prefix");
     };
-    let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
-    if bucket.is_empty() {
-        bail!("--blobs s3://bucket/prefix needs a bucket name");
-    }
     if let Some(endpoint) = &args.s3_endpoint
         && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
     {
         bail!("--s3-endpoint `{endpoint}` must start with http:// or https://");
     }
-    let (Ok(access_key_id), Ok(secret_access_key)) = (
-        std::env::var("BERTH_S3_ACCESS_KEY_ID"),
-        std::env::var("BERTH_S3_SECRET_ACCESS_KEY"),
-    ) else {
-        bail!("--blobs s3://... needs BERTH_S3_ACCESS_KEY_ID and BERTH_S3_SECRET_ACCESS_KEY");
-    };
+    let (access_key_id, secret_access_key) = s3_keys("--blobs")?;
     Ok(S3Config {
-        bucket: bucket.to_owned(),
-        prefix: prefix.to_owned(),
+        bucket,
+        prefix,
         endpoint: args.s3_endpoint.clone(),
         region: args.s3_region.clone(),
         access_key_id,
         secret_access_key,
         part_size: DEFAULT_PART_SIZE,
     })
+}
+
+/// The bucket and prefix of an `s3://bucket/prefix` value of `flag`; `None` when the
+/// value is not an S3 URL.
+pub fn s3_location(flag: &str, value: &str) -> anyhow::Result<Option<(String, String)>> {
+    let Some(location) = value.strip_prefix("s3://") else {
+        return Ok(None);
+    };
+    let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+    if bucket.is_empty() {
+        bail!("{flag} s3://bucket/prefix needs a bucket name");
+    }
+    Ok(Some((bucket.to_owned(), prefix.to_owned())))
+}
+
+/// The S3 keys: BERTH_S3_* only, never AWS_* (which may point at Berth itself).
+pub fn s3_keys(flag: &str) -> anyhow::Result<(String, String)> {
+    match (
+        std::env::var("BERTH_S3_ACCESS_KEY_ID"),
+        std::env::var("BERTH_S3_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(key), Ok(secret)) => Ok((key, secret)),
+        _ => bail!("{flag} s3://... needs BERTH_S3_ACCESS_KEY_ID and BERTH_S3_SECRET_ACCESS_KEY"),
+    }
 }
 
 /// `berth migrate`: brings the metadata schema up to this build's version.

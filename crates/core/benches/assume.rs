@@ -137,11 +137,11 @@ fn assume(c: &mut Criterion) {
     let f = fixture();
     let assume = || {
         f.runtime
-            .block_on(
-                f.services
-                    .sts()
-                    .assume_role_with_web_identity(black_box(&f.input), black_box(&f.facts)),
-            )
+            .block_on(f.services.sts().assume_role_with_web_identity(
+                black_box(&f.input),
+                black_box(&f.facts),
+                &mut Default::default(),
+            ))
             .unwrap()
     };
     // The session it issues works: the sealed token opens to the role's session.

@@ -1,5 +1,7 @@
 //! IAM action names Berth authorizes, in one place.
 
+pub const CLOUDTRAIL_LOOKUP_EVENTS: &str = "cloudtrail:LookupEvents";
+
 pub const STS_ASSUME_ROLE_WITH_WEB_IDENTITY: &str = "sts:AssumeRoleWithWebIdentity";
 pub const STS_ASSUME_ROLE: &str = "sts:AssumeRole";
 pub const STS_TAG_SESSION: &str = "sts:TagSession";

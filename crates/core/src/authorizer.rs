@@ -175,14 +175,14 @@ impl Authorizer {
         trust: &Policy,
         facts: &RequestFacts,
         request_keys: &Context,
-    ) -> Result<bool, AuthzError> {
+    ) -> Result<Result<(), String>, AuthzError> {
         // The root user may not assume roles.
         let Caller::AssumedRole(session) = caller else {
-            return Ok(false);
+            return Ok(Err("the root user may not assume roles".into()));
         };
         let Some(compiled) = self.identity_policies(session).await? else {
             tracing::info!(caller = %caller.arn(), role_id = %session.role_id, "assume role refused: the session's role no longer exists");
-            return Ok(false);
+            return Ok(Err("the caller's role no longer exists".into()));
         };
         let session_policies = self.session_policies(session).await?;
         let identity: Vec<(&str, &Policy)> =
@@ -222,12 +222,12 @@ impl Authorizer {
             };
             let allowed = berth_policy::decide(&everything, &request) == Decision::Allow;
             if !allowed {
-                let explanation = berth_policy::explain(&everything, &request);
-                tracing::info!(caller = %caller_arn, action, role = role_arn, explanation = %explanation.summary(), "assume role refused");
-                return Ok(false);
+                let explanation = berth_policy::explain(&everything, &request).summary();
+                tracing::info!(caller = %caller_arn, action, role = role_arn, explanation, "assume role refused");
+                return Ok(Err(explanation));
             }
         }
-        Ok(true)
+        Ok(Ok(()))
     }
 
     /// Decides whether a web identity from provider `provider_arn` may assume the role
@@ -488,6 +488,7 @@ fn deleted_role(caller: &Caller, action: &str, resource: &str) -> Result<(), Aut
         message: format!(
             "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
         ),
+        explanation: Some("the session's role no longer exists".into()),
     }))
 }
 
@@ -559,6 +560,7 @@ fn decide(
         message: format!(
             "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} {reason}"
         ),
+        explanation: Some(explanation.to_owned()),
     }))
 }
 

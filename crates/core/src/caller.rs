@@ -9,6 +9,9 @@ pub struct RoleSession {
     pub role_arn: String,
     pub role_id: String,
     pub session_name: String,
+    /// When the session began (0 in sessions sealed before Berth recorded it).
+    #[serde(default)]
+    pub issued_at: i64,
     pub expires_at: i64,
     /// The session's temporary access key id (`ASIA...`), filled in when its credentials
     /// are opened: upload slots are counted per key. Not sealed into the session token,
@@ -32,6 +35,18 @@ pub struct RoleSession {
     /// Tag keys passed on to sessions chained from this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitive_tag_keys: Vec<String>,
+    /// The web identity the session was assumed with, for the audit trail: which
+    /// provider, and which workflow run the token says it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_identity: Option<WebIdentityOrigin>,
+}
+
+/// Where a web identity session came from: the provider and the token's identifying
+/// claims (`sub`, and GitHub's `repository`, `ref`, `workflow`, `run_id`, `actor`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebIdentityOrigin {
+    pub provider_arn: String,
+    pub claims: std::collections::BTreeMap<String, String>,
 }
 
 impl RoleSession {

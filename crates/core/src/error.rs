@@ -19,6 +19,19 @@ impl From<StoreError> for InternalError {
 #[error("{message}")]
 pub struct AccessDenied {
     pub message: String,
+    /// Which statement and which condition decided, for the operator (the log and the
+    /// audit trail); the caller gets only `message`, as from AWS.
+    pub explanation: Option<String>,
+}
+
+impl AccessDenied {
+    /// A refusal whose message says all there is.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            explanation: None,
+        }
+    }
 }
 
 /// Why a signed request's credentials were not accepted.
@@ -233,5 +246,37 @@ impl RegistryError {
 impl From<StoreError> for RegistryError {
     fn from(e: StoreError) -> Self {
         Self::Internal(e.into())
+    }
+}
+
+/// A CloudTrail (`LookupEvents`) failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudTrailError {
+    #[error("{0}")]
+    InvalidLookupAttributes(String),
+    #[error("{0}")]
+    InvalidTimeRange(String),
+    #[error("{0}")]
+    InvalidMaxResults(String),
+    #[error("{0}")]
+    InvalidNextToken(String),
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for CloudTrailError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<crate::authorizer::AuthzError> for CloudTrailError {
+    fn from(e: crate::authorizer::AuthzError) -> Self {
+        match e {
+            crate::authorizer::AuthzError::Denied(d) => Self::AccessDenied(d),
+            crate::authorizer::AuthzError::Internal(i) => Self::Internal(i),
+        }
     }
 }

@@ -24,6 +24,7 @@ const RENEW_EVERY: Duration = Duration::from_secs(40);
 pub const GARBAGE_COLLECTION: &str = "garbage-collection";
 pub const LIFECYCLE_POLICIES: &str = "lifecycle-policies";
 pub const UPLOAD_EXPIRY: &str = "upload-expiry";
+pub const AUDIT_RETENTION: &str = "audit-retention";
 
 /// This process's name as a lease holder: unique per process, so two replicas never
 /// mistake each other's lease for their own.

@@ -5,6 +5,7 @@
 mod operation_table;
 
 pub mod actions;
+pub mod audit;
 pub mod authorized;
 pub mod authorizer;
 pub mod caller;
@@ -58,6 +59,8 @@ pub struct Services {
     pub upload_slots: upload_slots::UploadSlots,
     /// Manifest bytes by digest (content-addressed: never stale).
     pub manifest_bytes: manifest_cache::ManifestCache,
+    /// The audit trail (off unless replaced before serving, and its writer spawned).
+    pub audit_trail: audit::AuditTrail,
 }
 
 /// Declares the per-API views of the services: each is the shared state seen through one
@@ -102,6 +105,8 @@ service_views! {
     Registry => registry,
     /// The dev issuer's token minting (`issuer`).
     Issuer => issuer,
+    /// CloudTrail's event lookup over the audit trail (`audit`).
+    CloudTrail => cloudtrail,
 }
 
 impl Services {
@@ -138,6 +143,7 @@ impl Services {
             root,
             upload_slots: upload_slots::UploadSlots::default(),
             manifest_bytes: manifest_cache::ManifestCache::default(),
+            audit_trail: audit::AuditTrail::new(false),
         })
     }
 }

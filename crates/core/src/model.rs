@@ -3,6 +3,6 @@
 //! and depends on the services alone, never on the storage layer.
 
 pub use berth_store::{
-    IamTag, ManagedPolicyRecord, ManifestRecord, OidcProviderRecord, RepositoryRecord, RoleRecord,
-    UploadRecord,
+    AuditEventRecord, AuditFilter, AuditResource, IamTag, ManagedPolicyRecord, ManifestRecord,
+    OidcProviderRecord, RepositoryRecord, RoleRecord, UploadRecord,
 };

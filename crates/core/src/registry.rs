@@ -119,6 +119,26 @@ impl RegistryOperation {
         })
     }
 
+    /// The ECR API operation CloudTrail records a registry request as (ECR's own registry
+    /// logs a `docker push` as InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload
+    /// and PutImage, a pull as BatchGetImage and GetDownloadUrlForLayer). The version
+    /// check is no operation.
+    pub fn event_name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::VersionCheck => return None,
+            Self::Catalog => "DescribeRepositories",
+            Self::ListTags => "ListImages",
+            Self::GetManifest | Self::HeadManifest | Self::ListReferrers => "BatchGetImage",
+            Self::PutManifest => "PutImage",
+            Self::DeleteManifest | Self::DeleteBlob => "BatchDeleteImage",
+            Self::HeadBlob => "BatchCheckLayerAvailability",
+            Self::GetBlob => "GetDownloadUrlForLayer",
+            Self::StartUpload | Self::MountBlob => "InitiateLayerUpload",
+            Self::UploadChunk | Self::UploadStatus | Self::CancelUpload => "UploadLayerPart",
+            Self::UploadWhole | Self::CompleteUpload => "CompleteLayerUpload",
+        })
+    }
+
     /// The ECR actions the operation needs, decided together in one pass over the
     /// caller's policies: on its repository, or (the catalog) on every repository.
     pub fn actions(self) -> &'static [&'static str] {

@@ -4,6 +4,8 @@
 
 pub mod operation;
 
+use std::collections::BTreeMap;
+
 use berth_jwt::JwtError;
 use berth_policy::{Context, Policy, PolicyKind};
 use berth_store::RoleRecord;
@@ -15,7 +17,7 @@ use crate::actions::{
     STS_ASSUME_ROLE, STS_ASSUME_ROLE_WITH_WEB_IDENTITY, STS_SET_SOURCE_IDENTITY, STS_TAG_SESSION,
 };
 use crate::authorizer::{RequestFacts, WebIdentityAssume};
-use crate::caller::{Caller, RoleSession};
+use crate::caller::{Caller, RoleSession, WebIdentityOrigin};
 use crate::error::{AccessDenied, AuthError, InternalError, StsError};
 use crate::ids;
 use crate::issuer::GITHUB_ISSUER;
@@ -81,6 +83,71 @@ pub struct AssumeRoleOutput {
     pub assumed_role_arn: String,
     pub packed_policy_size: Option<i64>,
     pub source_identity: Option<String>,
+}
+
+/// What an AssumeRoleWithWebIdentity request's token showed, as far as its checks got.
+#[derive(Debug, Clone, Default)]
+pub struct WebIdentitySeen {
+    /// The registered provider whose URL is the token's issuer.
+    pub provider_arn: Option<String>,
+    /// The token's identifying claims ([`identifying_claims`]).
+    pub claims: BTreeMap<String, String>,
+    /// Whether the token's signature was verified (before that, the claims are only what
+    /// the token says).
+    pub verified: bool,
+}
+
+/// The claims that say who a web identity is and, from GitHub, which workflow run: what
+/// the audit trail keeps of a token (never the token itself). Each value is cut at 256
+/// characters; lists are joined with commas.
+pub fn identifying_claims(
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> BTreeMap<String, String> {
+    const IDENTIFYING: &[&str] = &[
+        "iss",
+        "sub",
+        "aud",
+        "repository",
+        "repository_owner",
+        "ref",
+        "ref_type",
+        "sha",
+        "environment",
+        "event_name",
+        "workflow",
+        "workflow_ref",
+        "job_workflow_ref",
+        "run_id",
+        "run_number",
+        "run_attempt",
+        "actor",
+    ];
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => None,
+    };
+    IDENTIFYING
+        .iter()
+        .filter_map(|&name| {
+            let mut value = text(claims.get(name)?)?;
+            if value.len() > 256 {
+                let mut cut = 256;
+                while !value.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                value.truncate(cut);
+            }
+            Some((name.to_owned(), value))
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -299,10 +366,13 @@ fn validation(value: &str, member: &str, constraint: &str) -> StsError {
 }
 
 impl Sts<'_> {
+    /// `seen` is filled in with what the token showed as far as the checks got, whether
+    /// the call succeeds or not (for the audit trail).
     pub async fn assume_role_with_web_identity(
         &self,
         input: &AssumeRoleWithWebIdentityInput,
         facts: &RequestFacts,
+        seen: &mut WebIdentitySeen,
     ) -> Result<AssumeRoleWithWebIdentityOutput, StsError> {
         let now = crate::now_unix();
         // Parameter constraints from the STS model come first, as in AWS.
@@ -337,6 +407,7 @@ impl Sts<'_> {
             ),
             _ => StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()),
         })?;
+        seen.claims = identifying_claims(unverified.claims());
         let issuer = unverified
             .issuer()
             .ok_or_else(|| {
@@ -358,6 +429,7 @@ impl Sts<'_> {
                     "No OpenIDConnect provider found in your account for {issuer}"
                 ))
             })?;
+        seen.provider_arn = Some(provider.arn.to_string());
         // STS verifies RS256/384/512 and ES256/384/512 only (its WebIdentityToken doc).
         if !STS_ALGORITHMS.contains(&unverified.header().alg.as_str()) {
             return Err(StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()));
@@ -385,6 +457,7 @@ impl Sts<'_> {
                 _ => StsError::InvalidIdentityToken(NOT_A_VALID_JWT.into()),
             }
         })?;
+        seen.verified = true;
         let audience = verified.check_claims(now, &provider.client_ids).map_err(|e| match e {
             JwtError::Expired { exp, now } => StsError::ExpiredToken(format!(
                 "Token expired: current date/time {now} must be before the expiration date/time{exp}"
@@ -429,6 +502,7 @@ impl Sts<'_> {
         else {
             return Err(StsError::AccessDenied(AccessDenied {
                 message: format!("Not authorized to perform {STS_ASSUME_ROLE_WITH_WEB_IDENTITY}"),
+                explanation: Some(format!("the role {} does not exist", input.role_arn)),
             }));
         };
         let mut token_keys = Context::new();
@@ -461,6 +535,7 @@ impl Sts<'_> {
                 tracing::info!(role = %role.arn, subject, action, explanation = %refusal.explanation, "web identity refused by trust policy");
                 StsError::AccessDenied(AccessDenied {
                     message: format!("Not authorized to perform {action}"),
+                    explanation: Some(refusal.explanation),
                 })
             })?;
         self.check_managed_session_policies(&attributes.policy_arns, role_arn.account())
@@ -479,6 +554,7 @@ impl Sts<'_> {
             role_arn: role.arn.to_string(),
             role_id: role.role_id.clone(),
             session_name: session_name.to_string(),
+            issued_at: now,
             expires_at,
             // Filled in from the session token when the credentials are used.
             access_key_id: String::new(),
@@ -487,6 +563,10 @@ impl Sts<'_> {
             source_identity: attributes.source_identity.clone(),
             tags: attributes.tags,
             transitive_tag_keys: attributes.transitive_tag_keys,
+            web_identity: Some(WebIdentityOrigin {
+                provider_arn: provider.arn.to_string(),
+                claims: seen.claims.clone(),
+            }),
         };
         let caller = Caller::AssumedRole(Box::new(session.clone()));
         let credentials = self.issue_credentials(session)?;
@@ -606,6 +686,7 @@ impl Sts<'_> {
                         "User: arn:aws:iam::{account}:root is not authorized to perform: {STS_ASSUME_ROLE} on resource: {}: Roles may not be assumed by root accounts.",
                         input.role_arn
                     ),
+                    explanation: None,
                 }));
             }
             Caller::AssumedRole(s) => s,
@@ -641,6 +722,7 @@ impl Sts<'_> {
                         "User: {} is not authorized to perform: {STS_SET_SOURCE_IDENTITY}: the session's source identity is already set",
                         caller.arn()
                     ),
+                    explanation: None,
                 }));
             }
             (Some(old), _) => Some(old.clone()),
@@ -656,13 +738,14 @@ impl Sts<'_> {
         };
         let packed_policy_size = attributes.packed_policy_size()?;
 
-        let denied = || {
+        let denied = |explanation: String| {
             StsError::AccessDenied(AccessDenied {
                 message: format!(
                     "User: {} is not authorized to perform: {STS_ASSUME_ROLE} on resource: {}",
                     caller.arn(),
                     input.role_arn
                 ),
+                explanation: Some(explanation),
             })
         };
         let role_arn = Arn::parse(&input.role_arn)
@@ -670,7 +753,7 @@ impl Sts<'_> {
         let (role, trust) = self
             .assumable_role(&role_arn, &input.role_arn, Some(caller.account()))
             .await?
-            .ok_or_else(denied)?;
+            .ok_or_else(|| denied(format!("the role {} does not exist", input.role_arn)))?;
         let mut request_keys = Context::new();
         request_keys.insert("sts:RoleSessionName", session_name.to_string());
         if let Some(e) = &input.external_id {
@@ -679,17 +762,14 @@ impl Sts<'_> {
         attributes.insert_request_keys(&mut request_keys);
         let mut actions = vec![STS_ASSUME_ROLE];
         actions.extend(attributes.extra_actions());
-        let allowed = self
-            .authorizer
+        self.authorizer
             .may_assume_role(caller, &actions, &role.arn, &trust, facts, &request_keys)
             .await
             .map_err(|e| match e {
                 crate::authorizer::AuthzError::Denied(d) => StsError::AccessDenied(d),
                 crate::authorizer::AuthzError::Internal(i) => StsError::Internal(i),
-            })?;
-        if !allowed {
-            return Err(denied());
-        }
+            })?
+            .map_err(denied)?;
         if duration > CHAINED_MAX_DURATION {
             return Err(StsError::Validation(
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into(),
@@ -709,6 +789,7 @@ impl Sts<'_> {
             role_arn: role.arn.to_string(),
             role_id: role.role_id.clone(),
             session_name: session_name.to_string(),
+            issued_at: now,
             expires_at: now + duration,
             access_key_id: String::new(),
             session_policy: attributes.policy,
@@ -716,6 +797,11 @@ impl Sts<'_> {
             source_identity: source_identity.clone(),
             tags,
             transitive_tag_keys,
+            // A chained session still came from the web identity that began the chain.
+            web_identity: match caller {
+                Caller::AssumedRole(s) => s.web_identity.clone(),
+                Caller::Root { .. } => None,
+            },
         };
         let assumed = Caller::AssumedRole(Box::new(session.clone()));
         let credentials = self.issue_credentials(session)?;

@@ -762,6 +762,23 @@ impl<S: MetadataStore> KeyStore for CachedMetadataStore<S> {
     }
 }
 
+/// The audit trail caches nothing and invalidates nothing: its writes touch no cached
+/// record, and each batch would otherwise empty the whole cache.
+#[async_trait]
+impl<S: MetadataStore> AuditStore for CachedMetadataStore<S> {
+    async fn append_audit_events(&self, events: &[AuditEventRecord]) -> StoreResult<()> {
+        self.inner.append_audit_events(events).await
+    }
+
+    async fn lookup_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEventRecord>> {
+        self.inner.lookup_audit_events(query).await
+    }
+
+    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> StoreResult<u64> {
+        self.inner.prune_audit_events(before_ms, limit).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,22 +839,5 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(value, 43);
-    }
-}
-
-/// The audit trail caches nothing and invalidates nothing: its writes touch no cached
-/// record, and each batch would otherwise empty the whole cache.
-#[async_trait]
-impl<S: MetadataStore> AuditStore for CachedMetadataStore<S> {
-    async fn append_audit_events(&self, events: &[AuditEventRecord]) -> StoreResult<()> {
-        self.inner.append_audit_events(events).await
-    }
-
-    async fn lookup_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEventRecord>> {
-        self.inner.lookup_audit_events(query).await
-    }
-
-    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> StoreResult<u64> {
-        self.inner.prune_audit_events(before_ms, limit).await
     }
 }
