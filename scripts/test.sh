@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (skopeo, podman, buildah and PostgreSQL from Debian; awscli, boto3, oras and moto's S3
+# (skopeo, podman, buildah, PostgreSQL and Prometheus from Debian; awscli, boto3, oras and moto's S3
 # server in .venv; @actions/core and @aws-sdk/client-sts with npm; cargo-nextest if
 # missing), then runs formatting and lint checks, every test (with a throwaway PostgreSQL
 # and S3 server, scripts/with-test-services.sh), and a short run of each fuzz target.
@@ -17,6 +17,7 @@ install_system_packages() {
     command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+    command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} (Debian)"
         local sudo=""

@@ -82,8 +82,10 @@ pub async fn handle(
     target: &str,
     request_id: &str,
 ) -> Response {
+    let mut principal = None;
     let result = async {
         let caller = authenticate(services, parts, body, "cloudtrail")?;
+        principal = Some(caller.arn());
         let operation = target.strip_prefix(TARGET_PREFIX).unwrap_or_default();
         if operation != "LookupEvents" {
             return Err(error(
@@ -140,10 +142,11 @@ pub async fn handle(
         Ok(out)
     }
     .await;
-    match result {
+    let response = match result {
         Ok(v) => json_ok(&v, request_id),
         Err(e) => e.into_response(request_id),
-    }
+    };
+    crate::observe::handled(response, "cloudtrail", "LookupEvents", principal)
 }
 
 /// The lookup the input asks for; `None` for insights events, which Berth has none of.

@@ -51,6 +51,7 @@ pub async fn handle(
     request_id: &str,
 ) -> Response {
     let mut call = None;
+    let mut handled = ("unknown", None);
     let result = async {
         let name = target
             .strip_prefix(TARGET_PREFIX)
@@ -69,6 +70,7 @@ pub async fn handle(
             extra: None,
             explanation: None,
         })?;
+        handled = (op.name(), Some(caller.arn()));
         if crate::audit::recording(services) {
             let mut record = ApiCall::new(EventSource::Ecr, op.name(), UserIdentity::of(&caller));
             record.request_parameters = crate::audit::json_parameters(body);
@@ -100,10 +102,11 @@ pub async fn handle(
         };
         crate::audit::record(services, facts, request_id, call, failure).await;
     }
-    match result {
+    let response = match result {
         Ok(v) => json_ok(&v, request_id),
         Err(e) => e.into_response(request_id),
-    }
+    };
+    crate::observe::handled(response, "ecr", handled.0, handled.1)
 }
 
 fn invalid(message: String) -> JsonError {

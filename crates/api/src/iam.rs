@@ -28,9 +28,11 @@ pub async fn handle(
 ) -> Response {
     let action = params.get("Action").unwrap_or_default().to_owned();
     let mut call = None;
+    let mut handled = ("unknown", None);
     let result = match authenticate(services, parts, body, "iam") {
         Ok(caller) => match IamOperation::from_name(&action) {
             Some(known) => {
+                handled = (known.name(), Some(caller.arn()));
                 if crate::audit::recording(services) {
                     let mut record =
                         ApiCall::new(EventSource::Iam, known.name(), UserIdentity::of(&caller));
@@ -55,7 +57,7 @@ pub async fn handle(
         };
         crate::audit::record(services, facts, request_id, call, failure).await;
     }
-    match result {
+    let response = match result {
         Ok(xml) => success(&action, IAM_NS, xml.as_deref(), request_id),
         Err(Some(e)) => e.into_response(IAM_NS, request_id),
         Err(None) => error_response(
@@ -66,7 +68,8 @@ pub async fn handle(
             IAM_NS,
             request_id,
         ),
-    }
+    };
+    crate::observe::handled(response, "iam", handled.0, handled.1)
 }
 
 fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Option<QueryError>> {

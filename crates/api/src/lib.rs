@@ -9,6 +9,7 @@ mod ecr;
 mod error;
 mod iam;
 mod issuer;
+mod observe;
 mod query;
 mod registry;
 pub mod server;
@@ -130,6 +131,23 @@ pub(crate) fn cpu_heavy<T>(len: usize, f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// The metrics endpoint (`--metrics-listen`): `GET /metrics`, Prometheus's text format.
+pub fn metrics_router() -> Router {
+    Router::new().fallback(|request: Request<Body>| async move {
+        if request.uri().path() != "/metrics" || request.method() != Method::GET {
+            return (StatusCode::NOT_FOUND, "metrics are at GET /metrics\n").into_response();
+        }
+        let mut response = berth_metrics::metrics().render().into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+        );
+        response
+    })
+}
+
 /// The whole HTTP surface.
 pub fn router(services: Arc<Services>) -> Router {
     Router::new().fallback(dispatch).with_state(services)
@@ -140,6 +158,12 @@ async fn dispatch(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
+    let (observed, request) = observe::Observed::begin(request);
+    let response = route(services, peer, request).await;
+    observed.end(response)
+}
+
+async fn route(services: AppState, peer: SocketAddr, request: Request<Body>) -> Response {
     let facts = RequestFacts {
         source_ip: Some(peer.ip().to_string()),
         secure_transport: request
@@ -157,17 +181,36 @@ async fn dispatch(
         return registry::handle(services, facts, request).await;
     }
     match (request.method(), path) {
-        (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => {
-            (StatusCode::OK, "ok\n").into_response()
+        (&Method::GET | &Method::HEAD, "/healthz") => observe::handled(
+            (StatusCode::OK, "ok\n").into_response(),
+            "operations",
+            "healthz",
+            None,
+        ),
+        (&Method::GET | &Method::HEAD, "/readyz") => {
+            observe::handled(readiness(&services).await, "operations", "readyz", None)
         }
         (&Method::GET, issuer::DISCOVERY_PATH | issuer::JWKS_PATH | issuer::ACTIONS_TOKEN_PATH)
         | (&Method::POST, issuer::MINT_PATH)
             if services.issuer.is_some() =>
         {
-            issuer::handle(services, request).await
+            let response = issuer::handle(services, request).await;
+            observe::handled(response, "issuer", "issuer", None)
         }
         (&Method::POST | &Method::GET, "/") => aws(services, facts, request).await,
         _ => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+/// Whether the stores answer (`GET /readyz`): 200, or 503 naming the one that does not.
+/// Each gets two seconds.
+async fn readiness(services: &Services) -> Response {
+    match services.readiness(std::time::Duration::from_secs(2)).await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+        }
     }
 }
 
@@ -234,7 +277,10 @@ async fn aws(services: AppState, facts: RequestFacts, request: Request<Body>) ->
                 .into_response();
         }
     };
-    let request_id = berth_core::ids::uuid();
+    let request_id = parts
+        .extensions
+        .get::<observe::RequestId>()
+        .map_or_else(berth_core::ids::uuid, |id| id.0.clone());
     if let Some(target) = target.as_deref()
         && target.starts_with(cloudtrail::TARGET_PREFIX)
     {

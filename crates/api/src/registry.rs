@@ -35,6 +35,10 @@ pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Bo
     if crate::audit::recording(&services) {
         seen.request = Some(RequestSummary::of(&request));
     }
+    let request_id = request
+        .extensions()
+        .get::<crate::observe::RequestId>()
+        .map_or_else(berth_core::ids::uuid, |id| id.0.clone());
     let result = serve(&services, &facts, request, &mut seen).await;
     let failure = result.as_ref().err().map(|e| {
         let (_, code, message, _) = error_parts(e);
@@ -52,14 +56,16 @@ pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Bo
                 ..
             })
     );
-    let mut response = match result {
+    let response = match result {
         Ok(r) => r,
         Err(e) => error_response(&services, e),
     };
+    let operation = seen.operation.map_or("unknown", Op::name);
+    let principal = seen.caller.as_ref().map(Caller::arn);
     if let Some(call) = registry_call(&services, seen, &response, failure.is_some(), refused) {
-        let request_id = berth_core::ids::uuid();
         crate::audit::record(&services, &facts, &request_id, call, failure).await;
     }
+    let mut response = crate::observe::handled(response, "registry", operation, principal);
     response
         .headers_mut()
         .insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
@@ -280,6 +286,7 @@ async fn serve(
     let headers = &parts.headers;
     let unsupported = || RegistryError::oci(ErrorCode::Unsupported, "the operation is unsupported");
     let operation = Op::of(&endpoint, &method, |key| query.contains_key(key));
+    seen.operation = operation;
 
     // A GetDownloadUrlForLayer URL carries its own grant instead of credentials.
     if let (Endpoint::Blob { name, digest }, Some(grant)) = (&endpoint, query.get("X-Berth-Grant"))
@@ -294,9 +301,8 @@ async fn serve(
 
     let caller = basic_caller(services, headers)?;
     let operation = operation.ok_or_else(unsupported)?;
+    seen.caller = Some(caller.clone());
     if seen.request.is_some() {
-        seen.caller = Some(caller.clone());
-        seen.operation = Some(operation);
         seen.endpoint = Some(endpoint.clone());
     }
     let Some(name) = endpoint.name() else {

@@ -99,10 +99,13 @@ pub async fn handle(
         Ok(xml) => success(action, STS_NS, Some(&xml), request_id),
         Err(e) => e.into_response(STS_NS, request_id),
     };
+    let principal = call
+        .as_ref()
+        .and_then(|c: &ApiCall| c.identity.arn.clone().or(c.identity.principal_id.clone()));
     if let Some(call) = call {
         crate::audit::record(services, facts, request_id, call, failure).await;
     }
-    response
+    crate::observe::handled(response, "sts", operation.name(), principal)
 }
 
 /// AssumeRoleWithWebIdentity's record: what CloudTrail records (the provider, the

@@ -141,13 +141,24 @@ pub fn spawn_schedule(
                 collect_garbage(metadata.as_ref(), blobs.as_ref(), policy),
             )
             .await;
+            let metrics = berth_metrics::metrics();
             match run {
                 Ok(Some(Ok(report))) => {
+                    metrics.job_run("gc", true);
+                    metrics.reclaimed("gc", "blobs", report.blobs_deleted);
+                    metrics.reclaimed("gc", "bytes", report.bytes_deleted);
+                    metrics.reclaimed("gc", "uploads", report.uploads_deleted);
                     tracing::info!("garbage collection: {}", describe(&report))
                 }
                 Ok(None) => tracing::debug!("garbage collection is running on another replica"),
-                Ok(Some(Err(e))) => tracing::error!(error = %e, "garbage collection failed"),
-                Err(e) => tracing::error!(error = %e, "garbage collection failed"),
+                Ok(Some(Err(e))) => {
+                    metrics.job_run("gc", false);
+                    tracing::error!(error = %e, "garbage collection failed")
+                }
+                Err(e) => {
+                    metrics.job_run("gc", false);
+                    tracing::error!(error = %e, "garbage collection failed")
+                }
             }
         }
     });

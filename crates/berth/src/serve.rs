@@ -111,10 +111,25 @@ pub struct ServeArgs {
     /// older ones are deleted hourly. 0 keeps them for ever.
     #[arg(long, default_value = "90d", value_parser = crate::gc::parse_duration, env = "BERTH_AUDIT_RETENTION")]
     audit_retention: std::time::Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless set). Keep it off the
+    /// public network: it tells whoever asks how busy the server is.
+    #[arg(long, value_name = "ADDR", env = "BERTH_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Log lines as text (for people) or JSON (one object per line, for log pipelines).
+    /// Every request is one line (target berth::request); BERTH_LOG=info,berth::request=off
+    /// turns those off.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "BERTH_LOG_FORMAT")]
+    log_format: LogFormat,
     /// Record no audit trail (for measuring what it costs, or where something else audits
     /// every request). LookupEvents then finds nothing new.
     #[arg(long, env = "BERTH_NO_AUDIT")]
     no_audit: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_cache_ttl(text: &str) -> Result<std::time::Duration, String> {
@@ -148,7 +163,7 @@ fn lifecycle_interval(args: &ServeArgs) -> anyhow::Result<std::time::Duration> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let lifecycle_every = lifecycle_interval(&args)?;
-    init_logging();
+    init_logging(args.log_format);
     if args.dev && !args.listen.ip().is_loopback() && !args.dev_allow_remote {
         bail!(
             "--dev refuses to listen on the non-loopback address {}: its token issuer would be reachable from other machines. Listen on 127.0.0.1, or add --dev-allow-remote if you mean it",
@@ -182,6 +197,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?,
+        ),
+        None => None,
+    };
     let public_url = args
         .public_url
         .clone()
@@ -217,8 +240,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "dev mode: trusting locally minted tokens for https://token.actions.githubusercontent.com"
         );
     }
+    let metrics_note = match &metrics_listener {
+        Some(l) => format!("; metrics on http://{}/metrics", l.local_addr()?),
+        None => String::new(),
+    };
     println!(
-        "berth ready: listening on {local}, endpoint {public_url} (account {}, region {}{})",
+        "berth ready: listening on {local}, endpoint {public_url} (account {}, region {}{}){metrics_note}",
         args.account_id,
         args.region,
         if args.dev { ", dev issuer on" } else { "" }
@@ -252,6 +279,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(prune_audit_trail(services.clone(), args.audit_retention));
     }
     let app = berth_api::router(services.clone());
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(berth_api::server::serve(
+            listener,
+            berth_api::metrics_router(),
+            None,
+            berth_api::server::Limits {
+                max_connections: 64,
+                ..berth_api::server::Limits::default()
+            },
+            std::future::pending(),
+        ));
+    }
     let limits = berth_api::server::Limits {
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
@@ -330,18 +369,28 @@ async fn apply_lifecycle_policies(services: Arc<Services>, interval: std::time::
             services.ecr().apply_lifecycle_policies(),
         )
         .await;
+        let metrics = berth_metrics::metrics();
         match run {
-            Ok(Some(Ok(run))) if run.expired_images > 0 => tracing::info!(
-                repositories = run.repositories,
-                expired_images = run.expired_images,
-                "lifecycle policies applied"
-            ),
-            Ok(Some(Ok(_))) => {}
+            Ok(Some(Ok(run))) => {
+                metrics.job_run("lifecycle", true);
+                metrics.reclaimed("lifecycle", "images", run.expired_images as u64);
+                if run.expired_images > 0 {
+                    tracing::info!(
+                        repositories = run.repositories,
+                        expired_images = run.expired_images,
+                        "lifecycle policies applied"
+                    );
+                }
+            }
             Ok(None) => tracing::debug!("lifecycle policies are being applied by another replica"),
             Ok(Some(Err(e))) => {
+                metrics.job_run("lifecycle", false);
                 tracing::error!(error = %e, "applying lifecycle policies failed")
             }
-            Err(e) => tracing::error!(error = %e, "applying lifecycle policies failed"),
+            Err(e) => {
+                metrics.job_run("lifecycle", false);
+                tracing::error!(error = %e, "applying lifecycle policies failed")
+            }
         }
     }
 }
@@ -367,11 +416,24 @@ async fn expire_uploads(services: Arc<Services>, max_age: std::time::Duration) {
             berth_core::gc::expire_uploads(metadata.as_ref(), blobs.as_ref(), max_age),
         )
         .await;
+        let metrics = berth_metrics::metrics();
         match run {
-            Ok(Some(Ok(0)) | None) => {}
-            Ok(Some(Ok(deleted))) => tracing::info!(deleted, "removed abandoned uploads"),
-            Ok(Some(Err(e))) => tracing::error!(error = %e, "removing abandoned uploads failed"),
-            Err(e) => tracing::error!(error = %e, "removing abandoned uploads failed"),
+            Ok(None) => {}
+            Ok(Some(Ok(deleted))) => {
+                metrics.job_run("upload-expiry", true);
+                metrics.reclaimed("upload-expiry", "uploads", deleted);
+                if deleted > 0 {
+                    tracing::info!(deleted, "removed abandoned uploads");
+                }
+            }
+            Ok(Some(Err(e))) => {
+                metrics.job_run("upload-expiry", false);
+                tracing::error!(error = %e, "removing abandoned uploads failed")
+            }
+            Err(e) => {
+                metrics.job_run("upload-expiry", false);
+                tracing::error!(error = %e, "removing abandoned uploads failed")
+            }
         }
     }
 }
@@ -392,28 +454,40 @@ async fn prune_audit_trail(services: Arc<Services>, retention: std::time::Durati
             berth_core::audit::prune(metadata, retention),
         )
         .await;
+        let metrics = berth_metrics::metrics();
         match run {
-            Ok(Some(Ok(0)) | None) => {}
-            Ok(Some(Ok(deleted))) => tracing::info!(deleted, "deleted expired audit events"),
+            Ok(None) => {}
+            Ok(Some(Ok(deleted))) => {
+                metrics.job_run("audit-retention", true);
+                metrics.reclaimed("audit-retention", "audit_events", deleted);
+                if deleted > 0 {
+                    tracing::info!(deleted, "deleted expired audit events");
+                }
+            }
             Ok(Some(Err(e))) | Err(e) => {
+                metrics.job_run("audit-retention", false);
                 tracing::error!(error = %e, "deleting expired audit events failed")
             }
         }
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
         // Colours only for a person at a terminal, never in log files or pipes.
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .try_init();
+        LogFormat::Text => builder
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            )
+            .try_init(),
+    };
 }
 
 async fn shutdown_signal() {

@@ -421,6 +421,7 @@ impl AuditTrail {
             .dropped
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
+        berth_metrics::metrics().audit_events("dropped", 1);
         tracing::error!(dropped_total = total, why, "audit event dropped");
     }
 
@@ -487,7 +488,10 @@ async fn store_batch(store: &dyn MetadataStore, batch: &[AuditEventRecord]) {
     let mut pause = Duration::from_millis(100);
     loop {
         match store.append_audit_events(batch).await {
-            Ok(()) => return,
+            Ok(()) => {
+                berth_metrics::metrics().audit_events("stored", batch.len() as u64);
+                return;
+            }
             Err(e) => {
                 tracing::error!(error = %e, events = batch.len(), "storing audit events failed; retrying");
                 tokio::time::sleep(pause).await;

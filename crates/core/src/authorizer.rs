@@ -272,12 +272,14 @@ impl Authorizer {
                 context: &context,
             };
             if berth_policy::decide(&set, &request) != Decision::Allow {
+                berth_metrics::metrics().authorization(false);
                 return Err(WebIdentityRefusal {
                     action,
                     explanation: berth_policy::explain(&set, &request).summary(),
                 });
             }
         }
+        berth_metrics::metrics().authorization(true);
         Ok(())
     }
 
@@ -299,6 +301,23 @@ impl Authorizer {
     /// request that is several ECR actions at once, such as a monolithic blob upload),
     /// reading the caller's policies once; the first action refused is the one reported.
     pub async fn authorize_all(
+        &self,
+        caller: &Caller,
+        actions: &[&str],
+        resource: &str,
+        resource_policy: Option<&Policy>,
+        facts: &RequestFacts,
+    ) -> Result<(), AuthzError> {
+        let decision = self
+            .decide_all(caller, actions, resource, resource_policy, facts)
+            .await;
+        if !matches!(decision, Err(AuthzError::Internal(_))) {
+            berth_metrics::metrics().authorization(decision.is_ok());
+        }
+        decision
+    }
+
+    async fn decide_all(
         &self,
         caller: &Caller,
         actions: &[&str],

@@ -172,6 +172,12 @@ impl JwksCache {
     }
 
     async fn fetch(&self, issuer: &str) -> Result<JwkSet, JwksError> {
+        let fetched = self.fetch_keys(issuer).await;
+        berth_metrics::metrics().jwks_fetch(fetched.is_ok());
+        fetched
+    }
+
+    async fn fetch_keys(&self, issuer: &str) -> Result<JwkSet, JwksError> {
         let discovery_url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')

@@ -117,6 +117,26 @@ impl Services {
         (&self.metadata, &self.blobs)
     }
 
+    /// Whether both stores answer within `wait` each: `Err` names the one that does not.
+    pub async fn readiness(&self, wait: std::time::Duration) -> Result<(), String> {
+        match tokio::time::timeout(wait, self.metadata.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("the metadata store: {e}")),
+            Err(_) => return Err("the metadata store did not answer in time".into()),
+        }
+        // Any digest will do: the question is whether the store answers, not what.
+        let Ok(probe) = berth_types::Digest::parse(
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ) else {
+            return Err("the readiness probe's digest does not parse".into());
+        };
+        match tokio::time::timeout(wait, self.blobs.stat(&probe)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the blob store: {e}")),
+            Err(_) => Err("the blob store did not answer in time".into()),
+        }
+    }
+
     /// Loads (or creates on first start) the signing keys and assembles the services.
     pub async fn new(
         config: ServerConfig,

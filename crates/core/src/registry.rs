@@ -119,6 +119,30 @@ impl RegistryOperation {
         })
     }
 
+    /// The operation's name, for metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::VersionCheck => "VersionCheck",
+            Self::Catalog => "Catalog",
+            Self::ListTags => "ListTags",
+            Self::GetManifest => "GetManifest",
+            Self::HeadManifest => "HeadManifest",
+            Self::PutManifest => "PutManifest",
+            Self::DeleteManifest => "DeleteManifest",
+            Self::ListReferrers => "ListReferrers",
+            Self::HeadBlob => "HeadBlob",
+            Self::GetBlob => "GetBlob",
+            Self::DeleteBlob => "DeleteBlob",
+            Self::StartUpload => "StartUpload",
+            Self::UploadWhole => "UploadWhole",
+            Self::MountBlob => "MountBlob",
+            Self::UploadChunk => "UploadChunk",
+            Self::CompleteUpload => "CompleteUpload",
+            Self::UploadStatus => "UploadStatus",
+            Self::CancelUpload => "CancelUpload",
+        }
+    }
+
     /// The ECR API operation CloudTrail records a registry request as (ECR's own registry
     /// logs a `docker push` as InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload
     /// and PutImage, a pull as BatchGetImage and GetDownloadUrlForLayer). The version

@@ -374,6 +374,27 @@ impl Sts<'_> {
         facts: &RequestFacts,
         seen: &mut WebIdentitySeen,
     ) -> Result<AssumeRoleWithWebIdentityOutput, StsError> {
+        let result = self.assume_with_token(input, facts, seen).await;
+        let verification = match &result {
+            Err(StsError::InvalidIdentityToken(_)) => Some("invalid"),
+            Err(StsError::ExpiredToken(_)) => Some("expired"),
+            Err(StsError::IdpCommunication(_)) => Some("provider_unreachable"),
+            _ if seen.verified => Some("verified"),
+            // Refused before the token was looked at (a malformed request).
+            _ => None,
+        };
+        if let Some(result) = verification {
+            berth_metrics::metrics().token_verification(result);
+        }
+        result
+    }
+
+    async fn assume_with_token(
+        &self,
+        input: &AssumeRoleWithWebIdentityInput,
+        facts: &RequestFacts,
+        seen: &mut WebIdentitySeen,
+    ) -> Result<AssumeRoleWithWebIdentityOutput, StsError> {
         let now = crate::now_unix();
         // Parameter constraints from the STS model come first, as in AWS.
         let session_name = role_arn_and_session_name(&input.role_arn, &input.role_session_name)?;
@@ -769,7 +790,11 @@ impl Sts<'_> {
                 crate::authorizer::AuthzError::Denied(d) => StsError::AccessDenied(d),
                 crate::authorizer::AuthzError::Internal(i) => StsError::Internal(i),
             })?
-            .map_err(denied)?;
+            .inspect(|()| berth_metrics::metrics().authorization(true))
+            .map_err(|explanation| {
+                berth_metrics::metrics().authorization(false);
+                denied(explanation)
+            })?;
         if duration > CHAINED_MAX_DURATION {
             return Err(StsError::Validation(
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into(),

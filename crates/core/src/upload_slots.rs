@@ -83,6 +83,7 @@ impl UploadSlots {
         }
         *count += 1;
         in_use.total += 1;
+        berth_metrics::metrics().uploads_in_progress().inc();
         Ok(UploadSlot { slots: self, key })
     }
 }
@@ -95,6 +96,7 @@ impl Default for UploadSlots {
 
 impl Drop for UploadSlot<'_> {
     fn drop(&mut self) {
+        berth_metrics::metrics().uploads_in_progress().dec();
         let mut in_use = self
             .slots
             .in_use

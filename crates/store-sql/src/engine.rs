@@ -193,16 +193,26 @@ bind_as! {
 
 /// Runs a built query on whichever engine `on` belongs to, mapping the engine's result
 /// with `$sqlite` or `$postgres`.
+/// Runs a statement on its engine, timed for the `berth_store_query_duration` metric
+/// (the time includes waiting for a connection or SQLite's writer).
 macro_rules! run {
-    ($query:ident, $on:expr, $method:ident, $sqlite:expr, $postgres:expr) => {
-        match $on {
-            Exec::SqlitePool(p) => $query.sqlite().$method(p).await.map($sqlite),
-            Exec::SqliteConn(c) => $query.sqlite().$method(c).await.map($sqlite),
-            Exec::PgPool(p) => $query.postgres().$method(p).await.map($postgres),
-            Exec::PgConn(c) => $query.postgres().$method(c).await.map($postgres),
-        }
-        .map_err(db)
-    };
+    ($query:ident, $on:expr, $method:ident, $sqlite:expr, $postgres:expr) => {{
+        let started = std::time::Instant::now();
+        let (engine, result) = match $on {
+            Exec::SqlitePool(p) => ("sqlite", $query.sqlite().$method(p).await.map($sqlite)),
+            Exec::SqliteConn(c) => ("sqlite", $query.sqlite().$method(c).await.map($sqlite)),
+            Exec::PgPool(p) => (
+                "postgres",
+                $query.postgres().$method(p).await.map($postgres),
+            ),
+            Exec::PgConn(c) => (
+                "postgres",
+                $query.postgres().$method(c).await.map($postgres),
+            ),
+        };
+        berth_metrics::metrics().store_query(engine, started.elapsed());
+        result.map_err(db)
+    }};
 }
 
 /// One SQL statement and its arguments.

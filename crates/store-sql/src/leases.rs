@@ -158,6 +158,11 @@ impl LeaseStore for SqlStore {
             .await?;
         Ok(())
     }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let _: i64 = query("SELECT 1 AS one").scalar(self.db.reader()).await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

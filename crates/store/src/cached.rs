@@ -733,6 +733,10 @@ impl<S: MetadataStore> LeaseStore for CachedMetadataStore<S> {
         self.inner.release_job_lease(job, holder).await
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+
     async fn prune_blob_leases_and_claims(&self, before: i64) -> StoreResult<()> {
         self.write(self.inner.prune_blob_leases_and_claims(before))
             .await

@@ -515,6 +515,10 @@ pub trait LeaseStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Gives up `holder`'s lease on `job`; a lease someone else holds is left alone.
     async fn release_job_lease(&self, job: &str, holder: &str) -> StoreResult<()>;
+
+    // --- Health ---------------------------------------------------------------------
+    /// One round trip to the store, reading nothing (readiness checks).
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// Signing and sealing keys.

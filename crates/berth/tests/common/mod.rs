@@ -17,6 +17,8 @@ pub struct Server {
     child: Option<Child>,
     pub data_dir: PathBuf,
     pub addr: String,
+    /// The metrics listener's address, with `--metrics-listen`.
+    pub metrics_addr: Option<String>,
     pub started_in: Duration,
 }
 
@@ -44,8 +46,19 @@ impl Server {
 
     /// Starts `berth serve --dev` with its log (WARN and above) written to `log`.
     pub fn start_logged(data_dir: &Path, addr: &str, log: &Path) -> Server {
+        Self::start_logged_with(data_dir, addr, &["--dev"], &[], log)
+    }
+
+    /// Starts `berth serve` with extra flags and variables, its log written to `log`.
+    pub fn start_logged_with(
+        data_dir: &Path,
+        addr: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Server {
         let file = std::fs::File::create(log).expect("create the server log");
-        Self::spawn(data_dir, addr, &["--dev"], &[], Stdio::from(file))
+        Self::spawn(data_dir, addr, flags, env, Stdio::from(file))
     }
 
     fn spawn(
@@ -86,12 +99,18 @@ impl Server {
             .and_then(|r| r.split(',').next())
             .unwrap()
             .to_owned();
+        let metrics_addr = line
+            .split("metrics on http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .map(str::to_owned);
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Server {
             child: Some(child),
             data_dir: data_dir.to_owned(),
             addr,
+            metrics_addr,
             started_in: started.elapsed(),
         }
     }
