@@ -4,7 +4,7 @@
 
 use axum::response::Response;
 use berth_core::Services;
-use berth_core::audit::LookupEvents;
+use berth_core::audit::{CloudTrailOperation, LookupEvents};
 use berth_core::authorizer::RequestFacts;
 use berth_core::error::CloudTrailError;
 use berth_core::model::AuditFilter;
@@ -86,12 +86,15 @@ pub async fn handle(
     let result = async {
         let caller = authenticate(services, parts, body, "cloudtrail")?;
         principal = Some(caller.arn());
-        let operation = target.strip_prefix(TARGET_PREFIX).unwrap_or_default();
-        if operation != "LookupEvents" {
+        let name = target.strip_prefix(TARGET_PREFIX).unwrap_or_default();
+        let Some(operation) = CloudTrailOperation::from_name(name) else {
             return Err(error(
                 "UnknownOperationException",
-                format!("operation `{operation}` is not supported"),
+                format!("operation `{name}` is not supported"),
             ));
+        };
+        match operation {
+            CloudTrailOperation::LookupEvents => {}
         }
         let input: LookupEventsInput = serde_json::from_slice(if body.is_empty() {
             b"{}"

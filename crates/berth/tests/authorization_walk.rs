@@ -1,13 +1,14 @@
 //! Every route refuses a caller the policies do not allow, in its protocol's words. The
 //! routes come from the routers' own tables (`RegistryOperation::ALL`, `EcrOperation::ALL`,
-//! `IamOperation::ALL` and their samples, the same tables the registry, the ECR API and
-//! IAM dispatch on), so a route added without a decision shows up here as a route that
+//! `IamOperation::ALL`, `CloudTrailOperation::ALL` and their samples, the same tables the
+//! registry, the ECR API, IAM and CloudTrail dispatch on), so a route added without a decision shows up here as a route that
 //! answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use base64::Engine;
+use berth_core::audit::CloudTrailOperation;
 use berth_core::ecr::operation::EcrOperation;
 use berth_core::iam::operation::IamOperation;
 use berth_core::registry::RegistryOperation;
@@ -232,6 +233,54 @@ async fn every_ecr_operation_refuses_a_caller_without_its_action() {
             answer["__type"], "AccessDeniedException",
             "{operation:?}: {answer}"
         );
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&operation.action()),
+            "{operation:?}: the denial names another action: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_cloudtrail_operation_refuses_a_caller_without_its_action() {
+    let (_tmp, server, clients) = start();
+    let endpoint = server.endpoint();
+    let session = clients.role_session("NoTrail", &allowed_only_caller_identity());
+    for &operation in CloudTrailOperation::ALL {
+        let call = |creds: Creds| {
+            let endpoint = endpoint.clone();
+            async move {
+                let target = format!(
+                    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{}",
+                    operation.name()
+                );
+                let headers = [
+                    ("content-type", "application/x-amz-json-1.1"),
+                    ("x-amz-target", target.as_str()),
+                ];
+                let (status, text) = signed_call(
+                    &endpoint,
+                    &creds,
+                    "cloudtrail",
+                    &headers,
+                    operation.sample(),
+                )
+                .await;
+                let json: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+                (status, json)
+            }
+        };
+        let (root_status, root_body) = call(root()).await;
+        assert_eq!(root_status, 200, "{operation:?} as root: {root_body}");
+        let (status, answer) = call(session.clone()).await;
+        assert_eq!(
+            answer["__type"], "AccessDeniedException",
+            "{operation:?}: {answer}"
+        );
+        assert_eq!(status, 400, "{operation:?}: {answer}");
         assert!(
             answer["message"]
                 .as_str()

@@ -614,6 +614,12 @@ pub fn timestamp(unix_seconds: i64) -> String {
 
 // --- LookupEvents ------------------------------------------------------------------------
 
+operation_table! {
+    /// The CloudTrail operations Berth answers: the router's table.
+    CloudTrailOperation, "cloudtrail", "A minimal valid JSON input.":
+    LookupEvents => "{}",
+}
+
 /// CloudTrail's page size bound.
 pub const MAX_LOOKUP_RESULTS: usize = 50;
 
