@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::query::Params;
+pub(crate) use crate::query::recorded::query_parameters;
 
 /// Members of a JSON request longer than this are recorded as a note of their size, not
 /// parsed (a manifest is, at 4 MiB; a layer part is never read at all).
@@ -54,84 +55,6 @@ pub(crate) async fn record(
 
 pub(crate) fn recording(services: &Services) -> bool {
     services.audit_trail.is_enabled()
-}
-
-/// `RoleName` → `roleName`, `OpenIDConnectProviderArn` → `openIDConnectProviderArn`,
-/// `ClientIDList` → `clientIDList`: CloudTrail lowers the leading capital (and a leading
-/// acronym's letters but the last before a lowercase letter).
-fn lower_camel(name: &str) -> String {
-    let upper = name.chars().take_while(char::is_ascii_uppercase).count();
-    let lowered = match upper {
-        0 => 0,
-        n if n == name.len() => n,
-        1 => 1,
-        n => n - 1,
-    };
-    name.chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i < lowered {
-                c.to_ascii_lowercase()
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// The largest list index recorded: a request naming `member.100000` is not expanded.
-const MAX_LIST_INDEX: usize = 1_000;
-
-/// IAM and STS Query parameters as CloudTrail records them: `Tags.member.1.Key=k` becomes
-/// `"tags": [{"key": "k"}]`; `Action` and `Version` are left out.
-pub(crate) fn query_parameters(params: &Params) -> Option<Value> {
-    let mut root = Value::Object(Map::new());
-    let mut sorted: Vec<(&str, &str)> = params
-        .iter()
-        .filter(|(k, _)| *k != "Action" && *k != "Version")
-        .collect();
-    sorted.sort_unstable();
-    for (key, value) in sorted {
-        let path: Vec<&str> = key.split('.').collect();
-        insert(&mut root, &path, value);
-    }
-    match &root {
-        Value::Object(m) if m.is_empty() => None,
-        _ => Some(root),
-    }
-}
-
-fn insert(node: &mut Value, path: &[&str], value: &str) {
-    match path {
-        [] => *node = Value::String(value.to_owned()),
-        ["member", index, rest @ ..] => {
-            let Some(i) = index
-                .parse::<usize>()
-                .ok()
-                .filter(|i| (1..=MAX_LIST_INDEX).contains(i))
-            else {
-                return;
-            };
-            if !node.is_array() {
-                *node = Value::Array(Vec::new());
-            }
-            if let Value::Array(items) = node {
-                if items.len() < i {
-                    items.resize(i, Value::Null);
-                }
-                insert(&mut items[i - 1], rest, value);
-            }
-        }
-        [name, rest @ ..] => {
-            if !node.is_object() {
-                *node = Value::Object(Map::new());
-            }
-            if let Value::Object(members) = node {
-                let child = members.entry(lower_camel(name)).or_insert(Value::Null);
-                insert(child, rest, value);
-            }
-        }
-    }
 }
 
 /// A JSON request's members, without parsing the large ones (a layer part is never read).
@@ -237,39 +160,6 @@ pub(crate) fn assumed_role_elements(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_lose_their_leading_capital_as_in_cloudtrail() {
-        for (name, expected) in [
-            ("RoleName", "roleName"),
-            ("OpenIDConnectProviderArn", "openIDConnectProviderArn"),
-            ("ClientIDList", "clientIDList"),
-            ("URL", "url"),
-            ("Url", "url"),
-            ("already", "already"),
-        ] {
-            assert_eq!(lower_camel(name), expected, "{name}");
-        }
-    }
-
-    #[test]
-    fn query_lists_and_structures_nest() {
-        let parts = http::Request::post("/").body(()).unwrap().into_parts().0;
-        let body = b"Action=CreateRole&Version=2010-05-08&RoleName=r&Tags.member.2.Key=b\
-                     &Tags.member.1.Key=a&Tags.member.1.Value=1&ClientIDList.member.1=x\
-                     &Huge.member.100000=no";
-        let params = Params::from_request(&parts, body).unwrap();
-        let value = query_parameters(&params).unwrap();
-        assert_eq!(
-            value,
-            json!({
-                "roleName": "r",
-                "tags": [{"key": "a", "value": "1"}, {"key": "b"}],
-                "clientIDList": ["x"],
-                "huge": null,
-            })
-        );
-    }
 
     #[test]
     fn json_members_are_kept_but_layer_bytes_never_read() {

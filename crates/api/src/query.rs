@@ -6,6 +6,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_xml::escape::escape;
 
 mod params;
+pub mod recorded;
 pub use params::Params;
 
 pub const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";

@@ -413,6 +413,58 @@ fn a_web_identity_push_and_a_refused_assume_come_back_from_cloudtrail() {
         exported += records["Records"].as_array().unwrap().len();
     }
     assert!(exported >= pushed.len() + assumes.len(), "{exported}");
+    // The same files to an S3 bucket (moto's server).
+    let (_moto, s3) = start_moto(tmp.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let created = runtime.block_on(reqwest::Client::new().put(format!("{s3}/trail")).send());
+    assert!(created.unwrap().status().is_success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "audit",
+            "export",
+            "--since",
+            "1h",
+            "--to",
+            "s3://trail/exported",
+        ])
+        .args([
+            "--endpoint-url",
+            &c.endpoint,
+            "--region",
+            REGION,
+            "--s3-endpoint",
+            &s3,
+        ])
+        .env("AWS_ACCESS_KEY_ID", ROOT_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+        .env("AWS_CONFIG_FILE", tmp.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            tmp.path().join("no-credentials"),
+        )
+        .env("BERTH_S3_ACCESS_KEY_ID", "testing")
+        .env("BERTH_S3_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, listing) = get(&format!("{s3}/trail?list-type=2&prefix=exported/AWSLogs/"));
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(
+        listing.matches("<Key>").count(),
+        files.len(),
+        "the bucket holds other files than the directory: {listing}"
+    );
+    assert!(
+        listing.contains(&format!("exported/AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/")),
+        "{listing}"
+    );
 
     // Nothing secret anywhere: not in the database, not in what lookups return.
     let everything = c

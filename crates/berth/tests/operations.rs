@@ -6,48 +6,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(url: &str) -> (u16, String) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        match reqwest::Client::new()
-            .get(url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-        {
-            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
-            Err(e) => (0, e.to_string()),
-        }
-    })
-}
 
 #[test]
 fn prometheus_scrapes_the_metrics_endpoint() {
@@ -151,28 +114,6 @@ fn prometheus_scrapes_the_metrics_endpoint() {
     }
     let denied_or_failed = query("sum(berth_requests_total{status=~\"4..\"})").unwrap();
     assert!(denied_or_failed >= 1.0);
-}
-
-/// moto's S3 server from the test virtualenv, on a free port.
-fn start_moto(dir: &Path) -> (Killed, String) {
-    let python = common::idp::python();
-    let bin = Path::new(&python).parent().unwrap().join("moto_server");
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join("moto.log")).unwrap(),
-        ))
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {} (installed by scripts/test.sh): {e}", bin.display()));
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{endpoint}/moto-api/")).0 != 200 {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    (Killed(child), endpoint)
 }
 
 #[test]
