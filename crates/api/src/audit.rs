@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use berth_core::Services;
 use berth_core::audit::{ApiCall, CallError, EventSource, TrailResource, UserIdentity};
 use berth_core::authorizer::RequestFacts;
+use berth_core::{Caller, Services};
+use bytes::Bytes;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
@@ -80,12 +81,11 @@ pub(crate) fn json_parameters(body: &[u8]) -> Option<Value> {
 }
 
 /// The resources an IAM request names by its parameters.
-pub(crate) fn iam_resources(services: &Services, params: &Params) -> Vec<TrailResource> {
-    let account = services.config.account_id.to_string();
+fn iam_resources(account: &str, params: &Params) -> Vec<TrailResource> {
     let mut resources = Vec::new();
     if let Some(role) = params.get("RoleName") {
         resources.push(TrailResource::role(
-            &account,
+            account,
             &format!("arn:aws:iam::{account}:role/{role}"),
         ));
     }
@@ -96,7 +96,7 @@ pub(crate) fn iam_resources(services: &Services, params: &Params) -> Vec<TrailRe
         if let Some(arn) = params.get(parameter) {
             resources.push(TrailResource {
                 arn: arn.to_owned(),
-                account_id: account.clone(),
+                account_id: account.to_owned(),
                 resource_type,
                 name: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
             });
@@ -106,7 +106,7 @@ pub(crate) fn iam_resources(services: &Services, params: &Params) -> Vec<TrailRe
 }
 
 /// The repository an ECR request names (`repositoryName`, or a repository ARN).
-pub(crate) fn ecr_resources(services: &Services, parameters: Option<&Value>) -> Vec<TrailResource> {
+fn ecr_resources(account: &str, region: &str, parameters: Option<&Value>) -> Vec<TrailResource> {
     let name = parameters.and_then(|p| {
         p.get("repositoryName").and_then(Value::as_str).or_else(|| {
             p.get("resourceArn")
@@ -115,7 +115,7 @@ pub(crate) fn ecr_resources(services: &Services, parameters: Option<&Value>) -> 
                 .map(|(_, name)| name)
         })
     });
-    name.map(|name| repository(services, name))
+    name.map(|name| TrailResource::repository(account, region, name))
         .into_iter()
         .collect()
 }
@@ -128,10 +128,56 @@ pub(crate) fn repository(services: &Services, name: &str) -> TrailResource {
     )
 }
 
-/// An STS call's record; the identity is the caller's, or the web identity's.
-pub(crate) fn sts_call(name: &'static str, identity: UserIdentity, params: &Params) -> ApiCall {
-    let mut call = ApiCall::new(EventSource::Sts, name, identity);
-    call.request_parameters = query_parameters(params);
+/// The bytes a Query request's parameters were read from: the form body, or a GET's
+/// query string. Kept (a reference count, not a copy) for the writer to read again.
+fn query_source(parts: &http::request::Parts, body: &Bytes) -> Bytes {
+    if parts.method == http::Method::GET {
+        Bytes::copy_from_slice(parts.uri.query().unwrap_or_default().as_bytes())
+    } else {
+        body.clone()
+    }
+}
+
+/// A Query call's record (IAM, STS), its parameters and resources read by the writer.
+pub(crate) fn query_call(
+    services: &Services,
+    source: EventSource,
+    name: &'static str,
+    caller: Option<Caller>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> ApiCall {
+    let mut call = ApiCall::new(source, name, UserIdentity::default());
+    call.caller = caller;
+    let form = query_source(parts, body);
+    let account = services.config.account_id.to_string();
+    call.completion = Some(Box::new(move |call: &mut ApiCall| {
+        let Ok(params) = Params::from_form(&form) else {
+            return;
+        };
+        call.request_parameters = query_parameters(&params);
+        if source == EventSource::Iam {
+            call.resources = iam_resources(&account, &params);
+        }
+    }));
+    call
+}
+
+/// An ECR call's record, its parameters and repository read by the writer.
+pub(crate) fn ecr_call(
+    services: &Services,
+    name: &'static str,
+    caller: Caller,
+    body: &Bytes,
+) -> ApiCall {
+    let mut call = ApiCall::by(EventSource::Ecr, name, caller);
+    let body = body.clone();
+    let account = services.config.account_id.to_string();
+    let region = services.config.region.clone();
+    call.completion = Some(Box::new(move |call: &mut ApiCall| {
+        call.request_parameters = json_parameters(&body);
+        call.resources = ecr_resources(&account, &region, call.request_parameters.as_ref());
+    }));
     call
 }
 

@@ -14,8 +14,6 @@ use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use berth_core::audit::{ApiCall, EventSource, UserIdentity};
-
 use crate::auth::authenticate;
 use crate::error::JsonError;
 
@@ -71,18 +69,14 @@ pub async fn handle(
             explanation: None,
         })?;
         handled = (op.name(), Some(caller.arn()));
-        if crate::audit::recording(services) {
-            let mut record = ApiCall::new(EventSource::Ecr, op.name(), UserIdentity::of(&caller));
-            record.request_parameters = crate::audit::json_parameters(body);
-            record.resources =
-                crate::audit::ecr_resources(services, record.request_parameters.as_ref());
-            call = Some(record);
-        }
         // Each operation reads its input straight into its typed struct: members it does
         // not know are skipped without being built, so a body's memory is its own size.
         let input: &[u8] = if body.is_empty() { b"{}" } else { body };
-        let out = operation(services, facts, &caller, op, input).await?;
-        Ok::<Value, JsonError>(out)
+        let out = operation(services, facts, &caller, op, input).await;
+        if crate::audit::recording(services) {
+            call = Some(crate::audit::ecr_call(services, op.name(), caller, body));
+        }
+        out
     }
     .await;
     if let Some(mut call) = call {

@@ -8,7 +8,7 @@ use berth_core::iam::{CreatePolicyInput, CreateRoleInput, ListPoliciesFilter, Pa
 use berth_core::model::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
 use http::request::Parts;
 
-use berth_core::audit::{ApiCall, EventSource, UserIdentity};
+use berth_core::audit::EventSource;
 
 use crate::auth::authenticate;
 use crate::error::QueryError;
@@ -22,7 +22,7 @@ pub async fn handle(
     services: &Services,
     facts: &RequestFacts,
     parts: &Parts,
-    body: &[u8],
+    body: &bytes::Bytes,
     params: &Params,
     request_id: &str,
 ) -> Response {
@@ -33,14 +33,18 @@ pub async fn handle(
         Ok(caller) => match IamOperation::from_name(&action) {
             Some(known) => {
                 handled = (known.name(), Some(caller.arn()));
+                let result = operation(services, facts, &caller, known, params).await;
                 if crate::audit::recording(services) {
-                    let mut record =
-                        ApiCall::new(EventSource::Iam, known.name(), UserIdentity::of(&caller));
-                    record.request_parameters = crate::audit::query_parameters(params);
-                    record.resources = crate::audit::iam_resources(services, params);
-                    call = Some(record);
+                    call = Some(crate::audit::query_call(
+                        services,
+                        EventSource::Iam,
+                        known.name(),
+                        Some(caller),
+                        parts,
+                        body,
+                    ));
                 }
-                operation(services, facts, &caller, known, params).await
+                result
             }
             None => Err(None),
         },

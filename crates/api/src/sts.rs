@@ -2,14 +2,14 @@
 
 use axum::response::Response;
 use berth_core::Services;
-use berth_core::audit::{ApiCall, TrailResource, UserIdentity};
+use berth_core::audit::{ApiCall, EventSource, TrailResource, UserIdentity};
 use berth_core::authorizer::RequestFacts;
 use berth_core::sts::operation::StsOperation;
 use berth_core::sts::{AssumeRoleInput, AssumeRoleWithWebIdentityInput, WebIdentitySeen};
 use http::request::Parts;
 use serde_json::{Map, Value, json};
 
-use crate::audit::{assumed_role_elements, sts_call};
+use crate::audit::{assumed_role_elements, query_call};
 use crate::auth::authenticate;
 use crate::error::QueryError;
 use crate::query::{Params, STS_NS, Xml, error_response, success, timestamp};
@@ -20,7 +20,7 @@ pub async fn handle(
     services: &Services,
     facts: &RequestFacts,
     parts: &Parts,
-    body: &[u8],
+    body: &bytes::Bytes,
     params: &Params,
     request_id: &str,
 ) -> Response {
@@ -51,7 +51,9 @@ pub async fn handle(
             let mut seen = WebIdentitySeen::default();
             let result = assume_role_with_web_identity(services, facts, params, &mut seen).await;
             if recording {
-                call = Some(web_identity_call(params, &seen, &result));
+                call = Some(web_identity_call(
+                    services, parts, body, params, seen, &result,
+                ));
             }
             result.map(|(xml, _)| xml)
         }
@@ -59,7 +61,14 @@ pub async fn handle(
             Ok(caller) => {
                 let result = assume_role(services, facts, &caller, params).await;
                 if recording {
-                    let mut record = sts_call(operation.name(), UserIdentity::of(&caller), params);
+                    let mut record = query_call(
+                        services,
+                        EventSource::Sts,
+                        operation.name(),
+                        Some(caller),
+                        parts,
+                        body,
+                    );
                     if let Ok((_, elements)) = &result {
                         record.response_elements = Some(Value::Object(elements.clone()));
                     }
@@ -75,17 +84,20 @@ pub async fn handle(
         },
         StsOperation::GetCallerIdentity => match authenticate(services, parts, body, "sts") {
             Ok(caller) => {
-                if recording {
-                    call = Some(sts_call(
-                        operation.name(),
-                        UserIdentity::of(&caller),
-                        params,
-                    ));
-                }
                 let mut x = Xml::new();
                 x.text("Arn", &caller.arn())
                     .text("UserId", &caller.user_id())
                     .text("Account", caller.account());
+                if recording {
+                    call = Some(query_call(
+                        services,
+                        EventSource::Sts,
+                        operation.name(),
+                        Some(caller),
+                        parts,
+                        body,
+                    ));
+                }
                 Ok(x.finish())
             }
             Err(e) => Err(e.into()),
@@ -99,9 +111,7 @@ pub async fn handle(
         Ok(xml) => success(action, STS_NS, Some(&xml), request_id),
         Err(e) => e.into_response(STS_NS, request_id),
     };
-    let principal = call
-        .as_ref()
-        .and_then(|c: &ApiCall| c.identity.arn.clone().or(c.identity.principal_id.clone()));
+    let principal = call.as_ref().and_then(ApiCall::principal);
     if let Some(call) = call {
         crate::audit::record(services, facts, request_id, call, failure).await;
     }
@@ -112,17 +122,23 @@ pub async fn handle(
 /// subject, the audience), and Berth's additions: the token's identifying claims, and
 /// whether its signature was verified.
 fn web_identity_call(
+    services: &Services,
+    parts: &Parts,
+    body: &bytes::Bytes,
     params: &Params,
-    seen: &WebIdentitySeen,
+    seen: WebIdentitySeen,
     result: &Result<(String, Map<String, Value>), QueryError>,
 ) -> ApiCall {
     let subject = seen.claims.get("sub").map(String::as_str);
-    let identity = UserIdentity::web_identity(seen.provider_arn.as_deref(), subject);
-    let mut call = sts_call(
+    let mut call = query_call(
+        services,
+        EventSource::Sts,
         StsOperation::AssumeRoleWithWebIdentity.name(),
-        identity,
-        params,
+        None,
+        parts,
+        body,
     );
+    call.identity = UserIdentity::web_identity(seen.provider_arn.as_deref(), subject);
     if let Ok((_, elements)) = result {
         call.response_elements = Some(Value::Object(elements.clone()));
     }

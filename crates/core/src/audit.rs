@@ -282,13 +282,18 @@ pub struct CallError {
     pub message: String,
 }
 
+/// Work on a call's record that can wait for the writer (reading the request's parameters
+/// out of its body, say): it runs off the request's path.
+pub type Completion = Box<dyn FnOnce(&mut ApiCall) + Send>;
+
 /// One call as the api saw it. The trail adds the time, the ids, the region and the
 /// request's source.
-#[derive(Debug, Clone)]
 pub struct ApiCall {
     pub source: EventSource,
     pub name: &'static str,
     pub identity: UserIdentity,
+    /// The signed-in caller, whose `identity` the writer makes (off the request's path).
+    pub caller: Option<Caller>,
     pub request_id: String,
     /// The request's parameters; secrets are removed before anything is stored.
     pub request_parameters: Option<Value>,
@@ -297,6 +302,8 @@ pub struct ApiCall {
     pub resources: Vec<TrailResource>,
     /// Berth's additions: a web identity's claims, a denial's explanation.
     pub additional: Map<String, Value>,
+    /// Run by the writer before the record is made.
+    pub completion: Option<Completion>,
 }
 
 impl ApiCall {
@@ -305,12 +312,34 @@ impl ApiCall {
             source,
             name,
             identity,
+            caller: None,
             request_id: String::new(),
             request_parameters: None,
             response_elements: None,
             error: None,
             resources: Vec::new(),
             additional: Map::new(),
+            completion: None,
+        }
+    }
+
+    /// A call by a signed-in caller, whose identity the writer makes.
+    pub fn by(source: EventSource, name: &'static str, caller: Caller) -> Self {
+        Self {
+            caller: Some(caller),
+            ..Self::new(source, name, UserIdentity::default())
+        }
+    }
+
+    /// The caller's ARN, or the web identity's principal.
+    pub fn principal(&self) -> Option<String> {
+        match &self.caller {
+            Some(caller) => Some(caller.arn()),
+            None => self
+                .identity
+                .arn
+                .clone()
+                .or(self.identity.principal_id.clone()),
         }
     }
 }
@@ -461,7 +490,7 @@ async fn write_batches(
         let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
         while let Some(message) = next.take() {
             match message {
-                Message::Event(event) => batch.push(to_record(&event, &account, &region)),
+                Message::Event(event) => batch.push(to_record(*event, &account, &region)),
                 Message::Flush(done) => flushes.push(done),
             }
             if batch.len() >= MAX_BATCH || !flushes.is_empty() {
@@ -501,33 +530,43 @@ async fn store_batch(store: &dyn MetadataStore, batch: &[AuditEventRecord]) {
     }
 }
 
-fn to_record(event: &PendingEvent, account: &str, region: &str) -> AuditEventRecord {
-    let call = &event.call;
-    let event_id = crate::ids::uuid();
-    let read_only = is_read_only(call.name);
-    let mut request_parameters = call.request_parameters.clone();
-    let mut response_elements = call.response_elements.clone();
-    for value in [&mut request_parameters, &mut response_elements]
+fn to_record(event: PendingEvent, account: &str, region: &str) -> AuditEventRecord {
+    let PendingEvent {
+        call: mut owned,
+        time_ms,
+        source_ip,
+        user_agent,
+    } = event;
+    if let Some(complete) = owned.completion.take() {
+        complete(&mut owned);
+    }
+    if let Some(caller) = &owned.caller {
+        owned.identity = UserIdentity::of(caller);
+    }
+    for value in [&mut owned.request_parameters, &mut owned.response_elements]
         .into_iter()
         .flatten()
     {
         scrub(value);
     }
-    let additional = call.additional.clone();
+    let call = &owned;
+    let event_id = berth_store::audit_event_id(time_ms, crate::ids::random_bytes::<10>());
+    let read_only = is_read_only(call.name);
+    let additional = &call.additional;
     let mut record = CloudTrailRecord {
         event_version: EVENT_VERSION,
         user_identity: &call.identity,
-        event_time: timestamp(event.time_ms / 1000),
+        event_time: timestamp(time_ms / 1000),
         event_source: call.source.as_str(),
         event_name: call.name,
         aws_region: region,
-        source_ip_address: event.source_ip.as_deref().unwrap_or_default(),
-        user_agent: event.user_agent.as_deref().unwrap_or_default(),
+        source_ip_address: source_ip.as_deref().unwrap_or_default(),
+        user_agent: user_agent.as_deref().unwrap_or_default(),
         error_code: call.error.as_ref().map(|e| e.code.as_str()),
         error_message: call.error.as_ref().map(|e| e.message.as_str()),
-        request_parameters: &request_parameters,
-        response_elements: &response_elements,
-        additional_event_data: &additional,
+        request_parameters: &call.request_parameters,
+        response_elements: &call.response_elements,
+        additional_event_data: additional,
         request_id: &call.request_id,
         event_id: &event_id,
         read_only,
@@ -564,7 +603,7 @@ fn to_record(event: &PendingEvent, account: &str, region: &str) -> AuditEventRec
     }
     AuditEventRecord {
         event_id,
-        event_time_ms: event.time_ms,
+        event_time_ms: time_ms,
         event_source: call.source.as_str().to_owned(),
         event_name: call.name.to_owned(),
         read_only,

@@ -1,230 +1,447 @@
-//! The audit trail: events appended in batches, looked up by one attribute and a time
-//! range in (time, id) order, pruned by age.
+//! The audit trail, stored in segments: each batch the writer appends is one row of
+//! `audit_segments` holding its events framed one after the other, plus one row of
+//! `audit_segment_keys` per distinct value an event in it has for an attribute
+//! `LookupEvents` filters on. Appending a batch of a thousand events is then a handful of
+//! rows, not a thousand rows and their indexes: measured through sqlx, a row costs about
+//! 17 µs of CPU whatever it holds, more than the request it records.
+//!
+//! A lookup reads the segments that can match (by key, or by time for an event id, whose
+//! time is in the id), newest first, and merges their events in (time, id) order: two
+//! replicas' segments may overlap in time, so an event is returned only once no segment
+//! still unread can hold a later one.
+//!
+//! A segment's events: for each, a little-endian u32 length and the event's lookup fields
+//! as JSON, then a u32 length and its CloudTrail document.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use berth_store::{
-    AuditEventRecord, AuditFilter, AuditQuery, AuditResource, AuditStore, StoreResult,
+    AuditEventRecord, AuditFilter, AuditQuery, AuditResource, AuditStore, StoreError, StoreResult,
+    audit_event_time,
 };
+use serde::{Deserialize, Serialize};
 
-use crate::engine::{Row, query};
-use crate::{LIST_CHUNK, SqlStore, placeholders};
+use crate::SqlStore;
+use crate::engine::{Row, Tx, query};
 
-/// Rows per multi-row INSERT: 8 parameters each, far below either engine's bound.
-const INSERT_ROWS: usize = 100;
+/// Segments read per query while a lookup walks them.
+const SEGMENT_PAGE: i64 = 16;
 
-const EVENT_COLUMNS: &str = "e.event_id, e.event_time, e.event_source, e.event_name, \
-     e.read_only, e.username, e.access_key_id, e.document";
+/// An event's lookup fields, as framed in a segment.
+#[derive(Serialize, Deserialize)]
+struct Fields {
+    #[serde(rename = "i")]
+    event_id: String,
+    #[serde(rename = "t")]
+    time_ms: i64,
+    #[serde(rename = "s")]
+    source: String,
+    #[serde(rename = "n")]
+    name: String,
+    #[serde(rename = "r")]
+    read_only: bool,
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<String>,
+    #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<(String, String)>,
+}
 
-fn event_from_row(row: &Row) -> StoreResult<AuditEventRecord> {
-    Ok(AuditEventRecord {
-        event_id: row.get("event_id")?,
-        event_time_ms: row.get("event_time")?,
-        event_source: row.get("event_source")?,
-        event_name: row.get("event_name")?,
-        read_only: row.get("read_only")?,
-        username: row.get("username")?,
-        access_key_id: row.get("access_key_id")?,
-        resources: Vec::new(),
-        document: row.get("document")?,
+fn encode(events: &[&AuditEventRecord]) -> Vec<u8> {
+    let size: usize = events.iter().map(|e| e.document.len() + 256).sum();
+    let mut out = Vec::with_capacity(size);
+    for event in events {
+        let fields = Fields {
+            event_id: event.event_id.clone(),
+            time_ms: event.event_time_ms,
+            source: event.event_source.clone(),
+            name: event.event_name.clone(),
+            read_only: event.read_only,
+            username: event.username.clone(),
+            access_key_id: event.access_key_id.clone(),
+            resources: event
+                .resources
+                .iter()
+                .map(|r| (r.resource_type.clone(), r.resource_name.clone()))
+                .collect(),
+        };
+        let fields = serde_json::to_vec(&fields).unwrap_or_default();
+        for part in [fields.as_slice(), event.document.as_bytes()] {
+            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+    out
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("an audit segment is corrupt: {what}"))
+}
+
+fn decode(bytes: &[u8]) -> StoreResult<Vec<AuditEventRecord>> {
+    let mut events = Vec::new();
+    let mut rest = bytes;
+    let take = |rest: &mut &[u8]| -> StoreResult<Vec<u8>> {
+        let (length, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("a frame's length is cut"))?;
+        let length = u32::from_le_bytes(*length) as usize;
+        if tail.len() < length {
+            return Err(corrupt("a frame is cut"));
+        }
+        let (frame, tail) = tail.split_at(length);
+        *rest = tail;
+        Ok(frame.to_vec())
+    };
+    while !rest.is_empty() {
+        let fields: Fields =
+            serde_json::from_slice(&take(&mut rest)?).map_err(|e| corrupt(&e.to_string()))?;
+        let document =
+            String::from_utf8(take(&mut rest)?).map_err(|_| corrupt("a document is not UTF-8"))?;
+        events.push(AuditEventRecord {
+            event_id: fields.event_id,
+            event_time_ms: fields.time_ms,
+            event_source: fields.source,
+            event_name: fields.name,
+            read_only: fields.read_only,
+            username: fields.username,
+            access_key_id: fields.access_key_id,
+            resources: fields
+                .resources
+                .into_iter()
+                .map(|(resource_type, resource_name)| AuditResource {
+                    resource_type,
+                    resource_name,
+                })
+                .collect(),
+            document,
+        });
+    }
+    Ok(events)
+}
+
+/// The (attribute, value) pairs `LookupEvents` can ask for that `event` has.
+fn keys(event: &AuditEventRecord) -> Vec<(&'static str, String)> {
+    let mut keys = vec![
+        ("EventName", event.event_name.clone()),
+        ("EventSource", event.event_source.clone()),
+        ("ReadOnly", event.read_only.to_string()),
+    ];
+    if let Some(user) = &event.username {
+        keys.push(("Username", user.clone()));
+    }
+    if let Some(key) = &event.access_key_id {
+        keys.push(("AccessKeyId", key.clone()));
+    }
+    for resource in &event.resources {
+        keys.push(("ResourceName", resource.resource_name.clone()));
+        keys.push(("ResourceType", resource.resource_type.clone()));
+    }
+    keys
+}
+
+/// The attribute and value a filter looks up by key; `None` for no filter and for an
+/// event id (found by its time).
+fn filter_key(filter: &AuditFilter) -> Option<(&'static str, String)> {
+    Some(match filter {
+        AuditFilter::All | AuditFilter::EventId(_) => return None,
+        AuditFilter::EventName(v) => ("EventName", v.clone()),
+        AuditFilter::ReadOnly(v) => ("ReadOnly", v.to_string()),
+        AuditFilter::Username(v) => ("Username", v.clone()),
+        AuditFilter::ResourceType(v) => ("ResourceType", v.clone()),
+        AuditFilter::ResourceName(v) => ("ResourceName", v.clone()),
+        AuditFilter::EventSource(v) => ("EventSource", v.clone()),
+        AuditFilter::AccessKeyId(v) => ("AccessKeyId", v.clone()),
     })
+}
+
+fn matches(filter: &AuditFilter, event: &AuditEventRecord) -> bool {
+    match filter {
+        AuditFilter::All => true,
+        AuditFilter::EventId(v) => &event.event_id == v,
+        AuditFilter::EventName(v) => &event.event_name == v,
+        AuditFilter::ReadOnly(v) => event.read_only == *v,
+        AuditFilter::Username(v) => event.username.as_ref() == Some(v),
+        AuditFilter::ResourceType(v) => event.resources.iter().any(|r| &r.resource_type == v),
+        AuditFilter::ResourceName(v) => event.resources.iter().any(|r| &r.resource_name == v),
+        AuditFilter::EventSource(v) => &event.event_source == v,
+        AuditFilter::AccessKeyId(v) => event.access_key_id.as_ref() == Some(v),
+    }
+}
+
+struct Segment {
+    key: String,
+    first_time: i64,
+    last_time: i64,
+    event_count: i64,
+    events: Vec<u8>,
+}
+
+fn segment_from_row(row: &Row) -> StoreResult<Segment> {
+    Ok(Segment {
+        key: row.get("segment_key")?,
+        first_time: row.get("first_time")?,
+        last_time: row.get("last_time")?,
+        event_count: row.get("event_count")?,
+        events: row.get("events")?,
+    })
+}
+
+/// Writes a segment of `events` (none: nothing) and its keys.
+async fn insert_segment(tx: &mut Tx, events: &[&AuditEventRecord]) -> StoreResult<()> {
+    let (Some(first), Some(first_time), Some(last_time)) = (
+        events.first(),
+        events.iter().map(|e| e.event_time_ms).min(),
+        events.iter().map(|e| e.event_time_ms).max(),
+    ) else {
+        return Ok(());
+    };
+    let inserted = query(
+        "INSERT INTO audit_segments (segment_key, first_time, last_time, event_count, events) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (segment_key) DO NOTHING",
+    )
+    .bind(first.event_id.as_str())
+    .bind(first_time)
+    .bind(last_time)
+    .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
+    .bind(&encode(events))
+    .execute(tx.on())
+    .await?;
+    if inserted == 0 {
+        // The same batch, retried: stored already, keys and all.
+        return Ok(());
+    }
+    let distinct: BTreeSet<(&'static str, String)> = events.iter().flat_map(|e| keys(e)).collect();
+    let distinct: Vec<_> = distinct.into_iter().collect();
+    for chunk in distinct.chunks(100) {
+        let rows = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, $1, $2)", i * 2 + 3, i * 2 + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO audit_segment_keys (attribute, value, segment_key, last_time) \
+             VALUES {rows} ON CONFLICT DO NOTHING"
+        );
+        let mut statement = query(&sql).bind(first.event_id.as_str()).bind(last_time);
+        for (attribute, value) in chunk {
+            statement = statement.bind(*attribute).bind(value.as_str());
+        }
+        statement.execute(tx.on()).await?;
+    }
+    Ok(())
+}
+
+async fn delete_segment(tx: &mut Tx, key: &str) -> StoreResult<()> {
+    for statement in [
+        "DELETE FROM audit_segment_keys WHERE segment_key = $1",
+        "DELETE FROM audit_segments WHERE segment_key = $1",
+    ] {
+        query(statement).bind(key).execute(tx.on()).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit_events(&self, events: &[AuditEventRecord]) -> StoreResult<()> {
         let mut tx = self.db.write().await?;
-        for chunk in events.chunks(INSERT_ROWS) {
-            let rows = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * 8 + 1, 8)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO audit_events (event_id, event_time, event_source, event_name, \
-                 read_only, username, access_key_id, document) VALUES {rows} \
-                 ON CONFLICT (event_id) DO NOTHING"
-            );
-            let mut statement = query(&sql);
-            for event in chunk {
-                statement = statement
-                    .bind(&event.event_id)
-                    .bind(event.event_time_ms)
-                    .bind(&event.event_source)
-                    .bind(&event.event_name)
-                    .bind(event.read_only)
-                    .bind(event.username.as_deref())
-                    .bind(event.access_key_id.as_deref())
-                    .bind(&event.document);
-            }
-            statement.execute(tx.on()).await?;
-        }
-        let resources: Vec<(&AuditEventRecord, &AuditResource)> = events
-            .iter()
-            .flat_map(|e| e.resources.iter().map(move |r| (e, r)))
-            .collect();
-        for chunk in resources.chunks(INSERT_ROWS) {
-            let rows = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * 4 + 1, 4)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO audit_event_resources (event_id, event_time, resource_type, \
-                 resource_name) VALUES {rows} ON CONFLICT DO NOTHING"
-            );
-            let mut statement = query(&sql);
-            for (event, resource) in chunk {
-                statement = statement
-                    .bind(&event.event_id)
-                    .bind(event.event_time_ms)
-                    .bind(&resource.resource_type)
-                    .bind(&resource.resource_name);
-            }
-            statement.execute(tx.on()).await?;
-        }
+        let events: Vec<&AuditEventRecord> = events.iter().collect();
+        insert_segment(&mut tx, &events).await?;
         tx.commit().await
     }
 
     async fn lookup_audit_events(&self, lookup: &AuditQuery) -> StoreResult<Vec<AuditEventRecord>> {
-        // The filter picks the table the walk goes through (and so its index); the time
-        // range and the cursor are on that table's (event_time, event_id).
-        let (from, at, condition, value) = match &lookup.filter {
-            AuditFilter::All => ("audit_events e", "e", None, None),
-            AuditFilter::EventId(v) => ("audit_events e", "e", Some("e.event_id"), Some(v)),
-            AuditFilter::EventName(v) => ("audit_events e", "e", Some("e.event_name"), Some(v)),
-            AuditFilter::Username(v) => ("audit_events e", "e", Some("e.username"), Some(v)),
-            AuditFilter::EventSource(v) => ("audit_events e", "e", Some("e.event_source"), Some(v)),
-            AuditFilter::AccessKeyId(v) => {
-                ("audit_events e", "e", Some("e.access_key_id"), Some(v))
+        // The window [low, high) of event times that can be returned.
+        let mut low = lookup.start_ms.unwrap_or(i64::MIN);
+        let mut high = lookup.end_ms.unwrap_or(i64::MAX);
+        if let AuditFilter::EventId(id) = &lookup.filter {
+            let Some(time) = audit_event_time(id) else {
+                return Ok(Vec::new());
+            };
+            low = low.max(time);
+            high = high.min(time.saturating_add(1));
+        }
+        match &lookup.after {
+            Some((time, _)) if lookup.oldest_first => low = low.max(*time),
+            Some((time, _)) => high = high.min(time.saturating_add(1)),
+            None => {}
+        }
+        if low >= high || lookup.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let beyond_cursor = |event: &AuditEventRecord| match &lookup.after {
+            None => true,
+            Some((time, id)) if lookup.oldest_first => {
+                (event.event_time_ms, &event.event_id) > (*time, id)
             }
-            AuditFilter::ReadOnly(_) => ("audit_events e", "e", Some("e.read_only"), None),
-            AuditFilter::ResourceName(v) => (RESOURCE_JOIN, "r", Some("r.resource_name"), Some(v)),
-            AuditFilter::ResourceType(v) => (RESOURCE_JOIN, "r", Some("r.resource_type"), Some(v)),
+            Some((time, id)) => (event.event_time_ms, &event.event_id) < (*time, id),
         };
-        let mut clauses = Vec::new();
-        let mut next = 1;
+        let key = filter_key(&lookup.filter);
+        let mut found = Vec::new();
+        let mut pending: Vec<AuditEventRecord> = Vec::new();
+        let mut position: Option<(i64, String)> = None;
+        loop {
+            let segments = self
+                .segments(
+                    key.as_ref(),
+                    low,
+                    high,
+                    lookup.oldest_first,
+                    position.as_ref(),
+                )
+                .await?;
+            let last_page = (segments.len() as i64) < SEGMENT_PAGE;
+            for segment in segments {
+                // Every segment still unread holds events on the far side of this bound.
+                let bound = if lookup.oldest_first {
+                    segment.first_time
+                } else {
+                    segment.last_time
+                };
+                release(&mut pending, &mut found, Some(bound), lookup.oldest_first);
+                if found.len() >= lookup.limit {
+                    found.truncate(lookup.limit);
+                    return Ok(found);
+                }
+                pending.extend(decode(&segment.events)?.into_iter().filter(|event| {
+                    (low..high).contains(&event.event_time_ms)
+                        && matches(&lookup.filter, event)
+                        && beyond_cursor(event)
+                }));
+                position = Some((bound, segment.key));
+            }
+            if last_page {
+                release(&mut pending, &mut found, None, lookup.oldest_first);
+                found.truncate(lookup.limit);
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> StoreResult<u64> {
+        let mut tx = self.db.write().await?;
+        let mut deleted: usize = 0;
+        while deleted < limit {
+            let oldest = query(
+                "SELECT segment_key, first_time, last_time, event_count, events \
+                 FROM audit_segments WHERE first_time < $1 \
+                 ORDER BY first_time, segment_key LIMIT 1",
+            )
+            .bind(before_ms)
+            .record(tx.on(), segment_from_row)
+            .await?;
+            let Some(segment) = oldest else { break };
+            let count = usize::try_from(segment.event_count).unwrap_or(usize::MAX);
+            if segment.last_time < before_ms && deleted + count <= limit {
+                delete_segment(&mut tx, &segment.key).await?;
+                deleted += count;
+                continue;
+            }
+            // Part of the segment goes: the oldest of its events before the cut, as many
+            // as the limit leaves; the rest is written back as a segment of its own.
+            let mut events = decode(&segment.events)?;
+            events.sort_by(|a, b| {
+                (a.event_time_ms, &a.event_id).cmp(&(b.event_time_ms, &b.event_id))
+            });
+            let old = events
+                .iter()
+                .take_while(|e| e.event_time_ms < before_ms)
+                .count()
+                .min(limit - deleted);
+            delete_segment(&mut tx, &segment.key).await?;
+            let kept: Vec<&AuditEventRecord> = events[old..].iter().collect();
+            insert_segment(&mut tx, &kept).await?;
+            deleted += old;
+            if old == 0 {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted as u64)
+    }
+}
+
+/// Moves from `pending` to `found`, in order, the events no unread segment can precede:
+/// beyond `bound` (all of them at the end).
+fn release(
+    pending: &mut Vec<AuditEventRecord>,
+    found: &mut Vec<AuditEventRecord>,
+    bound: Option<i64>,
+    oldest_first: bool,
+) {
+    let (mut ready, waiting): (Vec<_>, Vec<_>) = pending.drain(..).partition(|event| match bound {
+        None => true,
+        Some(bound) if oldest_first => event.event_time_ms < bound,
+        Some(bound) => event.event_time_ms > bound,
+    });
+    *pending = waiting;
+    ready.sort_by(|a, b| (a.event_time_ms, &a.event_id).cmp(&(b.event_time_ms, &b.event_id)));
+    if !oldest_first {
+        ready.reverse();
+    }
+    found.extend(ready);
+}
+
+impl SqlStore {
+    /// The next page of segments that can hold events in [low, high) matching `key`, in
+    /// the lookup's order, after `position` (the last segment's bound and key).
+    async fn segments(
+        &self,
+        key: Option<&(&'static str, String)>,
+        low: i64,
+        high: i64,
+        oldest_first: bool,
+        position: Option<&(i64, String)>,
+    ) -> StoreResult<Vec<Segment>> {
+        // Newest first, a filtered walk follows the keys' index on (attribute, value,
+        // last_time), which holds each segment's last_time too.
+        let (order_column, order, past) = match (oldest_first, key.is_some()) {
+            (true, _) => ("s.first_time", "ASC", ">"),
+            (false, true) => ("k.last_time", "DESC", "<"),
+            (false, false) => ("s.last_time", "DESC", "<"),
+        };
+        let (from, mut next) = match key {
+            Some(_) => (
+                "audit_segment_keys k JOIN audit_segments s ON s.segment_key = k.segment_key \
+                 WHERE k.attribute = $1 AND k.value = $2 AND",
+                3,
+            ),
+            None => ("audit_segments s WHERE", 1),
+        };
         let mut placeholder = || {
             let p = format!("${next}");
             next += 1;
             p
         };
-        if let Some(column) = condition {
-            clauses.push(format!("{column} = {}", placeholder()));
-        }
-        if lookup.start_ms.is_some() {
-            clauses.push(format!("{at}.event_time >= {}", placeholder()));
-        }
-        if lookup.end_ms.is_some() {
-            clauses.push(format!("{at}.event_time < {}", placeholder()));
-        }
-        let (order, past) = if lookup.oldest_first {
-            ("ASC", ">")
-        } else {
-            ("DESC", "<")
-        };
-        if lookup.after.is_some() {
-            let (time, time_again, id) = (placeholder(), placeholder(), placeholder());
-            clauses.push(format!(
-                "({at}.event_time {past} {time} OR ({at}.event_time = {time_again} \
-                 AND {at}.event_id {past} {id}))"
+        let (low_p, high_p) = (placeholder(), placeholder());
+        let mut sql = format!(
+            "SELECT s.segment_key, s.first_time, s.last_time, s.event_count, s.events \
+             FROM {from} s.last_time >= {low_p} AND s.first_time < {high_p}"
+        );
+        if position.is_some() {
+            let (bound, bound_again, segment) = (placeholder(), placeholder(), placeholder());
+            sql.push_str(&format!(
+                " AND ({order_column} {past} {bound} OR ({order_column} = {bound_again} \
+                 AND s.segment_key {past} {segment}))"
             ));
         }
         let limit = placeholder();
-        let filter = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM {from} {filter} \
-             ORDER BY {at}.event_time {order}, {at}.event_id {order} LIMIT {limit}"
-        );
+        sql.push_str(&format!(
+            " ORDER BY {order_column} {order}, s.segment_key {order} LIMIT {limit}"
+        ));
         let mut statement = query(&sql);
-        if let AuditFilter::ReadOnly(read_only) = &lookup.filter {
-            statement = statement.bind(*read_only);
-        } else if let Some(value) = value {
-            statement = statement.bind(value.as_str());
+        if let Some((attribute, value)) = key {
+            statement = statement.bind(*attribute).bind(value.as_str());
         }
-        if let Some(start) = lookup.start_ms {
-            statement = statement.bind(start);
+        statement = statement.bind(low).bind(high);
+        if let Some((bound, segment)) = position {
+            statement = statement.bind(*bound).bind(*bound).bind(segment.as_str());
         }
-        if let Some(end) = lookup.end_ms {
-            statement = statement.bind(end);
-        }
-        if let Some((time, id)) = &lookup.after {
-            statement = statement.bind(*time).bind(*time).bind(id.as_str());
-        }
-        let limit = i64::try_from(lookup.limit).unwrap_or(i64::MAX);
-        let mut events = statement
-            .bind(limit)
-            .records(self.db.reader(), event_from_row)
-            .await?;
-        self.attach_resources(&mut events).await?;
-        Ok(events)
-    }
-
-    async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> StoreResult<u64> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut tx = self.db.write().await?;
-        // The oldest `limit` events, by the time index; their resources go with them.
-        let ids: Vec<String> = query(
-            "SELECT event_id FROM audit_events WHERE event_time < $1 \
-             ORDER BY event_time, event_id LIMIT $2",
-        )
-        .bind(before_ms)
-        .bind(limit)
-        .records(tx.on(), |row| row.get("event_id"))
-        .await?;
-        for chunk in ids.chunks(LIST_CHUNK) {
-            let list = placeholders(1, chunk.len());
-            for table in ["audit_event_resources", "audit_events"] {
-                let sql = format!("DELETE FROM {table} WHERE event_id IN ({list})");
-                let mut statement = query(&sql);
-                for id in chunk {
-                    statement = statement.bind(id.as_str());
-                }
-                statement.execute(tx.on()).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(ids.len() as u64)
-    }
-}
-
-const RESOURCE_JOIN: &str =
-    "audit_event_resources r JOIN audit_events e ON e.event_id = r.event_id";
-
-impl SqlStore {
-    /// Fills in each event's resources, in one query per chunk of events.
-    async fn attach_resources(&self, events: &mut [AuditEventRecord]) -> StoreResult<()> {
-        let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-        let mut found: HashMap<String, Vec<AuditResource>> = HashMap::new();
-        for chunk in ids.chunks(LIST_CHUNK) {
-            let sql = format!(
-                "SELECT event_id, resource_type, resource_name FROM audit_event_resources \
-                 WHERE event_id IN ({}) ORDER BY resource_type, resource_name",
-                placeholders(1, chunk.len())
-            );
-            let mut statement = query(&sql);
-            for id in chunk {
-                statement = statement.bind(id.as_str());
-            }
-            let rows = statement.fetch_all(self.db.reader()).await?;
-            for row in rows {
-                found
-                    .entry(row.get("event_id")?)
-                    .or_default()
-                    .push(AuditResource {
-                        resource_type: row.get("resource_type")?,
-                        resource_name: row.get("resource_name")?,
-                    });
-            }
-        }
-        for event in events {
-            if let Some(resources) = found.remove(&event.event_id) {
-                event.resources = resources;
-            }
-        }
-        Ok(())
+        statement
+            .bind(SEGMENT_PAGE)
+            .records(self.db.reader(), segment_from_row)
+            .await
     }
 }

@@ -543,7 +543,9 @@ pub trait KeyStore: Send + Sync + 'static {
 /// returned as, beside the fields `LookupEvents` filters on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEventRecord {
-    /// Unique (a UUID): the page cursor's tie-breaker.
+    /// Unique, a UUID whose first 48 bits are the event's time in milliseconds (version
+    /// 7, see [`audit_event_id`]): a lookup by id finds the event's time in it. The page
+    /// cursor's tie-breaker.
     pub event_id: String,
     /// Milliseconds since the epoch.
     pub event_time_ms: i64,
@@ -556,6 +558,39 @@ pub struct AuditEventRecord {
     pub resources: Vec<AuditResource>,
     /// The CloudTrail record (`eventVersion`, `userIdentity`, ...), as JSON.
     pub document: String,
+}
+
+/// An event id for an event at `time_ms`: a version 7 UUID (the time in its first 48
+/// bits, then `random`), so ids sort by time and a lookup by id knows where to look.
+pub fn audit_event_id(time_ms: i64, random: [u8; 10]) -> String {
+    let time = u64::try_from(time_ms).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+    let mut bytes = [0_u8; 16];
+    bytes[..6].copy_from_slice(&time.to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&random);
+    bytes[6] = (bytes[6] & 0x0F) | 0x70;
+    bytes[8] = (bytes[8] & 0x3F) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// The time in milliseconds an [`audit_event_id`] carries; `None` for anything else.
+pub fn audit_event_time(event_id: &str) -> Option<i64> {
+    let bytes = event_id.as_bytes();
+    if bytes.len() != 36 || bytes.get(14) != Some(&b'7') {
+        return None;
+    }
+    let hex: String = event_id[..13].chars().filter(|c| *c != '-').collect();
+    if hex.len() != 12 {
+        return None;
+    }
+    i64::from_str_radix(&hex, 16).ok()
 }
 
 /// A resource an event names, as `LookupEvents` matches it.

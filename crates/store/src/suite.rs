@@ -142,9 +142,10 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
 }
 
 pub async fn audit_events(store: &dyn MetadataStore) {
-    use crate::{AuditEventRecord, AuditFilter, AuditQuery, AuditResource};
+    use crate::{AuditEventRecord, AuditFilter, AuditQuery, AuditResource, audit_event_id};
+    let id = |n: i64| audit_event_id(1_000 * n, [n as u8; 10]);
     let event = |n: i64, name: &str, repository: Option<&str>| AuditEventRecord {
-        event_id: format!("id-{n:04}"),
+        event_id: id(n),
         event_time_ms: 1_000 * n,
         event_source: "ecr.amazonaws.com".into(),
         event_name: name.into(),
@@ -159,7 +160,7 @@ pub async fn audit_events(store: &dyn MetadataStore) {
                 }]
             })
             .unwrap_or_default(),
-        document: format!(r#"{{"eventID":"id-{n:04}"}}"#),
+        document: format!(r#"{{"eventID":"{}"}}"#, id(n)),
     };
     // 1,200 events: more than one insert chunk and one deletion chunk.
     let events: Vec<AuditEventRecord> = (0..1_200)
@@ -170,9 +171,23 @@ pub async fn audit_events(store: &dyn MetadataStore) {
             _ => event(n, "PutImage", Some("other")),
         })
         .collect();
-    store.append_audit_events(&events).await.unwrap();
+    // In batches whose times overlap, as replicas' batches do: every third event, and the
+    // last third in batches of 100.
+    let third = |r: i64| -> Vec<AuditEventRecord> {
+        events
+            .iter()
+            .filter(|e| (e.event_time_ms / 1_000) % 3 == r)
+            .cloned()
+            .collect()
+    };
+    store.append_audit_events(&third(0)).await.unwrap();
+    store.append_audit_events(&third(1)).await.unwrap();
+    let last = third(2);
+    for batch in last.chunks(100) {
+        store.append_audit_events(batch).await.unwrap();
+    }
     // A batch retried after an unclear failure is not stored twice.
-    store.append_audit_events(&events[..10]).await.unwrap();
+    store.append_audit_events(&last[..100]).await.unwrap();
 
     let lookup = |filter: AuditFilter| AuditQuery {
         filter,
@@ -187,7 +202,7 @@ pub async fn audit_events(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert_eq!(all.len(), 1_200);
-    assert_eq!(all[0].event_id, "id-1199", "newest first");
+    assert_eq!(all[0].event_id, id(1199), "newest first");
     assert_eq!(all[0], events[1199]);
     assert_eq!(all[1].resources, events[1198].resources);
     let names = store
@@ -206,8 +221,9 @@ pub async fn audit_events(store: &dyn MetadataStore) {
             .all(|e| e.resources[0].resource_name == "app")
     );
     for (filter, expected) in [
-        (AuditFilter::EventId("id-0007".into()), 1),
+        (AuditFilter::EventId(id(7)), 1),
         (AuditFilter::EventId("absent".into()), 0),
+        (AuditFilter::EventId(audit_event_id(7_000, [9; 10])), 0),
         (AuditFilter::ReadOnly(true), 600),
         (AuditFilter::ReadOnly(false), 600),
         (AuditFilter::Username("odd".into()), 600),
@@ -245,23 +261,19 @@ pub async fn audit_events(store: &dyn MetadataStore) {
         after = Some((last.event_time_ms, last.event_id.clone()));
         pages.extend(ids(&page));
     }
-    let expected: Vec<String> = (100..200)
-        .rev()
-        .filter(|n| n % 4 < 2)
-        .map(|n| format!("id-{n:04}"))
-        .collect();
+    let expected: Vec<String> = (100..200).rev().filter(|n| n % 4 < 2).map(id).collect();
     assert_eq!(pages, expected);
     // Oldest first.
     let oldest = store
         .lookup_audit_events(&AuditQuery {
             oldest_first: true,
-            after: Some((5_000, "id-0005".into())),
+            after: Some((5_000, id(5))),
             limit: 2,
             ..AuditQuery::default()
         })
         .await
         .unwrap();
-    assert_eq!(ids(&oldest), ["id-0006", "id-0007"]);
+    assert_eq!(ids(&oldest), [id(6), id(7)]);
 
     // Pruning: at most `limit` at a time, oldest first, resources with them.
     assert_eq!(store.prune_audit_events(1_000_000, 600).await.unwrap(), 600);
@@ -272,7 +284,7 @@ pub async fn audit_events(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert_eq!(left.len(), 200);
-    assert_eq!(left.last().unwrap().event_id, "id-1000");
+    assert_eq!(left.last().unwrap().event_id, id(1000));
     let left = store
         .lookup_audit_events(&lookup(AuditFilter::ResourceName("app".into())))
         .await

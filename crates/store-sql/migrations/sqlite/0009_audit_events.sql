@@ -1,29 +1,25 @@
--- The audit trail: one row per event, its CloudTrail record in `document`, with the
--- fields LookupEvents filters on beside it. Times are milliseconds since the epoch.
-CREATE TABLE audit_events (
-    event_id      TEXT PRIMARY KEY NOT NULL,
-    event_time    INTEGER NOT NULL,
-    event_source  TEXT NOT NULL,
-    event_name    TEXT NOT NULL,
-    read_only     INTEGER NOT NULL,
-    username      TEXT,
-    access_key_id TEXT,
-    document      TEXT NOT NULL
+-- The audit trail, in segments: each batch of events the writer stores is one row, its
+-- events framed in `events` (see src/audit.rs), so a batch costs one row however many
+-- events it holds. `audit_segment_keys` lists, per segment, each value an event in it
+-- has for an attribute LookupEvents filters on (EventName, Username, ...), so a lookup
+-- reads only the segments that can match. Times are milliseconds since the epoch.
+CREATE TABLE audit_segments (
+    -- The batch's first event id: a batch retried after an unclear failure is stored once.
+    segment_key TEXT PRIMARY KEY NOT NULL,
+    first_time  INTEGER NOT NULL,
+    last_time   INTEGER NOT NULL,
+    event_count INTEGER NOT NULL,
+    events      BLOB NOT NULL
 );
--- Every lookup pages by (event_time, event_id): each filter has an index that ends so.
-CREATE INDEX audit_events_by_time ON audit_events (event_time, event_id);
-CREATE INDEX audit_events_by_name ON audit_events (event_name, event_time, event_id);
-CREATE INDEX audit_events_by_username ON audit_events (username, event_time, event_id);
-CREATE INDEX audit_events_by_access_key ON audit_events (access_key_id, event_time, event_id);
-CREATE INDEX audit_events_by_source ON audit_events (event_source, event_time, event_id);
+CREATE INDEX audit_segments_by_last_time ON audit_segments (last_time, segment_key);
+CREATE INDEX audit_segments_by_first_time ON audit_segments (first_time);
 
-CREATE TABLE audit_event_resources (
-    event_id      TEXT NOT NULL,
-    event_time    INTEGER NOT NULL,
-    resource_type TEXT NOT NULL,
-    resource_name TEXT NOT NULL,
-    PRIMARY KEY (event_id, resource_type, resource_name)
+CREATE TABLE audit_segment_keys (
+    attribute   TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    segment_key TEXT NOT NULL,
+    last_time   INTEGER NOT NULL,
+    PRIMARY KEY (attribute, value, segment_key)
 );
-CREATE INDEX audit_resources_by_name ON audit_event_resources (resource_name, event_time, event_id);
-CREATE INDEX audit_resources_by_type ON audit_event_resources (resource_type, event_time, event_id);
-CREATE INDEX audit_resources_by_time ON audit_event_resources (event_time);
+CREATE INDEX audit_segment_keys_by_time ON audit_segment_keys (attribute, value, last_time);
+CREATE INDEX audit_segment_keys_by_segment ON audit_segment_keys (segment_key);
