@@ -151,7 +151,7 @@ pub(crate) fn query_call(
     call.caller = caller;
     let form = query_source(parts, body);
     let account = services.config.account_id.to_string();
-    call.completion = Some(Box::new(move |call: &mut ApiCall| {
+    let complete = move |call: &mut ApiCall| {
         let Ok(params) = Params::from_form(&form) else {
             return;
         };
@@ -159,8 +159,25 @@ pub(crate) fn query_call(
         if source == EventSource::Iam {
             call.resources = iam_resources(&account, &params);
         }
-    }));
+    };
+    defer_unless_large(&mut call, body.len(), complete);
     call
+}
+
+/// Bodies up to this size are kept for the writer to read; a larger one is read now, so
+/// the queue never holds a large body (an UploadLayerPart's 30 MiB) alive.
+const DEFERRED_BODY: usize = 64 * 1024;
+
+fn defer_unless_large(
+    call: &mut ApiCall,
+    body_len: usize,
+    complete: impl FnOnce(&mut ApiCall) + Send + 'static,
+) {
+    if body_len <= DEFERRED_BODY {
+        call.completion = Some(Box::new(complete));
+    } else {
+        complete(call);
+    }
 }
 
 /// An ECR call's record, its parameters and repository read by the writer.
@@ -171,13 +188,15 @@ pub(crate) fn ecr_call(
     body: &Bytes,
 ) -> ApiCall {
     let mut call = ApiCall::by(EventSource::Ecr, name, caller);
+    let body_len = body.len();
     let body = body.clone();
     let account = services.config.account_id.to_string();
     let region = services.config.region.clone();
-    call.completion = Some(Box::new(move |call: &mut ApiCall| {
+    let complete = move |call: &mut ApiCall| {
         call.request_parameters = json_parameters(&body);
         call.resources = ecr_resources(&account, &region, call.request_parameters.as_ref());
-    }));
+    };
+    defer_unless_large(&mut call, body_len, complete);
     call
 }
 

@@ -7,7 +7,7 @@ use berth_core::authorizer::RequestFacts;
 use berth_core::sts::operation::StsOperation;
 use berth_core::sts::{AssumeRoleInput, AssumeRoleWithWebIdentityInput, WebIdentitySeen};
 use http::request::Parts;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::audit::{assumed_role_elements, query_call};
 use crate::auth::authenticate;
@@ -50,16 +50,18 @@ pub async fn handle(
         StsOperation::AssumeRoleWithWebIdentity => {
             let mut seen = WebIdentitySeen::default();
             let result = assume_role_with_web_identity(services, facts, params, &mut seen).await;
+            let (result, elements) = split_elements(result);
             if recording {
                 call = Some(web_identity_call(
-                    services, parts, body, params, seen, &result,
+                    services, parts, body, params, seen, elements,
                 ));
             }
-            result.map(|(xml, _)| xml)
+            result
         }
         StsOperation::AssumeRole => match authenticate(services, parts, body, "sts") {
             Ok(caller) => {
-                let result = assume_role(services, facts, &caller, params).await;
+                let (result, elements) =
+                    split_elements(assume_role(services, facts, &caller, params).await);
                 if recording {
                     let mut record = query_call(
                         services,
@@ -69,16 +71,14 @@ pub async fn handle(
                         parts,
                         body,
                     );
-                    if let Ok((_, elements)) = &result {
-                        record.response_elements = Some(Value::Object(elements.clone()));
-                    }
+                    record.response_elements = elements.map(Value::Object);
                     if let Some(role) = params.get("RoleArn") {
                         let account = services.config.account_id.to_string();
                         record.resources.push(TrailResource::role(&account, role));
                     }
                     call = Some(record);
                 }
-                result.map(|(xml, _)| xml)
+                result
             }
             Err(e) => Err(e.into()),
         },
@@ -127,7 +127,7 @@ fn web_identity_call(
     body: &bytes::Bytes,
     params: &Params,
     seen: WebIdentitySeen,
-    result: &Result<(String, Map<String, Value>), QueryError>,
+    elements: Option<Map<String, Value>>,
 ) -> ApiCall {
     let subject = seen.claims.get("sub").map(String::as_str);
     let mut call = query_call(
@@ -139,24 +139,44 @@ fn web_identity_call(
         body,
     );
     call.identity = UserIdentity::web_identity(seen.provider_arn.as_deref(), subject);
-    if let Ok((_, elements)) = result {
-        call.response_elements = Some(Value::Object(elements.clone()));
-    }
+    call.response_elements = elements.map(Value::Object);
     if let Some(role) = params.get("RoleArn") {
         let account = role.split(':').nth(4).unwrap_or_default();
         call.resources.push(TrailResource::role(account, role));
     }
-    if !seen.claims.is_empty() {
-        call.additional
-            .insert("tokenClaims".into(), json!(seen.claims));
-        call.additional
-            .insert("tokenSignatureVerified".into(), seen.verified.into());
-    }
-    call.additional.insert(
-        "identityProviderConnectionVerificationMethod".into(),
-        Value::String("IAMTrustStore".into()),
-    );
+    // The claims become JSON in the writer, off the request's path.
+    let read_parameters = call.completion.take();
+    call.completion = Some(Box::new(move |call: &mut ApiCall| {
+        if let Some(read) = read_parameters {
+            read(call);
+        }
+        if !seen.claims.is_empty() {
+            let claims: Map<String, Value> = seen
+                .claims
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect();
+            call.additional
+                .insert("tokenClaims".into(), Value::Object(claims));
+            call.additional
+                .insert("tokenSignatureVerified".into(), seen.verified.into());
+        }
+        call.additional.insert(
+            "identityProviderConnectionVerificationMethod".into(),
+            Value::String("IAMTrustStore".into()),
+        );
+    }));
     call
+}
+
+/// An answer's XML, and its response elements (for the audit trail) apart.
+fn split_elements(
+    result: Result<(String, Map<String, Value>), QueryError>,
+) -> (Result<String, QueryError>, Option<Map<String, Value>>) {
+    match result {
+        Ok((xml, elements)) => (Ok(xml), Some(elements)),
+        Err(e) => (Err(e), None),
+    }
 }
 
 fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, QueryError> {

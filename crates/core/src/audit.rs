@@ -5,8 +5,9 @@
 //! and the outcome); [`AuditTrail::record`] hands it to a background writer, off the
 //! request's path. The writer completes the record (time, ids, region, the scrubbing of
 //! secrets), serialises it and appends batches to the metadata store: a batch is written
-//! when it reaches [`MAX_BATCH`] events or [`FLUSH_INTERVAL`] after its first event, so a
-//! process killed without warning loses at most the events of that last interval.
+//! [`FLUSH_INTERVAL`] after its first event (at most [`MAX_BATCH`] events at once), so a
+//! process killed without warning loses at most the events of that last interval and of
+//! the write under way.
 //! Lookups (CloudTrail's `LookupEvents`) are [`CloudTrail::lookup_events`].
 
 use std::collections::BTreeMap;
@@ -30,10 +31,11 @@ use crate::{CloudTrail, Services};
 
 /// CloudTrail's record format version that Berth's records follow.
 pub const EVENT_VERSION: &str = "1.08";
-/// A batch is written at most this long after its first event arrived.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
-/// Events written in one transaction at most.
-pub const MAX_BATCH: usize = 1_000;
+/// A batch is written this long after its first event arrived (with the events that
+/// came meanwhile).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+/// Events written in one transaction (one segment) at most.
+pub const MAX_BATCH: usize = 2_500;
 /// Events waiting for the writer at most; a request that finds the queue full waits for
 /// room, up to [`QUEUE_WAIT`].
 pub const QUEUE_CAPACITY: usize = 10_000;
@@ -483,23 +485,34 @@ async fn write_batches(
     account: String,
     region: String,
 ) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = Vec::new();
+    let mut messages = Vec::with_capacity(MAX_BATCH);
+    let mut behind = false;
+    loop {
+        if !behind {
+            // One wake-up for the first event; then the queue fills for an interval
+            // during which senders wake nobody, and the interval is written at once.
+            if receiver.recv_many(&mut messages, MAX_BATCH).await == 0 {
+                return;
+            }
+            if !messages.iter().any(|m| matches!(m, Message::Flush(_))) {
+                tokio::time::sleep(FLUSH_INTERVAL).await;
+            }
+        }
+        while messages.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(message) => messages.push(message),
+                Err(_) => break,
+            }
+        }
+        // A full batch may have left more behind: take it without waiting.
+        behind = messages.len() >= MAX_BATCH;
+        let mut batch = Vec::with_capacity(messages.len());
         let mut flushes = Vec::new();
-        let mut next = Some(first);
-        let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
-        while let Some(message) = next.take() {
+        for message in messages.drain(..) {
             match message {
                 Message::Event(event) => batch.push(to_record(*event, &account, &region)),
                 Message::Flush(done) => flushes.push(done),
             }
-            if batch.len() >= MAX_BATCH || !flushes.is_empty() {
-                break;
-            }
-            next = tokio::time::timeout_at(deadline, receiver.recv())
-                .await
-                .ok()
-                .flatten();
         }
         store_batch(store.as_ref(), &batch).await;
         for done in flushes {
