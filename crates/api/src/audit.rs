@@ -128,39 +128,30 @@ pub(crate) fn repository(services: &Services, name: &str) -> TrailResource {
     )
 }
 
-/// The bytes a Query request's parameters were read from: the form body, or a GET's
-/// query string. Kept (a reference count, not a copy) for the writer to read again.
-fn query_source(parts: &http::request::Parts, body: &Bytes) -> Bytes {
-    if parts.method == http::Method::GET {
-        Bytes::copy_from_slice(parts.uri.query().unwrap_or_default().as_bytes())
-    } else {
-        body.clone()
-    }
-}
-
-/// A Query call's record (IAM, STS), its parameters and resources read by the writer.
+/// A Query call's record (IAM, STS): the parameters worth recording are copied (a web
+/// identity token is not), and made into JSON by the writer.
 pub(crate) fn query_call(
     services: &Services,
     source: EventSource,
     name: &'static str,
     caller: Option<Caller>,
-    parts: &http::request::Parts,
-    body: &Bytes,
+    params: &Params,
 ) -> ApiCall {
     let mut call = ApiCall::new(source, name, UserIdentity::default());
     call.caller = caller;
-    let form = query_source(parts, body);
+    let kept: Vec<(String, String)> = params
+        .iter()
+        .filter(|(name, _)| !berth_core::audit::never_recorded(name))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
     let account = services.config.account_id.to_string();
-    let complete = move |call: &mut ApiCall| {
-        let Ok(params) = Params::from_form(&form) else {
-            return;
-        };
+    call.completion = Some(Box::new(move |call: &mut ApiCall| {
+        let params = Params::from_pairs(kept);
         call.request_parameters = query_parameters(&params);
         if source == EventSource::Iam {
             call.resources = iam_resources(&account, &params);
         }
-    };
-    defer_unless_large(&mut call, body.len(), complete);
+    }));
     call
 }
 

@@ -40,8 +40,7 @@ pub async fn handle(
                         EventSource::Iam,
                         known.name(),
                         Some(caller),
-                        parts,
-                        body,
+                        params,
                     ));
                 }
                 result

@@ -52,9 +52,7 @@ pub async fn handle(
             let result = assume_role_with_web_identity(services, facts, params, &mut seen).await;
             let (result, elements) = split_elements(result);
             if recording {
-                call = Some(web_identity_call(
-                    services, parts, body, params, seen, elements,
-                ));
+                call = Some(web_identity_call(services, params, seen, elements));
             }
             result
         }
@@ -68,8 +66,7 @@ pub async fn handle(
                         EventSource::Sts,
                         operation.name(),
                         Some(caller),
-                        parts,
-                        body,
+                        params,
                     );
                     record.response_elements = elements.map(Value::Object);
                     if let Some(role) = params.get("RoleArn") {
@@ -94,8 +91,7 @@ pub async fn handle(
                         EventSource::Sts,
                         operation.name(),
                         Some(caller),
-                        parts,
-                        body,
+                        params,
                     ));
                 }
                 Ok(x.finish())
@@ -123,8 +119,6 @@ pub async fn handle(
 /// whether its signature was verified.
 fn web_identity_call(
     services: &Services,
-    parts: &Parts,
-    body: &bytes::Bytes,
     params: &Params,
     seen: WebIdentitySeen,
     elements: Option<Map<String, Value>>,
@@ -135,8 +129,7 @@ fn web_identity_call(
         EventSource::Sts,
         StsOperation::AssumeRoleWithWebIdentity.name(),
         None,
-        parts,
-        body,
+        params,
     );
     call.identity = UserIdentity::web_identity(seen.provider_arn.as_deref(), subject);
     call.response_elements = elements.map(Value::Object);

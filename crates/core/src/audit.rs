@@ -627,6 +627,16 @@ fn to_record(event: PendingEvent, account: &str, region: &str) -> AuditEventReco
     }
 }
 
+/// Whether a parameter of this name (any dotted segment of it) is never recorded: a
+/// token, a secret, a password, layer bytes.
+pub fn never_recorded(name: &str) -> bool {
+    name.split('.').any(|segment| {
+        NEVER_RECORDED
+            .iter()
+            .any(|secret| segment.eq_ignore_ascii_case(secret))
+    })
+}
+
 /// Removes what must never be stored (see [`NEVER_RECORDED`]) and cuts long strings.
 fn scrub(value: &mut Value) {
     match value {

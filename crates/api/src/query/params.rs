@@ -49,6 +49,13 @@ impl Params {
         Ok(Self { map })
     }
 
+    /// Parameters from name-value pairs already read.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self {
+            map: pairs.into_iter().collect(),
+        }
+    }
+
     /// Every parameter, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
