@@ -66,7 +66,8 @@ pub(crate) fn json_parameters(body: &[u8]) -> Option<Value> {
     let members: BTreeMap<String, &RawValue> = serde_json::from_slice(body).ok()?;
     let mut recorded = Map::new();
     for (name, raw) in members {
-        if name == "layerPartBlob" {
+        // Secrets and layer bytes are never read, let alone kept.
+        if berth_core::audit::never_recorded(&name) {
             continue;
         }
         let text = raw.get();

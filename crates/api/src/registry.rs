@@ -31,10 +31,10 @@ const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/
 const DEFAULT_TAGS_PAGE: usize = 1000;
 
 pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Body>) -> Response {
-    let mut seen = Seen::default();
-    if crate::audit::recording(&services) {
-        seen.request = Some(RequestSummary::of(&request));
-    }
+    let mut seen = Seen {
+        recording: crate::audit::recording(&services),
+        ..Seen::default()
+    };
     let request_id = request
         .extensions()
         .get::<crate::observe::RequestId>()
@@ -61,7 +61,7 @@ pub async fn handle(services: AppState, facts: RequestFacts, request: Request<Bo
         Err(e) => error_response(&services, e),
     };
     let operation = seen.operation.map_or("unknown", Op::name);
-    let principal = seen.caller.as_ref().map(Caller::arn);
+    let principal = seen.principal.take();
     if let Some(call) = registry_call(&services, seen, &response, failure.is_some(), refused) {
         crate::audit::record(&services, &facts, &request_id, call, failure).await;
     }
@@ -109,15 +109,19 @@ fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, Regi
 /// it got.
 #[derive(Default)]
 struct Seen {
-    /// Set when the trail records: the request's parts the record needs.
-    request: Option<RequestSummary>,
-    caller: Option<Caller>,
+    /// Whether the audit trail records: only then is `recorded` filled in.
+    recording: bool,
     operation: Option<Op>,
-    endpoint: Option<Endpoint>,
+    /// The authenticated caller's ARN, for the request log.
+    principal: Option<String>,
+    /// What the audit record needs, taken once the caller is authenticated.
+    recorded: Option<RequestSummary>,
 }
 
-/// The parts of a registry request its record shows.
+/// The parts of an authenticated registry request its audit record shows.
 struct RequestSummary {
+    caller: Caller,
+    endpoint: Endpoint,
     accept: Vec<String>,
     content_type: Option<String>,
     content_range: Option<String>,
@@ -125,17 +129,22 @@ struct RequestSummary {
 }
 
 impl RequestSummary {
-    fn of(request: &Request<Body>) -> Self {
+    fn of(
+        caller: Caller,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        query: &HashMap<String, String>,
+    ) -> Self {
         let header = |name: header::HeaderName| {
-            request
-                .headers()
+            headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
         Self {
-            accept: request
-                .headers()
+            caller,
+            endpoint,
+            accept: headers
                 .get_all(header::ACCEPT)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
@@ -146,11 +155,7 @@ impl RequestSummary {
                 .collect(),
             content_type: header(header::CONTENT_TYPE),
             content_range: header(header::CONTENT_RANGE),
-            digest: request
-                .uri()
-                .query()
-                .map(berth_oci::parse_query)
-                .and_then(|mut q| q.remove("digest")),
+            digest: query.get("digest").cloned(),
         }
     }
 }
@@ -166,16 +171,16 @@ fn registry_call(
     failed: bool,
     refused: bool,
 ) -> Option<berth_core::audit::ApiCall> {
-    use berth_core::audit::{ApiCall, EventSource, UserIdentity};
+    use berth_core::audit::{ApiCall, EventSource};
     use serde_json::{Value, json};
-    let request = seen.request?;
-    let caller = seen.caller?;
+    let request = seen.recorded?;
     let operation = seen.operation?;
     let name = operation.event_name()?;
     if matches!(operation, Op::HeadBlob | Op::HeadManifest) && !refused {
         return None;
     }
-    let mut call = ApiCall::new(EventSource::Ecr, name, UserIdentity::of(&caller));
+    let endpoint = Some(request.endpoint);
+    let mut call = ApiCall::by(EventSource::Ecr, name, request.caller);
     let mut parameters = serde_json::Map::new();
     parameters.insert(
         "registryId".into(),
@@ -188,7 +193,7 @@ fn registry_call(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    if let Some(repository) = seen.endpoint.as_ref().and_then(Endpoint::name) {
+    if let Some(repository) = endpoint.as_ref().and_then(Endpoint::name) {
         parameters.insert("repositoryName".into(), repository.to_string().into());
         call.resources
             .push(crate::audit::repository(services, repository.as_str()));
@@ -197,7 +202,7 @@ fn registry_call(
         Reference::Tag(tag) => json!({"imageTag": tag.as_str()}),
         Reference::Digest(digest) => json!({"imageDigest": digest.as_str()}),
     };
-    match (&seen.endpoint, operation) {
+    match (&endpoint, operation) {
         (Some(Endpoint::Manifest { reference, .. }), Op::PutManifest) => {
             parameters.insert("imageManifestMediaType".into(), request.content_type.into());
             match reference {
@@ -301,9 +306,14 @@ async fn serve(
 
     let caller = basic_caller(services, headers)?;
     let operation = operation.ok_or_else(unsupported)?;
-    seen.caller = Some(caller.clone());
-    if seen.request.is_some() {
-        seen.endpoint = Some(endpoint.clone());
+    seen.principal = Some(caller.arn());
+    if seen.recording {
+        seen.recorded = Some(RequestSummary::of(
+            caller.clone(),
+            endpoint.clone(),
+            headers,
+            &query,
+        ));
     }
     let Some(name) = endpoint.name() else {
         return match operation {

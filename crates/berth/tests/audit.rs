@@ -735,9 +735,8 @@ fn lookup_events_is_authorised_validated_and_paginated() {
         &["cloudtrail", "lookup-events", "--max-items", "1"],
     );
     assert_eq!(out["Events"].as_array().unwrap().len(), 1);
-    // The refusal is itself in the trail? No: LookupEvents is not recorded (a `berth audit
-    // --follow` would otherwise record itself every two seconds). The sessions' other
-    // calls are.
+    // LookupEvents is not recorded (a `berth audit --follow` would otherwise record its
+    // own polling every two seconds).
     assert!(lookup(&c, "EventSource", "cloudtrail.amazonaws.com").is_empty());
 }
 

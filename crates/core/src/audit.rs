@@ -397,8 +397,6 @@ enum Message {
 pub struct AuditTrail {
     sender: Option<mpsc::Sender<Message>>,
     receiver: Mutex<Option<mpsc::Receiver<Message>>>,
-    /// Events dropped because the queue stayed full (the store was unreachable).
-    dropped: std::sync::atomic::AtomicU64,
 }
 
 impl AuditTrail {
@@ -413,17 +411,11 @@ impl AuditTrail {
         Self {
             sender,
             receiver: Mutex::new(receiver),
-            dropped: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     pub fn is_enabled(&self) -> bool {
         self.sender.is_some()
-    }
-
-    /// Events dropped so far because the queue stayed full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Queues `call` for the writer.
@@ -447,13 +439,10 @@ impl AuditTrail {
         }
     }
 
+    /// Counted in `berth_audit_events_total{outcome="dropped"}`.
     fn drop_one(&self, why: &str) {
-        let total = self
-            .dropped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
         berth_metrics::metrics().audit_events("dropped", 1);
-        tracing::error!(dropped_total = total, why, "audit event dropped");
+        tracing::error!(why, "audit event dropped");
     }
 
     /// Waits until every event queued before this call is stored (or `wait` passes).
