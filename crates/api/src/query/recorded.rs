@@ -51,8 +51,13 @@ pub fn query_parameters(params: &Params) -> Option<Value> {
     let mut slots = super::params::MAX_PARAMS;
     for (key, value) in sorted {
         let path: Vec<&str> = key.split('.').collect();
-        if path.len() <= MAX_SEGMENTS {
-            insert(&mut root, &path, value, &mut slots);
+        // The first segment always names a member of the object, even `member`: the
+        // parameters are an object whatever names are sent.
+        if let ([name, rest @ ..], Value::Object(members)) = (path.as_slice(), &mut root)
+            && path.len() <= MAX_SEGMENTS
+        {
+            let child = members.entry(lower_camel(name)).or_insert(Value::Null);
+            insert(child, rest, value, &mut slots);
         }
     }
     match &root {
@@ -123,7 +128,7 @@ mod tests {
         let parts = http::Request::post("/").body(()).unwrap().into_parts().0;
         let body = b"Action=CreateRole&Version=2010-05-08&RoleName=r&Tags.member.2.Key=b\
                      &Tags.member.1.Key=a&Tags.member.1.Value=1&ClientIDList.member.1=x\
-                     &Huge.member.100000=no&A.b.c.d.e.f.g.h.i=deep";
+                     &Huge.member.100000=no&A.b.c.d.e.f.g.h.i=deep&member.2=top";
         let params = Params::from_request(&parts, body).unwrap();
         let value = query_parameters(&params).unwrap();
         assert_eq!(
@@ -133,6 +138,7 @@ mod tests {
                 "tags": [{"key": "a", "value": "1"}, {"key": "b"}],
                 "clientIDList": ["x"],
                 "huge": null,
+                "member": {"2": "top"},
             })
         );
     }
