@@ -44,10 +44,7 @@ pub(crate) async fn record(
 ) {
     call.request_id = request_id.to_owned();
     if let Some(failure) = outcome {
-        if let Some(explanation) = failure.explanation {
-            call.additional
-                .insert("denialExplanation".into(), Value::String(explanation));
-        }
+        call.additional.denial_explanation = failure.explanation;
         call.error = Some(failure.error);
         call.response_elements = None;
     }

@@ -127,7 +127,7 @@ pub async fn handle(
                     "EventTime": e.event_time_ms as f64 / 1000.0,
                     "EventSource": e.event_source,
                     "Resources": resources,
-                    "CloudTrailEvent": e.document,
+                    "CloudTrailEvent": e.cloudtrail_json(),
                 });
                 if let Some(key) = &e.access_key_id {
                     event["AccessKeyId"] = key.as_str().into();

@@ -137,28 +137,12 @@ fn web_identity_call(
         let account = role.split(':').nth(4).unwrap_or_default();
         call.resources.push(TrailResource::role(account, role));
     }
-    // The claims become JSON in the writer, off the request's path.
-    let read_parameters = call.completion.take();
-    call.completion = Some(Box::new(move |call: &mut ApiCall| {
-        if let Some(read) = read_parameters {
-            read(call);
-        }
-        if !seen.claims.is_empty() {
-            let claims: Map<String, Value> = seen
-                .claims
-                .into_iter()
-                .map(|(name, value)| (name, Value::String(value)))
-                .collect();
-            call.additional
-                .insert("tokenClaims".into(), Value::Object(claims));
-            call.additional
-                .insert("tokenSignatureVerified".into(), seen.verified.into());
-        }
-        call.additional.insert(
-            "identityProviderConnectionVerificationMethod".into(),
-            Value::String("IAMTrustStore".into()),
-        );
-    }));
+    if !seen.claims.is_empty() {
+        call.additional.token_claims = Some(seen.claims);
+        call.additional.token_signature_verified = Some(seen.verified);
+    }
+    call.additional
+        .identity_provider_connection_verification_method = Some("IAMTrustStore");
     call
 }
 

@@ -10,7 +10,7 @@
 //! the write under way.
 //! Lookups (CloudTrail's `LookupEvents`) are [`CloudTrail::lookup_events`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use berth_store::{
     AuditEventRecord, AuditFilter, AuditQuery, AuditResource, MetadataStore, StoreResult,
 };
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, oneshot};
@@ -294,8 +294,10 @@ pub struct ApiCall {
     pub source: EventSource,
     pub name: &'static str,
     pub identity: UserIdentity,
-    /// The signed-in caller, whose `identity` the writer makes (off the request's path).
+    /// The signed-in caller, whose `identity` the trail makes (once per caller).
     pub caller: Option<Caller>,
+    /// The caller's identity as stored, found when the call is recorded.
+    stored_identity: Option<Arc<StoredIdentity>>,
     pub request_id: String,
     /// The request's parameters; secrets are removed before anything is stored.
     pub request_parameters: Option<Value>,
@@ -303,7 +305,7 @@ pub struct ApiCall {
     pub error: Option<CallError>,
     pub resources: Vec<TrailResource>,
     /// Berth's additions: a web identity's claims, a denial's explanation.
-    pub additional: Map<String, Value>,
+    pub additional: AdditionalEventData,
     /// Run by the writer before the record is made.
     pub completion: Option<Completion>,
 }
@@ -315,17 +317,18 @@ impl ApiCall {
             name,
             identity,
             caller: None,
+            stored_identity: None,
             request_id: String::new(),
             request_parameters: None,
             response_elements: None,
             error: None,
             resources: Vec::new(),
-            additional: Map::new(),
+            additional: AdditionalEventData::default(),
             completion: None,
         }
     }
 
-    /// A call by a signed-in caller, whose identity the writer makes.
+    /// A call by a signed-in caller.
     pub fn by(source: EventSource, name: &'static str, caller: Caller) -> Self {
         Self {
             caller: Some(caller),
@@ -346,12 +349,39 @@ impl ApiCall {
     }
 }
 
-/// CloudTrail's record, as stored, exported and returned by `LookupEvents`.
+/// CloudTrail's `additionalEventData` as Berth fills it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionalEventData {
+    /// AssumeRoleWithWebIdentity's: the token's identifying claims (see
+    /// [`crate::sts::identifying_claims`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_claims: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_signature_verified: Option<bool>,
+    /// As CloudTrail records it for web identity federation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_provider_connection_verification_method: Option<&'static str>,
+    /// Why a call was refused: the failing statement and condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denial_explanation: Option<String>,
+    /// What a record too large to keep whole left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<String>,
+}
+
+impl AdditionalEventData {
+    fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// CloudTrail's record but its `userIdentity`, which one caller's events share (see
+/// [`AuditEventRecord::cloudtrail_json`]).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CloudTrailRecord<'a> {
     event_version: &'static str,
-    user_identity: &'a UserIdentity,
     event_time: String,
     event_source: &'static str,
     event_name: &'static str,
@@ -365,8 +395,8 @@ struct CloudTrailRecord<'a> {
     error_message: Option<&'a str>,
     request_parameters: &'a Option<Value>,
     response_elements: &'a Option<Value>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    additional_event_data: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "AdditionalEventData::is_empty")]
+    additional_event_data: &'a AdditionalEventData,
     #[serde(rename = "requestID")]
     request_id: &'a str,
     #[serde(rename = "eventID")]
@@ -397,6 +427,45 @@ enum Message {
 pub struct AuditTrail {
     sender: Option<mpsc::Sender<Message>>,
     receiver: Mutex<Option<mpsc::Receiver<Message>>>,
+    identities: IdentityCache,
+}
+
+/// Callers' identities as stored, by access key: a session makes hundreds of calls (a
+/// push), and its identity, claims and all, is made and serialised once, not per call.
+/// A key belongs to one caller, whose identity never changes.
+#[derive(Default)]
+struct IdentityCache {
+    by_key: Mutex<HashMap<String, Arc<StoredIdentity>>>,
+}
+
+/// Identities kept at most; past it the cache starts again (a bound, not a policy: a
+/// server serves far fewer sessions at once).
+const CACHED_IDENTITIES: usize = 10_000;
+
+impl IdentityCache {
+    fn of(&self, caller: &Caller) -> Arc<StoredIdentity> {
+        let key = match caller {
+            Caller::Root { account } => format!("root:{account}"),
+            Caller::AssumedRole(session) if !session.access_key_id.is_empty() => {
+                session.access_key_id.clone()
+            }
+            // No key to know it by (never a signed request): made each time.
+            Caller::AssumedRole(_) => {
+                return Arc::new(StoredIdentity::of(&UserIdentity::of(caller)));
+            }
+        };
+        if let Some(known) = self.by_key.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return known;
+        }
+        let identity = Arc::new(StoredIdentity::of(&UserIdentity::of(caller)));
+        if let Ok(mut cache) = self.by_key.lock() {
+            if cache.len() >= CACHED_IDENTITIES {
+                cache.clear();
+            }
+            cache.insert(key, identity.clone());
+        }
+        identity
+    }
 }
 
 impl AuditTrail {
@@ -411,6 +480,7 @@ impl AuditTrail {
         Self {
             sender,
             receiver: Mutex::new(receiver),
+            identities: IdentityCache::default(),
         }
     }
 
@@ -418,9 +488,13 @@ impl AuditTrail {
         self.sender.is_some()
     }
 
-    /// Queues `call` for the writer.
-    pub async fn record(&self, facts: &RequestFacts, call: ApiCall) {
+    /// Queues `call` for the writer. The caller is let go of here, on the request's
+    /// thread, keeping only its identity as stored.
+    pub async fn record(&self, facts: &RequestFacts, mut call: ApiCall) {
         let Some(sender) = &self.sender else { return };
+        if let Some(caller) = call.caller.take() {
+            call.stored_identity = Some(self.identities.of(&caller));
+        }
         let event = Message::Event(Box::new(PendingEvent {
             call,
             time_ms: now_ms(),
@@ -497,10 +571,16 @@ async fn write_batches(
         behind = messages.len() >= MAX_BATCH;
         let mut batch = Vec::with_capacity(messages.len());
         let mut flushes = Vec::new();
-        for message in messages.drain(..) {
+        let mut records = Records::new(&account, &region, messages.len());
+        for (i, message) in messages.drain(..).enumerate() {
             match message {
-                Message::Event(event) => batch.push(to_record(*event, &account, &region)),
+                Message::Event(event) => batch.push(records.record(*event)),
                 Message::Flush(done) => flushes.push(done),
+            }
+            // A batch is thousands of records: let the requests waiting on this thread
+            // run between runs of them.
+            if i % 256 == 255 {
+                tokio::task::yield_now().await;
             }
         }
         store_batch(store.as_ref(), &batch).await;
@@ -532,87 +612,137 @@ async fn store_batch(store: &dyn MetadataStore, batch: &[AuditEventRecord]) {
     }
 }
 
-fn to_record(event: PendingEvent, account: &str, region: &str) -> AuditEventRecord {
-    let PendingEvent {
-        call: mut owned,
-        time_ms,
-        source_ip,
-        user_agent,
-    } = event;
-    if let Some(complete) = owned.completion.take() {
-        complete(&mut owned);
-    }
-    if let Some(caller) = &owned.caller {
-        owned.identity = UserIdentity::of(caller);
-    }
-    for value in [&mut owned.request_parameters, &mut owned.response_elements]
-        .into_iter()
-        .flatten()
-    {
-        scrub(value);
-    }
-    let call = &owned;
-    let event_id = berth_store::audit_event_id(time_ms, crate::ids::random_bytes::<10>());
-    let read_only = is_read_only(call.name);
-    let additional = &call.additional;
-    let mut record = CloudTrailRecord {
-        event_version: EVENT_VERSION,
-        user_identity: &call.identity,
-        event_time: timestamp(time_ms / 1000),
-        event_source: call.source.as_str(),
-        event_name: call.name,
-        aws_region: region,
-        source_ip_address: source_ip.as_deref().unwrap_or_default(),
-        user_agent: user_agent.as_deref().unwrap_or_default(),
-        error_code: call.error.as_ref().map(|e| e.code.as_str()),
-        error_message: call.error.as_ref().map(|e| e.message.as_str()),
-        request_parameters: &call.request_parameters,
-        response_elements: &call.response_elements,
-        additional_event_data: additional,
-        request_id: &call.request_id,
-        event_id: &event_id,
-        read_only,
-        resources: &call.resources,
-        event_type: "AwsApiCall",
-        management_event: true,
-        recipient_account_id: account,
-        event_category: "Management",
-    };
-    let mut document = serde_json::to_string(&record).unwrap_or_default();
-    if document.len() > MAX_RECORD_BYTES {
-        let none = None;
-        let mut noted = additional.clone();
-        noted.insert(
-            "omitted".into(),
-            Value::String(format!(
-                "requestParameters and responseElements: the record was {} bytes",
-                document.len()
-            )),
-        );
-        record.request_parameters = &none;
-        record.response_elements = &none;
-        record.additional_event_data = &noted;
-        document = serde_json::to_string(&record).unwrap_or_default();
-    }
-    let mut resources = Vec::new();
-    for resource in &call.resources {
-        for name in [&resource.name, &resource.arn] {
-            resources.push(AuditResource {
-                resource_type: resource.resource_type.to_owned(),
-                resource_name: name.clone(),
-            });
+/// A caller's `userIdentity` as stored, with the fields `LookupEvents` finds it by.
+#[derive(Clone)]
+struct StoredIdentity {
+    json: Arc<str>,
+    username: Option<String>,
+    access_key_id: Option<String>,
+}
+
+impl StoredIdentity {
+    fn of(identity: &UserIdentity) -> Self {
+        Self {
+            json: serde_json::to_string(identity).unwrap_or_default().into(),
+            username: identity.lookup_name(),
+            access_key_id: identity.access_key_id.clone(),
         }
     }
-    AuditEventRecord {
-        event_id,
-        event_time_ms: time_ms,
-        event_source: call.source.as_str().to_owned(),
-        event_name: call.name.to_owned(),
-        read_only,
-        username: call.identity.lookup_name(),
-        access_key_id: call.identity.access_key_id.clone(),
-        resources,
-        document,
+}
+
+/// Makes one batch's records, the event ids' randomness read once for all of them.
+struct Records<'a> {
+    account: &'a str,
+    region: &'a str,
+    randomness: Vec<u8>,
+}
+
+impl<'a> Records<'a> {
+    fn new(account: &'a str, region: &'a str, events: usize) -> Self {
+        let mut randomness = vec![0; events * 10];
+        crate::ids::fill_random(&mut randomness);
+        Self {
+            account,
+            region,
+            randomness,
+        }
+    }
+
+    fn event_id(&mut self, time_ms: i64) -> String {
+        let mut random = [0; 10];
+        match self.randomness.len().checked_sub(10) {
+            Some(rest) => {
+                random.copy_from_slice(&self.randomness[rest..]);
+                self.randomness.truncate(rest);
+            }
+            None => random = crate::ids::random_bytes(),
+        }
+        berth_store::audit_event_id(time_ms, random)
+    }
+
+    fn record(&mut self, event: PendingEvent) -> AuditEventRecord {
+        let PendingEvent {
+            call: mut owned,
+            time_ms,
+            source_ip,
+            user_agent,
+        } = event;
+        if let Some(complete) = owned.completion.take() {
+            complete(&mut owned);
+        }
+        for value in [&mut owned.request_parameters, &mut owned.response_elements]
+            .into_iter()
+            .flatten()
+        {
+            scrub(value);
+        }
+        let identity = match (owned.stored_identity.take(), &owned.caller) {
+            (Some(stored), _) => Arc::unwrap_or_clone(stored),
+            (None, Some(caller)) => StoredIdentity::of(&UserIdentity::of(caller)),
+            (None, None) => StoredIdentity::of(&owned.identity),
+        };
+        let call = &owned;
+        let event_id = self.event_id(time_ms);
+        let read_only = is_read_only(call.name);
+        let additional = &call.additional;
+        let mut record = CloudTrailRecord {
+            event_version: EVENT_VERSION,
+            event_time: timestamp(time_ms / 1000),
+            event_source: call.source.as_str(),
+            event_name: call.name,
+            aws_region: self.region,
+            source_ip_address: source_ip.as_deref().unwrap_or_default(),
+            user_agent: user_agent.as_deref().unwrap_or_default(),
+            error_code: call.error.as_ref().map(|e| e.code.as_str()),
+            error_message: call.error.as_ref().map(|e| e.message.as_str()),
+            request_parameters: &call.request_parameters,
+            response_elements: &call.response_elements,
+            additional_event_data: additional,
+            request_id: &call.request_id,
+            event_id: &event_id,
+            read_only,
+            resources: &call.resources,
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: self.account,
+            event_category: "Management",
+        };
+        let mut document = serde_json::to_string(&record).unwrap_or_default();
+        if document.len() + identity.json.len() > MAX_RECORD_BYTES {
+            let none = None;
+            let noted = AdditionalEventData {
+                omitted: Some(format!(
+                    "requestParameters and responseElements: the record was {} bytes",
+                    document.len() + identity.json.len()
+                )),
+                ..additional.clone()
+            };
+            record.request_parameters = &none;
+            record.response_elements = &none;
+            record.additional_event_data = &noted;
+            document = serde_json::to_string(&record).unwrap_or_default();
+        }
+        let mut resources = Vec::new();
+        for resource in &call.resources {
+            for name in [&resource.name, &resource.arn] {
+                resources.push(AuditResource {
+                    resource_type: resource.resource_type.to_owned(),
+                    resource_name: name.clone(),
+                });
+            }
+        }
+        AuditEventRecord {
+            event_id,
+            event_time_ms: time_ms,
+            event_source: call.source.as_str().to_owned(),
+            event_name: call.name.to_owned(),
+            read_only,
+            username: identity.username,
+            access_key_id: identity.access_key_id,
+            resources,
+            identity: identity.json,
+            document,
+        }
     }
 }
 

@@ -15,6 +15,13 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// Fills `buffer` with random bytes (one system call however long it is).
+pub fn fill_random(buffer: &mut [u8]) {
+    if SystemRandom::new().fill(buffer).is_err() {
+        std::process::abort();
+    }
+}
+
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let bytes = random_bytes::<64>();
     bytes

@@ -10,19 +10,20 @@
 //! replicas' segments may overlap in time, so an event is returned only once no segment
 //! still unread can hold a later one.
 //!
-//! A segment's events: a format byte (1), then, compressed with LZ4 (records of one batch
-//! repeat each other: a batch of assumes shrinks about fivefold, and writing fewer bytes
-//! costs less CPU than compressing them), for each event a little-endian u32 length and
-//! the event's lookup fields as JSON, then a u32 length and its CloudTrail document.
+//! A segment's events: a format byte (2), then, compressed with LZ4 (records of one batch
+//! repeat each other, and writing fewer bytes costs less CPU than compressing them), the
+//! batch's distinct identities (each `userIdentity` once, however many events share it),
+//! then for each event the index of its identity, its lookup fields and the rest of its
+//! record. Numbers are little-endian; a string is its u32 length, then its UTF-8 bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use berth_store::{
     AuditEventRecord, AuditFilter, AuditQuery, AuditResource, AuditStore, StoreError, StoreResult,
     audit_event_time,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::SqlStore;
 use crate::engine::{Row, Tx, query};
@@ -30,39 +31,56 @@ use crate::engine::{Row, Tx, query};
 /// Segments read per query while a lookup walks them.
 const SEGMENT_PAGE: i64 = 16;
 
-/// An event's lookup fields, as framed in a segment.
-#[derive(Serialize, Deserialize)]
-struct Fields {
-    #[serde(rename = "i")]
-    event_id: String,
-    #[serde(rename = "t")]
-    time_ms: i64,
-    #[serde(rename = "s")]
-    source: String,
-    #[serde(rename = "n")]
-    name: String,
-    #[serde(rename = "r")]
-    read_only: bool,
-    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
-    username: Option<String>,
-    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
-    access_key_id: Option<String>,
-    #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
-    resources: Vec<(String, String)>,
-}
-
 /// The segment format: LZ4 (block format, the size prepended) over the framed events.
-const FORMAT_LZ4: u8 = 1;
+const FORMAT_LZ4: u8 = 2;
 /// A segment never decompresses to more than this (a corrupt size is refused, not
 /// allocated).
 const MAX_SEGMENT_BYTES: usize = 512 * 1024 * 1024;
 
+/// A batch is cut into segments of about this many bytes of framed events: buffers this
+/// size are reused by the allocator, where a batch's whole (megabytes at thousands of
+/// events a second) would be mapped afresh, page by page, every time.
+const SEGMENT_BYTES: usize = 1024 * 1024;
+
 fn encode(events: &[&AuditEventRecord]) -> Vec<u8> {
     let framed = frame(events);
-    let mut out = Vec::with_capacity(framed.len() / 3 + 16);
-    out.push(FORMAT_LZ4);
-    out.extend_from_slice(&lz4_flex::block::compress_prepend_size(&framed));
+    let header = 1 + 4;
+    let mut out = vec![0; header + lz4_flex::block::get_maximum_output_size(framed.len())];
+    out[0] = FORMAT_LZ4;
+    out[1..header].copy_from_slice(
+        &u32::try_from(framed.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    match lz4_flex::block::compress_into(&framed, &mut out[header..]) {
+        Ok(length) => out.truncate(header + length),
+        // Cannot happen (the buffer has the maximum size); kept correct regardless.
+        Err(_) => {
+            out.truncate(1);
+            out.extend_from_slice(&lz4_flex::block::compress_prepend_size(&framed));
+        }
+    }
     out
+}
+
+/// `events` cut into runs of about [`SEGMENT_BYTES`] framed, one segment each.
+fn segments_of(events: &[AuditEventRecord]) -> Vec<Vec<&AuditEventRecord>> {
+    let mut segments = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    for event in events {
+        let event_size = event.document.len() + event.identity.len() + 128;
+        if !current.is_empty() && size + event_size > SEGMENT_BYTES {
+            segments.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        size += event_size;
+        current.push(event);
+    }
+    if !current.is_empty() {
+        segments.push(current);
+    }
+    segments
 }
 
 fn decode(bytes: &[u8]) -> StoreResult<Vec<AuditEventRecord>> {
@@ -81,29 +99,57 @@ fn decode(bytes: &[u8]) -> StoreResult<Vec<AuditEventRecord>> {
     unframe(&framed)
 }
 
+fn put_u32(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_u32(out, text.len());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_optional(out: &mut Vec<u8>, text: Option<&str>) {
+    out.push(u8::from(text.is_some()));
+    if let Some(text) = text {
+        put_str(out, text);
+    }
+}
+
 fn frame(events: &[&AuditEventRecord]) -> Vec<u8> {
-    let size: usize = events.iter().map(|e| e.document.len() + 256).sum();
+    // Identities by address: the writer gives one caller's events the same `Arc`.
+    let mut index: HashMap<*const u8, usize> = HashMap::new();
+    let mut identities: Vec<&str> = Vec::new();
+    let identity_of: Vec<usize> = events
+        .iter()
+        .map(|event| {
+            *index.entry(event.identity.as_ptr()).or_insert_with(|| {
+                identities.push(&event.identity);
+                identities.len() - 1
+            })
+        })
+        .collect();
+    let size: usize = identities.iter().map(|i| i.len() + 4).sum::<usize>()
+        + events.iter().map(|e| e.document.len() + 160).sum::<usize>();
     let mut out = Vec::with_capacity(size);
-    for event in events {
-        let fields = Fields {
-            event_id: event.event_id.clone(),
-            time_ms: event.event_time_ms,
-            source: event.event_source.clone(),
-            name: event.event_name.clone(),
-            read_only: event.read_only,
-            username: event.username.clone(),
-            access_key_id: event.access_key_id.clone(),
-            resources: event
-                .resources
-                .iter()
-                .map(|r| (r.resource_type.clone(), r.resource_name.clone()))
-                .collect(),
-        };
-        let fields = serde_json::to_vec(&fields).unwrap_or_default();
-        for part in [fields.as_slice(), event.document.as_bytes()] {
-            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
-            out.extend_from_slice(part);
+    put_u32(&mut out, identities.len());
+    for identity in identities {
+        put_str(&mut out, identity);
+    }
+    for (event, identity) in events.iter().zip(identity_of) {
+        put_u32(&mut out, identity);
+        put_str(&mut out, &event.event_id);
+        out.extend_from_slice(&event.event_time_ms.to_le_bytes());
+        put_str(&mut out, &event.event_source);
+        put_str(&mut out, &event.event_name);
+        out.push(u8::from(event.read_only));
+        put_optional(&mut out, event.username.as_deref());
+        put_optional(&mut out, event.access_key_id.as_deref());
+        put_u32(&mut out, event.resources.len());
+        for resource in &event.resources {
+            put_str(&mut out, &resource.resource_type);
+            put_str(&mut out, &resource.resource_name);
         }
+        put_str(&mut out, &event.document);
     }
     out
 }
@@ -112,42 +158,89 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("an audit segment is corrupt: {what}"))
 }
 
-fn unframe(bytes: &[u8]) -> StoreResult<Vec<AuditEventRecord>> {
-    let mut events = Vec::new();
-    let mut rest = bytes;
-    let take = |rest: &mut &[u8]| -> StoreResult<Vec<u8>> {
-        let (length, tail) = rest
-            .split_first_chunk::<4>()
-            .ok_or_else(|| corrupt("a frame's length is cut"))?;
-        let length = u32::from_le_bytes(*length) as usize;
-        if tail.len() < length {
+/// Reads what [`frame`] wrote, refusing anything cut short.
+struct Frames<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Frames<'a> {
+    fn bytes(&mut self, length: usize) -> StoreResult<&'a [u8]> {
+        if self.rest.len() < length {
             return Err(corrupt("a frame is cut"));
         }
-        let (frame, tail) = tail.split_at(length);
-        *rest = tail;
-        Ok(frame.to_vec())
-    };
-    while !rest.is_empty() {
-        let fields: Fields =
-            serde_json::from_slice(&take(&mut rest)?).map_err(|e| corrupt(&e.to_string()))?;
-        let document =
-            String::from_utf8(take(&mut rest)?).map_err(|_| corrupt("a document is not UTF-8"))?;
+        let (taken, rest) = self.rest.split_at(length);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn u32(&mut self) -> StoreResult<usize> {
+        let bytes = self.bytes(4)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+    }
+
+    fn i64(&mut self) -> StoreResult<i64> {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(self.bytes(8)?);
+        Ok(i64::from_le_bytes(bytes))
+    }
+
+    fn flag(&mut self) -> StoreResult<bool> {
+        Ok(self.bytes(1)?[0] != 0)
+    }
+
+    fn text(&mut self) -> StoreResult<&'a str> {
+        let length = self.u32()?;
+        std::str::from_utf8(self.bytes(length)?).map_err(|_| corrupt("a string is not UTF-8"))
+    }
+
+    fn optional(&mut self) -> StoreResult<Option<String>> {
+        Ok(if self.flag()? {
+            Some(self.text()?.to_owned())
+        } else {
+            None
+        })
+    }
+}
+
+fn unframe(bytes: &[u8]) -> StoreResult<Vec<AuditEventRecord>> {
+    let mut frames = Frames { rest: bytes };
+    let count = frames.u32()?;
+    let mut identities: Vec<Arc<str>> = Vec::with_capacity(count.min(bytes.len() / 4));
+    for _ in 0..count {
+        identities.push(frames.text()?.into());
+    }
+    let mut events = Vec::new();
+    while !frames.rest.is_empty() {
+        let identity = identities
+            .get(frames.u32()?)
+            .ok_or_else(|| corrupt("an identity is missing"))?
+            .clone();
+        let event_id = frames.text()?.to_owned();
+        let event_time_ms = frames.i64()?;
+        let event_source = frames.text()?.to_owned();
+        let event_name = frames.text()?.to_owned();
+        let read_only = frames.flag()?;
+        let username = frames.optional()?;
+        let access_key_id = frames.optional()?;
+        let resource_count = frames.u32()?;
+        let mut resources = Vec::with_capacity(resource_count.min(frames.rest.len() / 8));
+        for _ in 0..resource_count {
+            resources.push(AuditResource {
+                resource_type: frames.text()?.to_owned(),
+                resource_name: frames.text()?.to_owned(),
+            });
+        }
+        let document = frames.text()?.to_owned();
         events.push(AuditEventRecord {
-            event_id: fields.event_id,
-            event_time_ms: fields.time_ms,
-            event_source: fields.source,
-            event_name: fields.name,
-            read_only: fields.read_only,
-            username: fields.username,
-            access_key_id: fields.access_key_id,
-            resources: fields
-                .resources
-                .into_iter()
-                .map(|(resource_type, resource_name)| AuditResource {
-                    resource_type,
-                    resource_name,
-                })
-                .collect(),
+            event_id,
+            event_time_ms,
+            event_source,
+            event_name,
+            read_only,
+            username,
+            access_key_id,
+            resources,
+            identity,
             document,
         });
     }
@@ -155,23 +248,23 @@ fn unframe(bytes: &[u8]) -> StoreResult<Vec<AuditEventRecord>> {
 }
 
 /// The (attribute, value) pairs `LookupEvents` can ask for that `event` has.
-fn keys(event: &AuditEventRecord) -> Vec<(&'static str, String)> {
-    let mut keys = vec![
-        ("EventName", event.event_name.clone()),
-        ("EventSource", event.event_source.clone()),
-        ("ReadOnly", event.read_only.to_string()),
-    ];
-    if let Some(user) = &event.username {
-        keys.push(("Username", user.clone()));
-    }
-    if let Some(key) = &event.access_key_id {
-        keys.push(("AccessKeyId", key.clone()));
-    }
-    for resource in &event.resources {
-        keys.push(("ResourceName", resource.resource_name.clone()));
-        keys.push(("ResourceType", resource.resource_type.clone()));
-    }
-    keys
+fn keys(event: &AuditEventRecord) -> impl Iterator<Item = (&'static str, &str)> {
+    let read_only = if event.read_only { "true" } else { "false" };
+    [
+        ("EventName", Some(event.event_name.as_str())),
+        ("EventSource", Some(event.event_source.as_str())),
+        ("ReadOnly", Some(read_only)),
+        ("Username", event.username.as_deref()),
+        ("AccessKeyId", event.access_key_id.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(attribute, value)| Some((attribute, value?)))
+    .chain(event.resources.iter().flat_map(|resource| {
+        [
+            ("ResourceName", resource.resource_name.as_str()),
+            ("ResourceType", resource.resource_type.as_str()),
+        ]
+    }))
 }
 
 /// The attribute and value a filter looks up by key; `None` for no filter and for an
@@ -245,7 +338,7 @@ async fn insert_segment(tx: &mut Tx, events: &[&AuditEventRecord]) -> StoreResul
         // The same batch, retried: stored already, keys and all.
         return Ok(());
     }
-    let distinct: BTreeSet<(&'static str, String)> = events.iter().flat_map(|e| keys(e)).collect();
+    let distinct: HashSet<(&'static str, &str)> = events.iter().flat_map(|e| keys(e)).collect();
     let distinct: Vec<_> = distinct.into_iter().collect();
     for chunk in distinct.chunks(100) {
         let rows = (0..chunk.len())
@@ -258,7 +351,7 @@ async fn insert_segment(tx: &mut Tx, events: &[&AuditEventRecord]) -> StoreResul
         );
         let mut statement = query(&sql).bind(first.event_id.as_str()).bind(last_time);
         for (attribute, value) in chunk {
-            statement = statement.bind(*attribute).bind(value.as_str());
+            statement = statement.bind(*attribute).bind(*value);
         }
         statement.execute(tx.on()).await?;
     }
@@ -279,8 +372,9 @@ async fn delete_segment(tx: &mut Tx, key: &str) -> StoreResult<()> {
 impl AuditStore for SqlStore {
     async fn append_audit_events(&self, events: &[AuditEventRecord]) -> StoreResult<()> {
         let mut tx = self.db.write().await?;
-        let events: Vec<&AuditEventRecord> = events.iter().collect();
-        insert_segment(&mut tx, &events).await?;
+        for segment in segments_of(events) {
+            insert_segment(&mut tx, &segment).await?;
+        }
         tx.commit().await
     }
 
@@ -475,5 +569,80 @@ impl SqlStore {
             .bind(SEGMENT_PAGE)
             .records(self.db.reader(), segment_from_row)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u8, identity: &Arc<str>) -> AuditEventRecord {
+        AuditEventRecord {
+            event_id: format!("id-{n}"),
+            event_time_ms: i64::from(n) * 1_000,
+            event_source: "ecr.amazonaws.com".into(),
+            event_name: "PutImage".into(),
+            read_only: n.is_multiple_of(2),
+            username: n.is_multiple_of(3).then(|| "session".into()),
+            access_key_id: Some("ASIAEXAMPLE".into()),
+            resources: vec![AuditResource {
+                resource_type: "AWS::ECR::Repository".into(),
+                resource_name: format!("repo-{n}"),
+            }],
+            identity: identity.clone(),
+            document: format!(r#"{{"eventID":"id-{n}"}}"#),
+        }
+    }
+
+    #[test]
+    fn segments_round_trip_with_each_identity_stored_once() {
+        let (a, b): (Arc<str>, Arc<str>) = (r#"{"type":"Root"}"#.into(), r#"{"x":1}"#.into());
+        let events: Vec<_> = (0..10)
+            .map(|n| event(n, if n < 7 { &a } else { &b }))
+            .collect();
+        let refs: Vec<&AuditEventRecord> = events.iter().collect();
+        let framed = frame(&refs);
+        assert_eq!(
+            framed
+                .windows(a.len())
+                .filter(|w| *w == a.as_bytes())
+                .count(),
+            1
+        );
+        assert_eq!(decode(&encode(&refs)).unwrap(), events);
+    }
+
+    #[test]
+    fn a_large_batch_is_cut_into_segments_of_about_a_mebibyte() {
+        let identity: Arc<str> = "{}".into();
+        let mut events: Vec<_> = (0..100).map(|n| event(n, &identity)).collect();
+        for event in &mut events {
+            event.document = format!(r#"{{"x":"{}"}}"#, "y".repeat(30_000));
+        }
+        let segments = segments_of(&events);
+        assert_eq!(segments.len(), 3);
+        assert_eq!(segments.iter().map(Vec::len).sum::<usize>(), 100);
+        assert!(segments.iter().all(|s| s.len() <= 35));
+        assert_eq!(segments_of(&events[..1]).len(), 1);
+        assert!(segments_of(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_cut_or_corrupt_segment_is_an_error() {
+        let identity: Arc<str> = "{}".into();
+        let events = [event(1, &identity), event(2, &identity)];
+        let refs: Vec<&AuditEventRecord> = events.iter().collect();
+        let framed = frame(&refs);
+        for cut in 0..framed.len() - 1 {
+            // Cut anywhere (but at an event's end): never a panic, never a wrong event.
+            if let Ok(decoded) = unframe(&framed[..cut]) {
+                assert!(decoded.len() < 2 && decoded.iter().all(|e| e == &events[0]));
+            }
+        }
+        let mut bad_identity = framed.clone();
+        bad_identity[4 + 4 + identity.len()] = 9;
+        assert!(unframe(&bad_identity).is_err());
+        assert!(decode(&[1, 0, 0, 0, 0]).is_err(), "another format");
+        assert!(decode(&[FORMAT_LZ4, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
     }
 }

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use berth_types::{Arn, Digest, PolicyName, RepositoryName, RoleName, Tag, TagMutability};
 
@@ -539,8 +541,8 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn delete_signing_key(&self, purpose: &str, kid: &str) -> StoreResult<()>;
 }
 
-/// One audit event: its CloudTrail record, kept as the JSON document it is exported and
-/// returned as, beside the fields `LookupEvents` filters on.
+/// One audit event: its CloudTrail record, kept as the JSON it is exported and returned
+/// as ([`AuditEventRecord::cloudtrail_json`]), beside the fields `LookupEvents` filters on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEventRecord {
     /// Unique, a UUID whose first 48 bits are the event's time in milliseconds (version
@@ -556,8 +558,34 @@ pub struct AuditEventRecord {
     pub username: Option<String>,
     pub access_key_id: Option<String>,
     pub resources: Vec<AuditResource>,
-    /// The CloudTrail record (`eventVersion`, `userIdentity`, ...), as JSON.
+    /// The record's `userIdentity`, as JSON. One caller's events share it, and a store
+    /// keeps it once for all of them.
+    pub identity: Arc<str>,
+    /// The rest of the CloudTrail record (`eventVersion`, `eventTime`, ...), as a JSON
+    /// object.
     pub document: String,
+}
+
+impl AuditEventRecord {
+    /// The whole CloudTrail record, as JSON: `document` with `userIdentity` put first.
+    pub fn cloudtrail_json(&self) -> String {
+        let rest = self.document.trim_start().strip_prefix('{').unwrap_or("}");
+        let separator = if rest.trim_start().starts_with('}') {
+            ""
+        } else {
+            ","
+        };
+        let mut json = String::with_capacity(self.identity.len() + self.document.len() + 20);
+        json.push_str("{\"userIdentity\":");
+        json.push_str(if self.identity.is_empty() {
+            "null"
+        } else {
+            &self.identity
+        });
+        json.push_str(separator);
+        json.push_str(rest);
+        json
+    }
 }
 
 /// An event id for an event at `time_ms`: a version 7 UUID (the time in its first 48
@@ -569,15 +597,16 @@ pub fn audit_event_id(time_ms: i64, random: [u8; 10]) -> String {
     bytes[6..].copy_from_slice(&random);
     bytes[6] = (bytes[6] & 0x0F) | 0x70;
     bytes[8] = (bytes[8] & 0x3F) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xF)]));
+    }
+    id
 }
 
 /// The time in milliseconds an [`audit_event_id`] carries; `None` for anything else.
@@ -639,4 +668,42 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Deletes at most `limit` of the events older than `before_ms`, oldest first;
     /// returns how many it deleted.
     async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_version_7_uuids_that_carry_their_time() {
+        let id = audit_event_id(1_765_000_000_123, [0xAB; 10]);
+        assert_eq!(id, "019af232-b27b-7bab-abab-abababababab");
+        assert_eq!(audit_event_time(&id), Some(1_765_000_000_123));
+        assert_eq!(audit_event_time("not-an-id"), None);
+    }
+
+    #[test]
+    fn the_record_is_its_document_with_the_identity_first() {
+        let mut event = AuditEventRecord {
+            event_id: String::new(),
+            event_time_ms: 0,
+            event_source: String::new(),
+            event_name: String::new(),
+            read_only: true,
+            username: None,
+            access_key_id: None,
+            resources: Vec::new(),
+            identity: r#"{"type":"Root"}"#.into(),
+            document: r#"{"eventVersion":"1.08"}"#.into(),
+        };
+        assert_eq!(
+            event.cloudtrail_json(),
+            r#"{"userIdentity":{"type":"Root"},"eventVersion":"1.08"}"#
+        );
+        event.document = "{}".into();
+        assert_eq!(
+            event.cloudtrail_json(),
+            r#"{"userIdentity":{"type":"Root"}}"#
+        );
+    }
 }

@@ -144,6 +144,10 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
 pub async fn audit_events(store: &dyn MetadataStore) {
     use crate::{AuditEventRecord, AuditFilter, AuditQuery, AuditResource, audit_event_id};
     let id = |n: i64| audit_event_id(1_000 * n, [n as u8; 10]);
+    // Three callers, each identity shared by its events as the writer shares it.
+    let identities: Vec<std::sync::Arc<str>> = (0..3)
+        .map(|n| format!(r#"{{"type":"AssumedRole","principalId":"AROA:{n}"}}"#).into())
+        .collect();
     let event = |n: i64, name: &str, repository: Option<&str>| AuditEventRecord {
         event_id: id(n),
         event_time_ms: 1_000 * n,
@@ -160,6 +164,7 @@ pub async fn audit_events(store: &dyn MetadataStore) {
                 }]
             })
             .unwrap_or_default(),
+        identity: identities[(n % 3) as usize].clone(),
         document: format!(r#"{{"eventID":"{}"}}"#, id(n)),
     };
     // 1,200 events: more than one insert chunk and one deletion chunk.
@@ -203,8 +208,17 @@ pub async fn audit_events(store: &dyn MetadataStore) {
         .unwrap();
     assert_eq!(all.len(), 1_200);
     assert_eq!(all[0].event_id, id(1199), "newest first");
-    assert_eq!(all[0], events[1199]);
-    assert_eq!(all[1].resources, events[1198].resources);
+    let mut oldest_first = all.clone();
+    oldest_first.reverse();
+    assert_eq!(oldest_first, events, "every event as it was appended");
+    assert_eq!(
+        all[0].cloudtrail_json(),
+        format!(
+            r#"{{"userIdentity":{},"eventID":"{}"}}"#,
+            identities[1199 % 3],
+            id(1199)
+        )
+    );
     let names = store
         .lookup_audit_events(&lookup(AuditFilter::EventName("PutImage".into())))
         .await
