@@ -156,16 +156,7 @@ async fn operation(
             return Ok(None);
         }
         IamOperation::CreateRole => {
-            let max = match p.get("MaxSessionDuration") {
-                Some(v) => Some(v.parse::<i64>().map_err(|_| {
-                    map(berth_core::iam::validation(
-                        v,
-                        "maxSessionDuration",
-                        "Member must be a number",
-                    ))
-                })?),
-                None => None,
-            };
+            let max = integer_param(p, "MaxSessionDuration", "maxSessionDuration")?;
             let (r, tags) = services
                 .iam()
                 .create_role(
@@ -200,6 +191,47 @@ async fn operation(
                 .await
                 .map_err(map)?;
             return Ok(None);
+        }
+        IamOperation::UpdateRole => {
+            let max_session_duration =
+                integer_param(p, "MaxSessionDuration", "maxSessionDuration")?;
+            services
+                .iam()
+                .update_role(
+                    caller,
+                    facts,
+                    required(p, "RoleName")?,
+                    p.get("Description"),
+                    max_session_duration,
+                )
+                .await
+                .map_err(map)?;
+        }
+        IamOperation::UpdateRoleDescription => {
+            let r = services
+                .iam()
+                .update_role_description(
+                    caller,
+                    facts,
+                    required(p, "RoleName")?,
+                    required(p, "Description")?,
+                )
+                .await
+                .map_err(map)?;
+            let tags = services.iam().iam_entity_tags(&r.arn).await.map_err(map)?;
+            role_xml(&mut x, &r, &tags);
+        }
+        IamOperation::ListRolePolicies => {
+            let names = services
+                .iam()
+                .list_role_policies(caller, facts, required(p, "RoleName")?)
+                .await
+                .map_err(map)?;
+            x.open("PolicyNames");
+            for name in names {
+                x.text("member", &name);
+            }
+            x.close("PolicyNames").text("IsTruncated", "false");
         }
         IamOperation::UpdateAssumeRolePolicy => {
             services

@@ -529,3 +529,136 @@ fn policy_versions_listings_tags_and_provider_updates() {
         serde_json::json!(["sts.amazonaws.com"])
     );
 }
+
+/// What role modules call besides create and delete: the inline policies' names, a new
+/// description and maximum session duration, which the next assume is held to.
+#[test]
+fn role_updates_and_inline_policy_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        "127.0.0.1:0",
+        &["--dev", "--metadata-cache-ttl", "3600"],
+    );
+    let c = Clients {
+        endpoint: server.endpoint(),
+        home,
+    };
+    let r = Some(root());
+    let r = r.as_ref();
+    // A role with one inline policy ("only"), by the document's flow.
+    c.role_session("Deployer", &serde_json::from_str(POLICY_V1).unwrap());
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "Deployer",
+            "--policy-name",
+            "another",
+            "--policy-document",
+            POLICY_V2,
+        ],
+    );
+    let names = c.aws_ok(r, &["iam", "list-role-policies", "--role-name", "deployer"]);
+    assert_eq!(names["PolicyNames"], serde_json::json!(["another", "only"]));
+
+    // Two hours are refused while the role allows one...
+    let token = c.dev_token("octo-org/octo-repo");
+    let assume_for_two_hours = || {
+        c.aws(
+            None,
+            &[
+                "sts",
+                "assume-role-with-web-identity",
+                "--role-arn",
+                "arn:aws:iam::123456789012:role/Deployer",
+                "--role-session-name",
+                "long",
+                "--web-identity-token",
+                &token,
+                "--duration-seconds",
+                "7200",
+            ],
+        )
+    };
+    let refused = assume_for_two_hours();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("MaxSessionDuration"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // ...and granted once UpdateRole raises the maximum (through the metadata cache).
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-role",
+            "--role-name",
+            "Deployer",
+            "--max-session-duration",
+            "7200",
+            "--description",
+            "pushes images",
+        ],
+    );
+    let granted = assume_for_two_hours();
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    let role = c.aws_ok(r, &["iam", "get-role", "--role-name", "Deployer"]);
+    assert_eq!(role["Role"]["MaxSessionDuration"], 7200);
+    assert_eq!(role["Role"]["Description"], "pushes images");
+
+    // UpdateRoleDescription answers with the role; the duration is left as it was.
+    let updated = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-role-description",
+            "--role-name",
+            "Deployer",
+            "--description",
+            "pushes and pulls",
+        ],
+    );
+    assert_eq!(updated["Role"]["Description"], "pushes and pulls");
+    assert_eq!(updated["Role"]["MaxSessionDuration"], 7200);
+    assert_eq!(updated["Role"]["RoleName"], "Deployer");
+
+    // Out of IAM's range, or no such role: IAM's errors, nothing changed.
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "update-role",
+            "--role-name",
+            "Deployer",
+            "--max-session-duration",
+            "50000",
+        ],
+    );
+    assert!(err.contains("ValidationError"), "{err}");
+    for args in [
+        &[
+            "iam",
+            "update-role",
+            "--role-name",
+            "Nobody",
+            "--description",
+            "x",
+        ][..],
+        &["iam", "list-role-policies", "--role-name", "Nobody"][..],
+    ] {
+        let err = c.aws_err(r, args);
+        assert!(err.contains("NoSuchEntity"), "{args:?}: {err}");
+    }
+    let role = c.aws_ok(r, &["iam", "get-role", "--role-name", "Deployer"]);
+    assert_eq!(role["Role"]["MaxSessionDuration"], 7200);
+}

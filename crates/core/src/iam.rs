@@ -291,23 +291,9 @@ impl Iam<'_> {
         let name = role_name(name)?;
         let role_path = path(role_path)?;
         document_length(trust_policy, "assumeRolePolicyDocument")?;
-        if let Some(d) = description
-            && d.chars().count() > 1000
-        {
-            return Err(validation(
-                d,
-                "description",
-                "Member must have length less than or equal to 1000",
-            ));
-        }
+        check_role_description(description)?;
         let max_session_duration = max_session_duration.unwrap_or(3600);
-        if !(3600..=43200).contains(&max_session_duration) {
-            return Err(validation(
-                &max_session_duration.to_string(),
-                "maxSessionDuration",
-                "Member must have value between 3600 and 43200",
-            ));
-        }
+        check_max_session_duration(Some(max_session_duration))?;
         let arn = self.iam_arn(&format!("role{role_path}{name}"));
         self.iam_authorize(caller, facts, "iam:CreateRole", &arn)
             .await?;
@@ -523,6 +509,70 @@ impl Iam<'_> {
             Err(StoreError::NotFound) => Err(role_not_found(&role.name)),
             other => Ok(other?),
         }
+    }
+
+    /// UpdateRole: the description and the maximum session duration (what is given of
+    /// them), which AssumeRole* then honours.
+    pub async fn update_role(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        description: Option<&str>,
+        max_session_duration: Option<i64>,
+    ) -> Result<(), IamError> {
+        check_role_description(description)?;
+        check_max_session_duration(max_session_duration)?;
+        let role = self
+            .authorized_role(caller, facts, "iam:UpdateRole", name)
+            .await?;
+        match self
+            .metadata
+            .update_role(&role.name, description, max_session_duration)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(role_not_found(&role.name)),
+            other => Ok(other?),
+        }
+    }
+
+    /// UpdateRoleDescription: returns the role as it now is.
+    pub async fn update_role_description(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        description: &str,
+    ) -> Result<RoleRecord, IamError> {
+        check_role_description(Some(description))?;
+        let role = self
+            .authorized_role(caller, facts, "iam:UpdateRoleDescription", name)
+            .await?;
+        match self
+            .metadata
+            .update_role(&role.name, Some(description), None)
+            .await
+        {
+            Err(StoreError::NotFound) => return Err(role_not_found(&role.name)),
+            other => other?,
+        }
+        Ok(RoleRecord {
+            description: Some(description.to_owned()),
+            ..role
+        })
+    }
+
+    /// ListRolePolicies: the names of the role's inline policies.
+    pub async fn list_role_policies(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        role: &str,
+    ) -> Result<Vec<String>, IamError> {
+        let role = self
+            .authorized_role(caller, facts, "iam:ListRolePolicies", role)
+            .await?;
+        Ok(self.metadata.list_role_policies(&role.name).await?)
     }
 
     // --- Managed policies ----------------------------------------------------------
@@ -798,6 +848,32 @@ impl Iam<'_> {
 
 fn invalid_principal(arn: &str) -> IamError {
     IamError::MalformedPolicyDocument(format!("Invalid principal in policy: \"AWS\":\"{arn}\""))
+}
+
+/// IAM's bound on a role's description.
+fn check_role_description(description: Option<&str>) -> Result<(), IamError> {
+    match description {
+        Some(d) if d.chars().count() > 1000 => Err(validation(
+            d,
+            "description",
+            "Member must have length less than or equal to 1000",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// IAM's range for a role's maximum session duration, in seconds.
+fn check_max_session_duration(seconds: Option<i64>) -> Result<(), IamError> {
+    let constraint = match seconds {
+        Some(n) if n > 43200 => "Member must have value less than or equal to 43200",
+        Some(n) if n < 3600 => "Member must have value greater than or equal to 3600",
+        _ => return Ok(()),
+    };
+    Err(validation(
+        &seconds.unwrap_or_default().to_string(),
+        "maxSessionDuration",
+        constraint,
+    ))
 }
 
 fn role_not_found(name: &str) -> IamError {

@@ -245,6 +245,26 @@ impl IamStore for SqlStore {
         )
     }
 
+    async fn update_role(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        max_session_duration: Option<i64>,
+    ) -> StoreResult<()> {
+        found(
+            query(
+                "UPDATE roles SET description = COALESCE($1, description), \
+                 max_session_duration = COALESCE($2, max_session_duration) \
+                 WHERE lower(name) = $3",
+            )
+            .bind(description)
+            .bind(max_session_duration)
+            .bind(folded(name))
+            .execute(self.db.writer())
+            .await?,
+        )
+    }
+
     async fn delete_role(&self, name: &str) -> StoreResult<()> {
         let mut tx = self.db.write().await?;
         let id = lock_role(&mut tx, name).await?;

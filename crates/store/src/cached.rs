@@ -255,6 +255,19 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
             .await
     }
 
+    async fn update_role(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        max_session_duration: Option<i64>,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .update_role(name, description, max_session_duration),
+        )
+        .await
+    }
+
     async fn delete_role(&self, name: &str) -> StoreResult<()> {
         self.write(self.inner.delete_role(name)).await
     }

@@ -192,6 +192,14 @@ pub trait IamStore: Send + Sync + 'static {
     async fn list_roles(&self) -> StoreResult<Vec<RoleRecord>>;
     /// `NotFound` when absent.
     async fn update_role_trust_policy(&self, name: &str, document: &str) -> StoreResult<()>;
+    /// Sets what is given of the role's description and maximum session duration.
+    /// `NotFound` when absent.
+    async fn update_role(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        max_session_duration: Option<i64>,
+    ) -> StoreResult<()>;
     /// `NotFound` when absent; `Conflict` while inline or attached policies remain.
     async fn delete_role(&self, name: &str) -> StoreResult<()>;
 

@@ -451,6 +451,21 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
     );
     assert_not_found(store.update_role_trust_policy("nobody", trust).await);
 
+    // UpdateRole: what is given changes, the rest stays.
+    store
+        .update_role("DEPLOYER", Some("pushes"), Some(7_200))
+        .await
+        .unwrap();
+    store
+        .update_role("deployer", None, Some(3_600))
+        .await
+        .unwrap();
+    let updated = store.get_role("deployer").await.unwrap().unwrap();
+    assert_eq!(updated.description.as_deref(), Some("pushes"));
+    assert_eq!(updated.max_session_duration, 3_600);
+    assert_eq!(updated.trust_policy, trust);
+    assert_not_found(store.update_role("nobody", Some("x"), None).await);
+
     // Managed policies.
     let arn = "arn:aws:iam::123456789012:policy/ci/push";
     let policy = ManagedPolicyRecord {

@@ -310,22 +310,7 @@ impl Clients {
                 &policy.to_string(),
             ],
         );
-        let out = self.berth(
-            &root(),
-            &[
-                "token",
-                "--endpoint-url",
-                &self.endpoint,
-                "--repository",
-                "octo-org/octo-repo",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let token = self.dev_token("octo-org/octo-repo");
         let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/{role}");
         let out = self.aws(
             None,
@@ -350,6 +335,26 @@ impl Clients {
             secret_access_key: c["SecretAccessKey"].as_str().unwrap().into(),
             session_token: Some(c["SessionToken"].as_str().unwrap().into()),
         })
+    }
+
+    /// A token from the dev issuer for a workflow run of `repository` (on main).
+    pub fn dev_token(&self, repository: &str) -> String {
+        let out = self.berth(
+            &root(),
+            &[
+                "token",
+                "--endpoint-url",
+                &self.endpoint,
+                "--repository",
+                repository,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     pub fn berth(&self, creds: &Creds, args: &[&str]) -> Output {
