@@ -3,9 +3,12 @@
 use axum::response::Response;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
+use berth_core::iam::instance_profile::CreateInstanceProfileInput;
 use berth_core::iam::operation::IamOperation;
 use berth_core::iam::{CreatePolicyInput, CreateRoleInput, ListPoliciesFilter, Page, PolicyScope};
-use berth_core::model::{IamTag, ManagedPolicyRecord, OidcProviderRecord, RoleRecord};
+use berth_core::model::{
+    IamTag, InstanceProfileRecord, ManagedPolicyRecord, OidcProviderRecord, RoleRecord,
+};
 use http::request::Parts;
 
 use berth_core::audit::EventSource;
@@ -220,6 +223,91 @@ async fn operation(
                 .map_err(map)?;
             let tags = services.iam().iam_entity_tags(&r.arn).await.map_err(map)?;
             role_xml(&mut x, &r, &tags);
+        }
+        IamOperation::CreateInstanceProfile => {
+            let (profile, tags) = services
+                .iam()
+                .create_instance_profile(
+                    caller,
+                    facts,
+                    &CreateInstanceProfileInput {
+                        name: required(p, "InstanceProfileName")?,
+                        path: p.get("Path"),
+                        tags: &tag_params(p, "Tags")?,
+                    },
+                )
+                .await
+                .map_err(map)?;
+            instance_profile_xml(&mut x, &profile, &tags);
+        }
+        IamOperation::GetInstanceProfile => {
+            let (profile, tags) = services
+                .iam()
+                .get_instance_profile(caller, facts, required(p, "InstanceProfileName")?)
+                .await
+                .map_err(map)?;
+            instance_profile_xml(&mut x, &profile, &tags);
+        }
+        IamOperation::DeleteInstanceProfile => {
+            services
+                .iam()
+                .delete_instance_profile(caller, facts, required(p, "InstanceProfileName")?)
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::AddRoleToInstanceProfile => {
+            services
+                .iam()
+                .add_role_to_instance_profile(
+                    caller,
+                    facts,
+                    required(p, "InstanceProfileName")?,
+                    required(p, "RoleName")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::RemoveRoleFromInstanceProfile => {
+            services
+                .iam()
+                .remove_role_from_instance_profile(
+                    caller,
+                    facts,
+                    required(p, "InstanceProfileName")?,
+                    required(p, "RoleName")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::ListInstanceProfiles | IamOperation::ListInstanceProfilesForRole => {
+            let max_items = max_items()?;
+            let iam = services.iam();
+            let page = if action == IamOperation::ListInstanceProfiles {
+                iam.list_instance_profiles(caller, facts, p.get("PathPrefix"), marker, max_items)
+                    .await
+            } else {
+                iam.list_instance_profiles_for_role(
+                    caller,
+                    facts,
+                    required(p, "RoleName")?,
+                    marker,
+                    max_items,
+                )
+                .await
+            }
+            .map_err(map)?;
+            x.open("InstanceProfiles");
+            for profile in &page.items {
+                // Listings leave out tags, as IAM's do (GetInstanceProfile has them).
+                x.open("member");
+                instance_profile_fields(&mut x, profile);
+                x.close("member");
+            }
+            x.close("InstanceProfiles");
+            page_end(&mut x, &page);
         }
         IamOperation::ListRolePolicies => {
             let names = services
@@ -735,6 +823,31 @@ fn role_xml(x: &mut Xml, r: &RoleRecord, tags: &[IamTag]) {
         tags_xml(x, tags);
     }
     x.close("Role");
+}
+
+fn instance_profile_xml(x: &mut Xml, profile: &InstanceProfileRecord, tags: &[IamTag]) {
+    x.open("InstanceProfile");
+    instance_profile_fields(x, profile);
+    if !tags.is_empty() {
+        tags_xml(x, tags);
+    }
+    x.close("InstanceProfile");
+}
+
+/// A profile's members, its role (without the role's tags) among them.
+fn instance_profile_fields(x: &mut Xml, profile: &InstanceProfileRecord) {
+    x.text("Path", &profile.path)
+        .text("InstanceProfileName", &profile.name)
+        .text("InstanceProfileId", &profile.profile_id)
+        .text("Arn", &profile.arn)
+        .text("CreateDate", &timestamp(profile.created_at))
+        .open("Roles");
+    for role in &profile.roles {
+        x.open("member");
+        role_fields(x, role);
+        x.close("member");
+    }
+    x.close("Roles");
 }
 
 fn role_fields(x: &mut Xml, r: &RoleRecord) {

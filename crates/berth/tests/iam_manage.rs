@@ -662,3 +662,183 @@ fn role_updates_and_inline_policy_names() {
     let role = c.aws_ok(r, &["iam", "get-role", "--role-name", "Deployer"]);
     assert_eq!(role["Role"]["MaxSessionDuration"], 7200);
 }
+
+/// Instance profiles, which role modules create beside each role by default: one role
+/// each, and neither deleted while the other holds on.
+#[test]
+fn instance_profiles_hold_one_role() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let server = Server::start_with(&tmp.path().join("data"), "127.0.0.1:0", &["--dev"]);
+    let c = Clients {
+        endpoint: server.endpoint(),
+        home,
+    };
+    let r = Some(root());
+    let r = r.as_ref();
+    for role in ["Builder", "Other"] {
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "create-role",
+                "--role-name",
+                role,
+                "--assume-role-policy-document",
+                TRUST,
+            ],
+        );
+    }
+    let created = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+            "--path",
+            "/ci/",
+            "--tags",
+            "Key=managed-by,Value=berth",
+        ],
+    );
+    let profile = &created["InstanceProfile"];
+    assert_eq!(
+        profile["Arn"],
+        "arn:aws:iam::123456789012:instance-profile/ci/Builder"
+    );
+    assert!(
+        profile["InstanceProfileId"]
+            .as_str()
+            .unwrap()
+            .starts_with("AIPA")
+    );
+    assert_eq!(profile["Roles"], serde_json::json!([]));
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "create-instance-profile",
+            "--instance-profile-name",
+            "BUILDER",
+        ],
+    );
+    assert!(err.contains("EntityAlreadyExists"), "{err}");
+
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "add-role-to-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+            "--role-name",
+            "Builder",
+        ],
+    );
+    let got = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-instance-profile",
+            "--instance-profile-name",
+            "builder",
+        ],
+    );
+    assert_eq!(got["InstanceProfile"]["Roles"][0]["RoleName"], "Builder");
+    assert_eq!(got["InstanceProfile"]["Tags"][0]["Key"], "managed-by");
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "add-role-to-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+            "--role-name",
+            "Other",
+        ],
+    );
+    assert!(err.contains("LimitExceeded"), "{err}");
+
+    let listed = c.aws_ok(
+        r,
+        &["iam", "list-instance-profiles", "--path-prefix", "/ci/"],
+    );
+    assert_eq!(listed["InstanceProfiles"].as_array().unwrap().len(), 1);
+    for (role, expected) in [("Builder", 1), ("Other", 0)] {
+        let for_role = c.aws_ok(
+            r,
+            &[
+                "iam",
+                "list-instance-profiles-for-role",
+                "--role-name",
+                role,
+            ],
+        );
+        assert_eq!(
+            for_role["InstanceProfiles"].as_array().unwrap().len(),
+            expected,
+            "{role}"
+        );
+    }
+
+    // Neither goes while the other holds on; the role stays usable after the refusal.
+    let err = c.aws_err(r, &["iam", "delete-role", "--role-name", "Builder"]);
+    assert!(err.contains("DeleteConflict"), "{err}");
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "delete-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+        ],
+    );
+    assert!(err.contains("DeleteConflict"), "{err}");
+    c.aws_ok(r, &["iam", "get-role", "--role-name", "Builder"]);
+
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "remove-role-from-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+            "--role-name",
+            "Other",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "remove-role-from-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+            "--role-name",
+            "Builder",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "delete-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+        ],
+    );
+    c.aws_ok(r, &["iam", "delete-role", "--role-name", "Builder"]);
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "get-instance-profile",
+            "--instance-profile-name",
+            "Builder",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+}

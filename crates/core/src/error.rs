@@ -100,6 +100,15 @@ impl From<StoreError> for IamError {
             Conflict::RoleHasAttachedPolicies => {
                 Self::DeleteConflict("Cannot delete entity, must detach all policies first.".into())
             }
+            Conflict::RoleInInstanceProfile => Self::DeleteConflict(
+                "Cannot delete entity, must remove roles from instance profile first.".into(),
+            ),
+            Conflict::InstanceProfileHasRole => Self::DeleteConflict(
+                "Cannot delete entity, must remove roles from instance profile first.".into(),
+            ),
+            Conflict::InstanceProfileFull => Self::LimitExceeded(
+                "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1".into(),
+            ),
             Conflict::PolicyAttached => {
                 Self::DeleteConflict("Cannot delete a policy attached to entities.".into())
             }

@@ -14,6 +14,7 @@ use crate::caller::Caller;
 use crate::error::IamError;
 use crate::ids;
 
+pub mod instance_profile;
 pub mod operation;
 pub mod simulate;
 
@@ -477,6 +478,14 @@ impl Iam<'_> {
             .is_empty()
         {
             return Err(StoreError::Conflict(Conflict::RoleHasInlinePolicies).into());
+        }
+        if !self
+            .metadata
+            .list_instance_profiles(Some(role.name.as_str()))
+            .await?
+            .is_empty()
+        {
+            return Err(StoreError::Conflict(Conflict::RoleInInstanceProfile).into());
         }
         self.unbind_role_principals(&role).await?;
         match self.metadata.delete_role(&role.name).await {

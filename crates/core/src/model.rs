@@ -3,6 +3,7 @@
 //! and depends on the services alone, never on the storage layer.
 
 pub use berth_store::{
-    AuditEventRecord, AuditFilter, AuditResource, IamTag, ManagedPolicyRecord, ManifestRecord,
-    OidcProviderRecord, RepositoryRecord, RoleRecord, UploadRecord,
+    AuditEventRecord, AuditFilter, AuditResource, IamTag, InstanceProfileRecord,
+    ManagedPolicyRecord, ManifestRecord, OidcProviderRecord, RepositoryRecord, RoleRecord,
+    UploadRecord,
 };

@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use berth_store::{
-    AttachedPolicy, Conflict, EffectivePolicy, IamStore, IamTag, ManagedPolicyRecord,
-    OidcProviderRecord, PolicyVersionRecord, RoleRecord, StoreError, StoreResult,
+    AttachedPolicy, Conflict, EffectivePolicy, IamStore, IamTag, InstanceProfileRecord,
+    ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord, RoleRecord, StoreError,
+    StoreResult,
 };
 
 use crate::engine::{Row, Tx, query};
@@ -35,6 +36,68 @@ fn role_from_row(row: &Row) -> StoreResult<RoleRecord> {
         max_session_duration: row.get("max_session_duration")?,
         created_at: row.get("created_at")?,
     })
+}
+
+/// A profile's columns and its role's (a left join: NULL when it holds none).
+const PROFILE_SELECT: &str = "SELECT p.id AS profile_row, p.name AS profile_name, p.profile_id, \
+     p.path AS profile_path, p.arn AS profile_arn, p.created_at AS profile_created_at, \
+     r.name, r.role_id, r.path, r.arn, r.trust_policy, r.description, \
+     r.max_session_duration, r.created_at \
+     FROM instance_profiles p \
+     LEFT JOIN instance_profile_roles pr ON pr.profile_id = p.id \
+     LEFT JOIN roles r ON r.id = pr.role_id";
+
+/// A profile from rows of [`PROFILE_SELECT`], one per role it holds.
+fn profiles_from_rows(rows: Vec<(i64, InstanceProfileRecord)>) -> Vec<InstanceProfileRecord> {
+    let mut profiles: Vec<(i64, InstanceProfileRecord)> = Vec::new();
+    for (row_id, profile) in rows {
+        match profiles.last_mut() {
+            Some((last, known)) if *last == row_id => known.roles.extend(profile.roles),
+            _ => profiles.push((row_id, profile)),
+        }
+    }
+    profiles.into_iter().map(|(_, p)| p).collect()
+}
+
+fn profile_from_row(row: &Row) -> StoreResult<(i64, InstanceProfileRecord)> {
+    let role_id: Option<String> = row.get("role_id")?;
+    Ok((
+        row.get("profile_row")?,
+        InstanceProfileRecord {
+            name: row.get("profile_name")?,
+            profile_id: row.get("profile_id")?,
+            path: row.get("profile_path")?,
+            arn: row.identifier("profile_arn")?,
+            created_at: row.get("profile_created_at")?,
+            roles: match role_id {
+                Some(_) => vec![role_from_row(row)?],
+                None => Vec::new(),
+            },
+        },
+    ))
+}
+
+/// Locks an instance profile's row until the transaction ends. `NotFound` when absent.
+async fn lock_instance_profile(tx: &mut Tx, name: &str) -> StoreResult<i64> {
+    let sql = format!(
+        "SELECT id FROM instance_profiles WHERE lower(name) = $1{}",
+        tx.for_update()
+    );
+    query(&sql)
+        .bind(folded(name))
+        .scalar_optional(tx.on())
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+async fn holds_a_role(tx: &mut Tx, profile_id: i64) -> StoreResult<bool> {
+    Ok(
+        query("SELECT 1 AS one FROM instance_profile_roles WHERE profile_id = $1")
+            .bind(profile_id)
+            .fetch_optional(tx.on())
+            .await?
+            .is_some(),
+    )
 }
 
 const POLICY_SELECT: &str = "SELECT p.arn, p.name, p.path, p.policy_id, p.default_version_id, \
@@ -281,8 +344,117 @@ impl IamStore for SqlStore {
         if row.get::<i64>("attached")? > 0 {
             return Err(StoreError::Conflict(Conflict::RoleHasAttachedPolicies));
         }
+        let in_profile = query("SELECT 1 AS one FROM instance_profile_roles WHERE role_id = $1")
+            .bind(id)
+            .fetch_optional(tx.on())
+            .await?;
+        if in_profile.is_some() {
+            return Err(StoreError::Conflict(Conflict::RoleInInstanceProfile));
+        }
         query("DELETE FROM roles WHERE id = $1")
             .bind(id)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    // --- Instance profiles ----------------------------------------------------------
+
+    async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()> {
+        query(
+            "INSERT INTO instance_profiles (name, profile_id, path, arn, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(profile.name.as_str())
+        .bind(profile.profile_id.as_str())
+        .bind(profile.path.as_str())
+        .bind(&profile.arn)
+        .bind(profile.created_at)
+        .execute(self.db.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> StoreResult<Option<InstanceProfileRecord>> {
+        let sql = format!("{PROFILE_SELECT} WHERE lower(p.name) = $1");
+        let rows = query(&sql)
+            .bind(folded(name))
+            .records(self.db.reader(), profile_from_row)
+            .await?;
+        Ok(profiles_from_rows(rows).pop())
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        role: Option<&str>,
+    ) -> StoreResult<Vec<InstanceProfileRecord>> {
+        let rows = match role {
+            None => {
+                let sql = format!("{PROFILE_SELECT} ORDER BY lower(p.name), p.id");
+                query(&sql)
+                    .records(self.db.reader(), profile_from_row)
+                    .await?
+            }
+            Some(role) => {
+                let mut tx = self.db.write().await?;
+                let role_id = lock_role(&mut tx, role).await?;
+                let sql = format!(
+                    "{PROFILE_SELECT} WHERE p.id IN \
+                     (SELECT profile_id FROM instance_profile_roles WHERE role_id = $1) \
+                     ORDER BY lower(p.name), p.id"
+                );
+                let rows = query(&sql)
+                    .bind(role_id)
+                    .records(tx.on(), profile_from_row)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+        };
+        Ok(profiles_from_rows(rows))
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let profile_id = lock_instance_profile(&mut tx, profile).await?;
+        let role_id = lock_role(&mut tx, role).await?;
+        if holds_a_role(&mut tx, profile_id).await? {
+            return Err(StoreError::Conflict(Conflict::InstanceProfileFull));
+        }
+        query("INSERT INTO instance_profile_roles (profile_id, role_id) VALUES ($1, $2)")
+            .bind(profile_id)
+            .bind(role_id)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    async fn remove_role_from_instance_profile(
+        &self,
+        profile: &str,
+        role: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let profile_id = lock_instance_profile(&mut tx, profile).await?;
+        let role_id = lock_role(&mut tx, role).await?;
+        found(
+            query("DELETE FROM instance_profile_roles WHERE profile_id = $1 AND role_id = $2")
+                .bind(profile_id)
+                .bind(role_id)
+                .execute(tx.on())
+                .await?,
+        )?;
+        tx.commit().await
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let profile_id = lock_instance_profile(&mut tx, name).await?;
+        if holds_a_role(&mut tx, profile_id).await? {
+            return Err(StoreError::Conflict(Conflict::InstanceProfileHasRole));
+        }
+        query("DELETE FROM instance_profiles WHERE id = $1")
+            .bind(profile_id)
             .execute(tx.on())
             .await?;
         tx.commit().await

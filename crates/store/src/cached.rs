@@ -24,9 +24,10 @@ use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
     AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, EffectivePolicy, IamStore, IamTag,
-    KeyStore, LeaseStore, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord,
-    MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord,
-    RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord, UploadStore,
+    InstanceProfileRecord, KeyStore, LeaseStore, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord,
+    UploadStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -270,6 +271,40 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
 
     async fn delete_role(&self, name: &str) -> StoreResult<()> {
         self.write(self.inner.delete_role(name)).await
+    }
+
+    async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()> {
+        self.write(self.inner.create_instance_profile(profile))
+            .await
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> StoreResult<Option<InstanceProfileRecord>> {
+        self.inner.get_instance_profile(name).await
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        role: Option<&str>,
+    ) -> StoreResult<Vec<InstanceProfileRecord>> {
+        self.inner.list_instance_profiles(role).await
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> StoreResult<()> {
+        self.write(self.inner.add_role_to_instance_profile(profile, role))
+            .await
+    }
+
+    async fn remove_role_from_instance_profile(
+        &self,
+        profile: &str,
+        role: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.remove_role_from_instance_profile(profile, role))
+            .await
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_instance_profile(name)).await
     }
 
     async fn create_managed_policy(

@@ -52,6 +52,12 @@ pub enum Conflict {
     RoleHasAttachedPolicies,
     #[error("the policy is attached to roles")]
     PolicyAttached,
+    #[error("an instance profile holds the role")]
+    RoleInInstanceProfile,
+    #[error("the instance profile holds a role")]
+    InstanceProfileHasRole,
+    #[error("the instance profile holds a role already")]
+    InstanceProfileFull,
     #[error("the policy already has {max} versions")]
     PolicyVersionLimit { max: usize },
     #[error("the version is the policy's default")]

@@ -31,6 +31,20 @@ pub struct RoleRecord {
     pub created_at: i64,
 }
 
+/// An IAM instance profile: a container for one role (IAM allows no more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceProfileRecord {
+    /// As created; unique regardless of case.
+    pub name: String,
+    /// The profile's unique id (`AIPA…`).
+    pub profile_id: String,
+    pub path: String,
+    pub arn: Arn,
+    pub created_at: i64,
+    /// The role it holds, if any (filled in by reads; ignored on create).
+    pub roles: Vec<RoleRecord>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedPolicyRecord {
     pub arn: Arn,
@@ -200,8 +214,27 @@ pub trait IamStore: Send + Sync + 'static {
         description: Option<&str>,
         max_session_duration: Option<i64>,
     ) -> StoreResult<()>;
-    /// `NotFound` when absent; `Conflict` while inline or attached policies remain.
+    /// `NotFound` when absent; `Conflict` while inline or attached policies remain, or
+    /// while an instance profile holds it.
     async fn delete_role(&self, name: &str) -> StoreResult<()>;
+
+    // --- Instance profiles ----------------------------------------------------------
+    /// `AlreadyExists` when a profile of that name (regardless of case) exists.
+    async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()>;
+    async fn get_instance_profile(&self, name: &str) -> StoreResult<Option<InstanceProfileRecord>>;
+    /// Every profile by name, or (`role` given) those holding that role: `NotFound` when
+    /// the role does not exist.
+    async fn list_instance_profiles(
+        &self,
+        role: Option<&str>,
+    ) -> StoreResult<Vec<InstanceProfileRecord>>;
+    /// `NotFound` when either is absent; `Conflict` when the profile holds a role already.
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> StoreResult<()>;
+    /// `NotFound` when either is absent or the role is not in the profile.
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str)
+    -> StoreResult<()>;
+    /// `NotFound` when absent; `Conflict` while it holds a role.
+    async fn delete_instance_profile(&self, name: &str) -> StoreResult<()>;
 
     // --- Managed policies -----------------------------------------------------------
     /// Creates the policy with `version` as its default. `AlreadyExists` for the same ARN.

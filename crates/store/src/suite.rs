@@ -139,6 +139,93 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     lifecycle_policies(store).await;
     job_leases(store).await;
     audit_events(store).await;
+    instance_profiles(store).await;
+}
+
+pub async fn instance_profiles(store: &dyn MetadataStore) {
+    use crate::{Conflict, InstanceProfileRecord};
+    let profile = |name: &str| InstanceProfileRecord {
+        name: name.into(),
+        profile_id: format!("AIPA{}", name.to_uppercase()),
+        path: "/".into(),
+        arn: Arn::parse(&format!(
+            "arn:aws:iam::123456789012:instance-profile/{name}"
+        ))
+        .unwrap(),
+        created_at: 1_700_000_000,
+        roles: Vec::new(),
+    };
+    store.create_role(&role("Holder")).await.unwrap();
+    store
+        .create_instance_profile(&profile("Holder"))
+        .await
+        .unwrap();
+    store
+        .create_instance_profile(&profile("another"))
+        .await
+        .unwrap();
+    assert_already_exists(store.create_instance_profile(&profile("HOLDER")).await);
+
+    store
+        .add_role_to_instance_profile("holder", "HOLDER")
+        .await
+        .unwrap();
+    let held = store.get_instance_profile("HOLDER").await.unwrap().unwrap();
+    assert_eq!(held.name, "Holder");
+    assert_eq!(held.roles, vec![role("Holder")]);
+    // One role per profile, as IAM allows.
+    store.create_role(&role("Second")).await.unwrap();
+    assert!(matches!(
+        store.add_role_to_instance_profile("Holder", "Second").await,
+        Err(StoreError::Conflict(Conflict::InstanceProfileFull))
+    ));
+    assert_not_found(store.add_role_to_instance_profile("Holder", "nobody").await);
+    assert_not_found(
+        store
+            .add_role_to_instance_profile("nothing", "Second")
+            .await,
+    );
+
+    let all = store.list_instance_profiles(None).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["another", "Holder"]);
+    assert!(all[0].roles.is_empty());
+    let for_role = store.list_instance_profiles(Some("holder")).await.unwrap();
+    assert_eq!(for_role.len(), 1);
+    assert_eq!(for_role[0].roles[0].name.as_str(), "Holder");
+    assert!(
+        store
+            .list_instance_profiles(Some("Second"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_not_found(store.list_instance_profiles(Some("nobody")).await);
+
+    // Neither goes while the other holds it.
+    assert!(matches!(
+        store.delete_role("Holder").await,
+        Err(StoreError::Conflict(Conflict::RoleInInstanceProfile))
+    ));
+    assert!(matches!(
+        store.delete_instance_profile("Holder").await,
+        Err(StoreError::Conflict(Conflict::InstanceProfileHasRole))
+    ));
+    assert_not_found(
+        store
+            .remove_role_from_instance_profile("Holder", "Second")
+            .await,
+    );
+    store
+        .remove_role_from_instance_profile("Holder", "holder")
+        .await
+        .unwrap();
+    store.delete_instance_profile("holder").await.unwrap();
+    store.delete_role("Holder").await.unwrap();
+    assert_eq!(store.get_instance_profile("Holder").await.unwrap(), None);
+    assert_not_found(store.delete_instance_profile("Holder").await);
+    store.delete_instance_profile("another").await.unwrap();
+    store.delete_role("Second").await.unwrap();
 }
 
 pub async fn audit_events(store: &dyn MetadataStore) {

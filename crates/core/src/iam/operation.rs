@@ -24,6 +24,13 @@ operation_table! {
     UpdateRole => "RoleName=walk&MaxSessionDuration=7200",
     UpdateRoleDescription => "RoleName=walk&Description=walk",
     ListRolePolicies => "RoleName=walk",
+    CreateInstanceProfile => "InstanceProfileName=walk",
+    GetInstanceProfile => "InstanceProfileName=walk",
+    DeleteInstanceProfile => "InstanceProfileName=walk",
+    AddRoleToInstanceProfile => "InstanceProfileName=walk&RoleName=walk",
+    RemoveRoleFromInstanceProfile => "InstanceProfileName=walk&RoleName=walk",
+    ListInstanceProfiles => "",
+    ListInstanceProfilesForRole => "RoleName=walk",
     UpdateAssumeRolePolicy => "RoleName=walk&PolicyDocument=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22Service%22%3A%22ec2.amazonaws.com%22%7D%2C%22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D",
     TagRole => "RoleName=walk&Tags.member.1.Key=team&Tags.member.1.Value=a",
     UntagRole => "RoleName=walk&TagKeys.member.1=team",
@@ -59,7 +66,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 41);
-        assert_eq!(IamOperation::from_name("ListInstanceProfiles"), None);
+        assert_eq!(IamOperation::ALL.len(), 48);
+        assert_eq!(IamOperation::from_name("ListAccountAliases"), None);
     }
 }
