@@ -5,7 +5,10 @@ use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
 use berth_core::iam::instance_profile::CreateInstanceProfileInput;
 use berth_core::iam::operation::IamOperation;
-use berth_core::iam::{CreatePolicyInput, CreateRoleInput, ListPoliciesFilter, Page, PolicyScope};
+use berth_core::iam::{
+    CreatePolicyInput, CreateRoleInput, EntitiesForPolicyFilter, ListPoliciesFilter, Page,
+    PolicyScope,
+};
 use berth_core::model::{
     IamTag, InstanceProfileRecord, ManagedPolicyRecord, OidcProviderRecord, RoleRecord,
 };
@@ -307,6 +310,38 @@ async fn operation(
                 x.close("member");
             }
             x.close("InstanceProfiles");
+            page_end(&mut x, &page);
+        }
+        IamOperation::ListEntitiesForPolicy => {
+            let max_items = max_items()?;
+            let page = services
+                .iam()
+                .list_entities_for_policy(
+                    caller,
+                    facts,
+                    required(p, "PolicyArn")?,
+                    &EntitiesForPolicyFilter {
+                        entity: p.get("EntityFilter"),
+                        path_prefix: p.get("PathPrefix"),
+                        usage: p.get("PolicyUsageFilter"),
+                    },
+                    marker,
+                    max_items,
+                )
+                .await
+                .map_err(map)?;
+            x.open("PolicyGroups")
+                .close("PolicyGroups")
+                .open("PolicyUsers")
+                .close("PolicyUsers")
+                .open("PolicyRoles");
+            for role in &page.items {
+                x.open("member")
+                    .text("RoleName", &role.name)
+                    .text("RoleId", &role.role_id)
+                    .close("member");
+            }
+            x.close("PolicyRoles");
             page_end(&mut x, &page);
         }
         IamOperation::ListRolePolicies => {

@@ -10,22 +10,24 @@ const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","P
 const POLICY_V1: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#;
 const POLICY_V2: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:DescribeRepositories","Resource":"*"}]}"#;
 
-#[test]
-fn policy_versions_listings_tags_and_provider_updates() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
+/// A server on `dir` and the clients to call it with.
+fn start(dir: &std::path::Path, flags: &[&str]) -> (Server, Clients) {
+    let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
-    // A metadata cache that never expires during the test: every IAM change below must
-    // reach the next request through the cache's write invalidation alone.
-    let server = Server::start_with(
-        &tmp.path().join("data"),
-        "127.0.0.1:0",
-        &["--dev", "--metadata-cache-ttl", "3600"],
-    );
+    let server = Server::start_with(&dir.join("data"), "127.0.0.1:0", flags);
     let c = Clients {
         endpoint: server.endpoint(),
         home,
     };
+    (server, c)
+}
+
+#[test]
+fn policy_versions_listings_tags_and_provider_updates() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A metadata cache that never expires during the test: every IAM change below must
+    // reach the next request through the cache's write invalidation alone.
+    let (_server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
     let r = Some(root());
     let r = r.as_ref();
 
@@ -535,17 +537,7 @@ fn policy_versions_listings_tags_and_provider_updates() {
 #[test]
 fn role_updates_and_inline_policy_names() {
     let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let server = Server::start_with(
-        &tmp.path().join("data"),
-        "127.0.0.1:0",
-        &["--dev", "--metadata-cache-ttl", "3600"],
-    );
-    let c = Clients {
-        endpoint: server.endpoint(),
-        home,
-    };
+    let (_server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
     let r = Some(root());
     let r = r.as_ref();
     // A role with one inline policy ("only"), by the document's flow.
@@ -668,13 +660,7 @@ fn role_updates_and_inline_policy_names() {
 #[test]
 fn instance_profiles_hold_one_role() {
     let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let server = Server::start_with(&tmp.path().join("data"), "127.0.0.1:0", &["--dev"]);
-    let c = Clients {
-        endpoint: server.endpoint(),
-        home,
-    };
+    let (_server, c) = start(tmp.path(), &["--dev"]);
     let r = Some(root());
     let r = r.as_ref();
     for role in ["Builder", "Other"] {
@@ -841,4 +827,107 @@ fn instance_profiles_hold_one_role() {
         ],
     );
     assert!(err.contains("NoSuchEntity"), "{err}");
+}
+
+/// What a tool does before deleting a managed policy: find the roles it is attached to
+/// (ListEntitiesForPolicy), detach it from each, then delete it.
+#[test]
+fn a_policy_is_found_on_its_roles_detached_and_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    let created = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "push",
+            "--policy-document",
+            POLICY_V1,
+        ],
+    );
+    let arn = created["Policy"]["Arn"].as_str().unwrap().to_owned();
+    for role in ["zeta", "Alpha", "Unattached"] {
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "create-role",
+                "--role-name",
+                role,
+                "--assume-role-policy-document",
+                TRUST,
+            ],
+        );
+        if role != "Unattached" {
+            c.aws_ok(
+                r,
+                &[
+                    "iam",
+                    "attach-role-policy",
+                    "--role-name",
+                    role,
+                    "--policy-arn",
+                    &arn,
+                ],
+            );
+        }
+    }
+    let entities = c.aws_ok(
+        r,
+        &["iam", "list-entities-for-policy", "--policy-arn", &arn],
+    );
+    let names: Vec<&str> = entities["PolicyRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|role| role["RoleName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Alpha", "zeta"]);
+    assert!(
+        entities["PolicyRoles"][0]["RoleId"]
+            .as_str()
+            .unwrap()
+            .starts_with("AROA")
+    );
+    assert_eq!(entities["PolicyUsers"], serde_json::json!([]));
+    // Berth has no users, groups or permissions boundaries: those filters find nothing.
+    for filter in [
+        &["--entity-filter", "User"][..],
+        &["--policy-usage-filter", "PermissionsBoundary"][..],
+    ] {
+        let mut args = vec!["iam", "list-entities-for-policy", "--policy-arn", &arn];
+        args.extend_from_slice(filter);
+        let none = c.aws_ok(r, &args);
+        assert_eq!(none["PolicyRoles"], serde_json::json!([]), "{filter:?}");
+    }
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "list-entities-for-policy",
+            "--policy-arn",
+            "arn:aws:iam::123456789012:policy/absent",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+
+    let err = c.aws_err(r, &["iam", "delete-policy", "--policy-arn", &arn]);
+    assert!(err.contains("DeleteConflict"), "{err}");
+    for role in names {
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "detach-role-policy",
+                "--role-name",
+                role,
+                "--policy-arn",
+                &arn,
+            ],
+        );
+    }
+    c.aws_ok(r, &["iam", "delete-policy", "--policy-arn", &arn]);
 }

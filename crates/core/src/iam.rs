@@ -119,6 +119,16 @@ pub struct CreateRoleInput<'a> {
     pub tags: &'a [IamTag],
 }
 
+/// ListEntitiesForPolicy's filters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EntitiesForPolicyFilter<'a> {
+    /// `EntityFilter`: `Role`, `User`, `Group`, ...
+    pub entity: Option<&'a str>,
+    pub path_prefix: Option<&'a str>,
+    /// `PolicyUsageFilter`: `PermissionsPolicy` or `PermissionsBoundary`.
+    pub usage: Option<&'a str>,
+}
+
 /// CreatePolicy's members.
 #[derive(Debug, Clone, Copy)]
 pub struct CreatePolicyInput<'a> {
@@ -772,6 +782,54 @@ impl Iam<'_> {
             .await?)
     }
 
+    /// ListEntitiesForPolicy: the roles the policy is attached to (Berth has no IAM users
+    /// or groups, and no permissions boundaries, so a filter for those finds nothing).
+    pub async fn list_entities_for_policy(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        arn: &str,
+        filter: &EntitiesForPolicyFilter<'_>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<RoleRecord>, IamError> {
+        let prefix = check_path_prefix(filter.path_prefix)?;
+        let roles_wanted = match filter.entity {
+            None | Some("Role") => true,
+            Some("User" | "Group" | "LocalManagedPolicy" | "AWSManagedPolicy") => false,
+            Some(other) => {
+                return Err(validation(
+                    other,
+                    "entityFilter",
+                    "Member must satisfy enum value set: [LocalManagedPolicy, User, Role, AWSManagedPolicy, Group]",
+                ));
+            }
+        };
+        let as_permissions = match filter.usage {
+            None | Some("PermissionsPolicy") => true,
+            Some("PermissionsBoundary") => false,
+            Some(other) => {
+                return Err(validation(
+                    other,
+                    "policyUsageFilter",
+                    "Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]",
+                ));
+            }
+        };
+        self.authorized_policy(caller, facts, "iam:ListEntitiesForPolicy", arn)
+            .await?;
+        let roles = if roles_wanted && as_permissions {
+            self.metadata.list_policy_roles(arn).await?
+        } else {
+            Vec::new()
+        };
+        let roles = roles
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect();
+        paginate_by_name(roles, |r| r.name.as_str(), marker, max_items)
+    }
+
     // --- Inline role policies ------------------------------------------------------
 
     pub async fn put_role_policy(
@@ -915,6 +973,25 @@ const MAX_ITEMS_DEFAULT: usize = 100;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub marker: Option<String>,
+}
+
+/// Pages a listing ordered by name regardless of case (roles, instance profiles): the
+/// marker is the next item's lowercased name.
+fn paginate_by_name<T>(
+    items: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    marker: Option<&str>,
+    max_items: Option<i64>,
+) -> Result<Page<T>, IamError> {
+    let keyed: Vec<(String, T)> = items
+        .into_iter()
+        .map(|item| (name(&item).to_lowercase(), item))
+        .collect();
+    let page = paginate(keyed, |(k, _)| k.as_str(), marker, max_items)?;
+    Ok(Page {
+        items: page.items.into_iter().map(|(_, item)| item).collect(),
+        marker: page.marker,
+    })
 }
 
 /// Pages an ordered listing. The marker is the key of the first item of the next page,
@@ -1290,15 +1367,7 @@ impl Iam<'_> {
             .collect();
         // IAM lists roles by name regardless of case.
         roles.sort_by_key(|r| r.name.to_lowercase());
-        let keyed: Vec<(String, RoleRecord)> = roles
-            .into_iter()
-            .map(|r| (r.name.to_lowercase(), r))
-            .collect();
-        let page = paginate(keyed, |(k, _)| k.as_str(), marker, max_items)?;
-        Ok(Page {
-            items: page.items.into_iter().map(|(_, r)| r).collect(),
-            marker: page.marker,
-        })
+        paginate_by_name(roles, |r| r.name.as_str(), marker, max_items)
     }
 
     pub async fn list_policies(

@@ -358,6 +358,18 @@ impl IamStore for SqlStore {
         tx.commit().await
     }
 
+    async fn list_policy_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>> {
+        query(
+            "SELECT r.name, r.role_id, r.path, r.arn, r.trust_policy, r.description, \
+             r.max_session_duration, r.created_at \
+             FROM role_policy_attachments a JOIN roles r ON r.id = a.role_id \
+             WHERE a.policy_arn = $1 ORDER BY lower(r.name)",
+        )
+        .bind(policy_arn)
+        .records(self.db.reader(), role_from_row)
+        .await
+    }
+
     // --- Instance profiles ----------------------------------------------------------
 
     async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()> {

@@ -273,6 +273,10 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
         self.write(self.inner.delete_role(name)).await
     }
 
+    async fn list_policy_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>> {
+        self.inner.list_policy_roles(policy_arn).await
+    }
+
     async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()> {
         self.write(self.inner.create_instance_profile(profile))
             .await

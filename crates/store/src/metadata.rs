@@ -257,6 +257,8 @@ pub trait IamStore: Send + Sync + 'static {
     async fn attach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()>;
     /// `NotFound` when the role does not exist or the policy is not attached.
     async fn detach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()>;
+    /// The roles a managed policy is attached to, by name regardless of case.
+    async fn list_policy_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>>;
     async fn list_attached_role_policies(
         &self,
         role_name: &str,

@@ -614,6 +614,21 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
         store.list_attached_role_policies("Reader").await.unwrap(),
         vec![]
     );
+    let attached_to: Vec<String> = store
+        .list_policy_roles(arn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.name.to_string())
+        .collect();
+    assert_eq!(attached_to, ["Deployer"]);
+    assert!(
+        store
+            .list_policy_roles("arn:aws:iam::123456789012:policy/none")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store
             .get_managed_policy(arn)

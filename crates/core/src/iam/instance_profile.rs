@@ -6,7 +6,8 @@
 use berth_store::StoreError;
 
 use super::{
-    Iam, IamError, Page, check_path_prefix, check_tags, paginate, path, role_not_found, validation,
+    Iam, IamError, Page, check_path_prefix, check_tags, paginate_by_name, path, role_not_found,
+    validation,
 };
 use crate::authorizer::RequestFacts;
 use crate::caller::Caller;
@@ -198,7 +199,7 @@ impl Iam<'_> {
             .into_iter()
             .filter(|p| p.path.starts_with(prefix))
             .collect();
-        page_by_name(profiles, marker, max_items)
+        paginate_by_name(profiles, |p| p.name.as_str(), marker, max_items)
     }
 
     /// ListInstanceProfilesForRole: authorised on the role.
@@ -221,22 +222,6 @@ impl Iam<'_> {
             Err(StoreError::NotFound) => return Err(role_not_found(role.name.as_str())),
             other => other?,
         };
-        page_by_name(profiles, marker, max_items)
+        paginate_by_name(profiles, |p| p.name.as_str(), marker, max_items)
     }
-}
-
-fn page_by_name(
-    profiles: Vec<InstanceProfileRecord>,
-    marker: Option<&str>,
-    max_items: Option<i64>,
-) -> Result<Page<InstanceProfileRecord>, IamError> {
-    let keyed: Vec<(String, InstanceProfileRecord)> = profiles
-        .into_iter()
-        .map(|p| (p.name.to_lowercase(), p))
-        .collect();
-    let page = paginate(keyed, |(k, _)| k.as_str(), marker, max_items)?;
-    Ok(Page {
-        items: page.items.into_iter().map(|(_, p)| p).collect(),
-        marker: page.marker,
-    })
 }

@@ -47,6 +47,7 @@ operation_table! {
     ListPolicies => "",
     CreatePolicyVersion => "PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk&PolicyDocument=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22ecr%3AListImages%22%2C%22Resource%22%3A%22*%22%7D%5D%7D",
     GetPolicyVersion => "PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk&VersionId=v1",
+    ListEntitiesForPolicy => "PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
     ListPolicyVersions => "PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
     DeletePolicyVersion => "PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk&VersionId=v2",
     SetDefaultPolicyVersion => "PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk&VersionId=v1",
@@ -66,7 +67,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 48);
+        assert_eq!(IamOperation::ALL.len(), 49);
         assert_eq!(IamOperation::from_name("ListAccountAliases"), None);
     }
 }
