@@ -227,6 +227,29 @@ async fn operation(
             let tags = services.iam().iam_entity_tags(&r.arn).await.map_err(map)?;
             role_xml(&mut x, &r, &tags);
         }
+        IamOperation::ListAccountAliases => {
+            let aliases = services
+                .iam()
+                .list_account_aliases(caller, facts)
+                .await
+                .map_err(map)?;
+            x.open("AccountAliases");
+            for alias in aliases {
+                x.text("member", &alias);
+            }
+            x.close("AccountAliases").text("IsTruncated", "false");
+        }
+        IamOperation::CreateAccountAlias | IamOperation::DeleteAccountAlias => {
+            let alias = required(p, "AccountAlias")?;
+            let iam = services.iam();
+            if action == IamOperation::CreateAccountAlias {
+                iam.create_account_alias(caller, facts, alias).await
+            } else {
+                iam.delete_account_alias(caller, facts, alias).await
+            }
+            .map_err(map)?;
+            return Ok(None);
+        }
         IamOperation::CreateInstanceProfile => {
             let (profile, tags) = services
                 .iam()

@@ -829,6 +829,50 @@ fn instance_profiles_hold_one_role() {
     assert!(err.contains("NoSuchEntity"), "{err}");
 }
 
+/// The account's alias: one at a time, set, replaced, listed and deleted.
+#[test]
+fn the_account_alias() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    let aliases =
+        |c: &Clients| c.aws_ok(r, &["iam", "list-account-aliases"])["AccountAliases"].clone();
+    assert_eq!(aliases(&c), serde_json::json!([]));
+    for alias in ["acme", "acme-prod"] {
+        c.aws_ok(
+            r,
+            &["iam", "create-account-alias", "--account-alias", alias],
+        );
+    }
+    assert_eq!(aliases(&c), serde_json::json!(["acme-prod"]));
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "create-account-alias",
+            "--account-alias",
+            "Acme--Prod",
+        ],
+    );
+    assert!(err.contains("ValidationError"), "{err}");
+    let err = c.aws_err(
+        r,
+        &["iam", "delete-account-alias", "--account-alias", "acme"],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "delete-account-alias",
+            "--account-alias",
+            "acme-prod",
+        ],
+    );
+    assert_eq!(aliases(&c), serde_json::json!([]));
+}
+
 /// What a tool does before deleting a managed policy: find the roles it is attached to
 /// (ListEntitiesForPolicy), detach it from each, then delete it.
 #[test]

@@ -370,6 +370,37 @@ impl IamStore for SqlStore {
         .await
     }
 
+    // --- The account's alias ---------------------------------------------------------
+
+    async fn get_account_alias(&self, account: &str) -> StoreResult<Option<String>> {
+        query("SELECT alias FROM account_aliases WHERE account = $1")
+            .bind(account)
+            .scalar_optional(self.db.reader())
+            .await
+    }
+
+    async fn set_account_alias(&self, account: &str, alias: &str) -> StoreResult<()> {
+        query(
+            "INSERT INTO account_aliases (account, alias) VALUES ($1, $2) \
+             ON CONFLICT (account) DO UPDATE SET alias = excluded.alias",
+        )
+        .bind(account)
+        .bind(alias)
+        .execute(self.db.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_account_alias(&self, account: &str, alias: &str) -> StoreResult<()> {
+        found(
+            query("DELETE FROM account_aliases WHERE account = $1 AND alias = $2")
+                .bind(account)
+                .bind(alias)
+                .execute(self.db.writer())
+                .await?,
+        )
+    }
+
     // --- Instance profiles ----------------------------------------------------------
 
     async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()> {

@@ -63,6 +63,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     8 "role_name_index" "0008_role_name_index.sql",
     9 "audit_events" "0009_audit_events.sql",
     10 "instance_profiles" "0010_instance_profiles.sql",
+    11 "account_aliases" "0011_account_aliases.sql",
 );
 
 #[rustfmt::skip]
@@ -76,6 +77,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     7 "job_leases" "0007_job_leases.sql",
     8 "audit_events" "0008_audit_events.sql",
     9 "instance_profiles" "0009_instance_profiles.sql",
+    10 "account_aliases" "0010_account_aliases.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -273,6 +273,20 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
         self.write(self.inner.delete_role(name)).await
     }
 
+    async fn get_account_alias(&self, account: &str) -> StoreResult<Option<String>> {
+        self.inner.get_account_alias(account).await
+    }
+
+    async fn set_account_alias(&self, account: &str, alias: &str) -> StoreResult<()> {
+        self.write(self.inner.set_account_alias(account, alias))
+            .await
+    }
+
+    async fn delete_account_alias(&self, account: &str, alias: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_account_alias(account, alias))
+            .await
+    }
+
     async fn list_policy_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>> {
         self.inner.list_policy_roles(policy_arn).await
     }

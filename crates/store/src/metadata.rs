@@ -218,6 +218,13 @@ pub trait IamStore: Send + Sync + 'static {
     /// while an instance profile holds it.
     async fn delete_role(&self, name: &str) -> StoreResult<()>;
 
+    // --- The account's alias ---------------------------------------------------------
+    async fn get_account_alias(&self, account: &str) -> StoreResult<Option<String>>;
+    /// Sets the alias, replacing any other (an account has at most one).
+    async fn set_account_alias(&self, account: &str, alias: &str) -> StoreResult<()>;
+    /// `NotFound` unless `alias` is the account's.
+    async fn delete_account_alias(&self, account: &str, alias: &str) -> StoreResult<()>;
+
     // --- Instance profiles ----------------------------------------------------------
     /// `AlreadyExists` when a profile of that name (regardless of case) exists.
     async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()>;

@@ -140,6 +140,25 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     job_leases(store).await;
     audit_events(store).await;
     instance_profiles(store).await;
+    account_alias(store).await;
+}
+
+pub async fn account_alias(store: &dyn MetadataStore) {
+    let account = "123456789012";
+    assert_eq!(store.get_account_alias(account).await.unwrap(), None);
+    store.set_account_alias(account, "acme").await.unwrap();
+    store.set_account_alias(account, "acme-prod").await.unwrap();
+    assert_eq!(
+        store.get_account_alias(account).await.unwrap().as_deref(),
+        Some("acme-prod"),
+        "one alias, the newest"
+    );
+    assert_not_found(store.delete_account_alias(account, "acme").await);
+    store
+        .delete_account_alias(account, "acme-prod")
+        .await
+        .unwrap();
+    assert_eq!(store.get_account_alias(account).await.unwrap(), None);
 }
 
 pub async fn instance_profiles(store: &dyn MetadataStore) {

@@ -24,6 +24,9 @@ operation_table! {
     UpdateRole => "RoleName=walk&MaxSessionDuration=7200",
     UpdateRoleDescription => "RoleName=walk&Description=walk",
     ListRolePolicies => "RoleName=walk",
+    CreateAccountAlias => "AccountAlias=walk-alias",
+    DeleteAccountAlias => "AccountAlias=walk-alias",
+    ListAccountAliases => "",
     CreateInstanceProfile => "InstanceProfileName=walk",
     GetInstanceProfile => "InstanceProfileName=walk",
     DeleteInstanceProfile => "InstanceProfileName=walk",
@@ -67,7 +70,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 49);
-        assert_eq!(IamOperation::from_name("ListAccountAliases"), None);
+        assert_eq!(IamOperation::ALL.len(), 52);
+        assert_eq!(IamOperation::from_name("GetAccountSummary"), None);
     }
 }
