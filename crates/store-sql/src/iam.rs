@@ -439,19 +439,20 @@ impl IamStore for SqlStore {
                     .await?
             }
             Some(role) => {
-                let mut tx = self.db.write().await?;
-                let role_id = lock_role(&mut tx, role).await?;
+                let role_id: i64 = query("SELECT id FROM roles WHERE lower(name) = $1")
+                    .bind(folded(role))
+                    .scalar_optional(self.db.reader())
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
                 let sql = format!(
                     "{PROFILE_SELECT} WHERE p.id IN \
                      (SELECT profile_id FROM instance_profile_roles WHERE role_id = $1) \
                      ORDER BY lower(p.name), p.id"
                 );
-                let rows = query(&sql)
+                query(&sql)
                     .bind(role_id)
-                    .records(tx.on(), profile_from_row)
-                    .await?;
-                tx.commit().await?;
-                rows
+                    .records(self.db.reader(), profile_from_row)
+                    .await?
             }
         };
         Ok(profiles_from_rows(rows))
