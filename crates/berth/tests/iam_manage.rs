@@ -712,17 +712,26 @@ fn instance_profiles_hold_one_role() {
     );
     assert!(err.contains("EntityAlreadyExists"), "{err}");
 
-    c.aws_ok(
-        r,
-        &[
-            "iam",
-            "add-role-to-instance-profile",
-            "--instance-profile-name",
-            "Builder",
-            "--role-name",
-            "Builder",
-        ],
+    // Putting a role in a profile passes the role: without iam:PassRole, refused.
+    let add_builder = [
+        "iam",
+        "add-role-to-instance-profile",
+        "--instance-profile-name",
+        "Builder",
+        "--role-name",
+        "Builder",
+    ];
+    let no_pass_role = c.role_session(
+        "ProfileAdmin",
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:AddRoleToInstanceProfile", "Resource": "*"}]}),
     );
+    let err = c.aws_err(Some(&no_pass_role), &add_builder);
+    assert!(
+        err.contains("AccessDenied") && err.contains("iam:PassRole"),
+        "{err}"
+    );
+    c.aws_ok(r, &add_builder);
     let got = c.aws_ok(
         r,
         &[

@@ -490,13 +490,18 @@ impl Iam<'_> {
         {
             return Err(StoreError::Conflict(Conflict::RoleHasInlinePolicies).into());
         }
-        if !self
+        match self
             .metadata
             .list_instance_profiles(Some(role.name.as_str()))
-            .await?
-            .is_empty()
+            .await
         {
-            return Err(StoreError::Conflict(Conflict::RoleInInstanceProfile).into());
+            Err(StoreError::NotFound) => return Err(role_not_found(&role.name)),
+            Ok(profiles) if !profiles.is_empty() => {
+                return Err(StoreError::Conflict(Conflict::RoleInInstanceProfile).into());
+            }
+            other => {
+                other?;
+            }
         }
         self.unbind_role_principals(&role).await?;
         match self.metadata.delete_role(&role.name).await {

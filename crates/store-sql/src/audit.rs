@@ -34,8 +34,9 @@ const SEGMENT_PAGE: i64 = 16;
 /// The segment format: LZ4 (block format, the size prepended) over the framed events.
 const FORMAT_LZ4: u8 = 2;
 /// A segment never decompresses to more than this (a corrupt size is refused, not
-/// allocated).
-const MAX_SEGMENT_BYTES: usize = 512 * 1024 * 1024;
+/// allocated): segments are written at about [`SEGMENT_BYTES`], plus one record of at most
+/// 256 KiB and its identity.
+const MAX_SEGMENT_BYTES: usize = 64 * 1024 * 1024;
 
 /// A batch is cut into segments of about this many bytes of framed events: buffers this
 /// size are reused by the allocator, where a batch's whole (megabytes at thousands of

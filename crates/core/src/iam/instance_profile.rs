@@ -134,7 +134,8 @@ impl Iam<'_> {
         }
     }
 
-    /// AddRoleToInstanceProfile: authorised on the profile, as IAM does.
+    /// AddRoleToInstanceProfile: authorised on the profile, and, as IAM requires,
+    /// `iam:PassRole` on the role (whoever holds the profile acts as the role).
     pub async fn add_role_to_instance_profile(
         &self,
         caller: &Caller,
@@ -142,17 +143,20 @@ impl Iam<'_> {
         profile: &str,
         role: &str,
     ) -> Result<(), IamError> {
-        let role = super::role_name(role)?;
+        super::role_name(role)?;
         let profile = self
             .authorized_profile(caller, facts, "iam:AddRoleToInstanceProfile", profile)
             .await?;
+        let role = self
+            .authorized_role(caller, facts, "iam:PassRole", role)
+            .await?;
         match self
             .metadata
-            .add_role_to_instance_profile(&profile.name, role.as_str())
+            .add_role_to_instance_profile(&profile.name, role.name.as_str())
             .await
         {
-            Err(StoreError::NotFound) => match self.metadata.get_role(role.as_str()).await? {
-                None => Err(role_not_found(role.as_str())),
+            Err(StoreError::NotFound) => match self.metadata.get_role(role.name.as_str()).await? {
+                None => Err(role_not_found(role.name.as_str())),
                 Some(_) => Err(profile_not_found(&profile.name)),
             },
             other => Ok(other?),
@@ -175,7 +179,13 @@ impl Iam<'_> {
             .remove_role_from_instance_profile(&profile.name, role.as_str())
             .await
         {
-            Err(StoreError::NotFound) => Err(role_not_found(role.as_str())),
+            Err(StoreError::NotFound) => match self.metadata.get_role(role.as_str()).await? {
+                None => Err(role_not_found(role.as_str())),
+                Some(_) => Err(IamError::NoSuchEntity(format!(
+                    "The role {role} is not in instance profile {}.",
+                    profile.name
+                ))),
+            },
             other => Ok(other?),
         }
     }
