@@ -445,17 +445,15 @@ const CACHED_IDENTITIES: usize = 1_000;
 
 impl IdentityCache {
     fn of(&self, caller: &Caller) -> Arc<StoredIdentity> {
+        // Root's key is "root" (one account per server); a session's, its `ASIA…` key.
         let key = match caller {
-            Caller::Root { account } => format!("root:{account}"),
-            Caller::AssumedRole(session) if !session.access_key_id.is_empty() => {
-                session.access_key_id.clone()
-            }
             // No key to know it by (never a signed request): made each time.
-            Caller::AssumedRole(_) => {
+            Caller::AssumedRole(session) if session.access_key_id.is_empty() => {
                 return Arc::new(StoredIdentity::of(&UserIdentity::of(caller)));
             }
+            _ => caller.access_key_id(),
         };
-        if let Some(known) = self.by_key.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(known) = self.by_key.lock().ok().and_then(|m| m.get(key).cloned()) {
             return known;
         }
         let identity = Arc::new(StoredIdentity::of(&UserIdentity::of(caller)));
@@ -463,7 +461,7 @@ impl IdentityCache {
             if cache.len() >= CACHED_IDENTITIES {
                 cache.clear();
             }
-            cache.insert(key, identity.clone());
+            cache.insert(key.to_owned(), identity.clone());
         }
         identity
     }

@@ -34,11 +34,6 @@ impl Params {
         } else {
             body
         };
-        Self::from_form(source)
-    }
-
-    /// Parameters from form-encoded bytes.
-    pub fn from_form(source: &[u8]) -> Result<Self, TooManyParams> {
         let mut map = HashMap::new();
         for (i, (name, value)) in form_urlencoded::parse(source).enumerate() {
             if i >= MAX_PARAMS {

@@ -68,6 +68,14 @@ impl Iam<'_> {
         profile.ok_or_else(|| profile_not_found(name))
     }
 
+    /// What a profile change's `NotFound` meant: the role is gone, or else `otherwise`.
+    async fn role_or(&self, role: &str, otherwise: IamError) -> Result<IamError, IamError> {
+        Ok(match self.metadata.get_role(role).await? {
+            None => role_not_found(role),
+            Some(_) => otherwise,
+        })
+    }
+
     /// CreateInstanceProfile; with `Tags` it also needs `iam:TagInstanceProfile`.
     pub async fn create_instance_profile(
         &self,
@@ -155,10 +163,9 @@ impl Iam<'_> {
             .add_role_to_instance_profile(&profile.name, role.name.as_str())
             .await
         {
-            Err(StoreError::NotFound) => match self.metadata.get_role(role.name.as_str()).await? {
-                None => Err(role_not_found(role.name.as_str())),
-                Some(_) => Err(profile_not_found(&profile.name)),
-            },
+            Err(StoreError::NotFound) => Err(self
+                .role_or(role.name.as_str(), profile_not_found(&profile.name))
+                .await?),
             other => Ok(other?),
         }
     }
@@ -179,13 +186,13 @@ impl Iam<'_> {
             .remove_role_from_instance_profile(&profile.name, role.as_str())
             .await
         {
-            Err(StoreError::NotFound) => match self.metadata.get_role(role.as_str()).await? {
-                None => Err(role_not_found(role.as_str())),
-                Some(_) => Err(IamError::NoSuchEntity(format!(
+            Err(StoreError::NotFound) => {
+                let not_in_it = IamError::NoSuchEntity(format!(
                     "The role {role} is not in instance profile {}.",
                     profile.name
-                ))),
-            },
+                ));
+                Err(self.role_or(role.as_str(), not_in_it).await?)
+            }
             other => Ok(other?),
         }
     }
