@@ -174,6 +174,7 @@ async fn operation(
                         trust_policy: required(p, "AssumeRolePolicyDocument")?,
                         description: p.get("Description"),
                         max_session_duration: max,
+                        permissions_boundary: p.get("PermissionsBoundary"),
                         tags: &tag_params(p, "Tags")?,
                     },
                 )
@@ -226,6 +227,27 @@ async fn operation(
                 .map_err(map)?;
             let tags = services.iam().iam_entity_tags(&r.arn).await.map_err(map)?;
             role_xml(&mut x, &r, &tags);
+        }
+        IamOperation::PutRolePermissionsBoundary => {
+            services
+                .iam()
+                .put_role_permissions_boundary(
+                    caller,
+                    facts,
+                    required(p, "RoleName")?,
+                    required(p, "PermissionsBoundary")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::DeleteRolePermissionsBoundary => {
+            services
+                .iam()
+                .delete_role_permissions_boundary(caller, facts, required(p, "RoleName")?)
+                .await
+                .map_err(map)?;
+            return Ok(None);
         }
         IamOperation::ListAccountAliases => {
             let aliases = services
@@ -874,12 +896,25 @@ fn provider_xml(x: &mut Xml, r: &OidcProviderRecord) {
         .text("CreateDate", &timestamp(r.created_at));
 }
 
+/// A role as GetRole shows it: with its boundary, tags and last use, which listings omit.
 fn role_xml(x: &mut Xml, r: &RoleRecord, tags: &[IamTag]) {
     x.open("Role");
     role_fields(x, r);
+    if let Some(boundary) = &r.permissions_boundary {
+        x.open("PermissionsBoundary")
+            .text("PermissionsBoundaryType", "Policy")
+            .text("PermissionsBoundaryArn", boundary)
+            .close("PermissionsBoundary");
+    }
     if !tags.is_empty() {
         tags_xml(x, tags);
     }
+    x.open("RoleLastUsed");
+    if let Some(used) = &r.last_used {
+        x.text("LastUsedDate", &timestamp(used.at))
+            .text("Region", &used.region);
+    }
+    x.close("RoleLastUsed");
     x.close("Role");
 }
 
@@ -926,7 +961,10 @@ fn policy_fields(x: &mut Xml, r: &ManagedPolicyRecord, with_description: bool) {
         .text("Path", &r.path)
         .text("DefaultVersionId", &r.default_version_id)
         .text("AttachmentCount", &r.attachment_count.to_string())
-        .text("PermissionsBoundaryUsageCount", "0")
+        .text(
+            "PermissionsBoundaryUsageCount",
+            &r.boundary_usage_count.to_string(),
+        )
         .text("IsAttachable", "true");
     if with_description {
         x.opt("Description", r.description.as_deref());

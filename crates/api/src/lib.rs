@@ -175,6 +175,7 @@ async fn route(services: AppState, peer: SocketAddr, request: Request<Body>) -> 
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        request_keys: Vec::new(),
     };
     let path = request.uri().path();
     if path == "/v2" || path.starts_with("/v2/") {

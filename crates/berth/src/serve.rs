@@ -252,6 +252,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let services = Arc::new(services);
     tokio::spawn(refresh_keys(services.clone()));
+    tokio::spawn(record_role_usage(services.clone()));
     if !lifecycle_every.is_zero() {
         tokio::spawn(apply_lifecycle_policies(services.clone(), lifecycle_every));
     }
@@ -300,11 +301,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..berth_api::server::Limits::default()
     };
     berth_api::server::serve(listener, app, tls, limits, shutdown_signal()).await;
-    // The requests are done: their events are stored before the process ends.
+    // The requests are done: their events and role uses are stored before the process ends.
     services
         .audit_trail
         .flush(std::time::Duration::from_secs(10))
         .await;
+    services.flush_role_usage().await;
     eprintln!("berth stopped");
     Ok(())
 }
@@ -330,6 +332,17 @@ async fn open_storage(
     let blobs =
         storage::open_blobs(&args.storage, &args.data_dir, storage::BlobStoreUse::Owner).await?;
     Ok((metadata, blobs, root))
+}
+
+/// Writes when roles were last assumed (IAM's `RoleLastUsed`), noted by each assume, in
+/// one batch per interval.
+async fn record_role_usage(services: Arc<Services>) {
+    let mut ticks = tokio::time::interval(berth_core::role_usage::FLUSH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        services.flush_role_usage().await;
+    }
 }
 
 /// Keeps the sealing keys and the dev issuer's keys current: rotation by any replica, new

@@ -984,3 +984,278 @@ fn a_policy_is_found_on_its_roles_detached_and_deleted() {
     }
     c.aws_ok(r, &["iam", "delete-policy", "--policy-arn", &arn]);
 }
+
+/// A permissions boundary caps what the role's sessions may do, whatever the role's own
+/// policies allow; it is evaluated on every request (through a cache that never expires),
+/// and `iam:PermissionsBoundary` lets an administrator delegate role creation only with a
+/// boundary set.
+#[test]
+fn a_permissions_boundary_caps_the_roles_sessions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    let boundary = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "ReadOnlyBoundary",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:Describe*","iam:CreateRole","iam:GetRole"],"Resource":"*"}]}"#,
+        ],
+    );
+    let boundary_arn = boundary["Policy"]["Arn"].as_str().unwrap().to_owned();
+
+    // The role may do anything in ECR and create roles, but only with this boundary.
+    let session = c.role_session(
+        "Bounded",
+        &serde_json::json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["ecr:*","iam:GetRole"],"Resource":"*"},
+            {"Effect":"Allow","Action":"iam:CreateRole","Resource":"*",
+             "Condition":{"StringEquals":{"iam:PermissionsBoundary":boundary_arn}}}
+        ]}),
+    );
+    let s = Some(&session);
+    let create_repository =
+        |name: &str| c.aws(s, &["ecr", "create-repository", "--repository-name", name]);
+    assert!(create_repository("before").status.success());
+
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-role-permissions-boundary",
+            "--role-name",
+            "bounded",
+            "--permissions-boundary",
+            &boundary_arn,
+        ],
+    );
+    let role = c.aws_ok(r, &["iam", "get-role", "--role-name", "Bounded"]);
+    assert_eq!(
+        role["Role"]["PermissionsBoundary"],
+        serde_json::json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary_arn})
+    );
+    // The same session, its next request: what the boundary does not allow is refused,
+    // and AWS's message says the boundary refused it.
+    let refused = create_repository("after");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("AccessDenied")
+            && err
+                .contains("because no permissions boundary allows the ecr:CreateRepository action"),
+        "{err}"
+    );
+    c.aws_ok(s, &["ecr", "describe-repositories"]);
+
+    // Delegation: the session may create roles only with the boundary on them.
+    let trust = github_trust().to_string();
+    let unbounded = c.aws_err(
+        s,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Escalated",
+            "--assume-role-policy-document",
+            &trust,
+        ],
+    );
+    assert!(unbounded.contains("AccessDenied"), "{unbounded}");
+    let created = c.aws_ok(
+        s,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Delegated",
+            "--assume-role-policy-document",
+            &trust,
+            "--permissions-boundary",
+            &boundary_arn,
+        ],
+    );
+    assert_eq!(
+        created["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"],
+        boundary_arn.as_str()
+    );
+
+    // Counted and listed on the policy; the policy cannot go while it bounds roles.
+    let policy = c.aws_ok(r, &["iam", "get-policy", "--policy-arn", &boundary_arn]);
+    assert_eq!(policy["Policy"]["PermissionsBoundaryUsageCount"], 2);
+    assert_eq!(policy["Policy"]["AttachmentCount"], 0);
+    let entities = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "list-entities-for-policy",
+            "--policy-arn",
+            &boundary_arn,
+            "--policy-usage-filter",
+            "PermissionsBoundary",
+        ],
+    );
+    let names: Vec<&str> = entities["PolicyRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["RoleName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Bounded", "Delegated"]);
+    let as_permissions = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "list-entities-for-policy",
+            "--policy-arn",
+            &boundary_arn,
+            "--policy-usage-filter",
+            "PermissionsPolicy",
+        ],
+    );
+    assert_eq!(as_permissions["PolicyRoles"], serde_json::json!([]));
+    let err = c.aws_err(r, &["iam", "delete-policy", "--policy-arn", &boundary_arn]);
+    assert!(err.contains("DeleteConflict"), "{err}");
+
+    // A boundary that is not a policy, or no such policy: IAM's errors, nothing changed.
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "put-role-permissions-boundary",
+            "--role-name",
+            "Bounded",
+            "--permissions-boundary",
+            "arn:aws:iam::123456789012:policy/Missing",
+        ],
+    );
+    assert!(
+        err.contains("NoSuchEntity") && err.contains("Scope ARN"),
+        "{err}"
+    );
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "put-role-permissions-boundary",
+            "--role-name",
+            "Bounded",
+            "--permissions-boundary",
+            "arn:aws:iam::123456789012:role/Bounded",
+        ],
+    );
+    assert!(err.contains("InvalidInput"), "{err}");
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Ghost",
+            "--assume-role-policy-document",
+            &trust,
+            "--permissions-boundary",
+            "arn:aws:iam::123456789012:policy/Missing",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+    let err = c.aws_err(r, &["iam", "get-role", "--role-name", "Ghost"]);
+    assert!(err.contains("NoSuchEntity"), "{err}");
+
+    // The simulator includes the role's boundary.
+    let simulated = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "simulate-principal-policy",
+            "--policy-source-arn",
+            "arn:aws:iam::123456789012:role/Bounded",
+            "--action-names",
+            "ecr:CreateRepository",
+            "ecr:DescribeRepositories",
+        ],
+    );
+    let decisions: Vec<&str> = simulated["EvaluationResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EvalDecision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["implicitDeny", "allowed"]);
+
+    // Removed: the session's next request may do what its role allows again.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "delete-role-permissions-boundary",
+            "--role-name",
+            "Bounded",
+        ],
+    );
+    let role = c.aws_ok(r, &["iam", "get-role", "--role-name", "Bounded"]);
+    assert!(role["Role"].get("PermissionsBoundary").is_none(), "{role}");
+    assert!(create_repository("again").status.success());
+}
+
+/// GetRole says when and where the role was last assumed; listings leave it out, as IAM's do.
+#[test]
+fn get_role_shows_the_last_assume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Idle",
+            "--assume-role-policy-document",
+            &github_trust().to_string(),
+        ],
+    );
+    let idle = c.aws_ok(r, &["iam", "get-role", "--role-name", "Idle"]);
+    assert_eq!(idle["Role"]["RoleLastUsed"], serde_json::json!({}));
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    c.role_session("Used", &serde_json::from_str(POLICY_V1).unwrap());
+    // Uses are written in batches every few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let used = loop {
+        let role = c.aws_ok(r, &["iam", "get-role", "--role-name", "Used"]);
+        if role["Role"]["RoleLastUsed"].get("LastUsedDate").is_some() {
+            break role;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RoleLastUsed never filled in: {role}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(used["Role"]["RoleLastUsed"]["Region"], "us-east-1");
+    let date = used["Role"]["RoleLastUsed"]["LastUsedDate"]
+        .as_str()
+        .unwrap();
+    let at = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp();
+    assert!(at >= before as i64 - 1, "{date} is before the assume");
+    let listed = c.aws_ok(r, &["iam", "list-roles"]);
+    let listed_used = listed["Roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["RoleName"] == "Used")
+        .unwrap();
+    assert!(listed_used.get("RoleLastUsed").is_none(), "{listed_used}");
+    let idle = c.aws_ok(r, &["iam", "get-role", "--role-name", "Idle"]);
+    assert_eq!(idle["Role"]["RoleLastUsed"], serde_json::json!({}));
+}

@@ -95,6 +95,7 @@ fn fixture() -> Fixture {
                     trust_policy: &trust.to_string(),
                     description: None,
                     max_session_duration: None,
+                    permissions_boundary: None,
                     tags: &[],
                 },
             )

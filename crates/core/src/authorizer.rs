@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use berth_policy::{
-    Context, Decision, Evaluation, Policy, PolicyKind, PolicySet, Principal, PrincipalKind, Request,
+    Context, Decision, Policy, PolicyKind, PolicySet, Principal, PrincipalKind, Request,
 };
 use berth_store::{MetadataStore, StoreError};
 
@@ -35,6 +35,17 @@ pub struct RequestFacts {
     pub source_ip: Option<String>,
     pub secure_transport: bool,
     pub user_agent: Option<String>,
+    /// Condition keys the request itself sets (`iam:PermissionsBoundary`, ...).
+    pub request_keys: Vec<(&'static str, String)>,
+}
+
+impl RequestFacts {
+    /// These facts with one more key the request sets.
+    pub fn with_request_key(&self, key: &'static str, value: impl Into<String>) -> Self {
+        let mut facts = self.clone();
+        facts.request_keys.push((key, value.into()));
+        facts
+    }
 }
 
 /// A web identity asking to assume a role: the identity provider, the role's account,
@@ -52,6 +63,26 @@ pub struct WebIdentityRefusal<'a> {
     pub action: &'a str,
     pub explanation: String,
 }
+
+/// A role's policies as the evaluator takes them, each with its label.
+struct CompiledRolePolicies {
+    identity: Vec<(String, Policy)>,
+    boundary: Option<(String, Policy)>,
+}
+
+impl CompiledRolePolicies {
+    fn identity(&self) -> Vec<(&str, &Policy)> {
+        self.identity.iter().map(|(l, p)| (l.as_str(), p)).collect()
+    }
+
+    fn boundary(&self) -> Option<(&str, &Policy)> {
+        self.boundary.as_ref().map(|(l, p)| (l.as_str(), p))
+    }
+}
+
+/// What a permissions boundary's label starts with: a policy may be a role's boundary and
+/// attached to it too, and a refusal says which of the two refused.
+const BOUNDARY_LABEL: &str = "boundary:";
 
 pub struct Authorizer {
     store: Arc<dyn MetadataStore>,
@@ -131,14 +162,14 @@ impl Authorizer {
         Ok(policies)
     }
 
-    /// The identity policies of the session's role, compiled; `None` when the role the
-    /// session was issued for no longer exists. A role is its unique id, not its name:
-    /// a session of a deleted role stays refused even when a role of the same name is
-    /// created again, as in AWS.
-    async fn identity_policies(
+    /// The identity policies and the permissions boundary of the session's role, compiled;
+    /// `None` when the role the session was issued for no longer exists. A role is its
+    /// unique id, not its name: a session of a deleted role stays refused even when a role
+    /// of the same name is created again, as in AWS.
+    async fn role_policies(
         &self,
         session: &RoleSession,
-    ) -> Result<Option<Vec<(String, Policy)>>, AuthzError> {
+    ) -> Result<Option<CompiledRolePolicies>, AuthzError> {
         let effective = match self.store.role_effective_policies(&session.role_name).await {
             Ok(effective) => effective,
             Err(StoreError::NotFound) => return Ok(None),
@@ -150,15 +181,27 @@ impl Authorizer {
         if role.is_none_or(|r| r.role_id != session.role_id) {
             return Ok(None);
         }
-        let mut compiled = Vec::with_capacity(effective.len());
-        for p in &effective {
+        let compile = |p: &berth_store::EffectivePolicy| -> Result<(String, Policy), AuthzError> {
             let key = format!("{}\0{}", p.label, p.version);
-            compiled.push((
+            Ok((
                 p.label.clone(),
                 self.compiled(&key, &p.document, PolicyKind::Identity)?,
-            ));
-        }
-        Ok(Some(compiled))
+            ))
+        };
+        Ok(Some(CompiledRolePolicies {
+            identity: effective
+                .identity
+                .iter()
+                .map(compile)
+                .collect::<Result<_, _>>()?,
+            boundary: effective
+                .boundary
+                .as_ref()
+                .map(|b| {
+                    compile(b).map(|(label, policy)| (format!("{BOUNDARY_LABEL}{label}"), policy))
+                })
+                .transpose()?,
+        }))
     }
 
     /// Whether a role session may perform `actions` (sts:AssumeRole, and sts:TagSession /
@@ -180,13 +223,12 @@ impl Authorizer {
         let Caller::AssumedRole(session) = caller else {
             return Ok(Err("the root user may not assume roles".into()));
         };
-        let Some(compiled) = self.identity_policies(session).await? else {
+        let Some(compiled) = self.role_policies(session).await? else {
             tracing::info!(caller = %caller.arn(), role_id = %session.role_id, "assume role refused: the session's role no longer exists");
             return Ok(Err("the caller's role no longer exists".into()));
         };
         let session_policies = self.session_policies(session).await?;
-        let identity: Vec<(&str, &Policy)> =
-            compiled.iter().map(|(l, p)| (l.as_str(), p)).collect();
+        let identity = compiled.identity();
         let session_set: Vec<(&str, &Policy)> =
             session_policies.iter().map(|p| ("session", p)).collect();
         let mut context = session_context(caller, session, facts);
@@ -209,7 +251,7 @@ impl Authorizer {
             identity: &identity,
             resource: Some(("trust", trust)),
             session: &session_set,
-            boundary: None,
+            boundary: compiled.boundary(),
             resource_account: Some(account),
             resource_required: true,
         };
@@ -340,7 +382,7 @@ impl Authorizer {
             }
             Caller::AssumedRole(s) => s,
         };
-        let Some(compiled) = self.identity_policies(session).await? else {
+        let Some(compiled) = self.role_policies(session).await? else {
             return deleted_role(
                 caller,
                 actions.first().copied().unwrap_or_default(),
@@ -349,8 +391,7 @@ impl Authorizer {
         };
         let session_policies = self.session_policies(session).await?;
         let context = session_context(caller, session, facts);
-        let identity: Vec<(&str, &Policy)> =
-            compiled.iter().map(|(l, p)| (l.as_str(), p)).collect();
+        let identity = compiled.identity();
         let session_set: Vec<(&str, &Policy)> =
             session_policies.iter().map(|p| ("session", p)).collect();
         let caller_arn = caller.arn();
@@ -358,7 +399,7 @@ impl Authorizer {
             identity: &identity,
             resource: resource_policy.map(|p| ("resource", p)),
             session: &session_set,
-            boundary: None,
+            boundary: compiled.boundary(),
             resource_account: Some(session.account.as_str()),
             resource_required: false,
         };
@@ -378,7 +419,7 @@ impl Authorizer {
             };
             // Allowing is the common path: decide without collecting anything.
             if berth_policy::decide(&set, &request) != Decision::Allow {
-                refuse(&set, &request, !session_set.is_empty())?;
+                refuse(&set, &request)?;
             }
         }
         Ok(())
@@ -434,7 +475,7 @@ impl Authorizer {
         if berth_policy::decide(&set, &request) != Decision::ExplicitDeny {
             return Ok(());
         }
-        refuse(&set, &request, false)
+        refuse(&set, &request)
     }
 }
 
@@ -480,6 +521,9 @@ fn request_context(c: &mut Context, facts: &RequestFacts) {
     if let Some(ua) = &facts.user_agent {
         c.insert("aws:UserAgent", ua.clone());
     }
+    for (key, value) in &facts.request_keys {
+        c.insert(key, value.clone());
+    }
 }
 
 fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts) -> Context {
@@ -513,31 +557,12 @@ fn deleted_role(caller: &Caller, action: &str, resource: &str) -> Result<(), Aut
 
 /// The refusal of `request`, which `set` does not allow: the explanation logged, AWS's
 /// message returned.
-fn refuse(
-    set: &PolicySet<'_>,
-    request: &Request<'_>,
-    has_session_policy: bool,
-) -> Result<(), AuthzError> {
+fn refuse(set: &PolicySet<'_>, request: &Request<'_>) -> Result<(), AuthzError> {
     let evaluation = berth_policy::evaluate(set, request);
-    let explanation = berth_policy::explain(set, request);
-    decide(
-        evaluation,
-        &explanation.summary(),
-        request.principal.arn,
-        request.action,
-        request.resource,
-        has_session_policy,
-    )
-}
-
-fn decide(
-    evaluation: Evaluation,
-    explanation: &str,
-    caller_arn: &str,
-    action: &str,
-    resource: &str,
-    has_session_policy: bool,
-) -> Result<(), AuthzError> {
+    let explanation = berth_policy::explain(set, request).summary();
+    let (caller_arn, action, resource) = (request.principal.arn, request.action, request.resource);
+    let has_session_policy = !set.session.is_empty();
+    let has_boundary = set.boundary.is_some();
     let reason = match evaluation.decision {
         Decision::Allow => return Ok(()),
         Decision::ExplicitDeny => {
@@ -549,6 +574,8 @@ fn decide(
                 .unwrap_or_default();
             if source == "session" {
                 "with an explicit deny in a session policy".to_owned()
+            } else if source.starts_with(BOUNDARY_LABEL) {
+                "with an explicit deny in a permissions boundary".to_owned()
             } else if source == "resource" {
                 "with an explicit deny in a resource-based policy".to_owned()
             } else {
@@ -556,11 +583,17 @@ fn decide(
             }
         }
         Decision::ImplicitDeny => {
-            let identity_allowed = evaluation
-                .matched
-                .iter()
-                .any(|m| m.label != "session" && matches!(m.effect, berth_policy::Effect::Allow));
-            if identity_allowed && has_session_policy {
+            let allowed_by = |from: &dyn Fn(&str) -> bool| {
+                evaluation
+                    .matched
+                    .iter()
+                    .any(|m| from(&m.label) && matches!(m.effect, berth_policy::Effect::Allow))
+            };
+            let identity_allowed =
+                allowed_by(&|l| l != "session" && !l.starts_with(BOUNDARY_LABEL));
+            if identity_allowed && has_boundary && !allowed_by(&|l| l.starts_with(BOUNDARY_LABEL)) {
+                format!("because no permissions boundary allows the {action} action")
+            } else if identity_allowed && has_session_policy {
                 format!("because no session policy allows the {action} action")
             } else {
                 format!("because no identity-based policy allows the {action} action")

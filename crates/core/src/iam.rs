@@ -117,6 +117,8 @@ pub struct CreateRoleInput<'a> {
     pub trust_policy: &'a str,
     pub description: Option<&'a str>,
     pub max_session_duration: Option<i64>,
+    /// The ARN of a managed policy to be the role's permissions boundary.
+    pub permissions_boundary: Option<&'a str>,
     pub tags: &'a [IamTag],
 }
 
@@ -298,6 +300,7 @@ impl Iam<'_> {
             trust_policy,
             description,
             max_session_duration,
+            permissions_boundary,
             tags: _,
         } = *input;
         let name = role_name(name)?;
@@ -306,12 +309,24 @@ impl Iam<'_> {
         check_role_description(description)?;
         let max_session_duration = max_session_duration.unwrap_or(3600);
         check_max_session_duration(Some(max_session_duration))?;
+        if let Some(boundary) = permissions_boundary {
+            boundary_arn(boundary)?;
+        }
         let arn = self.iam_arn(&format!("role{role_path}{name}"));
-        self.iam_authorize(caller, facts, "iam:CreateRole", &arn)
+        let facts = match permissions_boundary {
+            Some(boundary) => facts.with_request_key(PERMISSIONS_BOUNDARY_KEY, boundary),
+            None => facts.clone(),
+        };
+        self.iam_authorize(caller, &facts, "iam:CreateRole", &arn)
             .await?;
         let policy = self.check_trust_policy(trust_policy)?;
         if let Some(arn) = self.missing_role_principal(&policy).await? {
             return Err(invalid_principal(&arn));
+        }
+        if let Some(boundary) = permissions_boundary
+            && self.metadata.get_managed_policy(boundary).await?.is_none()
+        {
+            return Err(boundary_not_found(boundary));
         }
         let record = RoleRecord {
             name: name.clone(),
@@ -322,12 +337,18 @@ impl Iam<'_> {
             description: description.map(str::to_owned),
             max_session_duration,
             created_at: crate::now_unix(),
+            permissions_boundary: permissions_boundary.map(str::to_owned),
+            last_used: None,
         };
         match self.metadata.create_role(&record).await {
             Ok(()) => Ok(record),
             Err(StoreError::AlreadyExists) => Err(IamError::EntityAlreadyExists(format!(
                 "Role with name {name} already exists."
             ))),
+            // The boundary's policy went meanwhile.
+            Err(StoreError::NotFound) => {
+                Err(boundary_not_found(permissions_boundary.unwrap_or_default()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -587,6 +608,58 @@ impl Iam<'_> {
         })
     }
 
+    /// PutRolePermissionsBoundary: sets or replaces the managed policy that bounds what
+    /// the role's sessions may do, from their next request.
+    pub async fn put_role_permissions_boundary(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        boundary: &str,
+    ) -> Result<(), IamError> {
+        boundary_arn(boundary)?;
+        let facts = facts.with_request_key(PERMISSIONS_BOUNDARY_KEY, boundary);
+        let role = self
+            .authorized_role(caller, &facts, "iam:PutRolePermissionsBoundary", name)
+            .await?;
+        if self.metadata.get_managed_policy(boundary).await?.is_none() {
+            return Err(boundary_not_found(boundary));
+        }
+        match self
+            .metadata
+            .set_role_permissions_boundary(&role.name, Some(boundary))
+            .await
+        {
+            Err(StoreError::NotFound) => match self.metadata.get_role(&role.name).await? {
+                Some(_) => Err(boundary_not_found(boundary)),
+                None => Err(role_not_found(&role.name)),
+            },
+            other => Ok(other?),
+        }
+    }
+
+    /// DeleteRolePermissionsBoundary: the role's sessions are then bounded by nothing
+    /// but their identity and session policies. Removing the boundary of a role that has
+    /// none succeeds (AWS's documentation names no error for it).
+    pub async fn delete_role_permissions_boundary(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+    ) -> Result<(), IamError> {
+        let role = self
+            .authorized_role(caller, facts, "iam:DeleteRolePermissionsBoundary", name)
+            .await?;
+        match self
+            .metadata
+            .set_role_permissions_boundary(&role.name, None)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(role_not_found(&role.name)),
+            other => Ok(other?),
+        }
+    }
+
     /// ListRolePolicies: the names of the role's inline policies.
     pub async fn list_role_policies(
         &self,
@@ -648,6 +721,7 @@ impl Iam<'_> {
             created_at: now,
             updated_at: now,
             attachment_count: 0,
+            boundary_usage_count: 0,
         };
         let version = PolicyVersionRecord {
             version_id: "v1".into(),
@@ -788,8 +862,9 @@ impl Iam<'_> {
             .await?)
     }
 
-    /// ListEntitiesForPolicy: the roles the policy is attached to (Berth has no IAM users
-    /// or groups, and no permissions boundaries, so a filter for those finds nothing).
+    /// ListEntitiesForPolicy: the roles the policy is attached to and those it bounds, or
+    /// one of the two with `PolicyUsageFilter`. Berth has no IAM users
+    /// or groups, so a filter for those finds nothing.
     pub async fn list_entities_for_policy(
         &self,
         caller: &Caller,
@@ -811,9 +886,10 @@ impl Iam<'_> {
                 ));
             }
         };
-        let as_permissions = match filter.usage {
-            None | Some("PermissionsPolicy") => true,
-            Some("PermissionsBoundary") => false,
+        let (as_permissions, as_boundary) = match filter.usage {
+            None => (true, true),
+            Some("PermissionsPolicy") => (true, false),
+            Some("PermissionsBoundary") => (false, true),
             Some(other) => {
                 return Err(validation(
                     other,
@@ -824,15 +900,22 @@ impl Iam<'_> {
         };
         self.authorized_policy(caller, facts, "iam:ListEntitiesForPolicy", arn)
             .await?;
-        let roles = if roles_wanted && as_permissions {
-            self.metadata.list_policy_roles(arn).await?
-        } else {
-            Vec::new()
-        };
-        let roles = roles
-            .into_iter()
-            .filter(|r| r.path.starts_with(prefix))
-            .collect();
+        let mut roles = Vec::new();
+        if roles_wanted && as_permissions {
+            roles.extend(self.metadata.list_policy_roles(arn).await?);
+        }
+        if roles_wanted && as_boundary {
+            roles.extend(self.metadata.list_boundary_roles(arn).await?);
+        }
+        // A role both attached to and bounded by the policy is listed once.
+        roles.sort_by(|a, b| {
+            a.name
+                .as_str()
+                .to_lowercase()
+                .cmp(&b.name.as_str().to_lowercase())
+        });
+        roles.dedup_by(|a, b| a.role_id == b.role_id);
+        roles.retain(|r| r.path.starts_with(prefix));
         paginate_by_name(roles, |r| r.name.as_str(), marker, max_items)
     }
 
@@ -951,6 +1034,25 @@ fn check_max_session_duration(seconds: Option<i64>) -> Result<(), IamError> {
 
 fn role_not_found(name: &str) -> IamError {
     IamError::NoSuchEntity(format!("The role with name {name} cannot be found."))
+}
+
+/// The condition key that carries the boundary a request sets on a role.
+const PERMISSIONS_BOUNDARY_KEY: &str = "iam:PermissionsBoundary";
+
+/// A permissions boundary is a managed policy, named by its ARN.
+fn boundary_arn(arn: &str) -> Result<(), IamError> {
+    match Arn::parse(arn) {
+        Ok(parsed) if parsed.service() == "iam" && parsed.resource().starts_with("policy/") => {
+            Ok(())
+        }
+        _ => Err(IamError::InvalidInput(format!("ARN {arn} is not valid."))),
+    }
+}
+
+fn boundary_not_found(arn: &str) -> IamError {
+    IamError::NoSuchEntity(format!(
+        "Scope ARN: {arn} does not exist or is not attachable."
+    ))
 }
 
 fn policy_not_found(arn: &str) -> IamError {

@@ -27,6 +27,7 @@ pub mod lifecycle;
 pub mod manifest_cache;
 pub mod model;
 pub mod registry;
+pub mod role_usage;
 pub mod sealer;
 pub mod sts;
 pub mod upload_slots;
@@ -61,6 +62,8 @@ pub struct Services {
     pub manifest_bytes: manifest_cache::ManifestCache,
     /// The audit trail (off unless replaced before serving, and its writer spawned).
     pub audit_trail: audit::AuditTrail,
+    /// Roles assumed since the last flush (`flush_role_usage`).
+    pub(crate) role_usage: role_usage::RoleUsage,
 }
 
 /// Declares the per-API views of the services: each is the shared state seen through one
@@ -164,6 +167,7 @@ impl Services {
             upload_slots: upload_slots::UploadSlots::default(),
             manifest_bytes: manifest_cache::ManifestCache::default(),
             audit_trail: audit::AuditTrail::new(false),
+            role_usage: role_usage::RoleUsage::default(),
         })
     }
 }

@@ -852,6 +852,7 @@ impl Sts<'_> {
     }
 
     fn issue_credentials(&self, session: RoleSession) -> Result<Credentials, InternalError> {
+        self.role_usage.note(&session.role_id, session.issued_at);
         let access_key_id = ids::access_key_id("ASIA");
         let secret_access_key = ids::secret_access_key();
         let expiration = session.expires_at;

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use berth_store::{
     AttachedPolicy, Conflict, EffectivePolicy, IamStore, IamTag, InstanceProfileRecord,
-    ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord, RoleRecord, StoreError,
-    StoreResult,
+    ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord, RoleLastUsed, RolePolicies,
+    RoleRecord, StoreError, StoreResult,
 };
 
 use crate::engine::{Row, Tx, query};
@@ -22,8 +22,15 @@ fn oidc_from_row(row: &Row) -> StoreResult<OidcProviderRecord> {
     })
 }
 
-const ROLE_COLUMNS: &str = "name, role_id, path, arn, trust_policy, description, \
-     max_session_duration, created_at";
+/// A role's columns, from `roles r` (a macro, so that `concat!` can build queries with it).
+macro_rules! role_columns {
+    () => {
+        "r.name, r.role_id, r.path, r.arn, r.trust_policy, r.description, \
+         r.max_session_duration, r.created_at, r.permissions_boundary, r.last_used_at, \
+         r.last_used_region"
+    };
+}
+const ROLE_COLUMNS: &str = role_columns!();
 
 fn role_from_row(row: &Row) -> StoreResult<RoleRecord> {
     Ok(RoleRecord {
@@ -35,17 +42,26 @@ fn role_from_row(row: &Row) -> StoreResult<RoleRecord> {
         description: row.get("description")?,
         max_session_duration: row.get("max_session_duration")?,
         created_at: row.get("created_at")?,
+        permissions_boundary: row.get("permissions_boundary")?,
+        last_used: match (
+            row.get::<Option<i64>>("last_used_at")?,
+            row.get::<Option<String>>("last_used_region")?,
+        ) {
+            (Some(at), Some(region)) => Some(RoleLastUsed { at, region }),
+            _ => None,
+        },
     })
 }
 
 /// A profile's columns and its role's (a left join: NULL when it holds none).
-const PROFILE_SELECT: &str = "SELECT p.id AS profile_row, p.name AS profile_name, p.profile_id, \
-     p.path AS profile_path, p.arn AS profile_arn, p.created_at AS profile_created_at, \
-     r.name, r.role_id, r.path, r.arn, r.trust_policy, r.description, \
-     r.max_session_duration, r.created_at \
-     FROM instance_profiles p \
+const PROFILE_SELECT: &str = concat!(
+    "SELECT p.id AS profile_row, p.name AS profile_name, p.profile_id, \
+     p.path AS profile_path, p.arn AS profile_arn, p.created_at AS profile_created_at, ",
+    role_columns!(),
+    " FROM instance_profiles p \
      LEFT JOIN instance_profile_roles pr ON pr.profile_id = p.id \
-     LEFT JOIN roles r ON r.id = pr.role_id";
+     LEFT JOIN roles r ON r.id = pr.role_id"
+);
 
 /// A profile from rows of [`PROFILE_SELECT`], one per role it holds.
 fn profiles_from_rows(rows: Vec<(i64, InstanceProfileRecord)>) -> Vec<InstanceProfileRecord> {
@@ -103,7 +119,9 @@ async fn holds_a_role(tx: &mut Tx, profile_id: i64) -> StoreResult<bool> {
 const POLICY_SELECT: &str = "SELECT p.arn, p.name, p.path, p.policy_id, p.default_version_id, \
      p.description, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.policy_arn = p.arn) \
-     AS attachment_count FROM managed_policies p";
+     AS attachment_count, \
+     (SELECT COUNT(*) FROM roles b WHERE b.permissions_boundary = p.arn) \
+     AS boundary_usage_count FROM managed_policies p";
 
 fn policy_from_row(row: &Row) -> StoreResult<ManagedPolicyRecord> {
     Ok(ManagedPolicyRecord {
@@ -116,6 +134,7 @@ fn policy_from_row(row: &Row) -> StoreResult<ManagedPolicyRecord> {
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
         attachment_count: row.get("attachment_count")?,
+        boundary_usage_count: row.get("boundary_usage_count")?,
     })
 }
 
@@ -263,9 +282,16 @@ impl IamStore for SqlStore {
     // --- Roles ----------------------------------------------------------------------
 
     async fn create_role(&self, role: &RoleRecord) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        if let Some(boundary) = &role.permissions_boundary {
+            // As for a boundary set later: a concurrent delete of the policy waits, then
+            // sees the role.
+            lock_policy(&mut tx, boundary).await?;
+        }
         query(
             "INSERT INTO roles (name, role_id, path, arn, trust_policy, description, \
-             max_session_duration, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             max_session_duration, created_at, permissions_boundary) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&role.name)
         .bind(&role.role_id)
@@ -275,14 +301,15 @@ impl IamStore for SqlStore {
         .bind(&role.description)
         .bind(role.max_session_duration)
         .bind(role.created_at)
-        .execute(self.db.writer())
+        .bind(&role.permissions_boundary)
+        .execute(tx.on())
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn get_role(&self, name: &str) -> StoreResult<Option<RoleRecord>> {
         query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE lower(name) = $1"
+            "SELECT {ROLE_COLUMNS} FROM roles r WHERE lower(r.name) = $1"
         ))
         .bind(folded(name))
         .record(self.db.reader(), role_from_row)
@@ -292,7 +319,7 @@ impl IamStore for SqlStore {
     async fn list_roles(&self) -> StoreResult<Vec<RoleRecord>> {
         // Case-insensitive order, as IAM lists them.
         query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles ORDER BY lower(name), name"
+            "SELECT {ROLE_COLUMNS} FROM roles r ORDER BY lower(r.name), r.name"
         ))
         .records(self.db.reader(), role_from_row)
         .await
@@ -359,15 +386,67 @@ impl IamStore for SqlStore {
     }
 
     async fn list_policy_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>> {
-        query(
-            "SELECT r.name, r.role_id, r.path, r.arn, r.trust_policy, r.description, \
-             r.max_session_duration, r.created_at \
+        query(&format!(
+            "SELECT {ROLE_COLUMNS} \
              FROM role_policy_attachments a JOIN roles r ON r.id = a.role_id \
-             WHERE a.policy_arn = $1 ORDER BY lower(r.name)",
-        )
+             WHERE a.policy_arn = $1 ORDER BY lower(r.name)"
+        ))
         .bind(policy_arn)
         .records(self.db.reader(), role_from_row)
         .await
+    }
+
+    async fn list_boundary_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>> {
+        query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles r WHERE r.permissions_boundary = $1 \
+             ORDER BY lower(r.name)"
+        ))
+        .bind(policy_arn)
+        .records(self.db.reader(), role_from_row)
+        .await
+    }
+
+    async fn set_role_permissions_boundary(
+        &self,
+        name: &str,
+        policy_arn: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_role(&mut tx, name).await?;
+        if let Some(arn) = policy_arn {
+            // The policy's row lock makes a concurrent delete of the policy wait for this
+            // change, and then see the role it bounds.
+            lock_policy(&mut tx, arn).await?;
+        }
+        query("UPDATE roles SET permissions_boundary = $1 WHERE id = $2")
+            .bind(policy_arn)
+            .bind(id)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    async fn record_roles_last_used(
+        &self,
+        uses: &[(String, i64)],
+        region: &str,
+    ) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.write().await?;
+        for (role_id, at) in uses {
+            query(
+                "UPDATE roles SET last_used_at = $1, last_used_region = $2 \
+                 WHERE role_id = $3 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(*at)
+            .bind(region)
+            .bind(role_id)
+            .execute(tx.on())
+            .await?;
+        }
+        tx.commit().await
     }
 
     // --- The account's alias ---------------------------------------------------------
@@ -577,6 +656,13 @@ impl IamStore for SqlStore {
         if attached > 0 {
             return Err(StoreError::Conflict(Conflict::PolicyAttached));
         }
+        let bounding = query("SELECT 1 AS one FROM roles WHERE permissions_boundary = $1")
+            .bind(arn)
+            .fetch_optional(tx.on())
+            .await?;
+        if bounding.is_some() {
+            return Err(StoreError::Conflict(Conflict::PolicyAttached));
+        }
         query("DELETE FROM managed_policies WHERE arn = $1")
             .bind(arn)
             .execute(tx.on())
@@ -700,13 +786,14 @@ impl IamStore for SqlStore {
         .await
     }
 
-    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<RolePolicies> {
         // Every authorized request reads this: one statement is one round trip and one
-        // consistent snapshot, without BEGIN/COMMIT. The `kind` 0 row says the role exists.
+        // consistent snapshot, without BEGIN/COMMIT. The `kind` 0 row says the role exists
+        // and names its boundary.
         let rows = query(
-            "WITH r AS (SELECT id FROM roles WHERE lower(name) = $1) \
-             SELECT CAST(0 AS BIGINT) AS kind, CAST('' AS TEXT) AS label, \
-             CAST('' AS TEXT) AS version, CAST('' AS TEXT) AS document FROM r \
+            "WITH r AS (SELECT id, permissions_boundary FROM roles WHERE lower(name) = $1) \
+             SELECT CAST(0 AS BIGINT) AS kind, CAST(COALESCE(r.permissions_boundary, '') AS TEXT) \
+             AS label, CAST('' AS TEXT) AS version, CAST('' AS TEXT) AS document FROM r \
              UNION ALL \
              SELECT 1, i.name, '', i.document FROM r \
              JOIN role_inline_policies i ON i.role_id = r.id \
@@ -714,19 +801,28 @@ impl IamStore for SqlStore {
              SELECT 2, p.arn, p.default_version_id, v.document FROM r \
              JOIN role_policy_attachments a ON a.role_id = r.id \
              JOIN managed_policies p ON p.arn = a.policy_arn \
+             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
+             UNION ALL \
+             SELECT 3, p.arn, p.default_version_id, v.document FROM r \
+             JOIN managed_policies p ON p.arn = r.permissions_boundary \
              JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id",
         )
         .bind(folded(role_name))
         .fetch_all(self.db.reader())
         .await?;
         let mut role_exists = false;
+        let mut boundary_arn = String::new();
+        let mut boundary = None;
         let mut listed = Vec::with_capacity(rows.len());
         for row in &rows {
             let kind: i64 = row.get("kind")?;
             let label: String = row.get("label")?;
             let document: String = row.get("document")?;
             match kind {
-                0 => role_exists = true,
+                0 => {
+                    role_exists = true;
+                    boundary_arn = label;
+                }
                 1 => listed.push((
                     kind,
                     EffectivePolicy {
@@ -735,7 +831,7 @@ impl IamStore for SqlStore {
                         document,
                     },
                 )),
-                _ => listed.push((
+                2 => listed.push((
                     kind,
                     EffectivePolicy {
                         label,
@@ -743,15 +839,34 @@ impl IamStore for SqlStore {
                         document,
                     },
                 )),
+                _ => {
+                    boundary = Some(EffectivePolicy {
+                        label,
+                        version: row.get("version")?,
+                        document,
+                    });
+                }
             }
         }
         if !role_exists {
             return Err(StoreError::NotFound);
         }
+        if boundary.is_none() && !boundary_arn.is_empty() {
+            // Deleting a policy that bounds a role is refused, so this is a store changed
+            // behind Berth's back: the boundary then allows nothing.
+            boundary = Some(EffectivePolicy {
+                version: "missing".into(),
+                document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+                label: boundary_arn,
+            });
+        }
         // Inline policies first, then managed ones, each in byte order of their labels
         // (sorted here: the engines' collations of a computed column differ).
         listed.sort_by(|a, b| (a.0, &a.1.label).cmp(&(b.0, &b.1.label)));
-        Ok(listed.into_iter().map(|(_, policy)| policy).collect())
+        Ok(RolePolicies {
+            identity: listed.into_iter().map(|(_, policy)| policy).collect(),
+            boundary,
+        })
     }
 
     // --- IAM: policy versions, listings, tags, provider updates -----------------------

@@ -64,6 +64,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     9 "audit_events" "0009_audit_events.sql",
     10 "instance_profiles" "0010_instance_profiles.sql",
     11 "account_aliases" "0011_account_aliases.sql",
+    12 "role_boundary_last_used" "0012_role_boundary_last_used.sql",
 );
 
 #[rustfmt::skip]
@@ -78,6 +79,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     8 "audit_events" "0008_audit_events.sql",
     9 "instance_profiles" "0009_instance_profiles.sql",
     10 "account_aliases" "0010_account_aliases.sql",
+    11 "role_boundary_last_used" "0011_role_boundary_last_used.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -28,6 +28,8 @@ fn role(name: &str, trust: &str) -> RoleRecord {
         description: None,
         max_session_duration: 3600,
         created_at: 1,
+        permissions_boundary: None,
+        last_used: None,
     }
 }
 
@@ -85,6 +87,7 @@ async fn a_write_through_the_cache_is_seen_by_the_next_read() {
             .role_effective_policies("deploy")
             .await
             .unwrap()
+            .identity
             .is_empty()
     );
 
@@ -105,7 +108,11 @@ async fn a_write_through_the_cache_is_seen_by_the_next_read() {
             .trust_policy,
         r#"{"Version":"2012-10-17"}"#
     );
-    let policies = store.role_effective_policies("deploy").await.unwrap();
+    let policies = store
+        .role_effective_policies("deploy")
+        .await
+        .unwrap()
+        .identity;
     assert_eq!(policies.len(), 1);
     assert_eq!(policies[0].document, r#"{"Statement":[]}"#);
 

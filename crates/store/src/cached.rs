@@ -23,11 +23,11 @@ use async_trait::async_trait;
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
-    AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, EffectivePolicy, IamStore, IamTag,
+    AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, IamStore, IamTag,
     InstanceProfileRecord, KeyStore, LeaseStore, LifecyclePolicyRecord, ManagedPolicyRecord,
     ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
-    RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord,
-    UploadStore,
+    RepositoryRecord, RepositoryStore, RolePolicies, RoleRecord, SigningKeyRecord, StoreResult,
+    UploadRecord, UploadStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -152,7 +152,7 @@ pub struct CachedMetadataStore<S> {
     providers: Lookup<Option<OidcProviderRecord>>,
     providers_by_url: Lookup<Option<OidcProviderRecord>>,
     roles: Lookup<Option<RoleRecord>>,
-    effective_policies: Lookup<Vec<EffectivePolicy>>,
+    effective_policies: Lookup<RolePolicies>,
     managed_policies: Lookup<Option<ManagedPolicyRecord>>,
     policy_versions: Lookup<Option<PolicyVersionRecord>>,
     repositories: Lookup<Option<RepositoryRecord>>,
@@ -269,6 +269,26 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
         .await
     }
 
+    async fn set_role_permissions_boundary(
+        &self,
+        name: &str,
+        policy_arn: Option<&str>,
+    ) -> StoreResult<()> {
+        self.write(self.inner.set_role_permissions_boundary(name, policy_arn))
+            .await
+    }
+
+    /// A write like any other: callers batch the uses of many assumes (every few seconds),
+    /// so the caches are emptied no more often than that.
+    async fn record_roles_last_used(
+        &self,
+        uses: &[(String, i64)],
+        region: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.record_roles_last_used(uses, region))
+            .await
+    }
+
     async fn delete_role(&self, name: &str) -> StoreResult<()> {
         self.write(self.inner.delete_role(name)).await
     }
@@ -289,6 +309,10 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
 
     async fn list_policy_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>> {
         self.inner.list_policy_roles(policy_arn).await
+    }
+
+    async fn list_boundary_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>> {
+        self.inner.list_boundary_roles(policy_arn).await
     }
 
     async fn create_instance_profile(&self, profile: &InstanceProfileRecord) -> StoreResult<()> {
@@ -400,7 +424,7 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
         self.inner.list_role_policies(role_name).await
     }
 
-    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>> {
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<RolePolicies> {
         self.cached(&self.effective_policies, role_name, || {
             self.inner.role_effective_policies(role_name)
         })

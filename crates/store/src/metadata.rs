@@ -29,6 +29,17 @@ pub struct RoleRecord {
     pub description: Option<String>,
     pub max_session_duration: i64,
     pub created_at: i64,
+    /// The ARN of the managed policy that bounds the role's permissions, if any.
+    pub permissions_boundary: Option<String>,
+    /// The last time the role was assumed (filled in by reads; ignored on create).
+    pub last_used: Option<RoleLastUsed>,
+}
+
+/// When and where a role was last assumed: IAM's `RoleLastUsed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleLastUsed {
+    pub at: i64,
+    pub region: String,
 }
 
 /// An IAM instance profile: a container for one role (IAM allows no more).
@@ -57,6 +68,8 @@ pub struct ManagedPolicyRecord {
     pub updated_at: i64,
     /// Filled in by the store on reads; ignored on create.
     pub attachment_count: i64,
+    /// The roles it bounds; filled in by the store on reads, ignored on create.
+    pub boundary_usage_count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +90,16 @@ pub struct EffectivePolicy {
     /// by the store; managed: the default version id), so compiled policies can be cached.
     pub version: String,
     pub document: String,
+}
+
+/// Everything that decides what a role's sessions may do, read at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolePolicies {
+    /// Inline policies first, then managed ones, each in byte order of their labels.
+    pub identity: Vec<EffectivePolicy>,
+    /// The permissions boundary's default version. A boundary whose policy cannot be read
+    /// is a document that allows nothing: a boundary only ever narrows.
+    pub boundary: Option<EffectivePolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +237,17 @@ pub trait IamStore: Send + Sync + 'static {
         description: Option<&str>,
         max_session_duration: Option<i64>,
     ) -> StoreResult<()>;
+    /// Sets (`Some`) or removes (`None`) the role's permissions boundary. `NotFound` when
+    /// the role, or the policy to set, does not exist.
+    async fn set_role_permissions_boundary(
+        &self,
+        name: &str,
+        policy_arn: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Records that the roles with these unique ids were assumed at these times in
+    /// `region`, keeping the latest time of each. Roles deleted meanwhile are skipped.
+    async fn record_roles_last_used(&self, uses: &[(String, i64)], region: &str)
+    -> StoreResult<()>;
     /// `NotFound` when absent; `Conflict` while inline or attached policies remain, or
     /// while an instance profile holds it.
     async fn delete_role(&self, name: &str) -> StoreResult<()>;
@@ -256,7 +290,7 @@ pub trait IamStore: Send + Sync + 'static {
         arn: &str,
         version_id: &str,
     ) -> StoreResult<Option<PolicyVersionRecord>>;
-    /// `NotFound` when absent; `Conflict` while attached.
+    /// `NotFound` when absent; `Conflict` while attached or bounding a role.
     async fn delete_managed_policy(&self, arn: &str) -> StoreResult<()>;
 
     // --- Attachments and inline policies -------------------------------------------
@@ -266,6 +300,8 @@ pub trait IamStore: Send + Sync + 'static {
     async fn detach_role_policy(&self, role_name: &str, policy_arn: &str) -> StoreResult<()>;
     /// The roles a managed policy is attached to, by name regardless of case.
     async fn list_policy_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>>;
+    /// The roles a managed policy is the permissions boundary of, by name regardless of case.
+    async fn list_boundary_roles(&self, policy_arn: &str) -> StoreResult<Vec<RoleRecord>>;
     async fn list_attached_role_policies(
         &self,
         role_name: &str,
@@ -285,9 +321,9 @@ pub trait IamStore: Send + Sync + 'static {
     /// `NotFound` when absent.
     async fn delete_role_policy(&self, role_name: &str, policy_name: &str) -> StoreResult<()>;
     async fn list_role_policies(&self, role_name: &str) -> StoreResult<Vec<String>>;
-    /// The inline policies and the default versions of the attached managed policies of a
-    /// role, in one read. `NotFound` when the role does not exist.
-    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<Vec<EffectivePolicy>>;
+    /// The inline policies, the default versions of the attached managed policies and the
+    /// permissions boundary of a role, in one read. `NotFound` when the role does not exist.
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<RolePolicies>;
 
     // --- IAM: policy versions, listings, tags, provider updates -----------------------
     /// Adds a version of a managed policy under the next unused id (`v2`, `v3`, ...: ids

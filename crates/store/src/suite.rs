@@ -16,7 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use crate::{
     AttachedPolicy, BlobReader, BlobStore, Conflict, IamTag, LifecyclePolicyRecord,
     ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
-    PutManifestOutcome, RepositoryRecord, RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
+    PutManifestOutcome, RepositoryRecord, RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError,
+    UploadRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -141,6 +142,184 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     audit_events(store).await;
     instance_profiles(store).await;
     account_alias(store).await;
+    permissions_boundaries(store).await;
+    roles_last_used(store).await;
+}
+
+/// A customer managed policy `name` at path `/`, as created (version `v1`, no description).
+fn managed_policy(name: &str) -> ManagedPolicyRecord {
+    ManagedPolicyRecord {
+        arn: Arn::parse(&format!("arn:aws:iam::123456789012:policy/{name}")).unwrap(),
+        name: PolicyName::parse(name).unwrap(),
+        path: "/".into(),
+        policy_id: format!("ANPA{}", name.to_uppercase()),
+        default_version_id: "v1".into(),
+        description: None,
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        attachment_count: 0,
+        boundary_usage_count: 0,
+    }
+}
+
+pub async fn permissions_boundaries(store: &dyn MetadataStore) {
+    let arn = "arn:aws:iam::123456789012:policy/boundary";
+    let policy = managed_policy("boundary");
+    let pull_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*"}]}"#;
+    let version = PolicyVersionRecord {
+        version_id: "v1".into(),
+        document: pull_only.into(),
+        is_default: true,
+        created_at: 1_700_000_000,
+    };
+    store
+        .create_managed_policy(&policy, &version)
+        .await
+        .unwrap();
+
+    // Set on create: read back, counted, listed, and part of the effective policies.
+    let bounded = RoleRecord {
+        permissions_boundary: Some(arn.into()),
+        ..role("Bounded")
+    };
+    store.create_role(&bounded).await.unwrap();
+    assert_eq!(
+        store.get_role("bounded").await.unwrap(),
+        Some(bounded.clone())
+    );
+    let counted = store.get_managed_policy(arn).await.unwrap().unwrap();
+    assert_eq!(
+        (counted.attachment_count, counted.boundary_usage_count),
+        (0, 1)
+    );
+    let listed: Vec<String> = store
+        .list_boundary_roles(arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name.to_string())
+        .collect();
+    assert_eq!(listed, ["Bounded"]);
+    assert!(store.list_policy_roles(arn).await.unwrap().is_empty());
+    let effective = store.role_effective_policies("BOUNDED").await.unwrap();
+    assert!(effective.identity.is_empty());
+    let boundary = effective.boundary.expect("the boundary");
+    assert_eq!(
+        (boundary.label.as_str(), boundary.version.as_str()),
+        (arn, "v1")
+    );
+    assert_eq!(boundary.document, pull_only);
+
+    // A policy that bounds a role cannot be deleted.
+    assert_conflict!(
+        store.delete_managed_policy(arn).await,
+        Conflict::PolicyAttached
+    );
+
+    // Removed, then set again on an existing role; a missing role or policy is NotFound.
+    store
+        .set_role_permissions_boundary("bounded", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .role_effective_policies("bounded")
+            .await
+            .unwrap()
+            .boundary,
+        None
+    );
+    assert_eq!(
+        store
+            .get_role("bounded")
+            .await
+            .unwrap()
+            .unwrap()
+            .permissions_boundary,
+        None
+    );
+    store
+        .set_role_permissions_boundary("BOUNDED", Some(arn))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .role_effective_policies("bounded")
+            .await
+            .unwrap()
+            .boundary
+            .is_some()
+    );
+    assert_not_found(
+        store
+            .set_role_permissions_boundary("nobody", Some(arn))
+            .await,
+    );
+    assert_not_found(
+        store
+            .set_role_permissions_boundary("bounded", Some("arn:aws:iam::123456789012:policy/none"))
+            .await,
+    );
+    let missing_policy = RoleRecord {
+        permissions_boundary: Some("arn:aws:iam::123456789012:policy/none".into()),
+        ..role("unbounded")
+    };
+    assert_not_found(store.create_role(&missing_policy).await);
+    assert_eq!(store.get_role("unbounded").await.unwrap(), None);
+
+    // Gone with the role; then the policy may go.
+    store.delete_role("bounded").await.unwrap();
+    assert_eq!(
+        store
+            .get_managed_policy(arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .boundary_usage_count,
+        0
+    );
+    store.delete_managed_policy(arn).await.unwrap();
+}
+
+pub async fn roles_last_used(store: &dyn MetadataStore) {
+    let used = role("used");
+    store.create_role(&used).await.unwrap();
+    assert_eq!(
+        store.get_role("used").await.unwrap().unwrap().last_used,
+        None
+    );
+    store
+        .record_roles_last_used(&[(used.role_id.clone(), 1_700_000_100)], "eu-west-1")
+        .await
+        .unwrap();
+    let last = RoleLastUsed {
+        at: 1_700_000_100,
+        region: "eu-west-1".into(),
+    };
+    assert_eq!(
+        store.get_role("used").await.unwrap().unwrap().last_used,
+        Some(last.clone())
+    );
+    // An older use recorded late does not move it back; unknown ids are skipped.
+    store
+        .record_roles_last_used(
+            &[
+                (used.role_id.clone(), 1_700_000_050),
+                ("AROAGONE".into(), 1_700_000_200),
+            ],
+            "us-east-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_role("used").await.unwrap().unwrap().last_used,
+        Some(last)
+    );
+    store
+        .record_roles_last_used(&[], "us-east-1")
+        .await
+        .unwrap();
+    store.delete_role("used").await.unwrap();
 }
 
 pub async fn account_alias(store: &dyn MetadataStore) {
@@ -513,6 +692,8 @@ fn role(name: &str) -> RoleRecord {
         description: Some("pushes images".into()),
         max_session_duration: 3600,
         created_at: 1_700_000_000,
+        permissions_boundary: None,
+        last_used: None,
     }
 }
 
@@ -584,6 +765,7 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
         attachment_count: 0,
+        boundary_usage_count: 0,
     };
     let version = PolicyVersionRecord {
         version_id: "v1".into(),
@@ -693,6 +875,8 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
 
     // Effective policies.
     let effective = store.role_effective_policies("DEPLOYER").await.unwrap();
+    assert_eq!(effective.boundary, None);
+    let effective = effective.identity;
     assert_eq!(effective.len(), 2, "{effective:?}");
     let inline = effective
         .iter()
@@ -714,7 +898,11 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
             .unwrap(),
         Some(inline_v2.to_owned())
     );
-    let effective = store.role_effective_policies("deployer").await.unwrap();
+    let effective = store
+        .role_effective_policies("deployer")
+        .await
+        .unwrap()
+        .identity;
     let inline = effective
         .iter()
         .find(|p| p.label == "inline:no-delete")
@@ -725,7 +913,11 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
         "version must change with the document"
     );
     assert_eq!(
-        store.role_effective_policies("reader").await.unwrap(),
+        store
+            .role_effective_policies("reader")
+            .await
+            .unwrap()
+            .identity,
         vec![]
     );
     assert_not_found(store.role_effective_policies("nobody").await);
@@ -758,7 +950,11 @@ pub async fn roles_and_policies(store: &dyn MetadataStore) {
     assert_not_found(store.delete_role_policy("deployer", "no-delete").await);
     assert_not_found(store.delete_role_policy("nobody", "no-delete").await);
     assert_eq!(
-        store.role_effective_policies("deployer").await.unwrap(),
+        store
+            .role_effective_policies("deployer")
+            .await
+            .unwrap()
+            .identity,
         vec![]
     );
     store.delete_role("DEPLOYER").await.unwrap();
@@ -800,17 +996,7 @@ fn iam_tag(key: &str, value: &str) -> IamTag {
 /// Policy versions, policy listings, tags on IAM entities and OIDC provider updates.
 pub async fn iam_versions_and_tags(store: &dyn MetadataStore) {
     let arn = "arn:aws:iam::123456789012:policy/versioned";
-    let policy = ManagedPolicyRecord {
-        arn: Arn::parse(arn).unwrap(),
-        name: PolicyName::parse("versioned").unwrap(),
-        path: "/".into(),
-        policy_id: "ANPAVERSIONED".into(),
-        default_version_id: "v1".into(),
-        description: None,
-        created_at: 1_700_000_000,
-        updated_at: 1_700_000_000,
-        attachment_count: 0,
-    };
+    let policy = managed_policy("versioned");
     let v1 = PolicyVersionRecord {
         version_id: "v1".into(),
         document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),

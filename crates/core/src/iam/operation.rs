@@ -24,6 +24,8 @@ operation_table! {
     UpdateRole => "RoleName=walk&MaxSessionDuration=7200",
     UpdateRoleDescription => "RoleName=walk&Description=walk",
     ListRolePolicies => "RoleName=walk",
+    PutRolePermissionsBoundary => "RoleName=walk&PermissionsBoundary=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
+    DeleteRolePermissionsBoundary => "RoleName=walk",
     CreateAccountAlias => "AccountAlias=walk-alias",
     DeleteAccountAlias => "AccountAlias=walk-alias",
     ListAccountAliases => "",
@@ -70,7 +72,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 52);
+        assert_eq!(IamOperation::ALL.len(), 54);
         assert_eq!(IamOperation::from_name("GetAccountSummary"), None);
     }
 }

@@ -147,8 +147,8 @@ impl Iam<'_> {
             .await?
             .filter(|r| r.arn == policy_source_arn)
             .ok_or_else(|| role_not_found(role_name))?;
-        let mut identity = Vec::new();
-        for p in self.metadata.role_effective_policies(&role.name).await? {
+        let policies = self.metadata.role_effective_policies(&role.name).await?;
+        let stored = |p: &berth_store::EffectivePolicy| {
             let source = match p.label.strip_prefix("inline:") {
                 Some(name) => {
                     Source::new(name.to_owned(), "role", &p.document, PolicyKind::Identity)
@@ -167,16 +167,22 @@ impl Iam<'_> {
                     };
                     Source::new(name, kind, &p.document, PolicyKind::Identity)
                 }
-            }
+            };
             // A stored policy that no longer compiles is a server fault, not the caller's.
-            .map_err(|e| crate::error::InternalError(format!("stored policy {}: {e}", p.label)))?;
-            identity.push(source);
-        }
+            source
+                .map_err(|e| crate::error::InternalError(format!("stored policy {}: {e}", p.label)))
+        };
+        let identity = policies
+            .identity
+            .iter()
+            .map(stored)
+            .collect::<Result<Vec<_>, _>>()?;
+        let boundary = policies.boundary.as_ref().map(stored).transpose()?;
         let principal = input
             .caller_arn
             .clone()
             .unwrap_or_else(|| role.arn.to_string());
-        self.simulate(identity, input, &principal)
+        self.simulate(identity, boundary, input, &principal)
     }
 
     pub async fn simulate_custom_policy(
@@ -198,12 +204,15 @@ impl Iam<'_> {
             ));
         }
         let principal = input.caller_arn.clone().unwrap_or_default();
-        self.simulate(Vec::new(), input, &principal)
+        self.simulate(Vec::new(), None, input, &principal)
     }
 
+    /// `entity_boundary`: the principal's own permissions boundary, which a boundary given
+    /// in the input replaces, as in IAM.
     fn simulate(
         &self,
         mut identity: Vec<Source>,
+        entity_boundary: Option<Source>,
         input: &SimulationInput,
         principal_arn: &str,
     ) -> Result<Vec<EvaluationResult>, IamError> {
@@ -243,7 +252,7 @@ impl Iam<'_> {
                 PolicyKind::Identity,
             )?);
         }
-        let boundaries = input
+        let mut boundaries = input
             .permissions_boundary_inputs
             .iter()
             .enumerate()
@@ -262,6 +271,9 @@ impl Iam<'_> {
             return Err(IamError::InvalidInput(
                 "PermissionsBoundaryPolicyInputList can contain at most one policy.".into(),
             ));
+        }
+        if boundaries.is_empty() {
+            boundaries.extend(entity_boundary);
         }
         let resource_policy = input
             .resource_policy
