@@ -132,8 +132,33 @@ struct CreateRepositoryInput {
     repository_name: String,
     image_tag_mutability: Option<String>,
     image_scanning_configuration: Option<ScanningConfiguration>,
+    encryption_configuration: Option<EncryptionConfiguration>,
     #[serde(default)]
     tags: Vec<ResourceTag>,
+}
+
+/// Repositories are encrypted at rest with AES256 (the storage's own encryption, if any):
+/// Berth has no KMS, so a request for KMS keys is refused rather than silently ignored.
+fn check_encryption(configuration: Option<&EncryptionConfiguration>) -> Result<(), JsonError> {
+    let Some(c) = configuration else {
+        return Ok(());
+    };
+    match (c.encryption_type.as_str(), &c.kms_key) {
+        ("AES256", None) => Ok(()),
+        ("AES256", Some(_)) => Err(invalid(
+            "Invalid parameter: a kmsKey can only be given with the KMS or KMS_DSSE encryption type"
+                .into(),
+        )),
+        ("KMS" | "KMS_DSSE", _) => Err(berth_core::error::EcrError::Kms(
+            "Berth has no KMS: repositories are encrypted with AES256 only. Leave out encryptionConfiguration, or set encryptionType to AES256."
+                .into(),
+        )
+        .into()),
+        (other, _) => Err(berth_core::error::EcrError::Validation(format!(
+            "1 validation error detected: Value '{other}' at 'encryptionConfiguration.encryptionType' failed to satisfy constraint: Member must satisfy enum value set: [AES256, KMS, KMS_DSSE]"
+        ))
+        .into()),
+    }
 }
 
 /// ECR's `Tag` shape: capitalised members, unlike the rest of the API.
@@ -252,6 +277,79 @@ struct SetRepositoryPolicyInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct PutImageScanningConfigurationInput {
+    repository_name: String,
+    image_scanning_configuration: ScanningConfiguration,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepositoryNamesInput {
+    repository_names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageScanInput {
+    repository_name: String,
+    image_id: ImageIdInput,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListImageReferrersInput {
+    repository_name: String,
+    subject_id: SubjectId,
+    filter: Option<ReferrersFilter>,
+    next_token: Option<String>,
+    max_results: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubjectId {
+    image_digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferrersFilter {
+    #[serde(default)]
+    artifact_types: Vec<String>,
+    artifact_status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegistryPolicyInput {
+    policy_text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountSettingInput {
+    name: String,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutRegistryScanningConfigurationInput {
+    scan_type: Option<String>,
+    #[serde(default)]
+    rules: Vec<berth_core::ecr::registry_settings::RegistryScanningRule>,
+}
+
+/// CreateRepository's `encryptionConfiguration`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EncryptionConfiguration {
+    encryption_type: String,
+    kms_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PutImageTagMutabilityInput {
     repository_name: String,
     image_tag_mutability: String,
@@ -299,13 +397,15 @@ struct GetDownloadUrlInput {
     layer_digest: String,
 }
 
+fn image_id(id: ImageIdInput) -> ImageId {
+    ImageId {
+        digest: id.image_digest,
+        tag: id.image_tag,
+    }
+}
+
 fn image_ids(ids: Vec<ImageIdInput>) -> Vec<ImageId> {
-    ids.into_iter()
-        .map(|i| ImageId {
-            digest: i.image_digest,
-            tag: i.image_tag,
-        })
-        .collect()
+    ids.into_iter().map(image_id).collect()
 }
 
 fn check_limit(max: Option<usize>, upper: usize) -> Result<usize, JsonError> {
@@ -358,6 +458,7 @@ async fn operation(
         }
         EcrOperation::CreateRepository => {
             let i: CreateRepositoryInput = parse(input)?;
+            check_encryption(i.encryption_configuration.as_ref())?;
             let scan = i
                 .image_scanning_configuration
                 .is_some_and(|s| s.scan_on_push);
@@ -642,6 +743,174 @@ async fn operation(
                 .set_repository_policy(caller, facts, &i.repository_name, &i.policy_text)
                 .await?;
             policy_json(&registry_id, &r.name, &i.policy_text)
+        }
+        EcrOperation::ListImageReferrers => {
+            let i: ListImageReferrersInput = parse(input)?;
+            let limit = check_limit(i.max_results, 50)?;
+            let filter = i.filter.unwrap_or(ReferrersFilter {
+                artifact_types: Vec::new(),
+                artifact_status: None,
+            });
+            let referrers = services
+                .ecr()
+                .list_image_referrers(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &i.subject_id.image_digest,
+                    &filter.artifact_types,
+                )
+                .await?;
+            // Nothing is ever archived: every referrer is ACTIVE.
+            let referrers = match filter.artifact_status.as_deref() {
+                None | Some("ACTIVE" | "ANY") => referrers,
+                Some("ARCHIVED" | "ACTIVATING") => Vec::new(),
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "Invalid parameter at 'filter.artifactStatus': '{other}' is not one of ACTIVE, ARCHIVED, ACTIVATING, ANY"
+                    )));
+                }
+            };
+            let (items, next) = page(referrers, i.next_token.as_deref(), limit)?;
+            let mut out = json!({"referrers": items.iter().map(|d| {
+                let mut r = json!({
+                    "digest": d.digest.as_str(),
+                    "mediaType": d.media_type,
+                    "size": d.size,
+                    "artifactStatus": "ACTIVE",
+                });
+                if let Some(t) = &d.artifact_type {
+                    r["artifactType"] = json!(t);
+                }
+                if !d.annotations.is_empty() {
+                    r["annotations"] = json!(d.annotations);
+                }
+                r
+            }).collect::<Vec<_>>()});
+            if let Some(n) = next {
+                out["nextToken"] = json!(n);
+            }
+            out
+        }
+        EcrOperation::PutImageScanningConfiguration => {
+            let i: PutImageScanningConfigurationInput = parse(input)?;
+            let r = services
+                .ecr()
+                .put_image_scanning_configuration(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    i.image_scanning_configuration.scan_on_push,
+                )
+                .await?;
+            json!({
+                "registryId": registry_id,
+                "repositoryName": r.name.as_str(),
+                "imageScanningConfiguration": {"scanOnPush": r.scan_on_push},
+            })
+        }
+        EcrOperation::BatchGetRepositoryScanningConfiguration => {
+            let i: RepositoryNamesInput = parse(input)?;
+            let (found, missing) = services
+                .ecr()
+                .batch_get_repository_scanning_configuration(caller, facts, &i.repository_names)
+                .await?;
+            json!({
+                "scanningConfigurations": found.iter().map(|c| json!({
+                    "repositoryArn": services.config.repository_arn(c.repository.name.as_str()),
+                    "repositoryName": c.repository.name.as_str(),
+                    "scanOnPush": c.repository.scan_on_push,
+                    "scanFrequency": c.scan_frequency,
+                    "appliedScanFilters": c.applied_filters,
+                })).collect::<Vec<_>>(),
+                "failures": missing.iter().map(|name| json!({
+                    "repositoryName": name,
+                    "failureCode": "REPOSITORY_NOT_FOUND",
+                    "failureReason": "REPOSITORY_NOT_FOUND",
+                })).collect::<Vec<_>>(),
+            })
+        }
+        EcrOperation::PutRegistryScanningConfiguration => {
+            let i: PutRegistryScanningConfigurationInput = parse(input)?;
+            let configuration = services
+                .ecr()
+                .put_registry_scanning_configuration(
+                    caller,
+                    facts,
+                    berth_core::ecr::registry_settings::RegistryScanningConfiguration {
+                        scan_type: i.scan_type.unwrap_or_else(|| "BASIC".into()),
+                        rules: i.rules,
+                    },
+                )
+                .await?;
+            json!({"registryScanningConfiguration": configuration})
+        }
+        EcrOperation::GetRegistryScanningConfiguration => {
+            let configuration = services
+                .ecr()
+                .get_registry_scanning_configuration(caller, facts)
+                .await?;
+            json!({"registryId": registry_id, "scanningConfiguration": configuration})
+        }
+        EcrOperation::StartImageScan => {
+            let i: ImageScanInput = parse(input)?;
+            services
+                .ecr()
+                .start_image_scan(caller, facts, &i.repository_name, &image_id(i.image_id))
+                .await?;
+            json!({})
+        }
+        EcrOperation::DescribeImageScanFindings => {
+            let i: ImageScanInput = parse(input)?;
+            services
+                .ecr()
+                .describe_image_scan_findings(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    &image_id(i.image_id),
+                )
+                .await?;
+            json!({})
+        }
+        EcrOperation::PutRegistryPolicy => {
+            let i: RegistryPolicyInput = parse(input)?;
+            services
+                .ecr()
+                .put_registry_policy(caller, facts, &i.policy_text)
+                .await?;
+            json!({"registryId": registry_id, "policyText": i.policy_text})
+        }
+        EcrOperation::GetRegistryPolicy => {
+            let text = services.ecr().get_registry_policy(caller, facts).await?;
+            json!({"registryId": registry_id, "policyText": text})
+        }
+        EcrOperation::DeleteRegistryPolicy => {
+            let text = services.ecr().delete_registry_policy(caller, facts).await?;
+            json!({"registryId": registry_id, "policyText": text})
+        }
+        EcrOperation::DescribeRegistry => {
+            services.ecr().describe_registry(caller, facts).await?;
+            json!({"registryId": registry_id, "replicationConfiguration": {"rules": []}})
+        }
+        EcrOperation::GetAccountSetting => {
+            let i: AccountSettingInput = parse(input)?;
+            let value = services
+                .ecr()
+                .get_account_setting(caller, facts, &i.name)
+                .await?;
+            json!({"name": i.name, "value": value})
+        }
+        EcrOperation::PutAccountSetting => {
+            let i: AccountSettingInput = parse(input)?;
+            let value = i
+                .value
+                .ok_or_else(|| invalid("Invalid parameter: value is required".into()))?;
+            services
+                .ecr()
+                .put_account_setting(caller, facts, &i.name, &value)
+                .await?;
+            json!({"name": i.name, "value": value})
         }
         EcrOperation::GetRepositoryPolicy => {
             let i: RepoInput = parse(input)?;

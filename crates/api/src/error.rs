@@ -175,6 +175,10 @@ impl From<EcrError> for JsonError {
             EcrError::LifecyclePolicyPreviewNotFound(m) => {
                 j("LifecyclePolicyPreviewNotFoundException", m)
             }
+            EcrError::RegistryPolicyNotFound(m) => j("RegistryPolicyNotFoundException", m),
+            EcrError::ScanNotFound(m) => j("ScanNotFoundException", m),
+            EcrError::Kms(m) => j("KmsException", m),
+            EcrError::Validation(m) => j("ValidationException", m),
             EcrError::LimitExceeded(m) => j("LimitExceededException", m),
             EcrError::AccessDenied(d) => JsonError {
                 explanation: d.explanation,

@@ -258,4 +258,44 @@ fn oras_pushes_an_artifact_with_a_subject_and_finds_it_by_referrers() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("referrers ok"), "{stdout}");
+
+    // ECR's ListImageReferrers finds the same artifact, with its type, and filters by type.
+    let printed = |label: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label}in {stdout}"))
+            .to_owned()
+    };
+    let (subject, referrer) = (printed("subject "), printed("referrer "));
+    let list = |extra: &[&str]| {
+        let mut args = vec![
+            "ecr",
+            "list-image-referrers",
+            "--repository-name",
+            "clients/oras",
+            "--subject-id",
+        ];
+        let subject_id = format!("imageDigest={subject}");
+        args.push(&subject_id);
+        args.extend_from_slice(extra);
+        setup.clients.aws_ok(Some(&root()), &args)
+    };
+    let all = list(&[]);
+    let referrers = all["referrers"].as_array().unwrap();
+    assert_eq!(referrers.len(), 1, "{all}");
+    assert_eq!(referrers[0]["digest"], referrer.as_str());
+    assert_eq!(
+        referrers[0]["artifactType"],
+        "application/vnd.example.sbom.v1+json"
+    );
+    assert_eq!(referrers[0]["artifactStatus"], "ACTIVE");
+    assert_eq!(
+        referrers[0]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let other = list(&["--filter", "artifactTypes=application/vnd.example.other"]);
+    assert_eq!(other["referrers"], serde_json::json!([]));
+    let archived = list(&["--filter", "artifactStatus=ARCHIVED"]);
+    assert_eq!(archived["referrers"], serde_json::json!([]));
 }

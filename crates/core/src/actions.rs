@@ -28,3 +28,17 @@ pub const ECR_PUT_IMAGE_TAG_MUTABILITY: &str = "ecr:PutImageTagMutability";
 pub const ECR_TAG_RESOURCE: &str = "ecr:TagResource";
 pub const ECR_UNTAG_RESOURCE: &str = "ecr:UntagResource";
 pub const ECR_LIST_TAGS_FOR_RESOURCE: &str = "ecr:ListTagsForResource";
+pub const ECR_PUT_IMAGE_SCANNING_CONFIGURATION: &str = "ecr:PutImageScanningConfiguration";
+pub const ECR_BATCH_GET_REPOSITORY_SCANNING_CONFIGURATION: &str =
+    "ecr:BatchGetRepositoryScanningConfiguration";
+pub const ECR_PUT_REGISTRY_SCANNING_CONFIGURATION: &str = "ecr:PutRegistryScanningConfiguration";
+pub const ECR_GET_REGISTRY_SCANNING_CONFIGURATION: &str = "ecr:GetRegistryScanningConfiguration";
+pub const ECR_START_IMAGE_SCAN: &str = "ecr:StartImageScan";
+pub const ECR_DESCRIBE_IMAGE_SCAN_FINDINGS: &str = "ecr:DescribeImageScanFindings";
+pub const ECR_PUT_REGISTRY_POLICY: &str = "ecr:PutRegistryPolicy";
+pub const ECR_GET_REGISTRY_POLICY: &str = "ecr:GetRegistryPolicy";
+pub const ECR_DELETE_REGISTRY_POLICY: &str = "ecr:DeleteRegistryPolicy";
+pub const ECR_DESCRIBE_REGISTRY: &str = "ecr:DescribeRegistry";
+pub const ECR_GET_ACCOUNT_SETTING: &str = "ecr:GetAccountSetting";
+pub const ECR_PUT_ACCOUNT_SETTING: &str = "ecr:PutAccountSetting";
+pub const ECR_LIST_IMAGE_REFERRERS: &str = "ecr:ListImageReferrers";

@@ -21,6 +21,7 @@ use crate::sealer::Purpose;
 
 pub mod lifecycle_policy;
 pub mod operation;
+pub mod registry_settings;
 
 /// ECR authorization tokens are valid for 12 hours.
 pub const AUTH_TOKEN_LIFETIME: i64 = 12 * 3600;
@@ -1053,6 +1054,43 @@ impl Ecr<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+impl Ecr<'_> {
+    /// ListImageReferrers: the artifacts (signatures, SBOMs, ...) whose `subject` is the
+    /// image `subject`, as the registry's referrers API finds them, optionally only those of
+    /// the given artifact types. Berth archives nothing, so every referrer is `ACTIVE`.
+    pub async fn list_image_referrers(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        subject: &str,
+        artifact_types: &[String],
+    ) -> Result<Vec<berth_oci::Descriptor>, EcrError> {
+        let repo = self
+            .ecr_repository(caller, facts, ECR_LIST_IMAGE_REFERRERS, name)
+            .await?;
+        let subject = Digest::parse(subject).map_err(|_| {
+            EcrError::InvalidParameter(format!(
+                "Invalid parameter at 'subjectId.imageDigest': '{subject}' is not a digest"
+            ))
+        })?;
+        let referrers = self
+            .registry()
+            .referrers(&repo, &subject, None)
+            .await
+            .map_err(image_to_ecr_internal)?;
+        Ok(referrers
+            .into_iter()
+            .filter(|d| {
+                artifact_types.is_empty()
+                    || d.artifact_type
+                        .as_ref()
+                        .is_some_and(|t| artifact_types.contains(t))
+            })
+            .collect())
     }
 }
 

@@ -208,6 +208,17 @@ pub enum EcrError {
     LifecyclePolicyNotFound(String),
     #[error("{0}")]
     LifecyclePolicyPreviewNotFound(String),
+    #[error("{0}")]
+    RegistryPolicyNotFound(String),
+    /// No scan findings exist for the image (Berth never scans).
+    #[error("{0}")]
+    ScanNotFound(String),
+    /// A request for KMS encryption, which Berth does not have.
+    #[error("{0}")]
+    Kms(String),
+    /// A request ECR refuses as invalid with `ValidationException`.
+    #[error("{0}")]
+    Validation(String),
     /// A per-principal bound (concurrent uploads) is reached.
     #[error("{0}")]
     LimitExceeded(String),

@@ -298,7 +298,7 @@ fn parse_rule(rule: &Value) -> Result<Rule, String> {
 }
 
 /// `*` matches any run of characters (none included); everything else literally.
-fn wildcard_matches(pattern: &str, text: &str) -> bool {
+pub(crate) fn wildcard_matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
     let Some(mut rest) = text.strip_prefix(first) else {

@@ -284,7 +284,8 @@ impl Registry<'_> {
     /// The source of a cross-repository mount into `target`, when the caller may read the
     /// blob there (ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, as a pull of it would
     /// need) and complete an upload in `target`. `None` otherwise, whatever the reason: a
-    /// refusal must not reveal whether the source exists.
+    /// refusal must not reveal whether the source exists. `None` too while the account
+    /// setting `BLOB_MOUNTING` is `DISABLED`.
     pub async fn mount_source(
         &self,
         caller: &Caller,
@@ -292,6 +293,9 @@ impl Registry<'_> {
         target: &Authorized<RepositoryRecord>,
         from: &RepositoryName,
     ) -> Result<Option<Authorized<RepositoryRecord>>, RegistryError> {
+        if !self.blob_mounting_enabled().await? {
+            return Ok(None);
+        }
         let decisions = [
             (
                 from,

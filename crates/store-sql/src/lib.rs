@@ -65,6 +65,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     10 "instance_profiles" "0010_instance_profiles.sql",
     11 "account_aliases" "0011_account_aliases.sql",
     12 "role_boundary_last_used" "0012_role_boundary_last_used.sql",
+    13 "registry_settings" "0013_registry_settings.sql",
 );
 
 #[rustfmt::skip]
@@ -80,6 +81,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     9 "instance_profiles" "0009_instance_profiles.sql",
     10 "account_aliases" "0010_account_aliases.sql",
     11 "role_boundary_last_used" "0011_role_boundary_last_used.sql",
+    12 "registry_settings" "0012_registry_settings.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

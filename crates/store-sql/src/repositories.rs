@@ -209,6 +209,44 @@ impl RepositoryStore for SqlStore {
         )
     }
 
+    async fn set_scan_on_push(&self, name: &RepositoryName, scan_on_push: bool) -> StoreResult<()> {
+        found(
+            query("UPDATE repositories SET scan_on_push = $1 WHERE name = $2")
+                .bind(scan_on_push)
+                .bind(name.as_str())
+                .execute(self.db.writer())
+                .await?,
+        )
+    }
+
+    async fn get_registry_setting(&self, name: &str) -> StoreResult<Option<String>> {
+        query("SELECT value FROM registry_settings WHERE name = $1")
+            .bind(name)
+            .scalar_optional(self.db.reader())
+            .await
+    }
+
+    async fn put_registry_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        query(
+            "INSERT INTO registry_settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.db.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_registry_setting(&self, name: &str) -> StoreResult<()> {
+        found(
+            query("DELETE FROM registry_settings WHERE name = $1")
+                .bind(name)
+                .execute(self.db.writer())
+                .await?,
+        )
+    }
+
     async fn set_repository_policy(
         &self,
         name: &RepositoryName,

@@ -562,6 +562,24 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
         .await
     }
 
+    async fn set_scan_on_push(&self, name: &RepositoryName, scan_on_push: bool) -> StoreResult<()> {
+        self.write(self.inner.set_scan_on_push(name, scan_on_push))
+            .await
+    }
+
+    async fn get_registry_setting(&self, name: &str) -> StoreResult<Option<String>> {
+        self.inner.get_registry_setting(name).await
+    }
+
+    async fn put_registry_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        self.write(self.inner.put_registry_setting(name, value))
+            .await
+    }
+
+    async fn delete_registry_setting(&self, name: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_registry_setting(name)).await
+    }
+
     async fn set_repository_policy(
         &self,
         name: &RepositoryName,

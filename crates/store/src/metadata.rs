@@ -406,6 +406,15 @@ pub trait RepositoryStore: Send + Sync + 'static {
         name: &RepositoryName,
         image_tag_mutability: TagMutability,
     ) -> StoreResult<()>;
+    /// `NotFound` when absent.
+    async fn set_scan_on_push(&self, name: &RepositoryName, scan_on_push: bool) -> StoreResult<()>;
+    /// A registry-wide setting (ECR's registry policy, scanning configuration, account
+    /// settings) by name.
+    async fn get_registry_setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Creates or replaces a registry-wide setting.
+    async fn put_registry_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+    /// `NotFound` when absent.
+    async fn delete_registry_setting(&self, name: &str) -> StoreResult<()>;
     /// Sets or (with `None`) removes the repository policy. `NotFound` when absent.
     async fn set_repository_policy(
         &self,

@@ -144,6 +144,63 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     account_alias(store).await;
     permissions_boundaries(store).await;
     roles_last_used(store).await;
+    registry_settings(store).await;
+}
+
+pub async fn registry_settings(store: &dyn MetadataStore) {
+    assert_eq!(store.get_registry_setting("policy").await.unwrap(), None);
+    assert_not_found(store.delete_registry_setting("policy").await);
+    store.put_registry_setting("policy", "{}").await.unwrap();
+    store
+        .put_registry_setting("policy", "{\"v\":2}")
+        .await
+        .unwrap();
+    store.put_registry_setting("other", "x").await.unwrap();
+    assert_eq!(
+        store
+            .get_registry_setting("policy")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"v\":2}")
+    );
+    store.delete_registry_setting("policy").await.unwrap();
+    assert_eq!(store.get_registry_setting("policy").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_registry_setting("other")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("x")
+    );
+    store.delete_registry_setting("other").await.unwrap();
+
+    let name = repo("scanned");
+    store
+        .create_repository(&repository("scanned", 1_700_000_000))
+        .await
+        .unwrap();
+    store.set_scan_on_push(&name, true).await.unwrap();
+    assert!(
+        store
+            .get_repository(&name)
+            .await
+            .unwrap()
+            .unwrap()
+            .scan_on_push
+    );
+    store.set_scan_on_push(&name, false).await.unwrap();
+    assert!(
+        !store
+            .get_repository(&name)
+            .await
+            .unwrap()
+            .unwrap()
+            .scan_on_push
+    );
+    assert_not_found(store.set_scan_on_push(&repo("nothere"), true).await);
+    store.delete_repository(&name, true).await.unwrap();
 }
 
 /// A customer managed policy `name` at path `/`, as created (version `v1`, no description).

@@ -1,6 +1,7 @@
 """The Python `oras` client against Berth: push an artifact, push a second one whose
 `subject` is the first, find the second through the referrers API (with and without the
-`artifactType` filter), and pull both back byte for byte.
+`artifactType` filter), and pull both back byte for byte. Prints both digests, for the
+test to ask ECR's ListImageReferrers too.
 
 Environment: BERTH_REGISTRY (host:port, plain HTTP), BERTH_REPOSITORY, BERTH_PASSWORD
 (the GetAuthorizationToken password; the user is AWS). Runs in an empty working
@@ -91,4 +92,6 @@ files = client.pull(target=f"{REGISTRY}/{REPOSITORY}:v1", outdir="out")
 with open(files[0], "rb") as f:
     check(f.read() == b"the application\n", "pulled subject content")
 
+print(f"subject {subject_digest}")
+print(f"referrer {referrer_digest}")
 print("referrers ok")

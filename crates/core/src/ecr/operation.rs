@@ -33,6 +33,19 @@ operation_table! {
     BatchDeleteImage => r#"{"repositoryName":"{repo}","imageIds":[{"imageTag":"latest"}]}"#,
     ListImages => r#"{"repositoryName":"{repo}"}"#,
     DescribeImages => r#"{"repositoryName":"{repo}"}"#,
+    PutImageScanningConfiguration => r#"{"repositoryName":"{repo}","imageScanningConfiguration":{"scanOnPush":true}}"#,
+    BatchGetRepositoryScanningConfiguration => r#"{"repositoryNames":["{repo}"]}"#,
+    PutRegistryScanningConfiguration => r#"{"scanType":"BASIC","rules":[]}"#,
+    GetRegistryScanningConfiguration => "{}",
+    StartImageScan => r#"{"repositoryName":"{repo}","imageId":{"imageTag":"latest"}}"#,
+    DescribeImageScanFindings => r#"{"repositoryName":"{repo}","imageId":{"imageTag":"latest"}}"#,
+    PutRegistryPolicy => r#"{"policyText":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::210987654321:root\"},\"Action\":\"ecr:ReplicateImage\",\"Resource\":\"*\"}]}"}"#,
+    GetRegistryPolicy => "{}",
+    DeleteRegistryPolicy => "{}",
+    DescribeRegistry => "{}",
+    GetAccountSetting => r#"{"name":"BLOB_MOUNTING"}"#,
+    PutAccountSetting => r#"{"name":"BLOB_MOUNTING","value":"DISABLED"}"#,
+    ListImageReferrers => r#"{"repositoryName":"{repo}","subjectId":{"imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}}"#,
 }
 
 #[cfg(test)]
@@ -48,6 +61,7 @@ mod tests {
                 "{operation:?}"
             );
         }
-        assert_eq!(EcrOperation::from_name("DescribeRegistry"), None);
+        assert_eq!(EcrOperation::ALL.len(), 39);
+        assert_eq!(EcrOperation::from_name("CreatePullThroughCacheRule"), None);
     }
 }
