@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (skopeo, podman, buildah, PostgreSQL and Prometheus from Debian; awscli, boto3, oras and moto's S3
+# (skopeo, podman, buildah, PostgreSQL and Prometheus from Debian; awscli, boto3, oras, ansible and moto's S3
 # server in .venv; @actions/core and @aws-sdk/client-sts with npm; cargo-nextest if
 # missing), then runs formatting and lint checks, every test (with a throwaway PostgreSQL
 # and S3 server, scripts/with-test-services.sh), and a short run of each fuzz target.
@@ -29,8 +29,9 @@ install_system_packages() {
 
 install_python_clients() {
     if [ ! -x .venv/bin/aws ] || [ ! -x .venv/bin/moto_server ] \
+        || [ ! -x .venv/bin/ansible-playbook ] \
         || ! .venv/bin/python -c 'import boto3, oras' 2>/dev/null; then
-        log "installing awscli, boto3, oras and moto's S3 server into .venv (PyPI)"
+        log "installing awscli, boto3, oras, ansible and moto's S3 server into .venv (PyPI)"
         python3 -m venv .venv
         .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
     fi
@@ -59,6 +60,7 @@ install_nextest
 
 export BERTH_TEST_AWS="$PWD/.venv/bin/aws"
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
+export BERTH_TEST_ANSIBLE_PLAYBOOK="$PWD/.venv/bin/ansible-playbook"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
