@@ -3,6 +3,7 @@
 use axum::response::Response;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
+use berth_core::iam::account::AuthorizationDetail;
 use berth_core::iam::instance_profile::CreateInstanceProfileInput;
 use berth_core::iam::operation::IamOperation;
 use berth_core::iam::{
@@ -248,6 +249,57 @@ async fn operation(
                 .await
                 .map_err(map)?;
             return Ok(None);
+        }
+        IamOperation::GetAccountSummary => {
+            let summary = services
+                .iam()
+                .get_account_summary(caller, facts)
+                .await
+                .map_err(map)?;
+            x.open("SummaryMap");
+            for (key, value) in summary {
+                x.open("entry")
+                    .text("key", key)
+                    .text("value", &value.to_string())
+                    .close("entry");
+            }
+            x.close("SummaryMap");
+        }
+        IamOperation::GetAccountAuthorizationDetails => {
+            let max_items = max_items()?;
+            let page = services
+                .iam()
+                .get_account_authorization_details(
+                    caller,
+                    facts,
+                    &p.list("Filter"),
+                    marker,
+                    max_items,
+                )
+                .await
+                .map_err(map)?;
+            x.open("UserDetailList")
+                .close("UserDetailList")
+                .open("GroupDetailList")
+                .close("GroupDetailList")
+                .open("RoleDetailList");
+            for detail in page
+                .items
+                .iter()
+                .filter(|d| matches!(d, AuthorizationDetail::Role(_)))
+            {
+                authorization_detail_xml(&mut x, detail);
+            }
+            x.close("RoleDetailList").open("Policies");
+            for detail in page
+                .items
+                .iter()
+                .filter(|d| matches!(d, AuthorizationDetail::Policy(_)))
+            {
+                authorization_detail_xml(&mut x, detail);
+            }
+            x.close("Policies");
+            page_end(&mut x, &page);
         }
         IamOperation::ListAccountAliases => {
             let aliases = services
@@ -900,22 +952,80 @@ fn provider_xml(x: &mut Xml, r: &OidcProviderRecord) {
 fn role_xml(x: &mut Xml, r: &RoleRecord, tags: &[IamTag]) {
     x.open("Role");
     role_fields(x, r);
+    role_boundary_xml(x, r);
+    if !tags.is_empty() {
+        tags_xml(x, tags);
+    }
+    role_last_used_xml(x, r);
+    x.close("Role");
+}
+
+fn role_boundary_xml(x: &mut Xml, r: &RoleRecord) {
     if let Some(boundary) = &r.permissions_boundary {
         x.open("PermissionsBoundary")
             .text("PermissionsBoundaryType", "Policy")
             .text("PermissionsBoundaryArn", boundary)
             .close("PermissionsBoundary");
     }
-    if !tags.is_empty() {
-        tags_xml(x, tags);
-    }
+}
+
+/// `RoleLastUsed`, empty for a role never assumed (as IAM shows it).
+fn role_last_used_xml(x: &mut Xml, r: &RoleRecord) {
     x.open("RoleLastUsed");
     if let Some(used) = &r.last_used {
         x.text("LastUsedDate", &timestamp(used.at))
             .text("Region", &used.region);
     }
     x.close("RoleLastUsed");
-    x.close("Role");
+}
+
+/// One entry of GetAccountAuthorizationDetails: a role with its documents, or a managed
+/// policy with every version.
+fn authorization_detail_xml(x: &mut Xml, detail: &AuthorizationDetail) {
+    x.open("member");
+    match detail {
+        AuthorizationDetail::Role(d) => {
+            role_fields(x, &d.role);
+            x.open("InstanceProfileList");
+            for profile in &d.instance_profiles {
+                x.open("member");
+                instance_profile_fields(x, profile);
+                x.close("member");
+            }
+            x.close("InstanceProfileList").open("RolePolicyList");
+            for (name, document) in &d.inline {
+                x.open("member")
+                    .text("PolicyName", name)
+                    .text("PolicyDocument", &encode_policy(document))
+                    .close("member");
+            }
+            x.close("RolePolicyList").open("AttachedManagedPolicies");
+            for a in &d.attached {
+                x.open("member")
+                    .text("PolicyName", &a.name)
+                    .text("PolicyArn", &a.arn)
+                    .close("member");
+            }
+            x.close("AttachedManagedPolicies");
+            role_boundary_xml(x, &d.role);
+            tags_xml(x, &d.tags);
+            role_last_used_xml(x, &d.role);
+        }
+        AuthorizationDetail::Policy(d) => {
+            policy_fields(x, &d.policy, true);
+            x.open("PolicyVersionList");
+            for v in &d.versions {
+                x.open("member")
+                    .text("Document", &encode_policy(&v.document))
+                    .text("VersionId", &v.version_id)
+                    .text("IsDefaultVersion", bool_text(v.is_default))
+                    .text("CreateDate", &timestamp(v.created_at))
+                    .close("member");
+            }
+            x.close("PolicyVersionList");
+        }
+    }
+    x.close("member");
 }
 
 fn instance_profile_xml(x: &mut Xml, profile: &InstanceProfileRecord, tags: &[IamTag]) {

@@ -79,6 +79,35 @@ pub async fn handle(
             }
             Err(e) => Err(e.into()),
         },
+        StsOperation::GetAccessKeyInfo => match authenticate(services, parts, body, "sts") {
+            Ok(caller) => {
+                let account = services
+                    .sts()
+                    .get_access_key_info(
+                        &caller,
+                        facts,
+                        params.get("AccessKeyId").unwrap_or_default(),
+                    )
+                    .await;
+                if recording {
+                    call = Some(query_call(
+                        services,
+                        EventSource::Sts,
+                        operation.name(),
+                        Some(caller),
+                        params,
+                    ));
+                }
+                account
+                    .map(|account| {
+                        let mut x = Xml::new();
+                        x.text("Account", &account);
+                        x.finish()
+                    })
+                    .map_err(Into::into)
+            }
+            Err(e) => Err(e.into()),
+        },
         StsOperation::GetCallerIdentity => match authenticate(services, parts, body, "sts") {
             Ok(caller) => {
                 let mut x = Xml::new();

@@ -1259,3 +1259,231 @@ fn get_role_shows_the_last_assume() {
     let idle = c.aws_ok(r, &["iam", "get-role", "--role-name", "Idle"]);
     assert_eq!(idle["Role"]["RoleLastUsed"], serde_json::json!({}));
 }
+
+/// GetAccountSummary counts what the account holds; GetAccountAuthorizationDetails lists
+/// every role and customer managed policy with its documents, across pages.
+#[test]
+fn the_account_summary_and_authorization_details() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    c.role_session("Deployer", &serde_json::from_str(POLICY_V1).unwrap());
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "auditor",
+            "--assume-role-policy-document",
+            TRUST,
+            "--tags",
+            "Key=team,Value=sec",
+        ],
+    );
+    let policy = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "Push",
+            "--policy-document",
+            POLICY_V1,
+        ],
+    );
+    let arn = policy["Policy"]["Arn"].as_str().unwrap().to_owned();
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy-version",
+            "--policy-arn",
+            &arn,
+            "--policy-document",
+            POLICY_V2,
+            "--set-as-default",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "attach-role-policy",
+            "--role-name",
+            "Deployer",
+            "--policy-arn",
+            &arn,
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-role-permissions-boundary",
+            "--role-name",
+            "auditor",
+            "--permissions-boundary",
+            &arn,
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-instance-profile",
+            "--instance-profile-name",
+            "Deployer",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "add-role-to-instance-profile",
+            "--instance-profile-name",
+            "Deployer",
+            "--role-name",
+            "Deployer",
+        ],
+    );
+
+    let summary = c.aws_ok(r, &["iam", "get-account-summary"]);
+    let map = &summary["SummaryMap"];
+    assert_eq!(map["Roles"], 2, "{summary}");
+    assert_eq!(map["Policies"], 1);
+    assert_eq!(map["PolicyVersionsInUse"], 2);
+    assert_eq!(map["Providers"], 1);
+    assert_eq!(map["InstanceProfiles"], 1);
+    assert_eq!(map["VersionsPerPolicyQuota"], 5);
+    assert_eq!(map["AssumeRolePolicySizeQuota"], 2048);
+
+    // One item per request: the CLI follows the markers and merges the pages.
+    let details = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-account-authorization-details",
+            "--page-size",
+            "1",
+        ],
+    );
+    let roles = details["RoleDetailList"].as_array().unwrap();
+    let names: Vec<&str> = roles
+        .iter()
+        .map(|r| r["RoleName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["auditor", "Deployer"], "{details}");
+    let auditor = &roles[0];
+    assert_eq!(
+        auditor["PermissionsBoundary"]["PermissionsBoundaryArn"],
+        arn.as_str()
+    );
+    assert_eq!(auditor["Tags"][0]["Value"], "sec");
+    assert_eq!(
+        auditor["AssumeRolePolicyDocument"],
+        serde_json::from_str::<serde_json::Value>(TRUST).unwrap()
+    );
+    let deployer = &roles[1];
+    assert_eq!(deployer["RolePolicyList"][0]["PolicyName"], "only");
+    assert_eq!(
+        deployer["RolePolicyList"][0]["PolicyDocument"],
+        serde_json::from_str::<serde_json::Value>(POLICY_V1).unwrap()
+    );
+    assert_eq!(
+        deployer["AttachedManagedPolicies"][0]["PolicyArn"],
+        arn.as_str()
+    );
+    assert_eq!(
+        deployer["InstanceProfileList"][0]["InstanceProfileName"],
+        "Deployer"
+    );
+    assert!(deployer["RoleLastUsed"].is_object());
+    let policies = details["Policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0]["Arn"], arn.as_str());
+    assert_eq!(policies[0]["DefaultVersionId"], "v2");
+    assert_eq!(policies[0]["PermissionsBoundaryUsageCount"], 1);
+    let versions = policies[0]["PolicyVersionList"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert!(versions.iter().any(|v| v["IsDefaultVersion"] == true
+        && v["Document"] == serde_json::from_str::<serde_json::Value>(POLICY_V2).unwrap()));
+    assert_eq!(details["UserDetailList"], serde_json::json!([]));
+
+    // Filters: roles only; users only (Berth has none); a filter IAM does not know.
+    let roles_only = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-account-authorization-details",
+            "--filter",
+            "Role",
+        ],
+    );
+    assert_eq!(roles_only["RoleDetailList"].as_array().unwrap().len(), 2);
+    assert_eq!(roles_only["Policies"], serde_json::json!([]));
+    let users = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-account-authorization-details",
+            "--filter",
+            "User",
+        ],
+    );
+    assert_eq!(users["RoleDetailList"], serde_json::json!([]));
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "get-account-authorization-details",
+            "--filter",
+            "Robot",
+        ],
+    );
+    assert!(err.contains("ValidationError"), "{err}");
+}
+
+/// GetAccessKeyInfo names the account of a key, for callers allowed to ask.
+#[test]
+fn get_access_key_info_names_the_account() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev"]);
+    let r = Some(root());
+    let info = c.aws_ok(
+        r.as_ref(),
+        &["sts", "get-access-key-info", "--access-key-id", ROOT_KEY],
+    );
+    assert_eq!(info["Account"], ACCOUNT);
+    let err = c.aws_err(
+        r.as_ref(),
+        &[
+            "sts",
+            "get-access-key-info",
+            "--access-key-id",
+            "AKIA-NOT-A-KEY-ID!",
+        ],
+    );
+    assert!(err.contains("ValidationError"), "{err}");
+    let allowed = c.role_session(
+        "Asker",
+        &serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetAccessKeyInfo","Resource":"*"}]}),
+    );
+    let info = c.aws_ok(
+        Some(&allowed),
+        &[
+            "sts",
+            "get-access-key-info",
+            "--access-key-id",
+            &allowed.access_key_id,
+        ],
+    );
+    assert_eq!(info["Account"], ACCOUNT);
+    let refused = c.role_session("Other", &serde_json::from_str(POLICY_V1).unwrap());
+    let err = c.aws_err(
+        Some(&refused),
+        &["sts", "get-access-key-info", "--access-key-id", ROOT_KEY],
+    );
+    assert!(err.contains("AccessDenied"), "{err}");
+}

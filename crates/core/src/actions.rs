@@ -6,6 +6,7 @@ pub const STS_ASSUME_ROLE_WITH_WEB_IDENTITY: &str = "sts:AssumeRoleWithWebIdenti
 pub const STS_ASSUME_ROLE: &str = "sts:AssumeRole";
 pub const STS_TAG_SESSION: &str = "sts:TagSession";
 pub const STS_SET_SOURCE_IDENTITY: &str = "sts:SetSourceIdentity";
+pub const STS_GET_ACCESS_KEY_INFO: &str = "sts:GetAccessKeyInfo";
 
 pub const ECR_GET_AUTHORIZATION_TOKEN: &str = "ecr:GetAuthorizationToken";
 pub const ECR_BATCH_CHECK_LAYER_AVAILABILITY: &str = "ecr:BatchCheckLayerAvailability";

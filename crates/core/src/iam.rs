@@ -14,6 +14,7 @@ use crate::caller::Caller;
 use crate::error::IamError;
 use crate::ids;
 
+pub mod account;
 pub mod account_alias;
 pub mod instance_profile;
 pub mod operation;

@@ -663,6 +663,43 @@ impl Sts<'_> {
     /// trust policy must allow the caller (by ARN, or by account with the caller's
     /// identity policies allowing too); the session lasts at most an hour; transitive
     /// tags and the source identity carry over.
+    /// GetAccessKeyInfo: the account an access key belongs to. A Berth server serves one
+    /// account, so every key it could have issued (the root key, its sessions' `ASIA` keys)
+    /// is that account's; like STS, it answers from the key id alone, without saying
+    /// whether the key exists.
+    pub async fn get_access_key_info(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        access_key_id: &str,
+    ) -> Result<String, StsError> {
+        let well_formed = (16..=128).contains(&access_key_id.len())
+            && access_key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !well_formed {
+            return Err(validation(
+                access_key_id,
+                "accessKeyId",
+                "Member must satisfy regular expression pattern: [\\w]+ and have length between 16 and 128",
+            ));
+        }
+        self.authorizer
+            .authorize(
+                caller,
+                crate::actions::STS_GET_ACCESS_KEY_INFO,
+                "*",
+                None,
+                facts,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::authorizer::AuthzError::Denied(d) => StsError::AccessDenied(d),
+                crate::authorizer::AuthzError::Internal(i) => StsError::Internal(i),
+            })?;
+        Ok(self.config.account_id.to_string())
+    }
+
     pub async fn assume_role(
         &self,
         caller: &Caller,

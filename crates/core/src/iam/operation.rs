@@ -29,6 +29,8 @@ operation_table! {
     CreateAccountAlias => "AccountAlias=walk-alias",
     DeleteAccountAlias => "AccountAlias=walk-alias",
     ListAccountAliases => "",
+    GetAccountSummary => "",
+    GetAccountAuthorizationDetails => "",
     CreateInstanceProfile => "InstanceProfileName=walk",
     GetInstanceProfile => "InstanceProfileName=walk",
     DeleteInstanceProfile => "InstanceProfileName=walk",
@@ -72,7 +74,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 54);
-        assert_eq!(IamOperation::from_name("GetAccountSummary"), None);
+        assert_eq!(IamOperation::ALL.len(), 56);
+        assert_eq!(IamOperation::from_name("CreateUser"), None);
     }
 }

@@ -8,6 +8,7 @@ operation_table! {
     AssumeRoleWithWebIdentity => "RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fwalk&RoleSessionName=walk&WebIdentityToken={token}",
     AssumeRole => "RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fwalk&RoleSessionName=walk",
     GetCallerIdentity => "",
+    GetAccessKeyInfo => "AccessKeyId=AKIAIOSFODNN7EXAMPLE",
 }
 
 /// How STS decides an operation, as AWS does.
@@ -25,7 +26,7 @@ pub enum StsAuthorization {
 impl StsOperation {
     pub fn authorization(self) -> StsAuthorization {
         match self {
-            Self::AssumeRole => StsAuthorization::CallerPolicies,
+            Self::AssumeRole | Self::GetAccessKeyInfo => StsAuthorization::CallerPolicies,
             Self::AssumeRoleWithWebIdentity => StsAuthorization::TrustPolicyOnly,
             Self::GetCallerIdentity => StsAuthorization::AnySignedCaller,
         }
