@@ -5,8 +5,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
+use berth_core::ecr::creation_template::{CreationTemplate, TemplateInput};
 use berth_core::ecr::operation::EcrOperation;
-use berth_core::ecr::{ImageDeletion, ImageId, ImageLookup};
+use berth_core::ecr::{ExclusionFilter, ImageDeletion, ImageId, ImageLookup};
 use berth_core::model::{ManifestRecord, RepositoryRecord};
 use bytes::Bytes;
 use http::request::Parts;
@@ -131,6 +132,8 @@ struct RepoInput {
 struct CreateRepositoryInput {
     repository_name: String,
     image_tag_mutability: Option<String>,
+    #[serde(default)]
+    image_tag_mutability_exclusion_filters: Vec<ExclusionFilter>,
     image_scanning_configuration: Option<ScanningConfiguration>,
     encryption_configuration: Option<EncryptionConfiguration>,
     #[serde(default)]
@@ -353,6 +356,8 @@ struct EncryptionConfiguration {
 struct PutImageTagMutabilityInput {
     repository_name: String,
     image_tag_mutability: String,
+    #[serde(default)]
+    image_tag_mutability_exclusion_filters: Vec<ExclusionFilter>,
 }
 
 #[derive(Deserialize)]
@@ -471,6 +476,7 @@ async fn operation(
                     facts,
                     &i.repository_name,
                     i.image_tag_mutability.as_deref(),
+                    &i.image_tag_mutability_exclusion_filters,
                     scan,
                 )
                 .await?;
@@ -725,13 +731,19 @@ async fn operation(
                     facts,
                     &i.repository_name,
                     &i.image_tag_mutability,
+                    &i.image_tag_mutability_exclusion_filters,
                 )
                 .await?;
-            json!({
+            let mut out = json!({
                 "registryId": registry_id,
                 "repositoryName": r.name.as_str(),
                 "imageTagMutability": r.image_tag_mutability.as_str(),
-            })
+            });
+            if !r.tag_mutability_exclusions.is_empty() {
+                out["imageTagMutabilityExclusionFilters"] =
+                    json!(ExclusionFilter::wildcards(&r.tag_mutability_exclusions));
+            }
+            out
         }
         EcrOperation::SetRepositoryPolicy => {
             let i: SetRepositoryPolicyInput = parse(input)?;
@@ -743,6 +755,56 @@ async fn operation(
                 .set_repository_policy(caller, facts, &i.repository_name, &i.policy_text)
                 .await?;
             policy_json(&registry_id, &r.name, &i.policy_text)
+        }
+        EcrOperation::CreateRepositoryCreationTemplate
+        | EcrOperation::UpdateRepositoryCreationTemplate => {
+            let i: TemplateInput = parse(input)?;
+            let ecr = services.ecr();
+            let template = if op == EcrOperation::CreateRepositoryCreationTemplate {
+                ecr.create_repository_creation_template(caller, facts, i)
+                    .await?
+            } else {
+                ecr.update_repository_creation_template(caller, facts, i)
+                    .await?
+            };
+            json!({"registryId": registry_id, "repositoryCreationTemplate": template_json(&template)})
+        }
+        EcrOperation::DeleteRepositoryCreationTemplate => {
+            #[derive(Deserialize)]
+            struct PrefixInput {
+                prefix: String,
+            }
+            let i: PrefixInput = parse(input)?;
+            let template = services
+                .ecr()
+                .delete_repository_creation_template(caller, facts, &i.prefix)
+                .await?;
+            json!({"registryId": registry_id, "repositoryCreationTemplate": template_json(&template)})
+        }
+        EcrOperation::DescribeRepositoryCreationTemplates => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct DescribeTemplatesInput {
+                #[serde(default)]
+                prefixes: Vec<String>,
+                next_token: Option<String>,
+                max_results: Option<usize>,
+            }
+            let i: DescribeTemplatesInput = parse(input)?;
+            let limit = check_limit(i.max_results, 1000)?;
+            let templates = services
+                .ecr()
+                .describe_repository_creation_templates(caller, facts, &i.prefixes)
+                .await?;
+            let (items, next) = page(templates, i.next_token.as_deref(), limit)?;
+            let mut out = json!({
+                "registryId": registry_id,
+                "repositoryCreationTemplates": items.iter().map(template_json).collect::<Vec<_>>(),
+            });
+            if let Some(n) = next {
+                out["nextToken"] = json!(n);
+            }
+            out
         }
         EcrOperation::ListImageReferrers => {
             let i: ListImageReferrersInput = parse(input)?;
@@ -1003,12 +1065,20 @@ fn image_id_json_opt(digest: Option<&str>, tag: Option<&str>) -> Value {
     v
 }
 
+fn template_json(t: &CreationTemplate) -> Value {
+    let mut v = serde_json::to_value(&t.settings).unwrap_or_else(|_| json!({}));
+    v["prefix"] = json!(t.prefix);
+    v["createdAt"] = json!(t.created_at);
+    v["updatedAt"] = json!(t.updated_at);
+    v
+}
+
 fn policy_json(registry_id: &str, name: &berth_types::RepositoryName, text: &str) -> Value {
     json!({"registryId": registry_id, "repositoryName": name.as_str(), "policyText": text})
 }
 
 fn repository_json(services: &Services, r: &RepositoryRecord) -> Value {
-    json!({
+    let mut repository = json!({
         "repositoryArn": services.config.repository_arn(r.name.as_str()),
         "registryId": services.config.account_id.as_str(),
         "repositoryName": r.name.as_str(),
@@ -1017,7 +1087,12 @@ fn repository_json(services: &Services, r: &RepositoryRecord) -> Value {
         "imageTagMutability": r.image_tag_mutability.as_str(),
         "imageScanningConfiguration": {"scanOnPush": r.scan_on_push},
         "encryptionConfiguration": {"encryptionType": r.encryption_type},
-    })
+    });
+    if !r.tag_mutability_exclusions.is_empty() {
+        repository["imageTagMutabilityExclusionFilters"] =
+            json!(ExclusionFilter::wildcards(&r.tag_mutability_exclusions));
+    }
+    repository
 }
 
 fn image_detail_json(registry_id: &str, m: &ManifestRecord, tags: &[String]) -> Value {

@@ -176,6 +176,8 @@ impl From<EcrError> for JsonError {
                 j("LifecyclePolicyPreviewNotFoundException", m)
             }
             EcrError::RegistryPolicyNotFound(m) => j("RegistryPolicyNotFoundException", m),
+            EcrError::TemplateNotFound(m) => j("TemplateNotFoundException", m),
+            EcrError::TemplateAlreadyExists(m) => j("TemplateAlreadyExistsException", m),
             EcrError::ScanNotFound(m) => j("ScanNotFoundException", m),
             EcrError::Kms(m) => j("KmsException", m),
             EcrError::Validation(m) => j("ValidationException", m),

@@ -43,7 +43,12 @@ impl Setup {
     }
 
     fn password(&self) -> String {
-        self.root_ok(&["ecr", "get-login-password"])
+        self.password_of(&root())
+    }
+
+    fn password_of(&self, creds: &Creds) -> String {
+        self.c
+            .aws_ok(Some(creds), &["ecr", "get-login-password"])
             .as_str()
             .unwrap()
             .to_owned()
@@ -51,10 +56,27 @@ impl Setup {
 
     /// Pushes a one-layer image to `repository:tag` with skopeo, as the root user.
     fn push(&self, repository: &str, tag: &str) {
-        let layout = self._tmp.path().join(format!("layout-{tag}"));
-        write_oci_layout(&layout, tag, 1, 1024);
-        let creds = format!("AWS:{}", self.password());
-        let out = self.c.skopeo(
+        let out = self.push_as(&root(), repository, tag, 1024);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Pushes a one-layer image whose layer is `layer_size` bytes (so different sizes are
+    /// different images) to `repository:tag` with skopeo, as `creds`.
+    fn push_as(
+        &self,
+        creds: &Creds,
+        repository: &str,
+        tag: &str,
+        layer_size: usize,
+    ) -> std::process::Output {
+        let layout = self._tmp.path().join(format!("layout-{tag}-{layer_size}"));
+        write_oci_layout(&layout, tag, 1, layer_size);
+        let creds = format!("AWS:{}", self.password_of(creds));
+        self.c.skopeo(
             &[
                 "copy",
                 "--dest-tls-verify=false",
@@ -64,12 +86,7 @@ impl Setup {
                 &format!("docker://{}/{repository}:{tag}", self.server.addr),
             ],
             None,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        )
     }
 }
 
@@ -373,4 +390,310 @@ fn encryption_is_aes256_and_kms_is_refused() {
         "encryptionType=ROT13",
     ]);
     assert!(err.contains("ValidationException"), "{err}");
+}
+
+#[test]
+fn creation_templates_create_repositories_on_push() {
+    let s = start();
+    let lifecycle = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}}]}"#;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:BatchGetImage"}]}"#;
+    let created = s.root_ok(&[
+        "ecr",
+        "create-repository-creation-template",
+        "--prefix",
+        "team",
+        "--description",
+        "the team's images",
+        "--applied-for",
+        "CREATE_ON_PUSH",
+        "--image-tag-mutability",
+        "IMMUTABLE_WITH_EXCLUSION",
+        "--image-tag-mutability-exclusion-filters",
+        "filterType=WILDCARD,filter=latest",
+        "--resource-tags",
+        "Key=team,Value=a",
+        "--lifecycle-policy",
+        lifecycle,
+        "--repository-policy",
+        policy,
+    ]);
+    let template = &created["repositoryCreationTemplate"];
+    assert_eq!(template["prefix"], "team");
+    assert_eq!(
+        template["appliedFor"],
+        serde_json::json!(["CREATE_ON_PUSH"])
+    );
+    assert_eq!(
+        template["encryptionConfiguration"]["encryptionType"],
+        "AES256"
+    );
+    // A template that is not for create-on-push does not create anything.
+    s.root_ok(&[
+        "ecr",
+        "create-repository-creation-template",
+        "--prefix",
+        "ROOT",
+        "--applied-for",
+        "REPLICATION",
+    ]);
+    for (args, code) in [
+        (
+            &[
+                "ecr",
+                "create-repository-creation-template",
+                "--prefix",
+                "team",
+                "--applied-for",
+                "CREATE_ON_PUSH",
+            ][..],
+            "TemplateAlreadyExistsException",
+        ),
+        (
+            &[
+                "ecr",
+                "create-repository-creation-template",
+                "--prefix",
+                "keyed",
+                "--applied-for",
+                "CREATE_ON_PUSH",
+                "--encryption-configuration",
+                "encryptionType=KMS",
+            ][..],
+            "KmsException",
+        ),
+        (
+            &[
+                "ecr",
+                "create-repository-creation-template",
+                "--prefix",
+                "bad",
+                "--applied-for",
+                "CREATE_ON_PUSH",
+                "--lifecycle-policy",
+                "{\"rules\":[]}",
+            ][..],
+            "InvalidParameterException",
+        ),
+    ] {
+        let err = s.root_err(args);
+        assert!(err.contains(code), "{args:?}: {err}");
+    }
+
+    // A pusher that may push but not create repositories: refused, nothing created.
+    let pusher = s.c.role_session(
+        "Pusher",
+        &serde_json::json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"ecr:*","Resource":"*"},
+            {"Effect":"Deny","Action":"ecr:CreateRepository","Resource":"*"}]}),
+    );
+    let refused = s.push_as(&pusher, "team/app", "v1", 1024);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("ecr:CreateRepository"), "{stderr}");
+    let err = s.root_err(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        "team/app",
+    ]);
+    assert!(err.contains("RepositoryNotFoundException"), "{err}");
+
+    // One that may: the repository appears with the template's settings.
+    let creator = s.c.role_session(
+        "Creator",
+        &serde_json::json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}),
+    );
+    let pushed = s.push_as(&creator, "team/app", "v1", 1024);
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let repo = s.root_ok(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        "team/app",
+    ]);
+    let repo = &repo["repositories"][0];
+    assert_eq!(repo["imageTagMutability"], "IMMUTABLE_WITH_EXCLUSION");
+    assert_eq!(
+        repo["imageTagMutabilityExclusionFilters"],
+        serde_json::json!([{"filterType": "WILDCARD", "filter": "latest"}])
+    );
+    let tags = s.root_ok(&[
+        "ecr",
+        "list-tags-for-resource",
+        "--resource-arn",
+        "arn:aws:ecr:us-east-1:123456789012:repository/team/app",
+    ]);
+    assert_eq!(
+        tags["tags"],
+        serde_json::json!([{"Key": "team", "Value": "a"}])
+    );
+    let got = s.root_ok(&[
+        "ecr",
+        "get-lifecycle-policy",
+        "--repository-name",
+        "team/app",
+    ]);
+    assert_eq!(got["lifecyclePolicyText"], lifecycle);
+    let got = s.root_ok(&[
+        "ecr",
+        "get-repository-policy",
+        "--repository-name",
+        "team/app",
+    ]);
+    assert_eq!(got["policyText"], policy);
+
+    // The template's mutability holds: v1 may not move, `latest` (excluded) may.
+    let moved = s.push_as(&creator, "team/app", "v1", 2048);
+    assert!(!moved.status.success(), "an immutable tag moved");
+    let stderr = String::from_utf8_lossy(&moved.stderr);
+    assert!(
+        stderr.contains("immutable") || stderr.contains("IMMUTABLE"),
+        "{stderr}"
+    );
+    for size in [1024, 2048] {
+        let latest = s.push_as(&creator, "team/app", "latest", size);
+        assert!(
+            latest.status.success(),
+            "{}",
+            String::from_utf8_lossy(&latest.stderr)
+        );
+    }
+
+    // No CREATE_ON_PUSH template matches: the push fails as before.
+    let unmatched = s.push_as(&creator, "other/app", "v1", 1024);
+    assert!(!unmatched.status.success());
+    let stderr = String::from_utf8_lossy(&unmatched.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let err = s.root_err(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        "other/app",
+    ]);
+    assert!(err.contains("RepositoryNotFoundException"), "{err}");
+
+    // Describe, update, delete.
+    let all = s.root_ok(&["ecr", "describe-repository-creation-templates"]);
+    let prefixes: Vec<&str> = all["repositoryCreationTemplates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["prefix"].as_str().unwrap())
+        .collect();
+    assert_eq!(prefixes, ["ROOT", "team"]);
+    let updated = s.root_ok(&[
+        "ecr",
+        "update-repository-creation-template",
+        "--prefix",
+        "team",
+        "--description",
+        "renamed",
+    ]);
+    let updated = &updated["repositoryCreationTemplate"];
+    assert_eq!(updated["description"], "renamed");
+    assert_eq!(updated["imageTagMutability"], "IMMUTABLE_WITH_EXCLUSION");
+    let deleted = s.root_ok(&[
+        "ecr",
+        "delete-repository-creation-template",
+        "--prefix",
+        "team",
+    ]);
+    assert_eq!(
+        deleted["repositoryCreationTemplate"]["description"],
+        "renamed"
+    );
+    let err = s.root_err(&[
+        "ecr",
+        "delete-repository-creation-template",
+        "--prefix",
+        "team",
+    ]);
+    assert!(err.contains("TemplateNotFoundException"), "{err}");
+}
+
+#[test]
+fn tag_mutability_exclusions_on_existing_repositories() {
+    let s = start();
+    let created = s.root_ok(&[
+        "ecr",
+        "create-repository",
+        "--repository-name",
+        "app",
+        "--image-tag-mutability",
+        "MUTABLE_WITH_EXCLUSION",
+        "--image-tag-mutability-exclusion-filters",
+        "filterType=WILDCARD,filter=release-*",
+    ]);
+    assert_eq!(
+        created["repository"]["imageTagMutabilityExclusionFilters"][0]["filter"],
+        "release-*"
+    );
+    let root = root();
+    for (tag, size, ok) in [
+        ("dev", 1024, true),
+        ("dev", 2048, true),
+        ("release-1", 1024, true),
+        ("release-1", 2048, false),
+    ] {
+        let out = s.push_as(&root, "app", tag, size);
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{tag} ({size}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let put = s.root_ok(&[
+        "ecr",
+        "put-image-tag-mutability",
+        "--repository-name",
+        "app",
+        "--image-tag-mutability",
+        "IMMUTABLE",
+    ]);
+    assert_eq!(put["imageTagMutability"], "IMMUTABLE");
+    assert!(
+        put.get("imageTagMutabilityExclusionFilters").is_none(),
+        "{put}"
+    );
+    for args in [
+        &[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            "app",
+            "--image-tag-mutability",
+            "IMMUTABLE_WITH_EXCLUSION",
+        ][..],
+        &[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            "app",
+            "--image-tag-mutability",
+            "MUTABLE",
+            "--image-tag-mutability-exclusion-filters",
+            "filterType=WILDCARD,filter=x",
+        ][..],
+        &[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            "app",
+            "--image-tag-mutability",
+            "MUTABLE_WITH_EXCLUSION",
+            "--image-tag-mutability-exclusion-filters",
+            "filterType=WILDCARD,filter=no/slash",
+        ][..],
+    ] {
+        let err = s.root_err(args);
+        assert!(err.contains("InvalidParameterException"), "{args:?}: {err}");
+    }
+    let repo = s.root_ok(&["ecr", "describe-repositories", "--repository-names", "app"]);
+    assert_eq!(repo["repositories"][0]["imageTagMutability"], "IMMUTABLE");
 }

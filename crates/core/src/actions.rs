@@ -43,3 +43,8 @@ pub const ECR_DESCRIBE_REGISTRY: &str = "ecr:DescribeRegistry";
 pub const ECR_GET_ACCOUNT_SETTING: &str = "ecr:GetAccountSetting";
 pub const ECR_PUT_ACCOUNT_SETTING: &str = "ecr:PutAccountSetting";
 pub const ECR_LIST_IMAGE_REFERRERS: &str = "ecr:ListImageReferrers";
+pub const ECR_CREATE_REPOSITORY_CREATION_TEMPLATE: &str = "ecr:CreateRepositoryCreationTemplate";
+pub const ECR_DESCRIBE_REPOSITORY_CREATION_TEMPLATES: &str =
+    "ecr:DescribeRepositoryCreationTemplates";
+pub const ECR_UPDATE_REPOSITORY_CREATION_TEMPLATE: &str = "ecr:UpdateRepositoryCreationTemplate";
+pub const ECR_DELETE_REPOSITORY_CREATION_TEMPLATE: &str = "ecr:DeleteRepositoryCreationTemplate";

@@ -19,6 +19,7 @@ use crate::images::{ImageError, MIN_PART_SIZE, StoredManifest};
 use crate::registry::RegistryOperation;
 use crate::sealer::Purpose;
 
+pub mod creation_template;
 pub mod lifecycle_policy;
 pub mod operation;
 pub mod registry_settings;
@@ -144,9 +145,73 @@ pub struct ImageDetail {
 
 fn check_mutability(value: &str) -> Result<TagMutability, EcrError> {
     TagMutability::parse(value).ok_or_else(|| EcrError::InvalidParameter(
-        "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE]'"
+        "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION]'"
             .into(),
     ))
+}
+
+/// One of ECR's `imageTagMutabilityExclusionFilters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExclusionFilter {
+    pub filter_type: String,
+    pub filter: String,
+}
+
+impl ExclusionFilter {
+    /// The stored form's filters as ECR shows them.
+    pub fn wildcards(filters: &[String]) -> Vec<Self> {
+        filters
+            .iter()
+            .map(|f| Self {
+                filter_type: "WILDCARD".into(),
+                filter: f.clone(),
+            })
+            .collect()
+    }
+}
+
+/// A tag mutability and its exclusion filters, as ECR checks them: 1 to 5 `WILDCARD`
+/// filters (`[0-9a-zA-Z._*-]`, 1 to 128 characters) with a `*_WITH_EXCLUSION` mode, none
+/// with the others.
+pub fn check_tag_mutability(
+    mode: Option<&str>,
+    filters: &[ExclusionFilter],
+) -> Result<(TagMutability, Vec<String>), EcrError> {
+    let mode = mode.map(check_mutability).transpose()?.unwrap_or_default();
+    let invalid = |why: &str| {
+        EcrError::InvalidParameter(format!(
+            "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: '{why}'"
+        ))
+    };
+    if !mode.has_exclusions() {
+        if !filters.is_empty() {
+            return Err(invalid(
+                "exclusion filters can only be used with IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION",
+            ));
+        }
+        return Ok((mode, Vec::new()));
+    }
+    if !(1..=5).contains(&filters.len()) {
+        return Err(invalid(&format!(
+            "{mode} needs between 1 and 5 exclusion filters"
+        )));
+    }
+    for f in filters {
+        if f.filter_type != "WILDCARD" {
+            return Err(invalid("Member must satisfy enum value set: [WILDCARD]"));
+        }
+        let valid = (1..=128).contains(&f.filter.len())
+            && f.filter
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'*' | b'-'));
+        if !valid {
+            return Err(invalid(
+                "Member must satisfy regular expression pattern: ^[0-9a-zA-Z._*-]{1,128}$",
+            ));
+        }
+    }
+    Ok((mode, filters.iter().map(|f| f.filter.clone()).collect()))
 }
 
 fn repo_name(name: &str) -> Result<RepositoryName, EcrError> {
@@ -205,6 +270,28 @@ impl Ecr<'_> {
             .ok_or_else(|| self.repo_not_found(name.as_str()))
     }
 
+    /// As [`Ecr::ecr_repository`] for an action that pushes: a repository that does not
+    /// exist is created from a matching creation template first, if one applies.
+    async fn ecr_repository_for_push(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        action: &str,
+        name: &str,
+    ) -> Result<Authorized<RepositoryRecord>, EcrError> {
+        match self.ecr_repository(caller, facts, action, name).await {
+            Err(EcrError::RepositoryNotFound(m)) => {
+                let parsed = repo_name(name)?;
+                if self.create_on_push(caller, facts, &parsed).await? {
+                    self.ecr_repository(caller, facts, action, name).await
+                } else {
+                    Err(EcrError::RepositoryNotFound(m))
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The repository's policy, compiled once per text. It is evaluated as the resource
     /// policy of every ECR and registry request on the repository.
     pub(crate) fn repository_policy(
@@ -228,13 +315,11 @@ impl Ecr<'_> {
         facts: &RequestFacts,
         name: &str,
         image_tag_mutability: Option<&str>,
+        exclusions: &[ExclusionFilter],
         scan_on_push: bool,
     ) -> Result<RepositoryRecord, EcrError> {
         let name = repo_name(name)?;
-        let mutability = image_tag_mutability
-            .map(check_mutability)
-            .transpose()?
-            .unwrap_or_default();
+        let (mutability, exclusions) = check_tag_mutability(image_tag_mutability, exclusions)?;
         let arn = self.config.repository_arn(name.as_str());
         self.authorizer
             .authorize(caller, ECR_CREATE_REPOSITORY, &arn, None, facts)
@@ -243,6 +328,7 @@ impl Ecr<'_> {
             name: name.clone(),
             created_at: crate::now_unix(),
             image_tag_mutability: mutability,
+            tag_mutability_exclusions: exclusions,
             scan_on_push,
             encryption_type: "AES256".into(),
             policy: None,
@@ -321,14 +407,15 @@ impl Ecr<'_> {
         facts: &RequestFacts,
         name: &str,
         mutability: &str,
+        exclusions: &[ExclusionFilter],
     ) -> Result<RepositoryRecord, EcrError> {
-        let mutability = check_mutability(mutability)?;
+        let (mutability, exclusions) = check_tag_mutability(Some(mutability), exclusions)?;
         let repo = self
             .ecr_repository(caller, facts, ECR_PUT_IMAGE_TAG_MUTABILITY, name)
             .await?;
         match self
             .metadata
-            .set_image_tag_mutability(&repo.name, mutability)
+            .set_image_tag_mutability(&repo.name, mutability, &exclusions)
             .await
         {
             Err(StoreError::NotFound) => return Err(self.repo_not_found(name)),
@@ -336,6 +423,7 @@ impl Ecr<'_> {
         }
         let mut repo = repo.into_inner();
         repo.image_tag_mutability = mutability;
+        repo.tag_mutability_exclusions = exclusions;
         Ok(repo)
     }
 
@@ -565,7 +653,7 @@ impl Ecr<'_> {
         name: &str,
     ) -> Result<(String, i64), EcrError> {
         let repo = self
-            .ecr_repository(caller, facts, ECR_INITIATE_LAYER_UPLOAD, name)
+            .ecr_repository_for_push(caller, facts, ECR_INITIATE_LAYER_UPLOAD, name)
             .await?;
         let upload = self
             .registry()
@@ -774,7 +862,7 @@ impl Ecr<'_> {
             image_digest: digest,
         } = *input;
         let repo = self
-            .ecr_repository(caller, facts, ECR_PUT_IMAGE, name)
+            .ecr_repository_for_push(caller, facts, ECR_PUT_IMAGE, name)
             .await?;
         let tag = tag
             .map(|t| Tag::parse(t).map_err(|_| EcrError::InvalidParameter("Invalid parameter at 'imageTag' failed to satisfy constraint: 'must be a valid tag'".into())))

@@ -210,6 +210,10 @@ pub enum EcrError {
     LifecyclePolicyPreviewNotFound(String),
     #[error("{0}")]
     RegistryPolicyNotFound(String),
+    #[error("{0}")]
+    TemplateNotFound(String),
+    #[error("{0}")]
+    TemplateAlreadyExists(String),
     /// No scan findings exist for the image (Berth never scans).
     #[error("{0}")]
     ScanNotFound(String),

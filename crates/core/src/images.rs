@@ -8,7 +8,7 @@ use berth_store::{
     BlobReader, Conflict, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError,
     UploadReader, UploadRecord,
 };
-use berth_types::{Digest, DigestAlgorithm, Reference, RepositoryName, Tag, TagMutability};
+use berth_types::{Digest, DigestAlgorithm, Reference, RepositoryName, Tag};
 
 use crate::Registry;
 use crate::authorized::Authorized;
@@ -498,7 +498,11 @@ impl Registry<'_> {
         };
         // Bytes first: a manifest record never names bytes that are not durable.
         self.blobs.put(&digest, bytes).await?;
-        let immutable = repository.image_tag_mutability == TagMutability::Immutable;
+        let immutable = tag.is_some_and(|t| {
+            repository
+                .image_tag_mutability
+                .tag_is_immutable(t.as_str(), &repository.tag_mutability_exclusions)
+        });
         let outcome = match self.metadata.put_manifest(&record, tag, immutable).await {
             Err(StoreError::Conflict(Conflict::TagImmutable)) => {
                 return Err(ImageError::TagImmutable {

@@ -242,8 +242,43 @@ impl Registry<'_> {
         operation: RegistryOperation,
         name: &RepositoryName,
     ) -> Result<Authorized<RepositoryRecord>, RegistryError> {
-        self.authorize_actions(caller, facts, operation.actions(), name)
-            .await
+        let decided = self
+            .authorize_actions(caller, facts, operation.actions(), name)
+            .await;
+        let pushes = matches!(
+            operation,
+            RegistryOperation::StartUpload
+                | RegistryOperation::UploadWhole
+                | RegistryOperation::MountBlob
+                | RegistryOperation::PutManifest
+        );
+        match decided {
+            // Create-on-push: the caller may push here; a creation template may make the
+            // repository (deciding ecr:CreateRepository itself).
+            Err(RegistryError::Oci {
+                code: ErrorCode::NameUnknown,
+                ..
+            }) if pushes => {
+                let created = self
+                    .ecr()
+                    .create_on_push(caller, facts, name)
+                    .await
+                    .map_err(|e| match e {
+                        crate::error::EcrError::AccessDenied(d) => RegistryError::AccessDenied(d),
+                        crate::error::EcrError::Internal(i) => RegistryError::Internal(i),
+                        other => RegistryError::Internal(crate::error::InternalError(format!(
+                            "creating a repository on push: {other}"
+                        ))),
+                    })?;
+                if created {
+                    self.authorize_actions(caller, facts, operation.actions(), name)
+                        .await
+                } else {
+                    decided
+                }
+            }
+            other => other,
+        }
     }
 
     /// A mount that did not happen and whose body is the whole blob: the rest of a whole

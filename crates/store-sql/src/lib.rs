@@ -66,6 +66,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     11 "account_aliases" "0011_account_aliases.sql",
     12 "role_boundary_last_used" "0012_role_boundary_last_used.sql",
     13 "registry_settings" "0013_registry_settings.sql",
+    14 "repository_templates" "0014_repository_templates.sql",
 );
 
 #[rustfmt::skip]
@@ -82,6 +83,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     10 "account_aliases" "0010_account_aliases.sql",
     11 "role_boundary_last_used" "0011_role_boundary_last_used.sql",
     12 "registry_settings" "0012_registry_settings.sql",
+    13 "repository_templates" "0013_repository_templates.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use berth_store::{
-    Conflict, LifecyclePolicyRecord, ManifestRecord, PutManifestOutcome, RepositoryRecord,
-    RepositoryStore, StoreError, StoreResult,
+    Conflict, CreationTemplateRecord, LifecyclePolicyRecord, ManifestRecord, PutManifestOutcome,
+    RepositoryRecord, RepositoryStore, StoreError, StoreResult,
 };
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
@@ -15,14 +15,33 @@ use crate::{
     LIST_CHUNK, SqlStore, delete_listed, found, parse_digest, parse_repository, sql_limit,
 };
 
-const REPOSITORY_COLUMNS: &str =
-    "name, created_at, image_tag_mutability, scan_on_push, encryption_type, policy";
+const REPOSITORY_COLUMNS: &str = "name, created_at, image_tag_mutability, \
+     tag_mutability_exclusions, scan_on_push, encryption_type, policy";
+
+/// Exclusion filters are stored one per line (ECR's filter pattern has no line breaks).
+fn exclusions_column(filters: &[String]) -> String {
+    filters.join("\n")
+}
+
+fn creation_template_from_row(row: &Row) -> StoreResult<CreationTemplateRecord> {
+    Ok(CreationTemplateRecord {
+        prefix: row.get("prefix")?,
+        document: row.get("document")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
+}
 
 fn repository_from_row(row: &Row) -> StoreResult<RepositoryRecord> {
     Ok(RepositoryRecord {
         name: parse_repository(&row.get::<String>("name")?)?,
         created_at: row.get("created_at")?,
         image_tag_mutability: parse_mutability(&row.get::<String>("image_tag_mutability")?)?,
+        tag_mutability_exclusions: row
+            .get::<String>("tag_mutability_exclusions")?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
         scan_on_push: row.get("scan_on_push")?,
         encryption_type: row.get("encryption_type")?,
         policy: row.get("policy")?,
@@ -157,12 +176,14 @@ impl RepositoryStore for SqlStore {
 
     async fn create_repository(&self, repository: &RepositoryRecord) -> StoreResult<()> {
         query(
-            "INSERT INTO repositories (name, created_at, image_tag_mutability, scan_on_push, \
-             encryption_type, policy) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO repositories (name, created_at, image_tag_mutability, \
+             tag_mutability_exclusions, scan_on_push, encryption_type, policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(repository.name.as_str())
         .bind(repository.created_at)
         .bind(repository.image_tag_mutability.as_str())
+        .bind(exclusions_column(&repository.tag_mutability_exclusions))
         .bind(repository.scan_on_push)
         .bind(&repository.encryption_type)
         .bind(&repository.policy)
@@ -199,11 +220,80 @@ impl RepositoryStore for SqlStore {
         &self,
         name: &RepositoryName,
         image_tag_mutability: TagMutability,
+        exclusions: &[String],
     ) -> StoreResult<()> {
         found(
-            query("UPDATE repositories SET image_tag_mutability = $1 WHERE name = $2")
-                .bind(image_tag_mutability.as_str())
-                .bind(name.as_str())
+            query(
+                "UPDATE repositories SET image_tag_mutability = $1, \
+                 tag_mutability_exclusions = $2 WHERE name = $3",
+            )
+            .bind(image_tag_mutability.as_str())
+            .bind(exclusions_column(exclusions))
+            .bind(name.as_str())
+            .execute(self.db.writer())
+            .await?,
+        )
+    }
+
+    async fn create_creation_template(&self, template: &CreationTemplateRecord) -> StoreResult<()> {
+        query(
+            "INSERT INTO repository_creation_templates (prefix, document, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&template.prefix)
+        .bind(&template.document)
+        .bind(template.created_at)
+        .bind(template.updated_at)
+        .execute(self.db.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_creation_template(
+        &self,
+        prefix: &str,
+    ) -> StoreResult<Option<CreationTemplateRecord>> {
+        query(
+            "SELECT prefix, document, created_at, updated_at \
+             FROM repository_creation_templates WHERE prefix = $1",
+        )
+        .bind(prefix)
+        .record(self.db.reader(), creation_template_from_row)
+        .await
+    }
+
+    async fn list_creation_templates(&self) -> StoreResult<Vec<CreationTemplateRecord>> {
+        query(
+            "SELECT prefix, document, created_at, updated_at \
+             FROM repository_creation_templates ORDER BY prefix",
+        )
+        .records(self.db.reader(), creation_template_from_row)
+        .await
+    }
+
+    async fn update_creation_template(
+        &self,
+        prefix: &str,
+        document: &str,
+        updated_at: i64,
+    ) -> StoreResult<()> {
+        found(
+            query(
+                "UPDATE repository_creation_templates SET document = $1, updated_at = $2 \
+                 WHERE prefix = $3",
+            )
+            .bind(document)
+            .bind(updated_at)
+            .bind(prefix)
+            .execute(self.db.writer())
+            .await?,
+        )
+    }
+
+    async fn delete_creation_template(&self, prefix: &str) -> StoreResult<()> {
+        found(
+            query("DELETE FROM repository_creation_templates WHERE prefix = $1")
+                .bind(prefix)
                 .execute(self.db.writer())
                 .await?,
         )

@@ -38,6 +38,7 @@ fn repository(name: &str) -> RepositoryRecord {
         name: RepositoryName::parse(name).unwrap(),
         created_at: 1,
         image_tag_mutability: TagMutability::Mutable,
+        tag_mutability_exclusions: Vec::new(),
         scan_on_push: false,
         encryption_type: "AES256".into(),
         policy: None,

@@ -23,11 +23,11 @@ use async_trait::async_trait;
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
-    AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, IamStore, IamTag,
-    InstanceProfileRecord, KeyStore, LeaseStore, LifecyclePolicyRecord, ManagedPolicyRecord,
-    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
-    RepositoryRecord, RepositoryStore, RolePolicies, RoleRecord, SigningKeyRecord, StoreResult,
-    UploadRecord, UploadStore,
+    AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, CreationTemplateRecord, IamStore,
+    IamTag, InstanceProfileRecord, KeyStore, LeaseStore, LifecyclePolicyRecord,
+    ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
+    PutManifestOutcome, RepositoryRecord, RepositoryStore, RolePolicies, RoleRecord,
+    SigningKeyRecord, StoreResult, UploadRecord, UploadStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -554,12 +554,47 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
         &self,
         name: &RepositoryName,
         image_tag_mutability: TagMutability,
+        exclusions: &[String],
     ) -> StoreResult<()> {
         self.write(
             self.inner
-                .set_image_tag_mutability(name, image_tag_mutability),
+                .set_image_tag_mutability(name, image_tag_mutability, exclusions),
         )
         .await
+    }
+
+    async fn create_creation_template(&self, template: &CreationTemplateRecord) -> StoreResult<()> {
+        self.write(self.inner.create_creation_template(template))
+            .await
+    }
+
+    async fn get_creation_template(
+        &self,
+        prefix: &str,
+    ) -> StoreResult<Option<CreationTemplateRecord>> {
+        self.inner.get_creation_template(prefix).await
+    }
+
+    async fn list_creation_templates(&self) -> StoreResult<Vec<CreationTemplateRecord>> {
+        self.inner.list_creation_templates().await
+    }
+
+    async fn update_creation_template(
+        &self,
+        prefix: &str,
+        document: &str,
+        updated_at: i64,
+    ) -> StoreResult<()> {
+        self.write(
+            self.inner
+                .update_creation_template(prefix, document, updated_at),
+        )
+        .await
+    }
+
+    async fn delete_creation_template(&self, prefix: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_creation_template(prefix))
+            .await
     }
 
     async fn set_scan_on_push(&self, name: &RepositoryName, scan_on_push: bool) -> StoreResult<()> {

@@ -120,10 +120,24 @@ pub struct RepositoryRecord {
     pub name: RepositoryName,
     pub created_at: i64,
     pub image_tag_mutability: TagMutability,
+    /// The filters of a `*_WITH_EXCLUSION` mutability (empty otherwise).
+    pub tag_mutability_exclusions: Vec<String>,
     pub scan_on_push: bool,
     pub encryption_type: String,
     /// The repository policy (SetRepositoryPolicy) exactly as submitted.
     pub policy: Option<String>,
+}
+
+/// An ECR repository creation template: the settings a repository created under its
+/// prefix gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreationTemplateRecord {
+    /// A repository namespace (`prod`, `prod/team`) or `ROOT`.
+    pub prefix: String,
+    /// The template's settings as JSON (the service layer's format).
+    pub document: String,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// A repository's ECR lifecycle policy.
@@ -400,12 +414,30 @@ pub trait RepositoryStore: Send + Sync + 'static {
         after: Option<&RepositoryName>,
         limit: usize,
     ) -> StoreResult<Vec<RepositoryRecord>>;
-    /// `NotFound` when absent.
+    /// Sets the mutability and its exclusion filters. `NotFound` when absent.
     async fn set_image_tag_mutability(
         &self,
         name: &RepositoryName,
         image_tag_mutability: TagMutability,
+        exclusions: &[String],
     ) -> StoreResult<()>;
+    /// `AlreadyExists` for a template of the same prefix.
+    async fn create_creation_template(&self, template: &CreationTemplateRecord) -> StoreResult<()>;
+    async fn get_creation_template(
+        &self,
+        prefix: &str,
+    ) -> StoreResult<Option<CreationTemplateRecord>>;
+    /// Every template, by prefix.
+    async fn list_creation_templates(&self) -> StoreResult<Vec<CreationTemplateRecord>>;
+    /// Replaces the template's settings. `NotFound` when absent.
+    async fn update_creation_template(
+        &self,
+        prefix: &str,
+        document: &str,
+        updated_at: i64,
+    ) -> StoreResult<()>;
+    /// `NotFound` when absent.
+    async fn delete_creation_template(&self, prefix: &str) -> StoreResult<()>;
     /// `NotFound` when absent.
     async fn set_scan_on_push(&self, name: &RepositoryName, scan_on_push: bool) -> StoreResult<()>;
     /// A registry-wide setting (ECR's registry policy, scanning configuration, account

@@ -14,10 +14,10 @@ use berth_types::{
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
-    AttachedPolicy, BlobReader, BlobStore, Conflict, IamTag, LifecyclePolicyRecord,
-    ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
-    PutManifestOutcome, RepositoryRecord, RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError,
-    UploadRecord,
+    AttachedPolicy, BlobReader, BlobStore, Conflict, CreationTemplateRecord, IamTag,
+    LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord,
+    PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleLastUsed, RoleRecord,
+    SigningKeyRecord, StoreError, UploadRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -145,6 +145,56 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     permissions_boundaries(store).await;
     roles_last_used(store).await;
     registry_settings(store).await;
+    creation_templates(store).await;
+}
+
+pub async fn creation_templates(store: &dyn MetadataStore) {
+    let template = |prefix: &str, document: &str| CreationTemplateRecord {
+        prefix: prefix.into(),
+        document: document.into(),
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+    };
+    assert_eq!(store.get_creation_template("prod").await.unwrap(), None);
+    store
+        .create_creation_template(&template("prod", "{}"))
+        .await
+        .unwrap();
+    store
+        .create_creation_template(&template("ROOT", "{\"root\":true}"))
+        .await
+        .unwrap();
+    assert_already_exists(
+        store
+            .create_creation_template(&template("prod", "{}"))
+            .await,
+    );
+    store
+        .update_creation_template("prod", "{\"v\":2}", 1_700_000_100)
+        .await
+        .unwrap();
+    let updated = store.get_creation_template("prod").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            updated.document.as_str(),
+            updated.created_at,
+            updated.updated_at
+        ),
+        ("{\"v\":2}", 1_700_000_000, 1_700_000_100)
+    );
+    let prefixes: Vec<String> = store
+        .list_creation_templates()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.prefix)
+        .collect();
+    assert_eq!(prefixes, ["ROOT", "prod"]);
+    assert_not_found(store.update_creation_template("dev", "{}", 1).await);
+    assert_not_found(store.delete_creation_template("dev").await);
+    store.delete_creation_template("prod").await.unwrap();
+    store.delete_creation_template("ROOT").await.unwrap();
+    assert!(store.list_creation_templates().await.unwrap().is_empty());
 }
 
 pub async fn registry_settings(store: &dyn MetadataStore) {
@@ -1033,6 +1083,7 @@ fn repository(name: &str, created_at: i64) -> RepositoryRecord {
         name: repo(name),
         created_at,
         image_tag_mutability: TagMutability::Mutable,
+        tag_mutability_exclusions: Vec::new(),
         scan_on_push: false,
         encryption_type: "AES256".into(),
         policy: None,
@@ -1368,9 +1419,20 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
     );
     assert_eq!(store.count_manifests(&name).await.unwrap(), 0);
 
-    // Mutability and the repository policy change in place.
+    // Mutability (with its exclusion filters) and the repository policy change in place.
+    let filters = vec!["latest".to_owned(), "dev-*".to_owned()];
     store
-        .set_image_tag_mutability(&name, TagMutability::Mutable)
+        .set_image_tag_mutability(&name, TagMutability::ImmutableWithExclusion, &filters)
+        .await
+        .unwrap();
+    let excluded = store.get_repository(&name).await.unwrap().unwrap();
+    assert_eq!(
+        excluded.image_tag_mutability,
+        TagMutability::ImmutableWithExclusion
+    );
+    assert_eq!(excluded.tag_mutability_exclusions, filters);
+    store
+        .set_image_tag_mutability(&name, TagMutability::Mutable, &[])
         .await
         .unwrap();
     let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
@@ -1383,7 +1445,7 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
     assert_eq!(changed.policy.as_deref(), Some(policy));
     store.set_repository_policy(&name, None).await.unwrap();
     store
-        .set_image_tag_mutability(&name, TagMutability::Immutable)
+        .set_image_tag_mutability(&name, TagMutability::Immutable, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -1393,7 +1455,7 @@ pub async fn repositories_and_manifests(store: &dyn MetadataStore) {
     assert_not_found(store.set_repository_policy(&repo("team/none"), None).await);
     assert_not_found(
         store
-            .set_image_tag_mutability(&repo("team/none"), TagMutability::Mutable)
+            .set_image_tag_mutability(&repo("team/none"), TagMutability::Mutable, &[])
             .await,
     );
     let other = repo("team/other");
@@ -2376,6 +2438,7 @@ pub async fn lifecycle_policies(store: &dyn MetadataStore) {
                 name: n.clone(),
                 created_at: 1_700_000_000,
                 image_tag_mutability: TagMutability::Mutable,
+                tag_mutability_exclusions: Vec::new(),
                 scan_on_push: false,
                 encryption_type: "AES256".into(),
                 policy: None,
@@ -2468,6 +2531,7 @@ pub async fn lifecycle_policies(store: &dyn MetadataStore) {
             name: other.clone(),
             created_at: 1_700_000_000,
             image_tag_mutability: TagMutability::Mutable,
+            tag_mutability_exclusions: Vec::new(),
             scan_on_push: false,
             encryption_type: "AES256".into(),
             policy: None,

@@ -9,7 +9,7 @@ mod reference;
 
 pub use arn::{AccountId, Arn};
 pub use digest::{Digest, DigestAlgorithm};
-pub use mutability::TagMutability;
+pub use mutability::{TagMutability, wildcard_matches};
 pub use names::{AccessKeyId, PolicyName, RepositoryName, RoleName, RoleSessionName};
 pub use reference::{Reference, Tag};
 

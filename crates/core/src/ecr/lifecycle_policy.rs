@@ -35,7 +35,7 @@ pub struct LifecycleRun {
     pub expired_images: usize,
 }
 
-fn validate(text: &str) -> Result<lifecycle::LifecyclePolicy, EcrError> {
+pub(crate) fn validate(text: &str) -> Result<lifecycle::LifecyclePolicy, EcrError> {
     lifecycle::parse(text).map_err(|m| {
         EcrError::InvalidParameter(format!(
             "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: '{m}'"

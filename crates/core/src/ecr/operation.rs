@@ -45,6 +45,10 @@ operation_table! {
     DescribeRegistry => "{}",
     GetAccountSetting => r#"{"name":"BLOB_MOUNTING"}"#,
     PutAccountSetting => r#"{"name":"BLOB_MOUNTING","value":"DISABLED"}"#,
+    CreateRepositoryCreationTemplate => r#"{"prefix":"walk","appliedFor":["CREATE_ON_PUSH"]}"#,
+    DescribeRepositoryCreationTemplates => "{}",
+    UpdateRepositoryCreationTemplate => r#"{"prefix":"walk","description":"walk"}"#,
+    DeleteRepositoryCreationTemplate => r#"{"prefix":"walk"}"#,
     ListImageReferrers => r#"{"repositoryName":"{repo}","subjectId":{"imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}}"#,
 }
 
@@ -61,7 +65,7 @@ mod tests {
                 "{operation:?}"
             );
         }
-        assert_eq!(EcrOperation::ALL.len(), 39);
+        assert_eq!(EcrOperation::ALL.len(), 43);
         assert_eq!(EcrOperation::from_name("CreatePullThroughCacheRule"), None);
     }
 }

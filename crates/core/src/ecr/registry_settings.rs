@@ -180,7 +180,7 @@ impl RegistryScanningConfiguration {
             let matched: Vec<_> = rule
                 .repository_filters
                 .iter()
-                .filter(|f| crate::lifecycle::wildcard_matches(&f.filter, repository))
+                .filter(|f| berth_types::wildcard_matches(&f.filter, repository))
                 .cloned()
                 .collect();
             (!matched.is_empty()).then_some((rule.scan_frequency.as_str(), matched))
@@ -189,14 +189,14 @@ impl RegistryScanningConfiguration {
 }
 
 impl Ecr<'_> {
-    async fn authorize_registry(
+    pub(crate) async fn authorize_registry(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
         action: &str,
     ) -> Result<(), EcrError> {
-        // Registry-wide actions have no resource of their own in ECR's authorization
-        // reference: they are decided on `*`.
+        // Registry-wide actions (settings, templates) have no resource of their own in
+        // ECR's authorization reference: they are decided on `*`.
         Ok(self
             .authorizer
             .authorize(caller, action, "*", None, facts)
