@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use berth_store::{
     AttachedPolicy, Conflict, EffectivePolicy, IamStore, IamTag, InstanceProfileRecord,
-    ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord, RoleLastUsed, RolePolicies,
+    ManagedPolicyRecord, OidcProviderRecord, PolicyVersionRecord, PrincipalPolicies, RoleLastUsed,
     RoleRecord, StoreError, StoreResult,
 };
 
@@ -119,8 +119,10 @@ async fn holds_a_role(tx: &mut Tx, profile_id: i64) -> StoreResult<bool> {
 const POLICY_SELECT: &str = "SELECT p.arn, p.name, p.path, p.policy_id, p.default_version_id, \
      p.description, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.policy_arn = p.arn) \
+     + (SELECT COUNT(*) FROM user_policy_attachments a WHERE a.policy_arn = p.arn) \
      AS attachment_count, \
      (SELECT COUNT(*) FROM roles b WHERE b.permissions_boundary = p.arn) \
+     + (SELECT COUNT(*) FROM users b WHERE b.permissions_boundary = p.arn) \
      AS boundary_usage_count FROM managed_policies p";
 
 fn policy_from_row(row: &Row) -> StoreResult<ManagedPolicyRecord> {
@@ -151,15 +153,78 @@ fn version_from_row(row: &Row, version_id: String) -> StoreResult<PolicyVersionR
 /// ASCII; tag keys compare as IAM compares them). Folded here, not by SQL's `lower()` on
 /// the argument: PostgreSQL would fold an argument by the database's locale, while the
 /// columns (`COLLATE "C"`) and SQLite fold ASCII only, so both sides must fold alike.
-fn folded(text: &str) -> String {
+pub(crate) fn folded(text: &str) -> String {
     text.to_ascii_lowercase()
 }
 
 /// A short hash of an inline policy document: changes whenever the document does.
-fn document_version(document: &str) -> String {
+pub(crate) fn document_version(document: &str) -> String {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, document.as_bytes());
     let bytes = hash.as_ref();
     hex::encode(bytes.get(..12).unwrap_or(bytes))
+}
+
+/// A principal's policies from the rows of an effective-policies query (role or user):
+/// `kind` 0 says the principal exists and names its boundary, 1 is an inline policy, 2 an
+/// attached one, 3 the boundary's default version.
+pub(crate) fn principal_policies(rows: &[Row]) -> StoreResult<PrincipalPolicies> {
+    let mut exists = false;
+    let mut boundary_arn = String::new();
+    let mut boundary = None;
+    let mut listed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: i64 = row.get("kind")?;
+        let label: String = row.get("label")?;
+        let document: String = row.get("document")?;
+        match kind {
+            0 => {
+                exists = true;
+                boundary_arn = label;
+            }
+            1 => listed.push((
+                kind,
+                EffectivePolicy {
+                    label: format!("inline:{label}"),
+                    version: document_version(&document),
+                    document,
+                },
+            )),
+            2 => listed.push((
+                kind,
+                EffectivePolicy {
+                    label,
+                    version: row.get("version")?,
+                    document,
+                },
+            )),
+            _ => {
+                boundary = Some(EffectivePolicy {
+                    label,
+                    version: row.get("version")?,
+                    document,
+                });
+            }
+        }
+    }
+    if !exists {
+        return Err(StoreError::NotFound);
+    }
+    if boundary.is_none() && !boundary_arn.is_empty() {
+        // Deleting a policy that bounds a principal is refused, so this is a store changed
+        // behind Berth's back: the boundary then allows nothing.
+        boundary = Some(EffectivePolicy {
+            version: "missing".into(),
+            document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+            label: boundary_arn,
+        });
+    }
+    // Inline policies first, then managed ones, each in byte order of their labels
+    // (sorted here: the engines' collations of a computed column differ).
+    listed.sort_by(|a, b| (a.0, &a.1.label).cmp(&(b.0, &b.1.label)));
+    Ok(PrincipalPolicies {
+        identity: listed.into_iter().map(|(_, policy)| policy).collect(),
+        boundary,
+    })
 }
 
 /// The row id of a role, looked up case-insensitively, its row locked until the
@@ -178,7 +243,7 @@ async fn lock_role(tx: &mut Tx, name: &str) -> StoreResult<i64> {
 }
 
 /// Locks a managed policy's row until the transaction ends. `NotFound` when absent.
-async fn lock_policy(tx: &mut Tx, arn: &str) -> StoreResult<()> {
+pub(crate) async fn lock_policy(tx: &mut Tx, arn: &str) -> StoreResult<()> {
     let sql = format!(
         "SELECT 1 AS one FROM managed_policies WHERE arn = $1{}",
         tx.for_update()
@@ -648,18 +713,23 @@ impl IamStore for SqlStore {
         let mut tx = self.db.write().await?;
         // The row lock makes a concurrent attach wait for this delete (and then fail).
         lock_policy(&mut tx, arn).await?;
-        let attached: i64 =
-            query("SELECT COUNT(*) FROM role_policy_attachments WHERE policy_arn = $1")
-                .bind(arn)
-                .scalar(tx.on())
-                .await?;
+        let attached: i64 = query(
+            "SELECT (SELECT COUNT(*) FROM role_policy_attachments WHERE policy_arn = $1) \
+             + (SELECT COUNT(*) FROM user_policy_attachments WHERE policy_arn = $1)",
+        )
+        .bind(arn)
+        .scalar(tx.on())
+        .await?;
         if attached > 0 {
             return Err(StoreError::Conflict(Conflict::PolicyAttached));
         }
-        let bounding = query("SELECT 1 AS one FROM roles WHERE permissions_boundary = $1")
-            .bind(arn)
-            .fetch_optional(tx.on())
-            .await?;
+        let bounding = query(
+            "SELECT 1 AS one FROM roles WHERE permissions_boundary = $1 \
+             UNION ALL SELECT 1 FROM users WHERE permissions_boundary = $1",
+        )
+        .bind(arn)
+        .fetch_optional(tx.on())
+        .await?;
         if bounding.is_some() {
             return Err(StoreError::Conflict(Conflict::PolicyAttached));
         }
@@ -786,7 +856,7 @@ impl IamStore for SqlStore {
         .await
     }
 
-    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<RolePolicies> {
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<PrincipalPolicies> {
         // Every authorized request reads this: one statement is one round trip and one
         // consistent snapshot, without BEGIN/COMMIT. The `kind` 0 row says the role exists
         // and names its boundary.
@@ -810,63 +880,7 @@ impl IamStore for SqlStore {
         .bind(folded(role_name))
         .fetch_all(self.db.reader())
         .await?;
-        let mut role_exists = false;
-        let mut boundary_arn = String::new();
-        let mut boundary = None;
-        let mut listed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let kind: i64 = row.get("kind")?;
-            let label: String = row.get("label")?;
-            let document: String = row.get("document")?;
-            match kind {
-                0 => {
-                    role_exists = true;
-                    boundary_arn = label;
-                }
-                1 => listed.push((
-                    kind,
-                    EffectivePolicy {
-                        label: format!("inline:{label}"),
-                        version: document_version(&document),
-                        document,
-                    },
-                )),
-                2 => listed.push((
-                    kind,
-                    EffectivePolicy {
-                        label,
-                        version: row.get("version")?,
-                        document,
-                    },
-                )),
-                _ => {
-                    boundary = Some(EffectivePolicy {
-                        label,
-                        version: row.get("version")?,
-                        document,
-                    });
-                }
-            }
-        }
-        if !role_exists {
-            return Err(StoreError::NotFound);
-        }
-        if boundary.is_none() && !boundary_arn.is_empty() {
-            // Deleting a policy that bounds a role is refused, so this is a store changed
-            // behind Berth's back: the boundary then allows nothing.
-            boundary = Some(EffectivePolicy {
-                version: "missing".into(),
-                document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
-                label: boundary_arn,
-            });
-        }
-        // Inline policies first, then managed ones, each in byte order of their labels
-        // (sorted here: the engines' collations of a computed column differ).
-        listed.sort_by(|a, b| (a.0, &a.1.label).cmp(&(b.0, &b.1.label)));
-        Ok(RolePolicies {
-            identity: listed.into_iter().map(|(_, policy)| policy).collect(),
-            boundary,
-        })
+        principal_policies(&rows)
     }
 
     // --- IAM: policy versions, listings, tags, provider updates -----------------------

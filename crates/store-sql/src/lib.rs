@@ -20,6 +20,7 @@ mod iam;
 mod leases;
 mod repositories;
 mod uploads;
+mod users;
 
 use std::future::Future;
 use std::path::Path;
@@ -67,6 +68,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     12 "role_boundary_last_used" "0012_role_boundary_last_used.sql",
     13 "registry_settings" "0013_registry_settings.sql",
     14 "repository_templates" "0014_repository_templates.sql",
+    15 "iam_users" "0015_iam_users.sql",
 );
 
 #[rustfmt::skip]
@@ -84,6 +86,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     11 "role_boundary_last_used" "0011_role_boundary_last_used.sql",
     12 "registry_settings" "0012_registry_settings.sql",
     13 "repository_templates" "0013_repository_templates.sql",
+    14 "iam_users" "0014_iam_users.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

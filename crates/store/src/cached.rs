@@ -23,11 +23,11 @@ use async_trait::async_trait;
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
-    AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, CreationTemplateRecord, IamStore,
-    IamTag, InstanceProfileRecord, KeyStore, LeaseStore, LifecyclePolicyRecord,
-    ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
-    PutManifestOutcome, RepositoryRecord, RepositoryStore, RolePolicies, RoleRecord,
-    SigningKeyRecord, StoreResult, UploadRecord, UploadStore,
+    AccessKeyRecord, AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore,
+    CreationTemplateRecord, IamStore, IamTag, InstanceProfileRecord, KeyStore, LeaseStore,
+    LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord,
+    PolicyVersionRecord, PrincipalPolicies, PutManifestOutcome, RepositoryRecord, RepositoryStore,
+    RoleRecord, SigningKeyRecord, StoreResult, UploadRecord, UploadStore, UserRecord, UserStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -152,7 +152,9 @@ pub struct CachedMetadataStore<S> {
     providers: Lookup<Option<OidcProviderRecord>>,
     providers_by_url: Lookup<Option<OidcProviderRecord>>,
     roles: Lookup<Option<RoleRecord>>,
-    effective_policies: Lookup<RolePolicies>,
+    effective_policies: Lookup<PrincipalPolicies>,
+    user_policies: Lookup<PrincipalPolicies>,
+    access_keys: Lookup<Option<(AccessKeyRecord, UserRecord)>>,
     managed_policies: Lookup<Option<ManagedPolicyRecord>>,
     policy_versions: Lookup<Option<PolicyVersionRecord>>,
     repositories: Lookup<Option<RepositoryRecord>>,
@@ -170,6 +172,8 @@ impl<S: MetadataStore> CachedMetadataStore<S> {
             providers_by_url: Lookup::new(),
             roles: Lookup::new(),
             effective_policies: Lookup::new(),
+            user_policies: Lookup::new(),
+            access_keys: Lookup::new(),
             managed_policies: Lookup::new(),
             policy_versions: Lookup::new(),
             repositories: Lookup::new(),
@@ -424,7 +428,7 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
         self.inner.list_role_policies(role_name).await
     }
 
-    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<RolePolicies> {
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<PrincipalPolicies> {
         self.cached(&self.effective_policies, role_name, || {
             self.inner.role_effective_policies(role_name)
         })
@@ -521,6 +525,132 @@ impl<S: MetadataStore> IamStore for CachedMetadataStore<S> {
                 .update_oidc_provider_thumbprints(arn, thumbprints),
         )
         .await
+    }
+}
+
+#[async_trait]
+impl<S: MetadataStore> UserStore for CachedMetadataStore<S> {
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        self.write(self.inner.create_user(user)).await
+    }
+
+    async fn get_user(&self, name: &str) -> StoreResult<Option<UserRecord>> {
+        self.inner.get_user(name).await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.inner.list_users().await
+    }
+
+    async fn update_user(
+        &self,
+        name: &str,
+        new_name: &str,
+        new_path: &str,
+        new_arn: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.update_user(name, new_name, new_path, new_arn))
+            .await
+    }
+
+    async fn delete_user(&self, name: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_user(name)).await
+    }
+
+    async fn set_user_permissions_boundary(
+        &self,
+        name: &str,
+        policy_arn: Option<&str>,
+    ) -> StoreResult<()> {
+        self.write(self.inner.set_user_permissions_boundary(name, policy_arn))
+            .await
+    }
+
+    async fn put_user_policy(&self, user: &str, policy: &str, document: &str) -> StoreResult<()> {
+        self.write(self.inner.put_user_policy(user, policy, document))
+            .await
+    }
+
+    async fn get_user_policy(&self, user: &str, policy: &str) -> StoreResult<Option<String>> {
+        self.inner.get_user_policy(user, policy).await
+    }
+
+    async fn delete_user_policy(&self, user: &str, policy: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_user_policy(user, policy))
+            .await
+    }
+
+    async fn list_user_policies(&self, user: &str) -> StoreResult<Vec<String>> {
+        self.inner.list_user_policies(user).await
+    }
+
+    async fn attach_user_policy(&self, user: &str, policy_arn: &str) -> StoreResult<()> {
+        self.write(self.inner.attach_user_policy(user, policy_arn))
+            .await
+    }
+
+    async fn detach_user_policy(&self, user: &str, policy_arn: &str) -> StoreResult<()> {
+        self.write(self.inner.detach_user_policy(user, policy_arn))
+            .await
+    }
+
+    async fn list_attached_user_policies(&self, user: &str) -> StoreResult<Vec<AttachedPolicy>> {
+        self.inner.list_attached_user_policies(user).await
+    }
+
+    async fn list_policy_users(&self, policy_arn: &str) -> StoreResult<Vec<UserRecord>> {
+        self.inner.list_policy_users(policy_arn).await
+    }
+
+    async fn list_boundary_users(&self, policy_arn: &str) -> StoreResult<Vec<UserRecord>> {
+        self.inner.list_boundary_users(policy_arn).await
+    }
+
+    /// Cached: every signed request of a user reads it, as for a role session.
+    async fn user_effective_policies(&self, name: &str) -> StoreResult<PrincipalPolicies> {
+        self.cached(&self.user_policies, name, || {
+            self.inner.user_effective_policies(name)
+        })
+        .await
+    }
+
+    async fn create_access_key(
+        &self,
+        user: &str,
+        key: &AccessKeyRecord,
+        max_per_user: usize,
+    ) -> StoreResult<()> {
+        self.write(self.inner.create_access_key(user, key, max_per_user))
+            .await
+    }
+
+    /// Cached: every request signed with a user's key reads it.
+    async fn get_access_key(&self, id: &str) -> StoreResult<Option<(AccessKeyRecord, UserRecord)>> {
+        self.cached(&self.access_keys, id, || self.inner.get_access_key(id))
+            .await
+    }
+
+    async fn list_access_keys(&self, user: &str) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.inner.list_access_keys(user).await
+    }
+
+    async fn set_access_key_status(&self, user: &str, id: &str, status: &str) -> StoreResult<()> {
+        self.write(self.inner.set_access_key_status(user, id, status))
+            .await
+    }
+
+    async fn delete_access_key(&self, user: &str, id: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_access_key(user, id)).await
+    }
+
+    /// A write like any other (batched by callers, as role uses are).
+    async fn record_access_keys_last_used(
+        &self,
+        uses: &[(String, i64, String)],
+        region: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.record_access_keys_last_used(uses, region))
+            .await
     }
 }
 

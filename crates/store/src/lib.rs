@@ -54,6 +54,14 @@ pub enum Conflict {
     PolicyAttached,
     #[error("an instance profile holds the role")]
     RoleInInstanceProfile,
+    #[error("the user still has access keys")]
+    UserHasAccessKeys,
+    #[error("the user still has inline policies")]
+    UserHasInlinePolicies,
+    #[error("the user still has attached policies")]
+    UserHasAttachedPolicies,
+    #[error("the user has {max} access keys already")]
+    AccessKeyLimit { max: usize },
     #[error("the instance profile holds a role")]
     InstanceProfileHasRole,
     #[error("the instance profile holds a role already")]

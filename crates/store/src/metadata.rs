@@ -35,6 +35,53 @@ pub struct RoleRecord {
     pub last_used: Option<RoleLastUsed>,
 }
 
+/// An IAM user: a principal with long-term access keys of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// As created; unique regardless of case.
+    pub name: String,
+    /// The user's unique id (`AIDA…`): what policies bind to.
+    pub user_id: String,
+    pub path: String,
+    pub arn: Arn,
+    pub created_at: i64,
+    /// The ARN of the managed policy that bounds the user's permissions, if any.
+    pub permissions_boundary: Option<String>,
+}
+
+/// A user's long-term access key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    /// The secret access key, sealed by the service layer: the store never sees it clear.
+    pub secret_sealed: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    pub created_at: i64,
+    /// Filled in by reads; ignored on create.
+    pub last_used: Option<AccessKeyLastUsed>,
+}
+
+impl std::fmt::Debug for AccessKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_sealed", &"<redacted>")
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .field("last_used", &self.last_used)
+            .finish()
+    }
+}
+
+/// When, with which service and in which region an access key was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyLastUsed {
+    pub at: i64,
+    pub service: String,
+    pub region: String,
+}
+
 /// When and where a role was last assumed: IAM's `RoleLastUsed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleLastUsed {
@@ -94,7 +141,7 @@ pub struct EffectivePolicy {
 
 /// Everything that decides what a role's sessions may do, read at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RolePolicies {
+pub struct PrincipalPolicies {
     /// Inline policies first, then managed ones, each in byte order of their labels.
     pub identity: Vec<EffectivePolicy>,
     /// The permissions boundary's default version. A boundary whose policy cannot be read
@@ -213,13 +260,92 @@ impl std::fmt::Debug for SigningKeyRecord {
 /// backend can put them in one transaction. Implement the five area traits; this one
 /// follows.
 pub trait MetadataStore:
-    IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore + AuditStore
+    IamStore + UserStore + RepositoryStore + UploadStore + LeaseStore + KeyStore + AuditStore
 {
 }
 
 impl<T> MetadataStore for T where
-    T: IamStore + RepositoryStore + UploadStore + LeaseStore + KeyStore + AuditStore + ?Sized
+    T: IamStore
+        + UserStore
+        + RepositoryStore
+        + UploadStore
+        + LeaseStore
+        + KeyStore
+        + AuditStore
+        + ?Sized
 {
+}
+
+/// IAM users: the users, their inline and attached policies, and their access keys.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// `AlreadyExists` when a user of that name (regardless of case) exists; `NotFound`
+    /// when its permissions boundary names no policy.
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Case-insensitive lookup.
+    async fn get_user(&self, name: &str) -> StoreResult<Option<UserRecord>>;
+    /// Every user, by name regardless of case.
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Renames and/or moves the user (its tags follow its new ARN). `NotFound` when
+    /// absent; `AlreadyExists` when the new name is taken.
+    async fn update_user(
+        &self,
+        name: &str,
+        new_name: &str,
+        new_path: &str,
+        new_arn: &str,
+    ) -> StoreResult<()>;
+    /// `NotFound` when absent; `Conflict` while it has access keys or policies.
+    async fn delete_user(&self, name: &str) -> StoreResult<()>;
+    /// Sets or removes the user's permissions boundary. `NotFound` when the user, or the
+    /// policy to set, does not exist.
+    async fn set_user_permissions_boundary(
+        &self,
+        name: &str,
+        policy_arn: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Creates or replaces. `NotFound` when the user does not exist.
+    async fn put_user_policy(&self, user: &str, policy: &str, document: &str) -> StoreResult<()>;
+    async fn get_user_policy(&self, user: &str, policy: &str) -> StoreResult<Option<String>>;
+    /// `NotFound` when absent.
+    async fn delete_user_policy(&self, user: &str, policy: &str) -> StoreResult<()>;
+    /// The names of the user's inline policies; `NotFound` when the user does not exist.
+    async fn list_user_policies(&self, user: &str) -> StoreResult<Vec<String>>;
+    /// Idempotent. `NotFound` when the user or the policy does not exist.
+    async fn attach_user_policy(&self, user: &str, policy_arn: &str) -> StoreResult<()>;
+    /// `NotFound` when the user does not exist or the policy is not attached.
+    async fn detach_user_policy(&self, user: &str, policy_arn: &str) -> StoreResult<()>;
+    /// `NotFound` when the user does not exist.
+    async fn list_attached_user_policies(&self, user: &str) -> StoreResult<Vec<AttachedPolicy>>;
+    /// The users a managed policy is attached to, and those it bounds.
+    async fn list_policy_users(&self, policy_arn: &str) -> StoreResult<Vec<UserRecord>>;
+    async fn list_boundary_users(&self, policy_arn: &str) -> StoreResult<Vec<UserRecord>>;
+    /// The user's inline policies, the default versions of its attached managed policies
+    /// and its permissions boundary, in one read. `NotFound` when the user does not exist.
+    async fn user_effective_policies(&self, name: &str) -> StoreResult<PrincipalPolicies>;
+    /// Adds a key to the user. `NotFound` when the user does not exist; `Conflict` when
+    /// it has `max_per_user` keys already.
+    async fn create_access_key(
+        &self,
+        user: &str,
+        key: &AccessKeyRecord,
+        max_per_user: usize,
+    ) -> StoreResult<()>;
+    /// A key and the user it belongs to.
+    async fn get_access_key(&self, id: &str) -> StoreResult<Option<(AccessKeyRecord, UserRecord)>>;
+    /// The user's keys, oldest first. `NotFound` when the user does not exist.
+    async fn list_access_keys(&self, user: &str) -> StoreResult<Vec<AccessKeyRecord>>;
+    /// `NotFound` unless the key is the user's.
+    async fn set_access_key_status(&self, user: &str, id: &str, status: &str) -> StoreResult<()>;
+    /// `NotFound` unless the key is the user's.
+    async fn delete_access_key(&self, user: &str, id: &str) -> StoreResult<()>;
+    /// Records the keys' uses (`(key id, time, service)`) in `region`, keeping the latest
+    /// of each. Keys deleted meanwhile are skipped.
+    async fn record_access_keys_last_used(
+        &self,
+        uses: &[(String, i64, String)],
+        region: &str,
+    ) -> StoreResult<()>;
 }
 
 /// IAM: OIDC providers, roles, managed and inline policies, attachments, versions, tags.
@@ -337,7 +463,7 @@ pub trait IamStore: Send + Sync + 'static {
     async fn list_role_policies(&self, role_name: &str) -> StoreResult<Vec<String>>;
     /// The inline policies, the default versions of the attached managed policies and the
     /// permissions boundary of a role, in one read. `NotFound` when the role does not exist.
-    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<RolePolicies>;
+    async fn role_effective_policies(&self, role_name: &str) -> StoreResult<PrincipalPolicies>;
 
     // --- IAM: policy versions, listings, tags, provider updates -----------------------
     /// Adds a version of a managed policy under the next unused id (`v2`, `v3`, ...: ids

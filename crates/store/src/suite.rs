@@ -14,10 +14,10 @@ use berth_types::{
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
-    AttachedPolicy, BlobReader, BlobStore, Conflict, CreationTemplateRecord, IamTag,
-    LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord,
-    PolicyVersionRecord, PutManifestOutcome, RepositoryRecord, RoleLastUsed, RoleRecord,
-    SigningKeyRecord, StoreError, UploadRecord,
+    AccessKeyLastUsed, AccessKeyRecord, AttachedPolicy, BlobReader, BlobStore, Conflict,
+    CreationTemplateRecord, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord,
+    MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord,
+    RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError, UploadRecord, UserRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -146,6 +146,240 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     roles_last_used(store).await;
     registry_settings(store).await;
     creation_templates(store).await;
+    users_and_access_keys(store).await;
+}
+
+fn user(name: &str) -> UserRecord {
+    UserRecord {
+        name: name.into(),
+        user_id: format!("AIDA{}", name.to_uppercase()),
+        path: "/ci/".into(),
+        arn: Arn::parse(&format!("arn:aws:iam::123456789012:user/ci/{name}")).unwrap(),
+        created_at: 1_700_000_000,
+        permissions_boundary: None,
+    }
+}
+
+pub async fn users_and_access_keys(store: &dyn MetadataStore) {
+    let builder = user("Builder");
+    store.create_user(&builder).await.unwrap();
+    assert_already_exists(store.create_user(&user("BUILDER")).await);
+    assert_eq!(
+        store.get_user("builder").await.unwrap(),
+        Some(builder.clone())
+    );
+    store.create_user(&user("auditor")).await.unwrap();
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["auditor", "Builder"]);
+
+    // Policies, inline and attached, and the effective set with a boundary.
+    let policy = managed_policy("userpush");
+    let arn = policy.arn.to_string();
+    let document = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#;
+    store
+        .create_managed_policy(
+            &policy,
+            &PolicyVersionRecord {
+                version_id: "v1".into(),
+                document: document.into(),
+                is_default: true,
+                created_at: 1_700_000_000,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_user_policy("builder", "inline", document)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_user_policy("BUILDER", "inline")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(document)
+    );
+    assert_eq!(
+        store.list_user_policies("builder").await.unwrap(),
+        ["inline"]
+    );
+    assert_not_found(store.put_user_policy("nobody", "x", document).await);
+    store.attach_user_policy("builder", &arn).await.unwrap();
+    store.attach_user_policy("builder", &arn).await.unwrap();
+    assert_not_found(
+        store
+            .attach_user_policy("builder", "arn:aws:iam::123456789012:policy/none")
+            .await,
+    );
+    assert_eq!(
+        store.list_attached_user_policies("builder").await.unwrap(),
+        vec![AttachedPolicy {
+            name: "userpush".into(),
+            arn: arn.clone()
+        }]
+    );
+    assert_eq!(
+        store
+            .get_managed_policy(&arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .attachment_count,
+        1
+    );
+    assert_eq!(
+        store.list_policy_users(&arn).await.unwrap()[0].name,
+        "Builder"
+    );
+    store
+        .set_user_permissions_boundary("builder", Some(&arn))
+        .await
+        .unwrap();
+    assert_eq!(store.list_boundary_users(&arn).await.unwrap().len(), 1);
+    let effective = store.user_effective_policies("Builder").await.unwrap();
+    let labels: Vec<&str> = effective
+        .identity
+        .iter()
+        .map(|p| p.label.as_str())
+        .collect();
+    assert_eq!(labels, ["inline:inline", arn.as_str()]);
+    assert_eq!(effective.boundary.unwrap().label, arn);
+    assert_not_found(store.user_effective_policies("nobody").await);
+    assert_conflict!(
+        store.delete_managed_policy(&arn).await,
+        Conflict::PolicyAttached
+    );
+
+    // Access keys: at most `max` per user, found with their user, status and last use.
+    let key = |id: &str| AccessKeyRecord {
+        access_key_id: id.into(),
+        secret_sealed: format!("sealed-{id}"),
+        status: "Active".into(),
+        created_at: 1_700_000_000,
+        last_used: None,
+    };
+    store
+        .create_access_key("builder", &key("AKIAONE"), 2)
+        .await
+        .unwrap();
+    store
+        .create_access_key("builder", &key("AKIATWO"), 2)
+        .await
+        .unwrap();
+    assert_conflict!(
+        store
+            .create_access_key("builder", &key("AKIATHREE"), 2)
+            .await,
+        Conflict::AccessKeyLimit { max: 2 }
+    );
+    assert_not_found(store.create_access_key("nobody", &key("AKIAX"), 2).await);
+    let (found, owner) = store.get_access_key("AKIAONE").await.unwrap().unwrap();
+    assert_eq!((found, owner.name.as_str()), (key("AKIAONE"), "Builder"));
+    assert_eq!(store.get_access_key("AKIANONE").await.unwrap(), None);
+    store
+        .set_access_key_status("builder", "AKIAONE", "Inactive")
+        .await
+        .unwrap();
+    assert_not_found(
+        store
+            .set_access_key_status("auditor", "AKIAONE", "Active")
+            .await,
+    );
+    store
+        .record_access_keys_last_used(
+            &[("AKIATWO".into(), 1_700_000_500, "ecr".into())],
+            "eu-west-1",
+        )
+        .await
+        .unwrap();
+    let keys = store.list_access_keys("builder").await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].status, "Inactive");
+    assert_eq!(
+        keys[1].last_used,
+        Some(AccessKeyLastUsed {
+            at: 1_700_000_500,
+            service: "ecr".into(),
+            region: "eu-west-1".into()
+        })
+    );
+    assert_not_found(store.list_access_keys("nobody").await);
+
+    // Renamed and moved: found by the new name, tags follow the new ARN.
+    store
+        .tag_iam_resource(builder.arn.as_str(), &[iam_tag("team", "ci")], 50)
+        .await
+        .unwrap();
+    let new_arn = "arn:aws:iam::123456789012:user/ops/Packager";
+    store
+        .update_user("builder", "Packager", "/ops/", new_arn)
+        .await
+        .unwrap();
+    assert_eq!(store.get_user("builder").await.unwrap(), None);
+    let moved = store.get_user("packager").await.unwrap().unwrap();
+    assert_eq!(
+        (moved.path.as_str(), moved.arn.as_str()),
+        ("/ops/", new_arn)
+    );
+    assert_eq!(
+        store.list_iam_resource_tags(new_arn).await.unwrap(),
+        vec![iam_tag("team", "ci")]
+    );
+    assert_already_exists(
+        store
+            .update_user(
+                "packager",
+                "auditor",
+                "/",
+                "arn:aws:iam::123456789012:user/auditor",
+            )
+            .await,
+    );
+
+    // A user goes only once its keys and policies have.
+    assert_conflict!(
+        store.delete_user("packager").await,
+        Conflict::UserHasAccessKeys
+    );
+    store
+        .delete_access_key("packager", "AKIAONE")
+        .await
+        .unwrap();
+    store
+        .delete_access_key("packager", "AKIATWO")
+        .await
+        .unwrap();
+    assert_not_found(store.delete_access_key("packager", "AKIATWO").await);
+    assert_conflict!(
+        store.delete_user("packager").await,
+        Conflict::UserHasInlinePolicies
+    );
+    store
+        .delete_user_policy("packager", "inline")
+        .await
+        .unwrap();
+    assert_conflict!(
+        store.delete_user("packager").await,
+        Conflict::UserHasAttachedPolicies
+    );
+    store.detach_user_policy("packager", &arn).await.unwrap();
+    assert_not_found(store.detach_user_policy("packager", &arn).await);
+    store
+        .set_user_permissions_boundary("packager", None)
+        .await
+        .unwrap();
+    store.delete_user("packager").await.unwrap();
+    assert_eq!(store.list_iam_resource_tags(new_arn).await.unwrap(), vec![]);
+    store.delete_user("auditor").await.unwrap();
+    assert_not_found(store.delete_user("auditor").await);
+    store.delete_managed_policy(&arn).await.unwrap();
 }
 
 pub async fn creation_templates(store: &dyn MetadataStore) {
