@@ -9,7 +9,7 @@ use http::request::Parts;
 
 /// Authenticates a request to `service`, the name SigV4 credential scopes give it (`iam`,
 /// `sts`, `ecr`, or `berth` for Berth's own endpoints).
-pub fn authenticate(
+pub async fn authenticate(
     services: &Services,
     parts: &Parts,
     body: &[u8],
@@ -41,10 +41,10 @@ pub fn authenticate(
                 .headers
                 .get("x-amz-security-token")
                 .and_then(|v| v.to_str().ok());
-            let (secret, caller) =
-                services
-                    .sts()
-                    .resolve_access_key(&auth.access_key_id, token, now)?;
+            let (secret, caller) = services
+                .sts()
+                .resolve_access_key(&auth.access_key_id, token, now)
+                .await?;
             berth_sigv4::verify(&auth, &request, &secret, now).map_err(map_sigv4)?;
             caller
         }
@@ -58,15 +58,22 @@ pub fn authenticate(
                 &presigned.auth.service,
                 service,
             )?;
-            let (secret, caller) = services.sts().resolve_access_key(
-                &presigned.auth.access_key_id,
-                presigned.security_token.as_deref(),
-                now,
-            )?;
+            let (secret, caller) = services
+                .sts()
+                .resolve_access_key(
+                    &presigned.auth.access_key_id,
+                    presigned.security_token.as_deref(),
+                    now,
+                )
+                .await?;
             berth_sigv4::verify_presigned(&presigned, &request, &secret, now).map_err(map_sigv4)?;
             caller
         }
     };
+    // A user's key is trusted only once its signature verified: then its use is noted.
+    if let berth_core::Caller::User(user) = &result {
+        services.note_access_key_use(&user.access_key_id, service);
+    }
     Ok(result)
 }
 

@@ -84,7 +84,7 @@ pub async fn handle(
 ) -> Response {
     let mut principal = None;
     let result = async {
-        let caller = authenticate(services, parts, body, "cloudtrail")?;
+        let caller = authenticate(services, parts, body, "cloudtrail").await?;
         principal = Some(caller.arn());
         let name = target.strip_prefix(TARGET_PREFIX).unwrap_or_default();
         let Some(operation) = CloudTrailOperation::from_name(name) else {

@@ -61,7 +61,7 @@ pub async fn handle(
                 extra: None,
                 explanation: None,
             })?;
-        let caller = authenticate(services, parts, body, "ecr")?;
+        let caller = authenticate(services, parts, body, "ecr").await?;
         let op = EcrOperation::from_name(name).ok_or_else(|| JsonError {
             status: StatusCode::BAD_REQUEST,
             type_name: "UnknownOperationException",

@@ -51,6 +51,7 @@ impl From<AuthError> for QueryError {
             | AuthError::WrongService(_)
             | AuthError::RequestExpired(_) => q(403, "SignatureDoesNotMatch", m),
             AuthError::IncompleteSignature(_) => q(400, "IncompleteSignature", m),
+            AuthError::Internal(i) => q(500, "InternalFailure", internal(&i)),
         }
     }
 }
@@ -132,6 +133,10 @@ impl From<AuthError> for JsonError {
             | AuthError::WrongService(_)
             | AuthError::RequestExpired(_) => j("InvalidSignatureException", m),
             AuthError::IncompleteSignature(_) => j("IncompleteSignatureException", m),
+            AuthError::Internal(i) => JsonError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                ..j("ServerException", internal(&i))
+            },
         }
     }
 }

@@ -8,10 +8,10 @@ use berth_core::iam::instance_profile::CreateInstanceProfileInput;
 use berth_core::iam::operation::IamOperation;
 use berth_core::iam::{
     CreatePolicyInput, CreateRoleInput, EntitiesForPolicyFilter, ListPoliciesFilter, Page,
-    PolicyScope,
+    PolicyEntity, PolicyScope,
 };
 use berth_core::model::{
-    IamTag, InstanceProfileRecord, ManagedPolicyRecord, OidcProviderRecord, RoleRecord,
+    IamTag, InstanceProfileRecord, ManagedPolicyRecord, OidcProviderRecord, RoleRecord, UserRecord,
 };
 use http::request::Parts;
 
@@ -36,7 +36,7 @@ pub async fn handle(
     let action = params.get("Action").unwrap_or_default().to_owned();
     let mut call = None;
     let mut handled = ("unknown", None);
-    let result = match authenticate(services, parts, body, "iam") {
+    let result = match authenticate(services, parts, body, "iam").await {
         Ok(caller) => match IamOperation::from_name(&action) {
             Some(known) => {
                 handled = (known.name(), Some(caller.arn()));
@@ -301,6 +301,290 @@ async fn operation(
             x.close("Policies");
             page_end(&mut x, &page);
         }
+        IamOperation::CreateUser => {
+            let tags = tag_params(p, "Tags")?;
+            let user = services
+                .iam()
+                .create_user(
+                    caller,
+                    facts,
+                    required(p, "UserName")?,
+                    p.get("Path"),
+                    p.get("PermissionsBoundary"),
+                    &tags,
+                )
+                .await
+                .map_err(map)?;
+            user_xml(&mut x, &user, &tags);
+        }
+        IamOperation::GetUser => {
+            match services
+                .iam()
+                .get_user(caller, facts, p.get("UserName"))
+                .await
+                .map_err(map)?
+            {
+                Some(user) => {
+                    let tags = services
+                        .iam()
+                        .iam_entity_tags(&user.arn)
+                        .await
+                        .map_err(map)?;
+                    user_xml(&mut x, &user, &tags);
+                }
+                // The root user, asking about itself.
+                None => {
+                    x.open("User")
+                        .text("UserId", caller.account())
+                        .text("Arn", &caller.arn())
+                        .text("CreateDate", &timestamp(0))
+                        .close("User");
+                }
+            }
+        }
+        IamOperation::ListUsers => {
+            let max_items = max_items()?;
+            let page = services
+                .iam()
+                .list_users(caller, facts, p.get("PathPrefix"), marker, max_items)
+                .await
+                .map_err(map)?;
+            x.open("Users");
+            for user in &page.items {
+                x.open("member");
+                user_fields(&mut x, user);
+                x.close("member");
+            }
+            x.close("Users");
+            page_end(&mut x, &page);
+        }
+        IamOperation::UpdateUser => {
+            services
+                .iam()
+                .update_user(
+                    caller,
+                    facts,
+                    required(p, "UserName")?,
+                    p.get("NewUserName"),
+                    p.get("NewPath"),
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::DeleteUser => {
+            services
+                .iam()
+                .delete_user(caller, facts, required(p, "UserName")?)
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::PutUserPermissionsBoundary => {
+            services
+                .iam()
+                .put_user_permissions_boundary(
+                    caller,
+                    facts,
+                    required(p, "UserName")?,
+                    required(p, "PermissionsBoundary")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::DeleteUserPermissionsBoundary => {
+            services
+                .iam()
+                .delete_user_permissions_boundary(caller, facts, required(p, "UserName")?)
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::TagUser => {
+            let tags = tag_params(p, "Tags")?;
+            services
+                .iam()
+                .tag_user(caller, facts, required(p, "UserName")?, &tags)
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::UntagUser => {
+            services
+                .iam()
+                .untag_user(caller, facts, required(p, "UserName")?, &p.list("TagKeys"))
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::ListUserTags => {
+            let max_items = max_items()?;
+            let page = services
+                .iam()
+                .list_user_tags(caller, facts, required(p, "UserName")?, marker, max_items)
+                .await
+                .map_err(map)?;
+            tags_xml(&mut x, &page.items);
+            page_end(&mut x, &page);
+        }
+        IamOperation::PutUserPolicy => {
+            services
+                .iam()
+                .put_user_policy(
+                    caller,
+                    facts,
+                    required(p, "UserName")?,
+                    required(p, "PolicyName")?,
+                    required(p, "PolicyDocument")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::GetUserPolicy => {
+            let name = required(p, "PolicyName")?;
+            let (user, document) = services
+                .iam()
+                .get_user_policy(caller, facts, required(p, "UserName")?, name)
+                .await
+                .map_err(map)?;
+            x.text("UserName", &user)
+                .text("PolicyName", name)
+                .text("PolicyDocument", &encode_policy(&document));
+        }
+        IamOperation::DeleteUserPolicy => {
+            services
+                .iam()
+                .delete_user_policy(
+                    caller,
+                    facts,
+                    required(p, "UserName")?,
+                    required(p, "PolicyName")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::ListUserPolicies => {
+            let names = services
+                .iam()
+                .list_user_policies(caller, facts, required(p, "UserName")?)
+                .await
+                .map_err(map)?;
+            x.members("PolicyNames", &names)
+                .text("IsTruncated", "false");
+        }
+        IamOperation::AttachUserPolicy | IamOperation::DetachUserPolicy => {
+            let user = required(p, "UserName")?;
+            let arn = required(p, "PolicyArn")?;
+            if action == IamOperation::AttachUserPolicy {
+                services
+                    .iam()
+                    .attach_user_policy(caller, facts, user, arn)
+                    .await
+            } else {
+                services
+                    .iam()
+                    .detach_user_policy(caller, facts, user, arn)
+                    .await
+            }
+            .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::ListAttachedUserPolicies => {
+            let attached = services
+                .iam()
+                .list_attached_user_policies(caller, facts, required(p, "UserName")?)
+                .await
+                .map_err(map)?;
+            x.open("AttachedPolicies");
+            for a in &attached {
+                x.open("member")
+                    .text("PolicyName", &a.name)
+                    .text("PolicyArn", &a.arn)
+                    .close("member");
+            }
+            x.close("AttachedPolicies").text("IsTruncated", "false");
+        }
+        IamOperation::CreateAccessKey => {
+            let key = services
+                .iam()
+                .create_access_key(caller, facts, p.get("UserName"))
+                .await
+                .map_err(map)?;
+            x.open("AccessKey")
+                .text("UserName", &key.user_name)
+                .text("AccessKeyId", &key.access_key_id)
+                .text("Status", "Active")
+                .text("SecretAccessKey", &key.secret_access_key)
+                .text("CreateDate", &timestamp(key.created_at))
+                .close("AccessKey");
+        }
+        IamOperation::ListAccessKeys => {
+            let (user, keys) = services
+                .iam()
+                .list_access_keys(caller, facts, p.get("UserName"))
+                .await
+                .map_err(map)?;
+            x.open("AccessKeyMetadata");
+            for key in &keys {
+                x.open("member")
+                    .text("UserName", &user)
+                    .text("AccessKeyId", &key.access_key_id)
+                    .text("Status", &key.status)
+                    .text("CreateDate", &timestamp(key.created_at))
+                    .close("member");
+            }
+            x.close("AccessKeyMetadata").text("IsTruncated", "false");
+        }
+        IamOperation::UpdateAccessKey => {
+            services
+                .iam()
+                .update_access_key(
+                    caller,
+                    facts,
+                    p.get("UserName"),
+                    required(p, "AccessKeyId")?,
+                    required(p, "Status")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::DeleteAccessKey => {
+            services
+                .iam()
+                .delete_access_key(
+                    caller,
+                    facts,
+                    p.get("UserName"),
+                    required(p, "AccessKeyId")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::GetAccessKeyLastUsed => {
+            let (user, key) = services
+                .iam()
+                .get_access_key_last_used(caller, facts, required(p, "AccessKeyId")?)
+                .await
+                .map_err(map)?;
+            x.text("UserName", &user).open("AccessKeyLastUsed");
+            match &key.last_used {
+                Some(used) => {
+                    x.text("LastUsedDate", &timestamp(used.at))
+                        .text("ServiceName", &used.service)
+                        .text("Region", &used.region);
+                }
+                // IAM's answer for a key never used.
+                None => {
+                    x.text("ServiceName", "N/A").text("Region", "N/A");
+                }
+            }
+            x.close("AccessKeyLastUsed");
+        }
         IamOperation::ListAccountAliases => {
             let aliases = services
                 .iam()
@@ -429,14 +713,23 @@ async fn operation(
                 .map_err(map)?;
             x.open("PolicyGroups")
                 .close("PolicyGroups")
-                .open("PolicyUsers")
-                .close("PolicyUsers")
-                .open("PolicyRoles");
-            for role in &page.items {
-                x.open("member")
-                    .text("RoleName", &role.name)
-                    .text("RoleId", &role.role_id)
-                    .close("member");
+                .open("PolicyUsers");
+            for entity in &page.items {
+                if let PolicyEntity::User(user) = entity {
+                    x.open("member")
+                        .text("UserName", &user.name)
+                        .text("UserId", &user.user_id)
+                        .close("member");
+                }
+            }
+            x.close("PolicyUsers").open("PolicyRoles");
+            for entity in &page.items {
+                if let PolicyEntity::Role(role) = entity {
+                    x.open("member")
+                        .text("RoleName", &role.name)
+                        .text("RoleId", &role.role_id)
+                        .close("member");
+                }
             }
             x.close("PolicyRoles");
             page_end(&mut x, &page);
@@ -946,6 +1239,30 @@ fn provider_xml(x: &mut Xml, r: &OidcProviderRecord) {
         .members("ClientIDList", &r.client_ids)
         .members("ThumbprintList", &r.thumbprints)
         .text("CreateDate", &timestamp(r.created_at));
+}
+
+/// A user as Create/GetUser show it: with its boundary and tags.
+fn user_xml(x: &mut Xml, user: &UserRecord, tags: &[IamTag]) {
+    x.open("User");
+    user_fields(x, user);
+    if let Some(boundary) = &user.permissions_boundary {
+        x.open("PermissionsBoundary")
+            .text("PermissionsBoundaryType", "Policy")
+            .text("PermissionsBoundaryArn", boundary)
+            .close("PermissionsBoundary");
+    }
+    if !tags.is_empty() {
+        tags_xml(x, tags);
+    }
+    x.close("User");
+}
+
+fn user_fields(x: &mut Xml, user: &UserRecord) {
+    x.text("Path", &user.path)
+        .text("UserName", &user.name)
+        .text("UserId", &user.user_id)
+        .text("Arn", &user.arn)
+        .text("CreateDate", &timestamp(user.created_at));
 }
 
 /// A role as GetRole shows it: with its boundary, tags and last use, which listings omit.

@@ -107,7 +107,7 @@ async fn mint(services: &AppState, request: Request<Body>) -> Response {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     };
     // Only the root credentials may mint tokens this server trusts.
-    match authenticate(services, &parts, &body, "berth") {
+    match authenticate(services, &parts, &body, "berth").await {
         Ok(Caller::Root { .. }) => {}
         Ok(_) => {
             return error(

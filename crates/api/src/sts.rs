@@ -56,7 +56,7 @@ pub async fn handle(
             }
             result
         }
-        StsOperation::AssumeRole => match authenticate(services, parts, body, "sts") {
+        StsOperation::AssumeRole => match authenticate(services, parts, body, "sts").await {
             Ok(caller) => {
                 let (result, elements) =
                     split_elements(assume_role(services, facts, &caller, params).await);
@@ -79,7 +79,7 @@ pub async fn handle(
             }
             Err(e) => Err(e.into()),
         },
-        StsOperation::GetAccessKeyInfo => match authenticate(services, parts, body, "sts") {
+        StsOperation::GetAccessKeyInfo => match authenticate(services, parts, body, "sts").await {
             Ok(caller) => {
                 let account = services
                     .sts()
@@ -108,7 +108,7 @@ pub async fn handle(
             }
             Err(e) => Err(e.into()),
         },
-        StsOperation::GetCallerIdentity => match authenticate(services, parts, body, "sts") {
+        StsOperation::GetCallerIdentity => match authenticate(services, parts, body, "sts").await {
             Ok(caller) => {
                 let mut x = Xml::new();
                 x.text("Arn", &caller.arn())

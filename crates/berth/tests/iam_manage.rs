@@ -1487,3 +1487,347 @@ fn get_access_key_info_names_the_account() {
     );
     assert!(err.contains("AccessDenied"), "{err}");
 }
+
+/// IAM users sign requests with their own access keys and get exactly what their
+/// policies (narrowed by a boundary) allow; keys can be deactivated and deleted; a user
+/// is its unique id, so a deleted user's credentials never work for a new user of the
+/// same name; secrets never reach the audit trail.
+#[test]
+fn iam_users_sign_with_their_own_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    let read = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "Read",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:Describe*","ecr:GetAuthorizationToken","ecr:CreateRepository","sts:AssumeRole"],"Resource":"*"}]}"#,
+        ],
+    );
+    let read_arn = read["Policy"]["Arn"].as_str().unwrap().to_owned();
+    let created = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "ci-bot",
+            "--path",
+            "/ci/",
+            "--tags",
+            "Key=team,Value=platform",
+        ],
+    );
+    let user_arn = "arn:aws:iam::123456789012:user/ci/ci-bot";
+    assert_eq!(created["User"]["Arn"], user_arn);
+    let user_id = created["User"]["UserId"].as_str().unwrap().to_owned();
+    assert!(user_id.starts_with("AIDA"), "{user_id}");
+    let got = c.aws_ok(r, &["iam", "get-user", "--user-name", "CI-BOT"]);
+    assert_eq!(got["User"]["Tags"][0]["Value"], "platform");
+    let key = c.aws_ok(r, &["iam", "create-access-key", "--user-name", "ci-bot"]);
+    let key = &key["AccessKey"];
+    assert_eq!(key["Status"], "Active");
+    let bot = Creds {
+        access_key_id: key["AccessKeyId"].as_str().unwrap().into(),
+        secret_access_key: key["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: None,
+    };
+    assert!(bot.access_key_id.starts_with("AKIA"));
+    let b = Some(&bot);
+
+    // Signed in as the user, allowed nothing yet.
+    let me = c.aws_ok(b, &["sts", "get-caller-identity"]);
+    assert_eq!(me["Arn"], user_arn);
+    assert_eq!(me["UserId"], user_id.as_str());
+    // Even about itself, a user asks only what its policies allow, as in IAM.
+    let err = c.aws_err(b, &["iam", "get-user"]);
+    assert!(
+        err.contains(&format!("iam:GetUser on resource: {user_arn}")),
+        "{err}"
+    );
+    let err = c.aws_err(b, &["ecr", "describe-repositories"]);
+    assert!(
+        err.contains("AccessDenied")
+            && err.contains(&format!(
+                "User: {user_arn} is not authorized to perform: ecr:DescribeRepositories"
+            )),
+        "{err}"
+    );
+
+    // Policies, attached and inline, decide the next request (through the cache).
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "ci-bot",
+            "--policy-arn",
+            &read_arn,
+        ],
+    );
+    c.aws_ok(b, &["ecr", "describe-repositories"]);
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "ci-bot",
+            "--policy-name",
+            "no-prod",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ecr:CreateRepository","Resource":"arn:aws:ecr:*:*:repository/prod/*"}]}"#,
+        ],
+    );
+    let err = c.aws_err(
+        b,
+        &["ecr", "create-repository", "--repository-name", "prod/app"],
+    );
+    assert!(err.contains("explicit deny"), "{err}");
+    c.aws_ok(
+        b,
+        &["ecr", "create-repository", "--repository-name", "dev/app"],
+    );
+    // A boundary caps it, whatever the policies allow.
+    let boundary = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "DescribeOnly",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:Describe*","ecr:GetAuthorizationToken","sts:AssumeRole"],"Resource":"*"}]}"#,
+        ],
+    );
+    let boundary_arn = boundary["Policy"]["Arn"].as_str().unwrap().to_owned();
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-permissions-boundary",
+            "--user-name",
+            "ci-bot",
+            "--permissions-boundary",
+            &boundary_arn,
+        ],
+    );
+    let err = c.aws_err(
+        b,
+        &["ecr", "create-repository", "--repository-name", "dev/other"],
+    );
+    assert!(err.contains("no permissions boundary allows"), "{err}");
+    let entities = c.aws_ok(
+        r,
+        &["iam", "list-entities-for-policy", "--policy-arn", &read_arn],
+    );
+    assert_eq!(entities["PolicyUsers"][0]["UserName"], "ci-bot");
+    assert_eq!(entities["PolicyUsers"][0]["UserId"], user_id.as_str());
+
+    // A user may assume a role whose trust policy names it, for as long as the role allows.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Deployer",
+            "--max-session-duration",
+            "7200",
+            "--assume-role-policy-document",
+            &serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":user_arn},"Action":"sts:AssumeRole"}]}).to_string(),
+        ],
+    );
+    let assumed = c.aws_ok(
+        b,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/Deployer",
+            "--role-session-name",
+            "deploy",
+            "--duration-seconds",
+            "7200",
+        ],
+    );
+    assert_eq!(
+        assumed["AssumedRoleUser"]["Arn"],
+        "arn:aws:sts::123456789012:assumed-role/Deployer/deploy"
+    );
+
+    // Deactivated, the key signs nothing; active again, it does.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-access-key",
+            "--user-name",
+            "ci-bot",
+            "--access-key-id",
+            &bot.access_key_id,
+            "--status",
+            "Inactive",
+        ],
+    );
+    let err = c.aws_err(b, &["sts", "get-caller-identity"]);
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+    let keys = c.aws_ok(r, &["iam", "list-access-keys", "--user-name", "ci-bot"]);
+    assert_eq!(keys["AccessKeyMetadata"][0]["Status"], "Inactive");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-access-key",
+            "--user-name",
+            "ci-bot",
+            "--access-key-id",
+            &bot.access_key_id,
+            "--status",
+            "Active",
+        ],
+    );
+    c.aws_ok(b, &["sts", "get-caller-identity"]);
+    // Uses are written every few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let last = loop {
+        let last = c.aws_ok(
+            r,
+            &[
+                "iam",
+                "get-access-key-last-used",
+                "--access-key-id",
+                &bot.access_key_id,
+            ],
+        );
+        if last["AccessKeyLastUsed"].get("LastUsedDate").is_some() {
+            break last;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {last}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(last["UserName"], "ci-bot");
+    assert_eq!(last["AccessKeyLastUsed"]["Region"], "us-east-1");
+    let service = last["AccessKeyLastUsed"]["ServiceName"].as_str().unwrap();
+    assert!(["sts", "ecr", "iam"].contains(&service), "{service}");
+    // Two keys at most, as in IAM (for rotation).
+    c.aws_ok(r, &["iam", "create-access-key", "--user-name", "ci-bot"]);
+    let err = c.aws_err(r, &["iam", "create-access-key", "--user-name", "ci-bot"]);
+    assert!(err.contains("LimitExceeded"), "{err}");
+
+    // A registry password made by the user, before it is deleted.
+    let password = c
+        .aws_ok(b, &["ecr", "get-login-password"])
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let catalog = |password: &str| -> u16 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                reqwest::Client::new()
+                    .get(format!("{}/v2/_catalog", server.endpoint()))
+                    .basic_auth("AWS", Some(password))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+    };
+    assert_eq!(catalog(&password), 200);
+
+    // Deleted only once its keys and policies are gone.
+    let err = c.aws_err(r, &["iam", "delete-user", "--user-name", "ci-bot"]);
+    assert!(err.contains("DeleteConflict"), "{err}");
+    let keys = c.aws_ok(r, &["iam", "list-access-keys", "--user-name", "ci-bot"]);
+    for k in keys["AccessKeyMetadata"].as_array().unwrap() {
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "delete-access-key",
+                "--user-name",
+                "ci-bot",
+                "--access-key-id",
+                k["AccessKeyId"].as_str().unwrap(),
+            ],
+        );
+    }
+    let err = c.aws_err(b, &["sts", "get-caller-identity"]);
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "delete-user-policy",
+            "--user-name",
+            "ci-bot",
+            "--policy-name",
+            "no-prod",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "detach-user-policy",
+            "--user-name",
+            "ci-bot",
+            "--policy-arn",
+            &read_arn,
+        ],
+    );
+    c.aws_ok(r, &["iam", "delete-user", "--user-name", "ci-bot"]);
+    // A new user of the same name, with the same policy, is another principal: the old
+    // user's registry password is refused.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "ci-bot",
+            "--path",
+            "/ci/",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "ci-bot",
+            "--policy-arn",
+            &read_arn,
+        ],
+    );
+    assert_ne!(
+        catalog(&password),
+        200,
+        "a deleted user's password still works"
+    );
+    let summary = c.aws_ok(r, &["iam", "get-account-summary"]);
+    assert_eq!(summary["SummaryMap"]["Users"], 1);
+
+    // No secret access key is in the audit trail.
+    let trail = c.aws(r, &["cloudtrail", "lookup-events", "--max-results", "50"]);
+    let trail = String::from_utf8_lossy(&trail.stdout);
+    assert!(trail.contains("CreateAccessKey"), "{trail}");
+    assert!(
+        !trail.contains(&bot.secret_access_key),
+        "a secret reached the audit trail"
+    );
+}

@@ -168,6 +168,15 @@ impl UserIdentity {
                 access_key_id: Some(caller.access_key_id().to_owned()),
                 ..Self::default()
             },
+            Caller::User(user) => Self {
+                identity_type: "IAMUser".into(),
+                principal_id: Some(user.user_id.clone()),
+                arn: Some(user.user_arn.clone()),
+                account_id: Some(user.account.clone()),
+                access_key_id: Some(user.access_key_id.clone()),
+                user_name: Some(user.user_name.clone()),
+                ..Self::default()
+            },
             Caller::AssumedRole(session) => Self {
                 identity_type: "AssumedRole".into(),
                 principal_id: Some(caller.user_id()),

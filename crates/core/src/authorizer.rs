@@ -11,7 +11,7 @@ use berth_policy::{
 };
 use berth_store::{MetadataStore, StoreError};
 
-use crate::caller::{Caller, RoleSession};
+use crate::caller::{Caller, RoleSession, UserCaller};
 use crate::error::{AccessDenied, InternalError};
 
 /// A refusal or a failure to decide. Deciding fails closed: no answer is never an allow.
@@ -77,6 +77,31 @@ impl CompiledRolePolicies {
 
     fn boundary(&self) -> Option<(&str, &Policy)> {
         self.boundary.as_ref().map(|(l, p)| (l.as_str(), p))
+    }
+}
+
+/// A signed-in principal other than root, as the evaluator sees it.
+struct SignedIn<'c> {
+    compiled: CompiledRolePolicies,
+    session_policies: Vec<Policy>,
+    context: Context,
+    arn: String,
+    /// A role session's role (a policy naming the role matches its sessions).
+    role_arn: Option<&'c str>,
+    /// The role's or the user's unique id.
+    unique_id: &'c str,
+    account: &'c str,
+}
+
+impl SignedIn<'_> {
+    fn principal(&self) -> Principal<'_> {
+        Principal {
+            kind: PrincipalKind::Aws,
+            arn: &self.arn,
+            role_arn: self.role_arn,
+            role_id: Some(self.unique_id),
+            account: Some(self.account),
+        }
     }
 }
 
@@ -181,6 +206,31 @@ impl Authorizer {
         if role.is_none_or(|r| r.role_id != session.role_id) {
             return Ok(None);
         }
+        self.compile_principal(&effective).map(Some)
+    }
+
+    /// A user's identity policies and permissions boundary, compiled; `None` when the
+    /// user (by unique id, as for roles) no longer exists.
+    async fn user_policies(
+        &self,
+        user: &UserCaller,
+    ) -> Result<Option<CompiledRolePolicies>, AuthzError> {
+        let effective = match self.store.user_effective_policies(&user.user_name).await {
+            Ok(effective) => effective,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let found = self.store.get_user(&user.user_name).await?;
+        if found.is_none_or(|u| u.user_id != user.user_id) {
+            return Ok(None);
+        }
+        self.compile_principal(&effective).map(Some)
+    }
+
+    fn compile_principal(
+        &self,
+        effective: &berth_store::PrincipalPolicies,
+    ) -> Result<CompiledRolePolicies, AuthzError> {
         let compile = |p: &berth_store::EffectivePolicy| -> Result<(String, Policy), AuthzError> {
             let key = format!("{}\0{}", p.label, p.version);
             Ok((
@@ -188,7 +238,7 @@ impl Authorizer {
                 self.compiled(&key, &p.document, PolicyKind::Identity)?,
             ))
         };
-        Ok(Some(CompiledRolePolicies {
+        Ok(CompiledRolePolicies {
             identity: effective
                 .identity
                 .iter()
@@ -201,7 +251,41 @@ impl Authorizer {
                     compile(b).map(|(label, policy)| (format!("{BOUNDARY_LABEL}{label}"), policy))
                 })
                 .transpose()?,
-        }))
+        })
+    }
+
+    /// What the evaluator needs of a signed-in principal other than root: its policies,
+    /// its session policies (a role session's), its condition keys and its names. `None`
+    /// when the principal no longer exists.
+    async fn signed_in<'c>(
+        &self,
+        caller: &'c Caller,
+        facts: &RequestFacts,
+    ) -> Result<Option<SignedIn<'c>>, AuthzError> {
+        Ok(match caller {
+            Caller::Root { .. } => None,
+            Caller::AssumedRole(session) => match self.role_policies(session).await? {
+                None => None,
+                Some(compiled) => Some(SignedIn {
+                    compiled,
+                    session_policies: self.session_policies(session).await?,
+                    context: session_context(caller, session, facts),
+                    arn: caller.arn(),
+                    role_arn: Some(&session.role_arn),
+                    unique_id: &session.role_id,
+                    account: &session.account,
+                }),
+            },
+            Caller::User(user) => self.user_policies(user).await?.map(|compiled| SignedIn {
+                compiled,
+                session_policies: Vec::new(),
+                context: user_context(user, facts),
+                arn: user.user_arn.clone(),
+                role_arn: None,
+                unique_id: &user.user_id,
+                account: &user.account,
+            }),
+        })
     }
 
     /// Whether a role session may perform `actions` (sts:AssumeRole, and sts:TagSession /
@@ -220,30 +304,26 @@ impl Authorizer {
         request_keys: &Context,
     ) -> Result<Result<(), String>, AuthzError> {
         // The root user may not assume roles.
-        let Caller::AssumedRole(session) = caller else {
+        if matches!(caller, Caller::Root { .. }) {
             return Ok(Err("the root user may not assume roles".into()));
+        }
+        let Some(signed) = self.signed_in(caller, facts).await? else {
+            tracing::info!(caller = %caller.arn(), "assume role refused: the caller's role or user no longer exists");
+            return Ok(Err("the caller's role or user no longer exists".into()));
         };
-        let Some(compiled) = self.role_policies(session).await? else {
-            tracing::info!(caller = %caller.arn(), role_id = %session.role_id, "assume role refused: the session's role no longer exists");
-            return Ok(Err("the caller's role no longer exists".into()));
-        };
-        let session_policies = self.session_policies(session).await?;
-        let identity = compiled.identity();
-        let session_set: Vec<(&str, &Policy)> =
-            session_policies.iter().map(|p| ("session", p)).collect();
-        let mut context = session_context(caller, session, facts);
+        let identity = signed.compiled.identity();
+        let session_set: Vec<(&str, &Policy)> = signed
+            .session_policies
+            .iter()
+            .map(|p| ("session", p))
+            .collect();
+        let mut context = signed.context.clone();
         for (key, values) in request_keys.iter() {
             context.insert_multi(key, values.to_vec());
         }
-        let caller_arn = caller.arn();
-        let account = session.account.as_str();
-        let principal = Principal {
-            kind: PrincipalKind::Aws,
-            arn: &caller_arn,
-            role_arn: Some(&session.role_arn),
-            role_id: Some(&session.role_id),
-            account: Some(account),
-        };
+        let caller_arn = signed.arn.as_str();
+        let account = signed.account;
+        let principal = signed.principal();
         // The trust policy must let the caller in; where it names only the caller's
         // account it delegates, and the caller's identity policies (narrowed by its
         // session policies) must allow the action too. The evaluator applies both rules.
@@ -251,7 +331,7 @@ impl Authorizer {
             identity: &identity,
             resource: Some(("trust", trust)),
             session: &session_set,
-            boundary: compiled.boundary(),
+            boundary: signed.compiled.boundary(),
             resource_account: Some(account),
             resource_required: true,
         };
@@ -373,49 +453,41 @@ impl Authorizer {
                 "an authorization decision over no action".into(),
             )));
         }
-        let session = match caller {
-            Caller::Root { account } => {
-                for action in actions {
-                    self.authorize_root(account, action, resource, resource_policy, facts)?;
-                }
-                return Ok(());
+        if let Caller::Root { account } = caller {
+            for action in actions {
+                self.authorize_root(account, action, resource, resource_policy, facts)?;
             }
-            Caller::AssumedRole(s) => s,
-        };
-        let Some(compiled) = self.role_policies(session).await? else {
-            return deleted_role(
+            return Ok(());
+        }
+        let Some(signed) = self.signed_in(caller, facts).await? else {
+            return deleted_principal(
                 caller,
                 actions.first().copied().unwrap_or_default(),
                 resource,
             );
         };
-        let session_policies = self.session_policies(session).await?;
-        let context = session_context(caller, session, facts);
-        let identity = compiled.identity();
-        let session_set: Vec<(&str, &Policy)> =
-            session_policies.iter().map(|p| ("session", p)).collect();
-        let caller_arn = caller.arn();
+        let identity = signed.compiled.identity();
+        let session_set: Vec<(&str, &Policy)> = signed
+            .session_policies
+            .iter()
+            .map(|p| ("session", p))
+            .collect();
         let set = PolicySet {
             identity: &identity,
             resource: resource_policy.map(|p| ("resource", p)),
             session: &session_set,
-            boundary: compiled.boundary(),
-            resource_account: Some(session.account.as_str()),
+            boundary: signed.compiled.boundary(),
+            resource_account: Some(signed.account),
             resource_required: false,
         };
-        let principal = Principal {
-            kind: PrincipalKind::Aws,
-            arn: &caller_arn,
-            role_arn: Some(&session.role_arn),
-            role_id: Some(&session.role_id),
-            account: Some(&session.account),
-        };
+        let principal = signed.principal();
+        let context = &signed.context;
         for &action in actions {
             let request = Request {
                 principal,
                 action,
                 resource,
-                context: &context,
+                context,
             };
             // Allowing is the common path: decide without collecting anything.
             if berth_policy::decide(&set, &request) != Decision::Allow {
@@ -526,6 +598,18 @@ fn request_context(c: &mut Context, facts: &RequestFacts) {
     }
 }
 
+/// The global condition keys of a request signed with an IAM user's key.
+fn user_context(user: &UserCaller, facts: &RequestFacts) -> Context {
+    let mut c = Context::new();
+    c.insert("aws:PrincipalArn", user.user_arn.clone());
+    c.insert("aws:PrincipalAccount", user.account.clone());
+    c.insert("aws:PrincipalType", "User");
+    c.insert("aws:userid", user.user_id.clone());
+    c.insert("aws:username", user.user_name.clone());
+    request_context(&mut c, facts);
+    c
+}
+
 fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts) -> Context {
     let mut c = Context::new();
     c.insert("aws:PrincipalArn", session.role_arn.clone());
@@ -542,16 +626,21 @@ fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts)
     c
 }
 
-/// The refusal of every request made with a session whose role was deleted (or deleted
-/// and created again: a new role of the same name is another principal).
-fn deleted_role(caller: &Caller, action: &str, resource: &str) -> Result<(), AuthzError> {
+/// The refusal of every request made with a session whose role was deleted, or with a key
+/// of a deleted user (or deleted and created again: a new role or user of the same name is
+/// another principal).
+fn deleted_principal(caller: &Caller, action: &str, resource: &str) -> Result<(), AuthzError> {
     let caller_arn = caller.arn();
-    tracing::info!(caller = %caller_arn, action, resource, "request denied: the session's role no longer exists");
+    let gone = match caller {
+        Caller::User(_) => "the user no longer exists",
+        _ => "the session's role no longer exists",
+    };
+    tracing::info!(caller = %caller_arn, action, resource, "request denied: {gone}");
     Err(AuthzError::Denied(AccessDenied {
         message: format!(
             "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
         ),
-        explanation: Some("the session's role no longer exists".into()),
+        explanation: Some(gone.into()),
     }))
 }
 

@@ -55,6 +55,20 @@ impl RoleSession {
     }
 }
 
+/// An IAM user signed in with one of its access keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCaller {
+    pub account: String,
+    pub user_name: String,
+    /// The user's ARN, with its path.
+    pub user_arn: String,
+    /// The user's unique id (`AIDA…`): a request is the user's only while a user with
+    /// this id exists, not another user of the same name.
+    pub user_id: String,
+    /// The access key the request was signed with (`AKIA…`).
+    pub access_key_id: String,
+}
+
 /// Who is making an authenticated request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Caller {
@@ -63,6 +77,7 @@ pub enum Caller {
         account: String,
     },
     AssumedRole(Box<RoleSession>),
+    User(Box<UserCaller>),
 }
 
 impl Caller {
@@ -70,6 +85,7 @@ impl Caller {
         match self {
             Self::Root { account } => account,
             Self::AssumedRole(s) => &s.account,
+            Self::User(u) => &u.account,
         }
     }
 
@@ -82,6 +98,7 @@ impl Caller {
                 "arn:aws:sts::{}:assumed-role/{}/{}",
                 s.account, s.role_name, s.session_name
             ),
+            Self::User(u) => u.user_arn.clone(),
         }
     }
 
@@ -92,6 +109,7 @@ impl Caller {
             Self::Root { .. } => "root",
             Self::AssumedRole(s) if s.access_key_id.is_empty() => &s.role_arn,
             Self::AssumedRole(s) => &s.access_key_id,
+            Self::User(u) => &u.access_key_id,
         }
     }
 
@@ -100,6 +118,7 @@ impl Caller {
         match self {
             Self::Root { account } => account.clone(),
             Self::AssumedRole(s) => format!("{}:{}", s.role_id, s.session_name),
+            Self::User(u) => u.user_id.clone(),
         }
     }
 }

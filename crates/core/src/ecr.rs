@@ -580,7 +580,8 @@ impl Ecr<'_> {
     fn root_key_current(&self, caller: &Caller, root_key: Option<&str>) -> bool {
         match caller {
             Caller::Root { .. } => root_key.is_some_and(|k| self.root.has_fingerprint(k)),
-            Caller::AssumedRole(_) => true,
+            // A role session's role, and a user, are checked on every use.
+            Caller::AssumedRole(_) | Caller::User(_) => true,
         }
     }
 

@@ -62,6 +62,9 @@ pub enum AuthError {
     RequestExpired(String),
     #[error("{0}")]
     IncompleteSignature(String),
+    /// The credentials could not be looked up (a store failure): no decision, a 500.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,18 @@ impl From<StoreError> for IamError {
             Conflict::RoleInInstanceProfile => Self::DeleteConflict(
                 "Cannot delete entity, must remove roles from instance profile first.".into(),
             ),
+            Conflict::UserHasAccessKeys => {
+                Self::DeleteConflict("Cannot delete entity, must delete access keys first.".into())
+            }
+            Conflict::UserHasInlinePolicies => {
+                Self::DeleteConflict("Cannot delete entity, must delete policies first.".into())
+            }
+            Conflict::UserHasAttachedPolicies => {
+                Self::DeleteConflict("Cannot delete entity, must detach all policies first.".into())
+            }
+            Conflict::AccessKeyLimit { max } => {
+                Self::LimitExceeded(format!("Cannot exceed quota for AccessKeysPerUser: {max}"))
+            }
             Conflict::InstanceProfileHasRole => Self::DeleteConflict(
                 "Cannot delete entity, must remove roles from instance profile first.".into(),
             ),

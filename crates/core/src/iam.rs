@@ -19,6 +19,7 @@ pub mod account_alias;
 pub mod instance_profile;
 pub mod operation;
 pub mod simulate;
+pub mod user;
 
 /// IAM quotas (whitespace not counted).
 pub const TRUST_POLICY_MAX: usize = 2048;
@@ -121,6 +122,13 @@ pub struct CreateRoleInput<'a> {
     /// The ARN of a managed policy to be the role's permissions boundary.
     pub permissions_boundary: Option<&'a str>,
     pub tags: &'a [IamTag],
+}
+
+/// A role or user a managed policy is attached to or bounds (ListEntitiesForPolicy).
+#[derive(Debug, Clone)]
+pub enum PolicyEntity {
+    Role(RoleRecord),
+    User(berth_store::UserRecord),
 }
 
 /// ListEntitiesForPolicy's filters.
@@ -405,8 +413,13 @@ impl Iam<'_> {
     /// (once the role is gone, no new policy may name it). Each policy is read again just
     /// before it is rewritten, so a change made meanwhile is kept.
     async fn unbind_role_principals(&self, role: &RoleRecord) -> Result<(), IamError> {
-        let rebind =
-            |text: &str| berth_policy::replace_aws_principal(text, &role.arn, &role.role_id);
+        self.unbind_principal(&role.arn, &role.role_id).await
+    }
+
+    /// Rewrites every trust and repository policy that names the entity `arn` to name its
+    /// unique id `id` instead (see `unbind_role_principals`).
+    pub(crate) async fn unbind_principal(&self, arn: &Arn, id: &str) -> Result<(), IamError> {
+        let rebind = |text: &str| berth_policy::replace_aws_principal(text, arn, id);
         for listed in self.metadata.list_roles().await? {
             if rebind(&listed.trust_policy).is_none() {
                 continue;
@@ -874,11 +887,13 @@ impl Iam<'_> {
         filter: &EntitiesForPolicyFilter<'_>,
         marker: Option<&str>,
         max_items: Option<i64>,
-    ) -> Result<Page<RoleRecord>, IamError> {
+    ) -> Result<Page<PolicyEntity>, IamError> {
         let prefix = check_path_prefix(filter.path_prefix)?;
-        let roles_wanted = match filter.entity {
-            None | Some("Role") => true,
-            Some("User" | "Group" | "LocalManagedPolicy" | "AWSManagedPolicy") => false,
+        let (roles_wanted, users_wanted) = match filter.entity {
+            None => (true, true),
+            Some("Role") => (true, false),
+            Some("User") => (false, true),
+            Some("Group" | "LocalManagedPolicy" | "AWSManagedPolicy") => (false, false),
             Some(other) => {
                 return Err(validation(
                     other,
@@ -901,23 +916,42 @@ impl Iam<'_> {
         };
         self.authorized_policy(caller, facts, "iam:ListEntitiesForPolicy", arn)
             .await?;
-        let mut roles = Vec::new();
-        if roles_wanted && as_permissions {
-            roles.extend(self.metadata.list_policy_roles(arn).await?);
+        // Keyed for paging: roles (`r` + folded name) before users (`u` + folded name).
+        let mut entities: Vec<(String, PolicyEntity)> = Vec::new();
+        if roles_wanted {
+            let mut roles = Vec::new();
+            if as_permissions {
+                roles.extend(self.metadata.list_policy_roles(arn).await?);
+            }
+            if as_boundary {
+                roles.extend(self.metadata.list_boundary_roles(arn).await?);
+            }
+            for role in roles.into_iter().filter(|r| r.path.starts_with(prefix)) {
+                let key = format!("r{}", role.name.as_str().to_lowercase());
+                entities.push((key, PolicyEntity::Role(role)));
+            }
         }
-        if roles_wanted && as_boundary {
-            roles.extend(self.metadata.list_boundary_roles(arn).await?);
+        if users_wanted {
+            let mut users = Vec::new();
+            if as_permissions {
+                users.extend(self.metadata.list_policy_users(arn).await?);
+            }
+            if as_boundary {
+                users.extend(self.metadata.list_boundary_users(arn).await?);
+            }
+            for user in users.into_iter().filter(|u| u.path.starts_with(prefix)) {
+                let key = format!("u{}", user.name.to_lowercase());
+                entities.push((key, PolicyEntity::User(user)));
+            }
         }
-        // A role both attached to and bounded by the policy is listed once.
-        roles.sort_by(|a, b| {
-            a.name
-                .as_str()
-                .to_lowercase()
-                .cmp(&b.name.as_str().to_lowercase())
-        });
-        roles.dedup_by(|a, b| a.role_id == b.role_id);
-        roles.retain(|r| r.path.starts_with(prefix));
-        paginate_by_name(roles, |r| r.name.as_str(), marker, max_items)
+        // An entity both attached to and bounded by the policy is listed once.
+        entities.sort_by(|a, b| a.0.cmp(&b.0));
+        entities.dedup_by(|a, b| a.0 == b.0);
+        let page = paginate(entities, |(key, _)| key.as_str(), marker, max_items)?;
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, e)| e).collect(),
+            marker: page.marker,
+        })
     }
 
     // --- Inline role policies ------------------------------------------------------

@@ -64,6 +64,10 @@ pub struct Services {
     pub audit_trail: audit::AuditTrail,
     /// Roles assumed since the last flush (`flush_role_usage`).
     pub(crate) role_usage: role_usage::RoleUsage,
+    /// Users' access keys used since the last flush.
+    pub(crate) key_usage: role_usage::RecentUses,
+    /// Seals users' secret access keys (a key derived from the root secret).
+    pub(crate) access_key_secrets: iam::user::AccessKeySecrets,
 }
 
 /// Declares the per-API views of the services: each is the shared state seen through one
@@ -155,6 +159,7 @@ impl Services {
         };
         let authorizer = authorizer::Authorizer::new(metadata.clone());
         let jwks = jwks::JwksCache::new(config.dev)?;
+        let access_key_secrets = iam::user::AccessKeySecrets::new(&root.secret_access_key)?;
         Ok(Self {
             config,
             metadata,
@@ -168,6 +173,8 @@ impl Services {
             manifest_bytes: manifest_cache::ManifestCache::default(),
             audit_trail: audit::AuditTrail::new(false),
             role_usage: role_usage::RoleUsage::default(),
+            key_usage: role_usage::RecentUses::default(),
+            access_key_secrets,
         })
     }
 }

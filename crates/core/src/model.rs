@@ -5,5 +5,5 @@
 pub use berth_store::{
     AuditEventRecord, AuditFilter, AuditResource, IamTag, InstanceProfileRecord,
     ManagedPolicyRecord, ManifestRecord, OidcProviderRecord, RepositoryRecord, RoleRecord,
-    UploadRecord,
+    UploadRecord, UserRecord,
 };

@@ -737,7 +737,10 @@ impl Sts<'_> {
                 "Member must have length between 2 and 1224",
             ));
         }
-        let caller_session = match caller {
+        // A user's session starts a chain: nothing carries over, and it may last as long
+        // as the role allows.
+        let no_session = RoleSession::default();
+        let (caller_session, chained) = match caller {
             Caller::Root { account } => {
                 return Err(StsError::AccessDenied(AccessDenied {
                     message: format!(
@@ -747,7 +750,8 @@ impl Sts<'_> {
                     explanation: None,
                 }));
             }
-            Caller::AssumedRole(s) => s,
+            Caller::AssumedRole(s) => (s.as_ref(), true),
+            Caller::User(_) => (&no_session, false),
         };
         // Tags marked transitive in the caller's session carry over and cannot be reset.
         let mut tags: Vec<(String, String)> = caller_session
@@ -832,7 +836,7 @@ impl Sts<'_> {
                 berth_metrics::metrics().authorization(false);
                 denied(explanation)
             })?;
-        if duration > CHAINED_MAX_DURATION {
+        if chained && duration > CHAINED_MAX_DURATION {
             return Err(StsError::Validation(
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into(),
             ));
@@ -862,12 +866,12 @@ impl Sts<'_> {
             // A chained session still came from the web identity that began the chain.
             web_identity: match caller {
                 Caller::AssumedRole(s) => s.web_identity.clone(),
-                Caller::Root { .. } => None,
+                Caller::Root { .. } | Caller::User(_) => None,
             },
         };
         let assumed = Caller::AssumedRole(Box::new(session.clone()));
         let credentials = self.issue_credentials(session)?;
-        tracing::info!(role = %role.arn, caller = %caller.arn(), session = %session_name, "role assumed by role chaining");
+        tracing::info!(role = %role.arn, caller = %caller.arn(), session = %session_name, "role assumed with AssumeRole");
         Ok(AssumeRoleOutput {
             credentials,
             assumed_role_id: assumed.user_id(),
@@ -889,7 +893,8 @@ impl Sts<'_> {
     }
 
     fn issue_credentials(&self, session: RoleSession) -> Result<Credentials, InternalError> {
-        self.role_usage.note(&session.role_id, session.issued_at);
+        self.role_usage
+            .note(&session.role_id, session.issued_at, "sts");
         let access_key_id = ids::access_key_id("ASIA");
         let secret_access_key = ids::secret_access_key();
         let expiration = session.expires_at;
@@ -911,7 +916,7 @@ impl Sts<'_> {
 
     /// The secret key and caller behind a signed request's access key (and session token
     /// for temporary keys). SigV4 verification with the secret is the caller's next step.
-    pub fn resolve_access_key(
+    pub async fn resolve_access_key(
         &self,
         access_key_id: &str,
         session_token: Option<&str>,
@@ -940,7 +945,7 @@ impl Sts<'_> {
                 },
             ))
         } else {
-            Err(AuthError::InvalidClientTokenId)
+            self.resolve_user_key(access_key_id).await
         }
     }
 }

@@ -68,13 +68,14 @@ impl Iam<'_> {
         }
         let instance_profiles = self.metadata.list_instance_profiles(None).await?;
         let providers = self.metadata.list_oidc_providers().await?;
+        let users = self.metadata.list_users().await?;
         Ok(vec![
             ("Roles", count(roles.len())),
             ("Policies", count(policies.len())),
             ("PolicyVersionsInUse", count(versions_in_use)),
             ("InstanceProfiles", count(instance_profiles.len())),
             ("Providers", count(providers.len())),
-            ("Users", 0),
+            ("Users", count(users.len())),
             ("Groups", 0),
             ("MFADevices", 0),
             ("MFADevicesInUse", 0),
@@ -88,6 +89,14 @@ impl Iam<'_> {
                 count(super::INLINE_POLICIES_PER_ROLE_MAX),
             ),
             ("VersionsPerPolicyQuota", count(super::POLICY_VERSIONS_MAX)),
+            (
+                "AccessKeysPerUserQuota",
+                count(super::user::ACCESS_KEYS_PER_USER),
+            ),
+            (
+                "UserPolicySizeQuota",
+                count(super::user::INLINE_POLICIES_PER_USER_MAX),
+            ),
         ])
     }
 

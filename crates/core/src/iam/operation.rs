@@ -30,6 +30,28 @@ operation_table! {
     DeleteAccountAlias => "AccountAlias=walk-alias",
     ListAccountAliases => "",
     GetAccountSummary => "",
+    CreateUser => "UserName=walk",
+    GetUser => "UserName=walk",
+    ListUsers => "",
+    UpdateUser => "UserName=walk&NewPath=%2Fci%2F",
+    DeleteUser => "UserName=walk",
+    PutUserPermissionsBoundary => "UserName=walk&PermissionsBoundary=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
+    DeleteUserPermissionsBoundary => "UserName=walk",
+    TagUser => "UserName=walk&Tags.member.1.Key=team&Tags.member.1.Value=a",
+    UntagUser => "UserName=walk&TagKeys.member.1=team",
+    ListUserTags => "UserName=walk",
+    PutUserPolicy => "UserName=walk&PolicyName=p&PolicyDocument=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22ecr%3AListImages%22%2C%22Resource%22%3A%22*%22%7D%5D%7D",
+    GetUserPolicy => "UserName=walk&PolicyName=p",
+    DeleteUserPolicy => "UserName=walk&PolicyName=p",
+    ListUserPolicies => "UserName=walk",
+    AttachUserPolicy => "UserName=walk&PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
+    DetachUserPolicy => "UserName=walk&PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
+    ListAttachedUserPolicies => "UserName=walk",
+    CreateAccessKey => "UserName=walk",
+    ListAccessKeys => "UserName=walk",
+    UpdateAccessKey => "UserName=walk&AccessKeyId=AKIAIOSFODNN7EXAMPLE&Status=Inactive",
+    DeleteAccessKey => "UserName=walk&AccessKeyId=AKIAIOSFODNN7EXAMPLE",
+    GetAccessKeyLastUsed => "AccessKeyId=AKIAIOSFODNN7EXAMPLE",
     GetAccountAuthorizationDetails => "",
     CreateInstanceProfile => "InstanceProfileName=walk",
     GetInstanceProfile => "InstanceProfileName=walk",
@@ -74,7 +96,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 56);
-        assert_eq!(IamOperation::from_name("CreateUser"), None);
+        assert_eq!(IamOperation::ALL.len(), 78);
+        assert_eq!(IamOperation::from_name("CreateGroup"), None);
     }
 }
