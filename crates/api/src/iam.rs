@@ -11,7 +11,8 @@ use berth_core::iam::{
     PolicyEntity, PolicyScope,
 };
 use berth_core::model::{
-    IamTag, InstanceProfileRecord, ManagedPolicyRecord, OidcProviderRecord, RoleRecord, UserRecord,
+    GroupRecord, IamTag, InstanceProfileRecord, ManagedPolicyRecord, OidcProviderRecord,
+    RoleRecord, UserRecord,
 };
 use http::request::Parts;
 
@@ -498,14 +499,7 @@ async fn operation(
                 .list_attached_user_policies(caller, facts, required(p, "UserName")?)
                 .await
                 .map_err(map)?;
-            x.open("AttachedPolicies");
-            for a in &attached {
-                x.open("member")
-                    .text("PolicyName", &a.name)
-                    .text("PolicyArn", &a.arn)
-                    .close("member");
-            }
-            x.close("AttachedPolicies").text("IsTruncated", "false");
+            attached_policies_xml(&mut x, &attached);
         }
         IamOperation::CreateAccessKey => {
             let key = services
@@ -584,6 +578,153 @@ async fn operation(
                 }
             }
             x.close("AccessKeyLastUsed");
+        }
+        IamOperation::CreateGroup => {
+            let group = services
+                .iam()
+                .create_group(caller, facts, required(p, "GroupName")?, p.get("Path"))
+                .await
+                .map_err(map)?;
+            x.open("Group");
+            group_fields(&mut x, &group);
+            x.close("Group");
+        }
+        IamOperation::GetGroup => {
+            let (group, users) = services
+                .iam()
+                .get_group(caller, facts, required(p, "GroupName")?)
+                .await
+                .map_err(map)?;
+            x.open("Group");
+            group_fields(&mut x, &group);
+            x.close("Group").open("Users");
+            for user in &users {
+                x.open("member");
+                user_fields(&mut x, user);
+                x.close("member");
+            }
+            x.close("Users").text("IsTruncated", "false");
+        }
+        IamOperation::ListGroups => {
+            let max_items = max_items()?;
+            let page = services
+                .iam()
+                .list_groups(caller, facts, p.get("PathPrefix"), marker, max_items)
+                .await
+                .map_err(map)?;
+            x.open("Groups");
+            for group in &page.items {
+                x.open("member");
+                group_fields(&mut x, group);
+                x.close("member");
+            }
+            x.close("Groups");
+            page_end(&mut x, &page);
+        }
+        IamOperation::DeleteGroup => {
+            services
+                .iam()
+                .delete_group(caller, facts, required(p, "GroupName")?)
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::AddUserToGroup | IamOperation::RemoveUserFromGroup => {
+            services
+                .iam()
+                .change_group_membership(
+                    caller,
+                    facts,
+                    required(p, "GroupName")?,
+                    required(p, "UserName")?,
+                    action == IamOperation::AddUserToGroup,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::ListGroupsForUser => {
+            let groups = services
+                .iam()
+                .list_groups_for_user(caller, facts, required(p, "UserName")?)
+                .await
+                .map_err(map)?;
+            x.open("Groups");
+            for group in &groups {
+                x.open("member");
+                group_fields(&mut x, group);
+                x.close("member");
+            }
+            x.close("Groups").text("IsTruncated", "false");
+        }
+        IamOperation::PutGroupPolicy => {
+            services
+                .iam()
+                .put_group_policy(
+                    caller,
+                    facts,
+                    required(p, "GroupName")?,
+                    required(p, "PolicyName")?,
+                    required(p, "PolicyDocument")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::GetGroupPolicy => {
+            let name = required(p, "PolicyName")?;
+            let (group, document) = services
+                .iam()
+                .get_group_policy(caller, facts, required(p, "GroupName")?, name)
+                .await
+                .map_err(map)?;
+            x.text("GroupName", &group)
+                .text("PolicyName", name)
+                .text("PolicyDocument", &encode_policy(&document));
+        }
+        IamOperation::DeleteGroupPolicy => {
+            services
+                .iam()
+                .delete_group_policy(
+                    caller,
+                    facts,
+                    required(p, "GroupName")?,
+                    required(p, "PolicyName")?,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::ListGroupPolicies => {
+            let names = services
+                .iam()
+                .list_group_policies(caller, facts, required(p, "GroupName")?)
+                .await
+                .map_err(map)?;
+            x.members("PolicyNames", &names)
+                .text("IsTruncated", "false");
+        }
+        IamOperation::AttachGroupPolicy | IamOperation::DetachGroupPolicy => {
+            services
+                .iam()
+                .change_group_attachment(
+                    caller,
+                    facts,
+                    required(p, "GroupName")?,
+                    required(p, "PolicyArn")?,
+                    action == IamOperation::AttachGroupPolicy,
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
+        IamOperation::ListAttachedGroupPolicies => {
+            let attached = services
+                .iam()
+                .list_attached_group_policies(caller, facts, required(p, "GroupName")?)
+                .await
+                .map_err(map)?;
+            attached_policies_xml(&mut x, &attached);
         }
         IamOperation::ListAccountAliases => {
             let aliases = services
@@ -711,9 +852,16 @@ async fn operation(
                 )
                 .await
                 .map_err(map)?;
-            x.open("PolicyGroups")
-                .close("PolicyGroups")
-                .open("PolicyUsers");
+            x.open("PolicyGroups");
+            for entity in &page.items {
+                if let PolicyEntity::Group(group) = entity {
+                    x.open("member")
+                        .text("GroupName", &group.name)
+                        .text("GroupId", &group.group_id)
+                        .close("member");
+                }
+            }
+            x.close("PolicyGroups").open("PolicyUsers");
             for entity in &page.items {
                 if let PolicyEntity::User(user) = entity {
                     x.open("member")
@@ -1255,6 +1403,26 @@ fn user_xml(x: &mut Xml, user: &UserRecord, tags: &[IamTag]) {
         tags_xml(x, tags);
     }
     x.close("User");
+}
+
+fn group_fields(x: &mut Xml, group: &GroupRecord) {
+    x.text("Path", &group.path)
+        .text("GroupName", &group.name)
+        .text("GroupId", &group.group_id)
+        .text("Arn", &group.arn)
+        .text("CreateDate", &timestamp(group.created_at));
+}
+
+/// `AttachedPolicies` of a user or group (a handful: never truncated).
+fn attached_policies_xml(x: &mut Xml, attached: &[berth_core::model::AttachedPolicy]) {
+    x.open("AttachedPolicies");
+    for a in attached {
+        x.open("member")
+            .text("PolicyName", &a.name)
+            .text("PolicyArn", &a.arn)
+            .close("member");
+    }
+    x.close("AttachedPolicies").text("IsTruncated", "false");
 }
 
 fn user_fields(x: &mut Xml, user: &UserRecord) {

@@ -1831,3 +1831,199 @@ fn iam_users_sign_with_their_own_keys() {
         "a secret reached the audit trail"
     );
 }
+
+/// A group's policies apply to every user in it, from the next request after the user
+/// joins, and stop when it leaves.
+#[test]
+fn group_policies_apply_to_their_members() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    c.aws_ok(r, &["iam", "create-user", "--user-name", "dev"]);
+    let key = c.aws_ok(r, &["iam", "create-access-key", "--user-name", "dev"]);
+    let dev = Creds {
+        access_key_id: key["AccessKey"]["AccessKeyId"].as_str().unwrap().into(),
+        secret_access_key: key["AccessKey"]["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: None,
+    };
+    let d = Some(&dev);
+    let group = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-group",
+            "--group-name",
+            "Readers",
+            "--path",
+            "/teams/",
+        ],
+    );
+    assert_eq!(
+        group["Group"]["Arn"],
+        "arn:aws:iam::123456789012:group/teams/Readers"
+    );
+    assert!(
+        group["Group"]["GroupId"]
+            .as_str()
+            .unwrap()
+            .starts_with("AGPA")
+    );
+    let err = c.aws_err(r, &["iam", "create-group", "--group-name", "readers"]);
+    assert!(err.contains("EntityAlreadyExists"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-group-policy",
+            "--group-name",
+            "Readers",
+            "--policy-name",
+            "describe",
+            "--policy-document",
+            POLICY_V2,
+        ],
+    );
+    let policy = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "Token",
+            "--policy-document",
+            POLICY_V1,
+        ],
+    );
+    let token_arn = policy["Policy"]["Arn"].as_str().unwrap().to_owned();
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "attach-group-policy",
+            "--group-name",
+            "readers",
+            "--policy-arn",
+            &token_arn,
+        ],
+    );
+
+    let err = c.aws_err(d, &["ecr", "describe-repositories"]);
+    assert!(err.contains("AccessDenied"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "add-user-to-group",
+            "--group-name",
+            "Readers",
+            "--user-name",
+            "dev",
+        ],
+    );
+    c.aws_ok(d, &["ecr", "describe-repositories"]);
+    c.aws_ok(d, &["ecr", "get-authorization-token"]);
+    let got = c.aws_ok(r, &["iam", "get-group", "--group-name", "readers"]);
+    assert_eq!(got["Users"][0]["UserName"], "dev");
+    let groups = c.aws_ok(r, &["iam", "list-groups-for-user", "--user-name", "dev"]);
+    assert_eq!(groups["Groups"][0]["GroupName"], "Readers");
+    assert_eq!(
+        c.aws_ok(
+            r,
+            &["iam", "list-group-policies", "--group-name", "Readers"]
+        )["PolicyNames"],
+        serde_json::json!(["describe"])
+    );
+    assert_eq!(
+        c.aws_ok(
+            r,
+            &[
+                "iam",
+                "list-attached-group-policies",
+                "--group-name",
+                "Readers"
+            ]
+        )["AttachedPolicies"][0]["PolicyArn"],
+        token_arn.as_str()
+    );
+    let entities = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "list-entities-for-policy",
+            "--policy-arn",
+            &token_arn,
+        ],
+    );
+    assert_eq!(entities["PolicyGroups"][0]["GroupName"], "Readers");
+    let summary = c.aws_ok(r, &["iam", "get-account-summary"]);
+    assert_eq!(summary["SummaryMap"]["Groups"], 1);
+
+    // Neither the user nor the group goes while the other holds on.
+    let err = c.aws_err(r, &["iam", "delete-group", "--group-name", "Readers"]);
+    assert!(err.contains("DeleteConflict"), "{err}");
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "delete-access-key",
+            "--user-name",
+            "dev",
+            "--access-key-id",
+            "AKIANOTAKEY0000000000",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+
+    // Out of the group, the next request is refused again.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "remove-user-from-group",
+            "--group-name",
+            "Readers",
+            "--user-name",
+            "dev",
+        ],
+    );
+    let err = c.aws_err(d, &["ecr", "describe-repositories"]);
+    assert!(err.contains("AccessDenied"), "{err}");
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "remove-user-from-group",
+            "--group-name",
+            "Readers",
+            "--user-name",
+            "dev",
+        ],
+    );
+    assert!(err.contains("NoSuchEntity"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "delete-group-policy",
+            "--group-name",
+            "Readers",
+            "--policy-name",
+            "describe",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "detach-group-policy",
+            "--group-name",
+            "Readers",
+            "--policy-arn",
+            &token_arn,
+        ],
+    );
+    c.aws_ok(r, &["iam", "delete-group", "--group-name", "Readers"]);
+    let err = c.aws_err(r, &["iam", "get-group", "--group-name", "Readers"]);
+    assert!(err.contains("NoSuchEntity"), "{err}");
+}

@@ -115,6 +115,18 @@ impl From<StoreError> for IamError {
             Conflict::UserHasAttachedPolicies => {
                 Self::DeleteConflict("Cannot delete entity, must detach all policies first.".into())
             }
+            Conflict::UserInGroups => Self::DeleteConflict(
+                "Cannot delete entity, must remove users from group first.".into(),
+            ),
+            Conflict::GroupHasMembers => Self::DeleteConflict(
+                "Cannot delete entity, must remove users from group first.".into(),
+            ),
+            Conflict::GroupHasInlinePolicies => {
+                Self::DeleteConflict("Cannot delete entity, must delete policies first.".into())
+            }
+            Conflict::GroupHasAttachedPolicies => {
+                Self::DeleteConflict("Cannot delete entity, must detach all policies first.".into())
+            }
             Conflict::AccessKeyLimit { max } => {
                 Self::LimitExceeded(format!("Cannot exceed quota for AccessKeysPerUser: {max}"))
             }

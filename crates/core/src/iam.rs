@@ -16,6 +16,7 @@ use crate::ids;
 
 pub mod account;
 pub mod account_alias;
+pub mod group;
 pub mod instance_profile;
 pub mod operation;
 pub mod simulate;
@@ -129,6 +130,7 @@ pub struct CreateRoleInput<'a> {
 pub enum PolicyEntity {
     Role(RoleRecord),
     User(berth_store::UserRecord),
+    Group(berth_store::GroupRecord),
 }
 
 /// ListEntitiesForPolicy's filters.
@@ -889,11 +891,12 @@ impl Iam<'_> {
         max_items: Option<i64>,
     ) -> Result<Page<PolicyEntity>, IamError> {
         let prefix = check_path_prefix(filter.path_prefix)?;
-        let (roles_wanted, users_wanted) = match filter.entity {
-            None => (true, true),
-            Some("Role") => (true, false),
-            Some("User") => (false, true),
-            Some("Group" | "LocalManagedPolicy" | "AWSManagedPolicy") => (false, false),
+        let (roles_wanted, users_wanted, groups_wanted) = match filter.entity {
+            None => (true, true, true),
+            Some("Role") => (true, false, false),
+            Some("User") => (false, true, false),
+            Some("Group") => (false, false, true),
+            Some("LocalManagedPolicy" | "AWSManagedPolicy") => (false, false, false),
             Some(other) => {
                 return Err(validation(
                     other,
@@ -916,7 +919,7 @@ impl Iam<'_> {
         };
         self.authorized_policy(caller, facts, "iam:ListEntitiesForPolicy", arn)
             .await?;
-        // Keyed for paging: roles (`r` + folded name) before users (`u` + folded name).
+        // Keyed for paging: groups (`g` + folded name), roles (`r`), then users (`u`).
         let mut entities: Vec<(String, PolicyEntity)> = Vec::new();
         if roles_wanted {
             let mut roles = Vec::new();
@@ -942,6 +945,15 @@ impl Iam<'_> {
             for user in users.into_iter().filter(|u| u.path.starts_with(prefix)) {
                 let key = format!("u{}", user.name.to_lowercase());
                 entities.push((key, PolicyEntity::User(user)));
+            }
+        }
+        // A group has no boundary: only its attachments count.
+        if groups_wanted && as_permissions {
+            for group in self.metadata.list_policy_groups(arn).await? {
+                if group.path.starts_with(prefix) {
+                    let key = format!("g{}", group.name.to_lowercase());
+                    entities.push((key, PolicyEntity::Group(group)));
+                }
             }
         }
         // An entity both attached to and bounded by the policy is listed once.

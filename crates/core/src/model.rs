@@ -3,7 +3,7 @@
 //! and depends on the services alone, never on the storage layer.
 
 pub use berth_store::{
-    AuditEventRecord, AuditFilter, AuditResource, IamTag, InstanceProfileRecord,
-    ManagedPolicyRecord, ManifestRecord, OidcProviderRecord, RepositoryRecord, RoleRecord,
-    UploadRecord, UserRecord,
+    AttachedPolicy, AuditEventRecord, AuditFilter, AuditResource, GroupRecord, IamTag,
+    InstanceProfileRecord, ManagedPolicyRecord, ManifestRecord, OidcProviderRecord,
+    RepositoryRecord, RoleRecord, UploadRecord, UserRecord,
 };

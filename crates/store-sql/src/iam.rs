@@ -120,6 +120,7 @@ const POLICY_SELECT: &str = "SELECT p.arn, p.name, p.path, p.policy_id, p.defaul
      p.description, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.policy_arn = p.arn) \
      + (SELECT COUNT(*) FROM user_policy_attachments a WHERE a.policy_arn = p.arn) \
+     + (SELECT COUNT(*) FROM group_policy_attachments a WHERE a.policy_arn = p.arn) \
      AS attachment_count, \
      (SELECT COUNT(*) FROM roles b WHERE b.permissions_boundary = p.arn) \
      + (SELECT COUNT(*) FROM users b WHERE b.permissions_boundary = p.arn) \
@@ -715,7 +716,8 @@ impl IamStore for SqlStore {
         lock_policy(&mut tx, arn).await?;
         let attached: i64 = query(
             "SELECT (SELECT COUNT(*) FROM role_policy_attachments WHERE policy_arn = $1) \
-             + (SELECT COUNT(*) FROM user_policy_attachments WHERE policy_arn = $1)",
+             + (SELECT COUNT(*) FROM user_policy_attachments WHERE policy_arn = $1) \
+             + (SELECT COUNT(*) FROM group_policy_attachments WHERE policy_arn = $1)",
         )
         .bind(arn)
         .scalar(tx.on())

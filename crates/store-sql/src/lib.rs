@@ -69,6 +69,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     13 "registry_settings" "0013_registry_settings.sql",
     14 "repository_templates" "0014_repository_templates.sql",
     15 "iam_users" "0015_iam_users.sql",
+    16 "iam_groups" "0016_iam_groups.sql",
 );
 
 #[rustfmt::skip]
@@ -87,6 +88,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     12 "registry_settings" "0012_registry_settings.sql",
     13 "repository_templates" "0013_repository_templates.sql",
     14 "iam_users" "0014_iam_users.sql",
+    15 "iam_groups" "0015_iam_groups.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use berth_store::{
-    AccessKeyLastUsed, AccessKeyRecord, AttachedPolicy, Conflict, PrincipalPolicies, StoreError,
-    StoreResult, UserRecord, UserStore,
+    AccessKeyLastUsed, AccessKeyRecord, AttachedPolicy, Conflict, GroupRecord, PrincipalPolicies,
+    StoreError, StoreResult, UserRecord, UserStore,
 };
 
 use crate::engine::{Row, Tx, query};
@@ -54,11 +54,35 @@ fn key_from_row(row: &Row) -> StoreResult<AccessKeyRecord> {
     })
 }
 
-/// The row id of a user, looked up case-insensitively, its row locked until the
+/// A principal that holds inline and attached policies: a user or a group. The table and
+/// column names are constants, never input.
+struct Holder {
+    table: &'static str,
+    inline: &'static str,
+    attachments: &'static str,
+    column: &'static str,
+}
+
+const USER: Holder = Holder {
+    table: "users",
+    inline: "user_inline_policies",
+    attachments: "user_policy_attachments",
+    column: "user_row",
+};
+
+const GROUP: Holder = Holder {
+    table: "iam_groups",
+    inline: "group_inline_policies",
+    attachments: "group_policy_attachments",
+    column: "group_row",
+};
+
+/// The row id of a user or group, looked up case-insensitively, its row locked until the
 /// transaction ends (as `lock_role` does for roles).
-async fn lock_user(tx: &mut Tx, name: &str) -> StoreResult<i64> {
+async fn lock_holder(tx: &mut Tx, holder: &Holder, name: &str) -> StoreResult<i64> {
     let sql = format!(
-        "SELECT id FROM users WHERE lower(name) = $1{}",
+        "SELECT id FROM {} WHERE lower(name) = $1{}",
+        holder.table,
         tx.for_update()
     );
     query(&sql)
@@ -66,6 +90,149 @@ async fn lock_user(tx: &mut Tx, name: &str) -> StoreResult<i64> {
         .scalar_optional(tx.on())
         .await?
         .ok_or(StoreError::NotFound)
+}
+
+impl SqlStore {
+    async fn put_inline(
+        &self,
+        holder: &Holder,
+        name: &str,
+        policy: &str,
+        document: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_holder(&mut tx, holder, name).await?;
+        let sql = format!(
+            "INSERT INTO {inline} ({column}, name, document) VALUES ($1, $2, $3) \
+             ON CONFLICT ({column}, name) DO UPDATE SET document = excluded.document",
+            inline = holder.inline,
+            column = holder.column
+        );
+        query(&sql)
+            .bind(id)
+            .bind(policy)
+            .bind(document)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    async fn get_inline(
+        &self,
+        holder: &Holder,
+        name: &str,
+        policy: &str,
+    ) -> StoreResult<Option<String>> {
+        let sql = format!(
+            "SELECT i.document FROM {table} h JOIN {inline} i ON i.{column} = h.id \
+             WHERE lower(h.name) = $1 AND i.name = $2",
+            table = holder.table,
+            inline = holder.inline,
+            column = holder.column
+        );
+        query(&sql)
+            .bind(folded(name))
+            .bind(policy)
+            .scalar_optional(self.db.reader())
+            .await
+    }
+
+    async fn delete_inline(&self, holder: &Holder, name: &str, policy: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_holder(&mut tx, holder, name).await?;
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1 AND name = $2",
+            holder.inline, holder.column
+        );
+        found(query(&sql).bind(id).bind(policy).execute(tx.on()).await?)?;
+        tx.commit().await
+    }
+
+    async fn list_inline(&self, holder: &Holder, name: &str) -> StoreResult<Vec<String>> {
+        let sql = format!(
+            "SELECT i.name FROM {table} h JOIN {inline} i ON i.{column} = h.id \
+             WHERE lower(h.name) = $1 ORDER BY i.name",
+            table = holder.table,
+            inline = holder.inline,
+            column = holder.column
+        );
+        query(&sql)
+            .bind(folded(name))
+            .records(self.db.reader(), |row| row.get("name"))
+            .await
+    }
+
+    async fn attach(&self, holder: &Holder, name: &str, policy_arn: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_holder(&mut tx, holder, name).await?;
+        lock_policy(&mut tx, policy_arn).await?;
+        let sql = format!(
+            "INSERT INTO {attachments} ({column}, policy_arn) VALUES ($1, $2) \
+             ON CONFLICT ({column}, policy_arn) DO NOTHING",
+            attachments = holder.attachments,
+            column = holder.column
+        );
+        query(&sql)
+            .bind(id)
+            .bind(policy_arn)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    async fn detach(&self, holder: &Holder, name: &str, policy_arn: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_holder(&mut tx, holder, name).await?;
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1 AND policy_arn = $2",
+            holder.attachments, holder.column
+        );
+        found(
+            query(&sql)
+                .bind(id)
+                .bind(policy_arn)
+                .execute(tx.on())
+                .await?,
+        )?;
+        tx.commit().await
+    }
+
+    async fn list_attached(&self, holder: &Holder, name: &str) -> StoreResult<Vec<AttachedPolicy>> {
+        let sql = format!(
+            "SELECT p.name, p.arn FROM {table} h \
+             JOIN {attachments} a ON a.{column} = h.id \
+             JOIN managed_policies p ON p.arn = a.policy_arn \
+             WHERE lower(h.name) = $1 ORDER BY p.name, p.arn",
+            table = holder.table,
+            attachments = holder.attachments,
+            column = holder.column
+        );
+        query(&sql)
+            .bind(folded(name))
+            .records(self.db.reader(), |row| {
+                Ok(AttachedPolicy {
+                    name: row.get("name")?,
+                    arn: row.get("arn")?,
+                })
+            })
+            .await
+    }
+}
+
+async fn lock_user(tx: &mut Tx, name: &str) -> StoreResult<i64> {
+    lock_holder(tx, &USER, name).await
+}
+
+const GROUP_COLUMNS: &str = "g.name, g.group_id, g.path, g.arn, g.created_at";
+
+fn group_from_row(row: &Row) -> StoreResult<GroupRecord> {
+    Ok(GroupRecord {
+        name: row.get("name")?,
+        group_id: row.get("group_id")?,
+        path: row.get("path")?,
+        arn: row.identifier("arn")?,
+        created_at: row.get("created_at")?,
+    })
 }
 
 #[async_trait]
@@ -141,7 +308,8 @@ impl UserStore for SqlStore {
         let row = query(
             "SELECT (SELECT COUNT(*) FROM access_keys WHERE user_row = $1) AS keys, \
              (SELECT COUNT(*) FROM user_inline_policies WHERE user_row = $1) AS inline, \
-             (SELECT COUNT(*) FROM user_policy_attachments WHERE user_row = $1) AS attached",
+             (SELECT COUNT(*) FROM user_policy_attachments WHERE user_row = $1) AS attached, \
+             (SELECT COUNT(*) FROM group_members WHERE user_row = $1) AS groups",
         )
         .bind(id)
         .fetch_one(tx.on())
@@ -154,6 +322,9 @@ impl UserStore for SqlStore {
         }
         if row.get::<i64>("attached")? > 0 {
             return Err(StoreError::Conflict(Conflict::UserHasAttachedPolicies));
+        }
+        if row.get::<i64>("groups")? > 0 {
+            return Err(StoreError::Conflict(Conflict::UserInGroups));
         }
         query("DELETE FROM users WHERE id = $1")
             .bind(id)
@@ -181,97 +352,31 @@ impl UserStore for SqlStore {
     }
 
     async fn put_user_policy(&self, user: &str, policy: &str, document: &str) -> StoreResult<()> {
-        let mut tx = self.db.write().await?;
-        let id = lock_user(&mut tx, user).await?;
-        query(
-            "INSERT INTO user_inline_policies (user_row, name, document) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_row, name) DO UPDATE SET document = excluded.document",
-        )
-        .bind(id)
-        .bind(policy)
-        .bind(document)
-        .execute(tx.on())
-        .await?;
-        tx.commit().await
+        self.put_inline(&USER, user, policy, document).await
     }
 
     async fn get_user_policy(&self, user: &str, policy: &str) -> StoreResult<Option<String>> {
-        query(
-            "SELECT i.document FROM users u JOIN user_inline_policies i ON i.user_row = u.id \
-             WHERE lower(u.name) = $1 AND i.name = $2",
-        )
-        .bind(folded(user))
-        .bind(policy)
-        .scalar_optional(self.db.reader())
-        .await
+        self.get_inline(&USER, user, policy).await
     }
 
     async fn delete_user_policy(&self, user: &str, policy: &str) -> StoreResult<()> {
-        let mut tx = self.db.write().await?;
-        let id = lock_user(&mut tx, user).await?;
-        found(
-            query("DELETE FROM user_inline_policies WHERE user_row = $1 AND name = $2")
-                .bind(id)
-                .bind(policy)
-                .execute(tx.on())
-                .await?,
-        )?;
-        tx.commit().await
+        self.delete_inline(&USER, user, policy).await
     }
 
     async fn list_user_policies(&self, user: &str) -> StoreResult<Vec<String>> {
-        query(
-            "SELECT i.name FROM users u JOIN user_inline_policies i ON i.user_row = u.id \
-             WHERE lower(u.name) = $1 ORDER BY i.name",
-        )
-        .bind(folded(user))
-        .records(self.db.reader(), |row| row.get("name"))
-        .await
+        self.list_inline(&USER, user).await
     }
 
     async fn attach_user_policy(&self, user: &str, policy_arn: &str) -> StoreResult<()> {
-        let mut tx = self.db.write().await?;
-        let id = lock_user(&mut tx, user).await?;
-        lock_policy(&mut tx, policy_arn).await?;
-        query(
-            "INSERT INTO user_policy_attachments (user_row, policy_arn) VALUES ($1, $2) \
-             ON CONFLICT (user_row, policy_arn) DO NOTHING",
-        )
-        .bind(id)
-        .bind(policy_arn)
-        .execute(tx.on())
-        .await?;
-        tx.commit().await
+        self.attach(&USER, user, policy_arn).await
     }
 
     async fn detach_user_policy(&self, user: &str, policy_arn: &str) -> StoreResult<()> {
-        let mut tx = self.db.write().await?;
-        let id = lock_user(&mut tx, user).await?;
-        found(
-            query("DELETE FROM user_policy_attachments WHERE user_row = $1 AND policy_arn = $2")
-                .bind(id)
-                .bind(policy_arn)
-                .execute(tx.on())
-                .await?,
-        )?;
-        tx.commit().await
+        self.detach(&USER, user, policy_arn).await
     }
 
     async fn list_attached_user_policies(&self, user: &str) -> StoreResult<Vec<AttachedPolicy>> {
-        query(
-            "SELECT p.name, p.arn FROM users u \
-             JOIN user_policy_attachments a ON a.user_row = u.id \
-             JOIN managed_policies p ON p.arn = a.policy_arn \
-             WHERE lower(u.name) = $1 ORDER BY p.name, p.arn",
-        )
-        .bind(folded(user))
-        .records(self.db.reader(), |row| {
-            Ok(AttachedPolicy {
-                name: row.get("name")?,
-                arn: row.get("arn")?,
-            })
-        })
-        .await
+        self.list_attached(&USER, user).await
     }
 
     async fn list_policy_users(&self, policy_arn: &str) -> StoreResult<Vec<UserRecord>> {
@@ -306,6 +411,17 @@ impl UserStore for SqlStore {
              UNION ALL \
              SELECT 2, p.arn, p.default_version_id, v.document FROM u \
              JOIN user_policy_attachments a ON a.user_row = u.id \
+             JOIN managed_policies p ON p.arn = a.policy_arn \
+             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
+             UNION ALL \
+             SELECT 1, 'group/' || g.name || '/' || i.name, '', i.document FROM u \
+             JOIN group_members m ON m.user_row = u.id \
+             JOIN iam_groups g ON g.id = m.group_row \
+             JOIN group_inline_policies i ON i.group_row = g.id \
+             UNION ALL \
+             SELECT 2, p.arn, p.default_version_id, v.document FROM u \
+             JOIN group_members m ON m.user_row = u.id \
+             JOIN group_policy_attachments a ON a.group_row = m.group_row \
              JOIN managed_policies p ON p.arn = a.policy_arn \
              JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
              UNION ALL \
@@ -430,5 +546,160 @@ impl UserStore for SqlStore {
             .await?;
         }
         tx.commit().await
+    }
+
+    async fn create_group(&self, group: &GroupRecord) -> StoreResult<()> {
+        query(
+            "INSERT INTO iam_groups (name, group_id, path, arn, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&group.name)
+        .bind(&group.group_id)
+        .bind(&group.path)
+        .bind(&group.arn)
+        .bind(group.created_at)
+        .execute(self.db.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_group(&self, name: &str) -> StoreResult<Option<GroupRecord>> {
+        query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM iam_groups g WHERE lower(g.name) = $1"
+        ))
+        .bind(folded(name))
+        .record(self.db.reader(), group_from_row)
+        .await
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<GroupRecord>> {
+        query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM iam_groups g ORDER BY lower(g.name), g.name"
+        ))
+        .records(self.db.reader(), group_from_row)
+        .await
+    }
+
+    async fn delete_group(&self, name: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_holder(&mut tx, &GROUP, name).await?;
+        let row = query(
+            "SELECT (SELECT COUNT(*) FROM group_members WHERE group_row = $1) AS members, \
+             (SELECT COUNT(*) FROM group_inline_policies WHERE group_row = $1) AS inline, \
+             (SELECT COUNT(*) FROM group_policy_attachments WHERE group_row = $1) AS attached",
+        )
+        .bind(id)
+        .fetch_one(tx.on())
+        .await?;
+        if row.get::<i64>("members")? > 0 {
+            return Err(StoreError::Conflict(Conflict::GroupHasMembers));
+        }
+        if row.get::<i64>("inline")? > 0 {
+            return Err(StoreError::Conflict(Conflict::GroupHasInlinePolicies));
+        }
+        if row.get::<i64>("attached")? > 0 {
+            return Err(StoreError::Conflict(Conflict::GroupHasAttachedPolicies));
+        }
+        query("DELETE FROM iam_groups WHERE id = $1")
+            .bind(id)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
+    async fn add_user_to_group(&self, group: &str, user: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let group_row = lock_holder(&mut tx, &GROUP, group).await?;
+        let user_row = lock_user(&mut tx, user).await?;
+        query(
+            "INSERT INTO group_members (group_row, user_row) VALUES ($1, $2) \
+             ON CONFLICT (group_row, user_row) DO NOTHING",
+        )
+        .bind(group_row)
+        .bind(user_row)
+        .execute(tx.on())
+        .await?;
+        tx.commit().await
+    }
+
+    async fn remove_user_from_group(&self, group: &str, user: &str) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let group_row = lock_holder(&mut tx, &GROUP, group).await?;
+        let user_row = lock_user(&mut tx, user).await?;
+        found(
+            query("DELETE FROM group_members WHERE group_row = $1 AND user_row = $2")
+                .bind(group_row)
+                .bind(user_row)
+                .execute(tx.on())
+                .await?,
+        )?;
+        tx.commit().await
+    }
+
+    async fn list_group_users(&self, group: &str) -> StoreResult<Vec<UserRecord>> {
+        if self.get_group(group).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        query(&format!(
+            "SELECT {USER_COLUMNS} FROM iam_groups g JOIN group_members m ON m.group_row = g.id \
+             JOIN users u ON u.id = m.user_row WHERE lower(g.name) = $1 \
+             ORDER BY lower(u.name), u.name"
+        ))
+        .bind(folded(group))
+        .records(self.db.reader(), user_from_row)
+        .await
+    }
+
+    async fn list_groups_for_user(&self, user: &str) -> StoreResult<Vec<GroupRecord>> {
+        if self.get_user(user).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM users u JOIN group_members m ON m.user_row = u.id \
+             JOIN iam_groups g ON g.id = m.group_row WHERE lower(u.name) = $1 \
+             ORDER BY lower(g.name), g.name"
+        ))
+        .bind(folded(user))
+        .records(self.db.reader(), group_from_row)
+        .await
+    }
+
+    async fn put_group_policy(&self, group: &str, policy: &str, document: &str) -> StoreResult<()> {
+        self.put_inline(&GROUP, group, policy, document).await
+    }
+
+    async fn get_group_policy(&self, group: &str, policy: &str) -> StoreResult<Option<String>> {
+        self.get_inline(&GROUP, group, policy).await
+    }
+
+    async fn delete_group_policy(&self, group: &str, policy: &str) -> StoreResult<()> {
+        self.delete_inline(&GROUP, group, policy).await
+    }
+
+    async fn list_group_policies(&self, group: &str) -> StoreResult<Vec<String>> {
+        self.list_inline(&GROUP, group).await
+    }
+
+    async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> StoreResult<()> {
+        self.attach(&GROUP, group, policy_arn).await
+    }
+
+    async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> StoreResult<()> {
+        self.detach(&GROUP, group, policy_arn).await
+    }
+
+    async fn list_attached_group_policies(&self, group: &str) -> StoreResult<Vec<AttachedPolicy>> {
+        self.list_attached(&GROUP, group).await
+    }
+
+    async fn list_policy_groups(&self, policy_arn: &str) -> StoreResult<Vec<GroupRecord>> {
+        query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM group_policy_attachments a \
+             JOIN iam_groups g ON g.id = a.group_row WHERE a.policy_arn = $1 \
+             ORDER BY lower(g.name)"
+        ))
+        .bind(policy_arn)
+        .records(self.db.reader(), group_from_row)
+        .await
     }
 }

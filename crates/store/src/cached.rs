@@ -24,10 +24,11 @@ use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
     AccessKeyRecord, AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore,
-    CreationTemplateRecord, IamStore, IamTag, InstanceProfileRecord, KeyStore, LeaseStore,
-    LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord,
-    PolicyVersionRecord, PrincipalPolicies, PutManifestOutcome, RepositoryRecord, RepositoryStore,
-    RoleRecord, SigningKeyRecord, StoreResult, UploadRecord, UploadStore, UserRecord, UserStore,
+    CreationTemplateRecord, GroupRecord, IamStore, IamTag, InstanceProfileRecord, KeyStore,
+    LeaseStore, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore,
+    OidcProviderRecord, PolicyVersionRecord, PrincipalPolicies, PutManifestOutcome,
+    RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord,
+    UploadStore, UserRecord, UserStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -651,6 +652,75 @@ impl<S: MetadataStore> UserStore for CachedMetadataStore<S> {
     ) -> StoreResult<()> {
         self.write(self.inner.record_access_keys_last_used(uses, region))
             .await
+    }
+
+    async fn create_group(&self, group: &GroupRecord) -> StoreResult<()> {
+        self.write(self.inner.create_group(group)).await
+    }
+
+    async fn get_group(&self, name: &str) -> StoreResult<Option<GroupRecord>> {
+        self.inner.get_group(name).await
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<GroupRecord>> {
+        self.inner.list_groups().await
+    }
+
+    async fn delete_group(&self, name: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_group(name)).await
+    }
+
+    async fn add_user_to_group(&self, group: &str, user: &str) -> StoreResult<()> {
+        self.write(self.inner.add_user_to_group(group, user)).await
+    }
+
+    async fn remove_user_from_group(&self, group: &str, user: &str) -> StoreResult<()> {
+        self.write(self.inner.remove_user_from_group(group, user))
+            .await
+    }
+
+    async fn list_group_users(&self, group: &str) -> StoreResult<Vec<UserRecord>> {
+        self.inner.list_group_users(group).await
+    }
+
+    async fn list_groups_for_user(&self, user: &str) -> StoreResult<Vec<GroupRecord>> {
+        self.inner.list_groups_for_user(user).await
+    }
+
+    async fn put_group_policy(&self, group: &str, policy: &str, document: &str) -> StoreResult<()> {
+        self.write(self.inner.put_group_policy(group, policy, document))
+            .await
+    }
+
+    async fn get_group_policy(&self, group: &str, policy: &str) -> StoreResult<Option<String>> {
+        self.inner.get_group_policy(group, policy).await
+    }
+
+    async fn delete_group_policy(&self, group: &str, policy: &str) -> StoreResult<()> {
+        self.write(self.inner.delete_group_policy(group, policy))
+            .await
+    }
+
+    async fn list_group_policies(&self, group: &str) -> StoreResult<Vec<String>> {
+        self.inner.list_group_policies(group).await
+    }
+
+    async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> StoreResult<()> {
+        self.write(self.inner.attach_group_policy(group, policy_arn))
+            .await
+    }
+
+    async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> StoreResult<()> {
+        self.write(self.inner.detach_group_policy(group, policy_arn))
+            .await
+    }
+
+    async fn list_attached_group_policies(&self, group: &str) -> StoreResult<Vec<AttachedPolicy>> {
+        self.inner.list_attached_group_policies(group).await
+    }
+
+    async fn list_policy_groups(&self, policy_arn: &str) -> StoreResult<Vec<GroupRecord>> {
+        self.inner.list_policy_groups(policy_arn).await
     }
 }
 

@@ -60,6 +60,14 @@ pub enum Conflict {
     UserHasInlinePolicies,
     #[error("the user still has attached policies")]
     UserHasAttachedPolicies,
+    #[error("the user is in groups")]
+    UserInGroups,
+    #[error("the group still has members")]
+    GroupHasMembers,
+    #[error("the group still has inline policies")]
+    GroupHasInlinePolicies,
+    #[error("the group still has attached policies")]
+    GroupHasAttachedPolicies,
     #[error("the user has {max} access keys already")]
     AccessKeyLimit { max: usize },
     #[error("the instance profile holds a role")]

@@ -49,6 +49,18 @@ pub struct UserRecord {
     pub permissions_boundary: Option<String>,
 }
 
+/// An IAM group: its policies apply to every user in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// As created; unique regardless of case.
+    pub name: String,
+    /// The group's unique id (`AGPA…`).
+    pub group_id: String,
+    pub path: String,
+    pub arn: Arn,
+    pub created_at: i64,
+}
+
 /// A user's long-term access key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessKeyRecord {
@@ -295,7 +307,8 @@ pub trait UserStore: Send + Sync + 'static {
         new_path: &str,
         new_arn: &str,
     ) -> StoreResult<()>;
-    /// `NotFound` when absent; `Conflict` while it has access keys or policies.
+    /// `NotFound` when absent; `Conflict` while it has access keys or policies, or is in
+    /// a group.
     async fn delete_user(&self, name: &str) -> StoreResult<()>;
     /// Sets or removes the user's permissions boundary. `NotFound` when the user, or the
     /// policy to set, does not exist.
@@ -320,9 +333,41 @@ pub trait UserStore: Send + Sync + 'static {
     /// The users a managed policy is attached to, and those it bounds.
     async fn list_policy_users(&self, policy_arn: &str) -> StoreResult<Vec<UserRecord>>;
     async fn list_boundary_users(&self, policy_arn: &str) -> StoreResult<Vec<UserRecord>>;
-    /// The user's inline policies, the default versions of its attached managed policies
+    /// The user's inline policies, the default versions of its attached managed policies,
+    /// those of every group it is in (inline ones labelled `inline:group/<group>/<name>`)
     /// and its permissions boundary, in one read. `NotFound` when the user does not exist.
     async fn user_effective_policies(&self, name: &str) -> StoreResult<PrincipalPolicies>;
+
+    // --- Groups ---------------------------------------------------------------------
+    /// `AlreadyExists` when a group of that name (regardless of case) exists.
+    async fn create_group(&self, group: &GroupRecord) -> StoreResult<()>;
+    /// Case-insensitive lookup.
+    async fn get_group(&self, name: &str) -> StoreResult<Option<GroupRecord>>;
+    /// Every group, by name regardless of case.
+    async fn list_groups(&self) -> StoreResult<Vec<GroupRecord>>;
+    /// `NotFound` when absent; `Conflict` while it has members or policies.
+    async fn delete_group(&self, name: &str) -> StoreResult<()>;
+    /// Idempotent. `NotFound` when the group or the user does not exist.
+    async fn add_user_to_group(&self, group: &str, user: &str) -> StoreResult<()>;
+    /// `NotFound` when either does not exist or the user is not in the group.
+    async fn remove_user_from_group(&self, group: &str, user: &str) -> StoreResult<()>;
+    /// The group's members by name; `NotFound` when the group does not exist.
+    async fn list_group_users(&self, group: &str) -> StoreResult<Vec<UserRecord>>;
+    /// The user's groups by name; `NotFound` when the user does not exist.
+    async fn list_groups_for_user(&self, user: &str) -> StoreResult<Vec<GroupRecord>>;
+    /// Creates or replaces. `NotFound` when the group does not exist.
+    async fn put_group_policy(&self, group: &str, policy: &str, document: &str) -> StoreResult<()>;
+    async fn get_group_policy(&self, group: &str, policy: &str) -> StoreResult<Option<String>>;
+    /// `NotFound` when absent.
+    async fn delete_group_policy(&self, group: &str, policy: &str) -> StoreResult<()>;
+    async fn list_group_policies(&self, group: &str) -> StoreResult<Vec<String>>;
+    /// Idempotent. `NotFound` when the group or the policy does not exist.
+    async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> StoreResult<()>;
+    /// `NotFound` when the group does not exist or the policy is not attached.
+    async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> StoreResult<()>;
+    async fn list_attached_group_policies(&self, group: &str) -> StoreResult<Vec<AttachedPolicy>>;
+    /// The groups a managed policy is attached to.
+    async fn list_policy_groups(&self, policy_arn: &str) -> StoreResult<Vec<GroupRecord>>;
     /// Adds a key to the user. `NotFound` when the user does not exist; `Conflict` when
     /// it has `max_per_user` keys already.
     async fn create_access_key(

@@ -15,9 +15,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
     AccessKeyLastUsed, AccessKeyRecord, AttachedPolicy, BlobReader, BlobStore, Conflict,
-    CreationTemplateRecord, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord,
-    MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome, RepositoryRecord,
-    RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError, UploadRecord, UserRecord,
+    CreationTemplateRecord, GroupRecord, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
+    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
+    RepositoryRecord, RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
+    UserRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -147,6 +148,154 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     registry_settings(store).await;
     creation_templates(store).await;
     users_and_access_keys(store).await;
+    groups(store).await;
+}
+
+pub async fn groups(store: &dyn MetadataStore) {
+    let group = |name: &str| GroupRecord {
+        name: name.into(),
+        group_id: format!("AGPA{}", name.to_uppercase()),
+        path: "/".into(),
+        arn: Arn::parse(&format!("arn:aws:iam::123456789012:group/{name}")).unwrap(),
+        created_at: 1_700_000_000,
+    };
+    store.create_group(&group("Builders")).await.unwrap();
+    assert_already_exists(store.create_group(&group("builders")).await);
+    store.create_group(&group("admins")).await.unwrap();
+    assert_eq!(
+        store.get_group("BUILDERS").await.unwrap(),
+        Some(group("Builders"))
+    );
+    let names: Vec<String> = store
+        .list_groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["admins", "Builders"]);
+    store.create_user(&user("member")).await.unwrap();
+
+    // A member gets the group's inline and attached policies.
+    let policy = managed_policy("grouppush");
+    let arn = policy.arn.to_string();
+    let document = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    store
+        .create_managed_policy(
+            &policy,
+            &PolicyVersionRecord {
+                version_id: "v1".into(),
+                document: document.into(),
+                is_default: true,
+                created_at: 1_700_000_000,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_group_policy("builders", "push", document)
+        .await
+        .unwrap();
+    store.attach_group_policy("builders", &arn).await.unwrap();
+    assert_eq!(
+        store.list_group_policies("Builders").await.unwrap(),
+        ["push"]
+    );
+    assert_eq!(
+        store
+            .get_group_policy("builders", "push")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(document)
+    );
+    assert_eq!(
+        store
+            .list_attached_group_policies("builders")
+            .await
+            .unwrap()[0]
+            .arn,
+        arn
+    );
+    assert_eq!(
+        store.list_policy_groups(&arn).await.unwrap()[0].name,
+        "Builders"
+    );
+    assert!(
+        store
+            .user_effective_policies("member")
+            .await
+            .unwrap()
+            .identity
+            .is_empty()
+    );
+    store.add_user_to_group("builders", "MEMBER").await.unwrap();
+    store.add_user_to_group("builders", "member").await.unwrap();
+    assert_not_found(store.add_user_to_group("nobody", "member").await);
+    assert_not_found(store.add_user_to_group("builders", "nobody").await);
+    let labels: Vec<String> = store
+        .user_effective_policies("member")
+        .await
+        .unwrap()
+        .identity
+        .into_iter()
+        .map(|p| p.label)
+        .collect();
+    assert_eq!(
+        labels,
+        ["inline:group/Builders/push".to_owned(), arn.clone()]
+    );
+    assert_eq!(
+        store.list_group_users("builders").await.unwrap()[0].name,
+        "member"
+    );
+    assert_eq!(
+        store.list_groups_for_user("member").await.unwrap()[0].name,
+        "Builders"
+    );
+    assert_not_found(store.list_group_users("nobody").await);
+    assert_not_found(store.list_groups_for_user("nobody").await);
+    assert_eq!(
+        store
+            .get_managed_policy(&arn)
+            .await
+            .unwrap()
+            .unwrap()
+            .attachment_count,
+        1
+    );
+    assert_conflict!(
+        store.delete_managed_policy(&arn).await,
+        Conflict::PolicyAttached
+    );
+
+    // Neither goes while the other holds on.
+    assert_conflict!(store.delete_user("member").await, Conflict::UserInGroups);
+    assert_conflict!(
+        store.delete_group("builders").await,
+        Conflict::GroupHasMembers
+    );
+    store
+        .remove_user_from_group("builders", "member")
+        .await
+        .unwrap();
+    assert_not_found(store.remove_user_from_group("builders", "member").await);
+    assert_conflict!(
+        store.delete_group("builders").await,
+        Conflict::GroupHasInlinePolicies
+    );
+    store.delete_group_policy("builders", "push").await.unwrap();
+    assert_not_found(store.delete_group_policy("builders", "push").await);
+    assert_conflict!(
+        store.delete_group("builders").await,
+        Conflict::GroupHasAttachedPolicies
+    );
+    store.detach_group_policy("builders", &arn).await.unwrap();
+    store.delete_group("builders").await.unwrap();
+    assert_not_found(store.delete_group("builders").await);
+    store.delete_group("admins").await.unwrap();
+    store.delete_user("member").await.unwrap();
+    store.delete_managed_policy(&arn).await.unwrap();
 }
 
 fn user(name: &str) -> UserRecord {

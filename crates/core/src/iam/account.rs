@@ -69,6 +69,7 @@ impl Iam<'_> {
         let instance_profiles = self.metadata.list_instance_profiles(None).await?;
         let providers = self.metadata.list_oidc_providers().await?;
         let users = self.metadata.list_users().await?;
+        let groups = self.metadata.list_groups().await?;
         Ok(vec![
             ("Roles", count(roles.len())),
             ("Policies", count(policies.len())),
@@ -76,7 +77,7 @@ impl Iam<'_> {
             ("InstanceProfiles", count(instance_profiles.len())),
             ("Providers", count(providers.len())),
             ("Users", count(users.len())),
-            ("Groups", 0),
+            ("Groups", count(groups.len())),
             ("MFADevices", 0),
             ("MFADevicesInUse", 0),
             ("AccountMFAEnabled", 0),

@@ -52,6 +52,20 @@ operation_table! {
     UpdateAccessKey => "UserName=walk&AccessKeyId=AKIAIOSFODNN7EXAMPLE&Status=Inactive",
     DeleteAccessKey => "UserName=walk&AccessKeyId=AKIAIOSFODNN7EXAMPLE",
     GetAccessKeyLastUsed => "AccessKeyId=AKIAIOSFODNN7EXAMPLE",
+    CreateGroup => "GroupName=walk",
+    GetGroup => "GroupName=walk",
+    ListGroups => "",
+    DeleteGroup => "GroupName=walk",
+    AddUserToGroup => "GroupName=walk&UserName=walk",
+    RemoveUserFromGroup => "GroupName=walk&UserName=walk",
+    ListGroupsForUser => "UserName=walk",
+    PutGroupPolicy => "GroupName=walk&PolicyName=p&PolicyDocument=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22ecr%3AListImages%22%2C%22Resource%22%3A%22*%22%7D%5D%7D",
+    GetGroupPolicy => "GroupName=walk&PolicyName=p",
+    DeleteGroupPolicy => "GroupName=walk&PolicyName=p",
+    ListGroupPolicies => "GroupName=walk",
+    AttachGroupPolicy => "GroupName=walk&PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
+    DetachGroupPolicy => "GroupName=walk&PolicyArn=arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fwalk",
+    ListAttachedGroupPolicies => "GroupName=walk",
     GetAccountAuthorizationDetails => "",
     CreateInstanceProfile => "InstanceProfileName=walk",
     GetInstanceProfile => "InstanceProfileName=walk",
@@ -96,7 +110,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 78);
-        assert_eq!(IamOperation::from_name("CreateGroup"), None);
+        assert_eq!(IamOperation::ALL.len(), 92);
+        assert_eq!(IamOperation::from_name("UpdateGroup"), None);
     }
 }
