@@ -279,11 +279,23 @@ async fn operation(
                 )
                 .await
                 .map_err(map)?;
-            x.open("UserDetailList")
-                .close("UserDetailList")
-                .open("GroupDetailList")
-                .close("GroupDetailList")
-                .open("RoleDetailList");
+            x.open("UserDetailList");
+            for detail in page
+                .items
+                .iter()
+                .filter(|d| matches!(d, AuthorizationDetail::User(_)))
+            {
+                authorization_detail_xml(&mut x, detail);
+            }
+            x.close("UserDetailList").open("GroupDetailList");
+            for detail in page
+                .items
+                .iter()
+                .filter(|d| matches!(d, AuthorizationDetail::Group(_)))
+            {
+                authorization_detail_xml(&mut x, detail);
+            }
+            x.close("GroupDetailList").open("RoleDetailList");
             for detail in page
                 .items
                 .iter()
@@ -1464,6 +1476,30 @@ fn role_last_used_xml(x: &mut Xml, r: &RoleRecord) {
     x.close("RoleLastUsed");
 }
 
+/// An entity's inline policies (name and document) under `element`.
+fn inline_policies_xml(x: &mut Xml, element: &str, inline: &[(String, String)]) {
+    x.open(element);
+    for (name, document) in inline {
+        x.open("member")
+            .text("PolicyName", name)
+            .text("PolicyDocument", &encode_policy(document))
+            .close("member");
+    }
+    x.close(element);
+}
+
+/// `AttachedManagedPolicies` of an authorization details entry.
+fn attached_members_xml(x: &mut Xml, attached: &[berth_core::model::AttachedPolicy]) {
+    x.open("AttachedManagedPolicies");
+    for a in attached {
+        x.open("member")
+            .text("PolicyName", &a.name)
+            .text("PolicyArn", &a.arn)
+            .close("member");
+    }
+    x.close("AttachedManagedPolicies");
+}
+
 /// One entry of GetAccountAuthorizationDetails: a role with its documents, or a managed
 /// policy with every version.
 fn authorization_detail_xml(x: &mut Xml, detail: &AuthorizationDetail) {
@@ -1477,24 +1513,30 @@ fn authorization_detail_xml(x: &mut Xml, detail: &AuthorizationDetail) {
                 instance_profile_fields(x, profile);
                 x.close("member");
             }
-            x.close("InstanceProfileList").open("RolePolicyList");
-            for (name, document) in &d.inline {
-                x.open("member")
-                    .text("PolicyName", name)
-                    .text("PolicyDocument", &encode_policy(document))
-                    .close("member");
-            }
-            x.close("RolePolicyList").open("AttachedManagedPolicies");
-            for a in &d.attached {
-                x.open("member")
-                    .text("PolicyName", &a.name)
-                    .text("PolicyArn", &a.arn)
-                    .close("member");
-            }
-            x.close("AttachedManagedPolicies");
+            x.close("InstanceProfileList");
+            inline_policies_xml(x, "RolePolicyList", &d.inline);
+            attached_members_xml(x, &d.attached);
             role_boundary_xml(x, &d.role);
             tags_xml(x, &d.tags);
             role_last_used_xml(x, &d.role);
+        }
+        AuthorizationDetail::User(d) => {
+            user_fields(x, &d.user);
+            inline_policies_xml(x, "UserPolicyList", &d.inline);
+            x.members("GroupList", &d.groups);
+            attached_members_xml(x, &d.attached);
+            if let Some(boundary) = &d.user.permissions_boundary {
+                x.open("PermissionsBoundary")
+                    .text("PermissionsBoundaryType", "Policy")
+                    .text("PermissionsBoundaryArn", boundary)
+                    .close("PermissionsBoundary");
+            }
+            tags_xml(x, &d.tags);
+        }
+        AuthorizationDetail::Group(d) => {
+            group_fields(x, &d.group);
+            inline_policies_xml(x, "GroupPolicyList", &d.inline);
+            attached_members_xml(x, &d.attached);
         }
         AuthorizationDetail::Policy(d) => {
             policy_fields(x, &d.policy, true);

@@ -82,7 +82,7 @@ fn query_map(parts: &http::request::Parts) -> HashMap<String, String> {
 }
 
 /// The caller from HTTP Basic credentials.
-fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, RegistryError> {
+async fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, RegistryError> {
     let unauthorized = || RegistryError::oci(ErrorCode::Unauthorized, "authentication required");
     let value = headers
         .get(header::AUTHORIZATION)
@@ -102,7 +102,14 @@ fn basic_caller(services: &Services, headers: &HeaderMap) -> Result<Caller, Regi
         .map_err(|_| unauthorized())?;
     let text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
     let (user, password) = text.split_once(':').ok_or_else(unauthorized)?;
-    services.ecr().registry_caller(user, password)
+    let caller = services.ecr().registry_caller(user, password)?;
+    if !services.ecr().user_key_current(&caller).await? {
+        return Err(RegistryError::oci(
+            berth_oci::ErrorCode::Unauthorized,
+            "the access key the authorization token was made with is no longer active",
+        ));
+    }
+    Ok(caller)
 }
 
 /// What a request turned out to be, for its audit record: filled in by `serve` as far as
@@ -304,7 +311,7 @@ async fn serve(
         return get_blob(services, &repo, digest, headers, operation == Op::HeadBlob).await;
     }
 
-    let caller = basic_caller(services, headers)?;
+    let caller = basic_caller(services, headers).await?;
     let operation = operation.ok_or_else(unsupported)?;
     seen.principal = Some(caller.arn());
     if seen.recording {

@@ -479,6 +479,43 @@ fn creation_templates_create_repositories_on_push() {
         assert!(err.contains(code), "{args:?}: {err}");
     }
 
+    // A template's author must be allowed what the template will do: one who may make
+    // templates and repositories, but not set repository policies, cannot hand out a
+    // policy through a template. Nor may a template's policy name a role that is not there.
+    let author = s.c.role_session(
+        "Author",
+        &serde_json::json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["ecr:CreateRepositoryCreationTemplate","ecr:CreateRepository"],"Resource":"*"}]}),
+    );
+    let err = s.c.aws_err(
+        Some(&author),
+        &[
+            "ecr",
+            "create-repository-creation-template",
+            "--prefix",
+            "sneaky",
+            "--applied-for",
+            "CREATE_ON_PUSH",
+            "--repository-policy",
+            policy,
+        ],
+    );
+    assert!(
+        err.contains("AccessDenied") && err.contains("ecr:SetRepositoryPolicy"),
+        "{err}"
+    );
+    let err = s.root_err(&[
+        "ecr",
+        "create-repository-creation-template",
+        "--prefix",
+        "ghost",
+        "--applied-for",
+        "CREATE_ON_PUSH",
+        "--repository-policy",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/NotYetARole"},"Action":"ecr:*"}]}"#,
+    ]);
+    assert!(err.contains("InvalidParameterException"), "{err}");
+
     // A pusher that may push but not create repositories: refused, nothing created.
     let pusher = s.c.role_session(
         "Pusher",

@@ -2027,3 +2027,274 @@ fn group_policies_apply_to_their_members() {
     let err = c.aws_err(r, &["iam", "get-group", "--group-name", "Readers"]);
     assert!(err.contains("NoSuchEntity"), "{err}");
 }
+
+/// What an attacker tried against users, fixed: a boundary that guards itself through
+/// `iam:PermissionsBoundary`; a rename that would hand a new user of the old name the old
+/// user's grants; registry passwords outliving a deactivated key; a long-term key with a
+/// session token. And the audit tools' view: users and groups in the authorization details.
+#[test]
+fn user_escapes_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    let new_user = |name: &str| -> Creds {
+        c.aws_ok(r, &["iam", "create-user", "--user-name", name]);
+        let key = c.aws_ok(r, &["iam", "create-access-key", "--user-name", name]);
+        Creds {
+            access_key_id: key["AccessKey"]["AccessKeyId"].as_str().unwrap().into(),
+            secret_access_key: key["AccessKey"]["SecretAccessKey"].as_str().unwrap().into(),
+            session_token: None,
+        }
+    };
+
+    // A boundary whose holder may do anything in IAM except remove it.
+    let boundary = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "Bnd",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*","ecr:*","sts:*"],"Resource":"*"}]}"#,
+        ],
+    );
+    let boundary_arn = boundary["Policy"]["Arn"].as_str().unwrap().to_owned();
+    let bounded = new_user("bounded");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "bounded",
+            "--policy-name",
+            "guard",
+            "--policy-document",
+            &serde_json::json!({"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":["iam:*","ecr:*","sts:*"],"Resource":"*"},
+                {"Effect":"Deny","Action":["iam:DeleteUserPermissionsBoundary","iam:PutUserPolicy","iam:DeleteUserPolicy"],"Resource":"*",
+                 "Condition":{"StringEquals":{"iam:PermissionsBoundary":boundary_arn}}}]}).to_string(),
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-permissions-boundary",
+            "--user-name",
+            "bounded",
+            "--permissions-boundary",
+            &boundary_arn,
+        ],
+    );
+    let b = Some(&bounded);
+    for args in [
+        &[
+            "iam",
+            "delete-user-permissions-boundary",
+            "--user-name",
+            "bounded",
+        ][..],
+        &[
+            "iam",
+            "delete-user-policy",
+            "--user-name",
+            "bounded",
+            "--policy-name",
+            "guard",
+        ][..],
+    ] {
+        let err = c.aws_err(b, args);
+        assert!(err.contains("explicit deny"), "{args:?}: {err}");
+    }
+    let still = c.aws_ok(r, &["iam", "get-user", "--user-name", "bounded"]);
+    assert_eq!(
+        still["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"],
+        boundary_arn.as_str()
+    );
+
+    // A trust policy naming a user follows it through a rename.
+    let dep = new_user("dep");
+    let trust = serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Principal":{"AWS":"arn:aws:iam::123456789012:user/dep"},"Action":"sts:AssumeRole"}]});
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "dep",
+            "--policy-name",
+            "assume",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "DeployRole",
+            "--assume-role-policy-document",
+            &trust.to_string(),
+        ],
+    );
+    let assume = |creds: &Creds| {
+        c.aws(
+            Some(creds),
+            &[
+                "sts",
+                "assume-role",
+                "--role-arn",
+                "arn:aws:iam::123456789012:role/DeployRole",
+                "--role-session-name",
+                "session",
+            ],
+        )
+    };
+    let first = assume(&dep);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-user",
+            "--user-name",
+            "dep",
+            "--new-user-name",
+            "dep-old",
+        ],
+    );
+    let role = c.aws_ok(r, &["iam", "get-role", "--role-name", "DeployRole"]);
+    assert_eq!(
+        role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"],
+        "arn:aws:iam::123456789012:user/dep-old"
+    );
+    assert!(
+        assume(&dep).status.success(),
+        "the renamed user lost its role"
+    );
+    let impostor = new_user("dep");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "dep",
+            "--policy-name",
+            "assume",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+        ],
+    );
+    assert!(
+        !assume(&impostor).status.success(),
+        "a new user of the old name took over the role"
+    );
+    // A policy may not name a user that does not exist.
+    let err = c.aws_err(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Ghostly",
+            "--assume-role-policy-document",
+            &serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+                "Principal":{"AWS":"arn:aws:iam::123456789012:user/not-yet"},"Action":"sts:AssumeRole"}]}).to_string(),
+        ],
+    );
+    assert!(err.contains("MalformedPolicyDocument"), "{err}");
+
+    // A registry password stops working when its key is deactivated.
+    let password = c
+        .aws_ok(Some(&bounded), &["ecr", "get-login-password"])
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let catalog = || -> u16 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                reqwest::Client::new()
+                    .get(format!("{}/v2/_catalog", server.endpoint()))
+                    .basic_auth("AWS", Some(&password))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+    };
+    assert_eq!(catalog(), 200);
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-access-key",
+            "--user-name",
+            "bounded",
+            "--access-key-id",
+            &bounded.access_key_id,
+            "--status",
+            "Inactive",
+        ],
+    );
+    assert_eq!(catalog(), 401);
+
+    // A long-term key with a session token is refused, as by STS.
+    let with_token = Creds {
+        session_token: Some("not-a-session".into()),
+        ..dep.clone()
+    };
+    let err = c.aws_err(Some(&with_token), &["sts", "get-caller-identity"]);
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+
+    // Audit tools see users (with their policies and groups) and groups.
+    c.aws_ok(r, &["iam", "create-group", "--group-name", "ops"]);
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "add-user-to-group",
+            "--group-name",
+            "ops",
+            "--user-name",
+            "bounded",
+        ],
+    );
+    let details = c.aws_ok(
+        r,
+        &[
+            "iam",
+            "get-account-authorization-details",
+            "--filter",
+            "User",
+            "Group",
+        ],
+    );
+    let users = details["UserDetailList"].as_array().unwrap();
+    let bounded_detail = users
+        .iter()
+        .find(|u| u["UserName"] == "bounded")
+        .expect("the bounded user");
+    assert_eq!(bounded_detail["GroupList"], serde_json::json!(["ops"]));
+    assert_eq!(bounded_detail["UserPolicyList"][0]["PolicyName"], "guard");
+    assert_eq!(
+        bounded_detail["PermissionsBoundary"]["PermissionsBoundaryArn"],
+        boundary_arn.as_str()
+    );
+    assert_eq!(details["GroupDetailList"][0]["GroupName"], "ops");
+    assert_eq!(details["RoleDetailList"], serde_json::json!([]));
+}

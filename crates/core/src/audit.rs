@@ -460,6 +460,8 @@ impl IdentityCache {
             Caller::AssumedRole(session) if session.access_key_id.is_empty() => {
                 return Arc::new(StoredIdentity::of(&UserIdentity::of(caller)));
             }
+            // A user's key outlives a rename: its identity is not the key's to cache.
+            Caller::User(_) => return Arc::new(StoredIdentity::of(&UserIdentity::of(caller))),
             _ => caller.access_key_id(),
         };
         if let Some(known) = self.by_key.lock().ok().and_then(|m| m.get(key).cloned()) {

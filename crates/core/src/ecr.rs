@@ -569,6 +569,21 @@ impl Ecr<'_> {
         Ok(sealed.caller)
     }
 
+    /// Whether the access key a user's registry password or download grant was made with
+    /// is still the user's and `Active`: deactivating or deleting a key cuts off what was
+    /// made with it at once (root's and role sessions' credentials are checked by
+    /// `root_key_current` and on every decision).
+    pub async fn user_key_current(&self, caller: &Caller) -> Result<bool, RegistryError> {
+        let Caller::User(user) = caller else {
+            return Ok(true);
+        };
+        Ok(self
+            .metadata
+            .get_access_key(&user.access_key_id)
+            .await?
+            .is_some_and(|(key, owner)| key.status == "Active" && owner.user_id == user.user_id))
+    }
+
     /// For the root user, the fingerprint of the current root keys.
     fn root_key_of(&self, caller: &Caller) -> Option<String> {
         matches!(caller, Caller::Root { .. }).then(|| self.root.fingerprint())
@@ -611,6 +626,9 @@ impl Ecr<'_> {
                     && self.root_key_current(&g.caller, g.root_key.as_deref())
             })
             .ok_or_else(invalid)?;
+        if !self.user_key_current(&grant.caller).await? {
+            return Err(invalid());
+        }
         self.registry()
             .authorize_registry(&grant.caller, facts, RegistryOperation::GetBlob, name)
             .await

@@ -379,27 +379,45 @@ impl Iam<'_> {
         Ok(policy)
     }
 
-    /// The first role this account's policy names by ARN that does not exist. IAM binds
-    /// such a principal to the role's unique id when the policy is stored, so it refuses a
-    /// role it cannot bind ("Invalid principal in policy"); ECR refuses the repository
-    /// policy. Roles of other accounts cannot be looked up here and are left as written.
+    /// The first role or user this account's policy names by ARN that does not exist. IAM
+    /// binds such a principal to the entity's unique id when the policy is stored, so it
+    /// refuses one it cannot bind ("Invalid principal in policy"); ECR refuses the
+    /// repository policy. Entities of other accounts cannot be looked up here and are left
+    /// as written.
     pub(crate) async fn missing_role_principal(
         &self,
         policy: &Policy,
     ) -> Result<Option<String>, berth_store::StoreError> {
+        let ours = |arn: &str| {
+            Arn::parse(arn)
+                .ok()
+                .filter(|a| a.account() == self.config.account_id.as_str())
+                .map(|a| {
+                    a.resource()
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+        };
         for arn in policy.role_principals() {
-            let Ok(parsed) = Arn::parse(arn) else {
-                continue;
-            };
-            if parsed.account() != self.config.account_id.as_str() {
-                continue;
-            }
-            let name = parsed.resource().rsplit('/').next().unwrap_or_default();
+            let Some(name) = ours(arn) else { continue };
             let exists = self
                 .metadata
-                .get_role(name)
+                .get_role(&name)
                 .await?
                 .is_some_and(|r| r.arn == arn);
+            if !exists {
+                return Ok(Some(arn.to_owned()));
+            }
+        }
+        for arn in policy.user_principals() {
+            let Some(name) = ours(arn) else { continue };
+            let exists = self
+                .metadata
+                .get_user(&name)
+                .await?
+                .is_some_and(|u| u.arn == arn);
             if !exists {
                 return Ok(Some(arn.to_owned()));
             }
@@ -415,13 +433,15 @@ impl Iam<'_> {
     /// (once the role is gone, no new policy may name it). Each policy is read again just
     /// before it is rewritten, so a change made meanwhile is kept.
     async fn unbind_role_principals(&self, role: &RoleRecord) -> Result<(), IamError> {
-        self.unbind_principal(&role.arn, &role.role_id).await
+        self.rewrite_principal(&role.arn, &role.role_id).await
     }
 
-    /// Rewrites every trust and repository policy that names the entity `arn` to name its
-    /// unique id `id` instead (see `unbind_role_principals`).
-    pub(crate) async fn unbind_principal(&self, arn: &Arn, id: &str) -> Result<(), IamError> {
-        let rebind = |text: &str| berth_policy::replace_aws_principal(text, arn, id);
+    /// Rewrites every trust policy, repository policy and creation template's repository
+    /// policy that names the principal `from` to name `to` instead: a deleted entity's
+    /// unique id (see `unbind_role_principals`), or a renamed user's new ARN.
+    pub(crate) async fn rewrite_principal(&self, from: &str, to: &str) -> Result<(), IamError> {
+        self.rewrite_template_principals(from, to).await?;
+        let rebind = |text: &str| berth_policy::replace_aws_principal(text, from, to);
         for listed in self.metadata.list_roles().await? {
             if rebind(&listed.trust_policy).is_none() {
                 continue;
@@ -486,7 +506,13 @@ impl Iam<'_> {
             || self.iam_arn(&format!("role/{name}")),
             |r| r.arn.to_string(),
         );
-        self.iam_authorize(caller, facts, action, &arn).await?;
+        let facts = with_current_boundary(
+            facts,
+            action,
+            role.as_ref()
+                .and_then(|r| r.permissions_boundary.as_deref()),
+        );
+        self.iam_authorize(caller, &facts, action, &arn).await?;
         role.ok_or_else(|| role_not_found(name.as_str()))
     }
 
@@ -1085,6 +1111,37 @@ fn role_not_found(name: &str) -> IamError {
 
 /// The condition key that carries the boundary a request sets on a role.
 const PERMISSIONS_BOUNDARY_KEY: &str = "iam:PermissionsBoundary";
+
+/// The actions on a role or user whose `iam:PermissionsBoundary` key is the entity's
+/// current boundary (for Put*PermissionsBoundary it is the new one, set by the caller), as
+/// in IAM: a policy can then refuse changes to a bounded entity's policies or boundary.
+const ACTIONS_KEYED_BY_CURRENT_BOUNDARY: &[&str] = &[
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:PutUserPolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteUserPolicy",
+];
+
+/// `facts` with `iam:PermissionsBoundary` set to the entity's current boundary when
+/// `action` is keyed by it.
+pub(crate) fn with_current_boundary(
+    facts: &RequestFacts,
+    action: &str,
+    boundary: Option<&str>,
+) -> RequestFacts {
+    match boundary {
+        Some(b) if ACTIONS_KEYED_BY_CURRENT_BOUNDARY.contains(&action) => {
+            facts.with_request_key(PERMISSIONS_BOUNDARY_KEY, b)
+        }
+        _ => facts.clone(),
+    }
+}
 
 /// A permissions boundary is a managed policy, named by its ARN.
 fn boundary_arn(arn: &str) -> Result<(), IamError> {

@@ -937,6 +937,9 @@ impl Sts<'_> {
             let mut session = claims.session;
             session.access_key_id = claims.ak;
             Ok((claims.sk, Caller::AssumedRole(Box::new(session))))
+        } else if session_token.is_some() {
+            // A session token goes with a temporary (`ASIA`) key only, as in STS.
+            Err(AuthError::InvalidClientTokenId)
         } else if self.root.is_root_key(access_key_id) {
             Ok((
                 self.root.secret_access_key.clone(),

@@ -103,10 +103,17 @@ impl Policy {
 
     /// The `{"AWS": ...}` principal values that name an IAM role by ARN, in document order.
     pub fn role_principals(&self) -> impl Iterator<Item = &str> {
-        self.principal_entries().filter_map(|e| match e {
-            PrincipalEntry::Arn(a)
-                if a.split(':').nth(5).is_some_and(|r| r.starts_with("role/")) =>
-            {
+        self.entity_principals("role/")
+    }
+
+    /// The `{"AWS": ...}` principal values that name an IAM user by ARN, in document order.
+    pub fn user_principals(&self) -> impl Iterator<Item = &str> {
+        self.entity_principals("user/")
+    }
+
+    fn entity_principals(&self, kind: &'static str) -> impl Iterator<Item = &str> {
+        self.principal_entries().filter_map(move |e| match e {
+            PrincipalEntry::Arn(a) if a.split(':').nth(5).is_some_and(|r| r.starts_with(kind)) => {
                 Some(a.as_str())
             }
             _ => None,

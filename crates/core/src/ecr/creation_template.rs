@@ -288,17 +288,51 @@ impl Ecr<'_> {
         ))
     }
 
-    /// A custom role is one ECR acts as: passing it needs `iam:PassRole`, as in AWS.
-    async fn authorize_custom_role(
+    /// What a template's settings will do to the repositories it creates, the caller must
+    /// be allowed to do itself, as AWS requires of a template's author: create them (on the
+    /// repositories under its prefix), set their repository and lifecycle policies, tag
+    /// them, and pass the custom role (`iam:PassRole`). A repository policy must name only
+    /// principals that exist, as SetRepositoryPolicy requires. Otherwise a template would
+    /// let its author grant access it could not grant directly.
+    async fn authorize_template_settings(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
+        prefix: &str,
         settings: &TemplateSettings,
     ) -> Result<(), EcrError> {
+        let repositories = if prefix == ROOT {
+            self.config.repository_arn("*")
+        } else {
+            self.config
+                .repository_arn(&format!("{}/*", prefix.trim_end_matches('/')))
+        };
+        let mut actions = vec![ECR_CREATE_REPOSITORY];
+        if settings.repository_policy.is_some() {
+            actions.push(ECR_SET_REPOSITORY_POLICY);
+        }
+        if settings.lifecycle_policy.is_some() {
+            actions.push(super::lifecycle_policy::ECR_PUT_LIFECYCLE_POLICY);
+        }
+        if !settings.resource_tags.is_empty() {
+            actions.push(ECR_TAG_RESOURCE);
+        }
+        self.authorizer
+            .authorize_all(caller, &actions, &repositories, None, facts)
+            .await?;
         if let Some(role) = &settings.custom_role_arn {
             self.authorizer
                 .authorize(caller, "iam:PassRole", role, None, facts)
                 .await?;
+        }
+        if let Some(text) = &settings.repository_policy {
+            let policy = Policy::parse(text, PolicyKind::Resource)
+                .map_err(|e| invalid(format!("repositoryPolicy is not a valid policy: {e}")))?;
+            if let Some(arn) = self.iam().missing_role_principal(&policy).await? {
+                return Err(invalid(format!(
+                    "repositoryPolicy names {arn}, which does not exist"
+                )));
+            }
         }
         Ok(())
     }
@@ -315,7 +349,8 @@ impl Ecr<'_> {
         settings.validate()?;
         self.authorize_registry(caller, facts, ECR_CREATE_REPOSITORY_CREATION_TEMPLATE)
             .await?;
-        self.authorize_custom_role(caller, facts, &settings).await?;
+        self.authorize_template_settings(caller, facts, &prefix, &settings)
+            .await?;
         if self.metadata.list_creation_templates().await?.len() >= TEMPLATES_MAX {
             return Err(EcrError::LimitExceeded(format!(
                 "A registry can have at most {TEMPLATES_MAX} repository creation templates"
@@ -363,7 +398,8 @@ impl Ecr<'_> {
         let current = CreationTemplate::from_record(current)?;
         let mut settings = current.settings.apply(input);
         settings.validate()?;
-        self.authorize_custom_role(caller, facts, &settings).await?;
+        self.authorize_template_settings(caller, facts, &prefix, &settings)
+            .await?;
         let now = crate::now_unix();
         match self
             .metadata
@@ -500,6 +536,44 @@ impl Ecr<'_> {
                 .await?;
         }
         Ok(true)
+    }
+}
+
+impl crate::Services {
+    /// Rewrites the repository policy of every creation template that names the principal
+    /// `from` to name `to` (see `Iam::rewrite_principal`), so a template never grants a
+    /// deleted or renamed principal's successor by name.
+    pub(crate) async fn rewrite_template_principals(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<(), berth_store::StoreError> {
+        for record in self.metadata.list_creation_templates().await? {
+            let Ok(mut template) = CreationTemplate::from_record(record) else {
+                continue;
+            };
+            let Some(rewritten) = template
+                .settings
+                .repository_policy
+                .as_deref()
+                .and_then(|text| berth_policy::replace_aws_principal(text, from, to))
+            else {
+                continue;
+            };
+            template.settings.repository_policy = Some(rewritten);
+            let Ok(document) = to_document(&template.settings) else {
+                continue;
+            };
+            match self
+                .metadata
+                .update_creation_template(&template.prefix, &document, template.updated_at)
+                .await
+            {
+                Err(berth_store::StoreError::NotFound) => {}
+                other => other?,
+            }
+        }
+        Ok(())
     }
 }
 

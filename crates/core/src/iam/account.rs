@@ -1,10 +1,11 @@
 //! Account-wide IAM reads: GetAccountSummary (entity counts and the quotas Berth enforces)
-//! and GetAccountAuthorizationDetails (every role and customer managed policy with its
-//! documents, one page at a time), which audit and IaC tools read to snapshot an account.
+//! and GetAccountAuthorizationDetails (every role, customer managed policy, user and group
+//! with its documents, one page at a time), which audit and IaC tools read to snapshot an
+//! account.
 
 use berth_store::{
-    AttachedPolicy, IamTag, InstanceProfileRecord, ManagedPolicyRecord, PolicyVersionRecord,
-    RoleRecord, StoreError,
+    AttachedPolicy, GroupRecord, IamTag, InstanceProfileRecord, ManagedPolicyRecord,
+    PolicyVersionRecord, RoleRecord, StoreError, UserRecord,
 };
 
 use super::{Iam, IamError, Page, paginate, validation};
@@ -29,11 +30,31 @@ pub struct PolicyDetail {
     pub versions: Vec<PolicyVersionRecord>,
 }
 
+/// A user with its inline and attached policies, groups and tags.
+#[derive(Debug, Clone)]
+pub struct UserDetail {
+    pub user: UserRecord,
+    pub inline: Vec<(String, String)>,
+    pub attached: Vec<AttachedPolicy>,
+    pub groups: Vec<String>,
+    pub tags: Vec<IamTag>,
+}
+
+/// A group with its inline and attached policies.
+#[derive(Debug, Clone)]
+pub struct GroupDetail {
+    pub group: GroupRecord,
+    pub inline: Vec<(String, String)>,
+    pub attached: Vec<AttachedPolicy>,
+}
+
 /// One entry of the details listing.
 #[derive(Debug, Clone)]
 pub enum AuthorizationDetail {
     Role(RoleDetail),
     Policy(PolicyDetail),
+    User(UserDetail),
+    Group(GroupDetail),
 }
 
 /// The kinds of entity GetAccountAuthorizationDetails' `Filter` names.
@@ -101,9 +122,9 @@ impl Iam<'_> {
         ])
     }
 
-    /// GetAccountAuthorizationDetails: roles (by name regardless of case), then customer
-    /// managed policies (by ARN), each page read in full only for what it holds. Berth has
-    /// no users, groups or AWS managed policies, so filters for those find nothing.
+    /// GetAccountAuthorizationDetails: roles (by name regardless of case), customer managed
+    /// policies (by ARN), users, then groups, each page read in full only for what it
+    /// holds. Berth has no AWS managed policies, so that filter finds nothing.
     pub async fn get_account_authorization_details(
         &self,
         caller: &Caller,
@@ -141,6 +162,19 @@ impl Iam<'_> {
                 entries.push((format!("1{}", policy.arn), Entry::Policy(policy)));
             }
         }
+        if wanted("User") {
+            for user in self.metadata.list_users().await? {
+                entries.push((format!("2{}", user.name.to_lowercase()), Entry::User(user)));
+            }
+        }
+        if wanted("Group") {
+            for group in self.metadata.list_groups().await? {
+                entries.push((
+                    format!("3{}", group.name.to_lowercase()),
+                    Entry::Group(group),
+                ));
+            }
+        }
         let page = paginate(entries, |(key, _)| key.as_str(), marker, max_items)?;
         let mut items = Vec::with_capacity(page.items.len());
         for (_, entry) in page.items {
@@ -151,6 +185,30 @@ impl Iam<'_> {
                     Err(IamError::NoSuchEntity(_)) => {}
                     Err(e) => return Err(e),
                 },
+                Entry::User(user) => match self.user_detail(user).await {
+                    Ok(detail) => items.push(AuthorizationDetail::User(detail)),
+                    Err(IamError::NoSuchEntity(_)) => {}
+                    Err(e) => return Err(e),
+                },
+                Entry::Group(group) => {
+                    let mut inline = Vec::new();
+                    for name in self.metadata.list_group_policies(&group.name).await? {
+                        if let Some(document) =
+                            self.metadata.get_group_policy(&group.name, &name).await?
+                        {
+                            inline.push((name, document));
+                        }
+                    }
+                    let attached = self
+                        .metadata
+                        .list_attached_group_policies(&group.name)
+                        .await?;
+                    items.push(AuthorizationDetail::Group(GroupDetail {
+                        group,
+                        inline,
+                        attached,
+                    }));
+                }
                 Entry::Policy(policy) => {
                     match self
                         .metadata
@@ -172,6 +230,42 @@ impl Iam<'_> {
         Ok(Page {
             items,
             marker: page.marker,
+        })
+    }
+
+    async fn user_detail(&self, user: UserRecord) -> Result<UserDetail, IamError> {
+        let gone = |e: StoreError| match e {
+            StoreError::NotFound => IamError::NoSuchEntity(String::new()),
+            other => other.into(),
+        };
+        let mut inline = Vec::new();
+        for name in self.metadata.list_user_policies(&user.name).await? {
+            if let Some(document) = self.metadata.get_user_policy(&user.name, &name).await? {
+                inline.push((name, document));
+            }
+        }
+        let attached = self
+            .metadata
+            .list_attached_user_policies(&user.name)
+            .await?;
+        let groups = self
+            .metadata
+            .list_groups_for_user(&user.name)
+            .await
+            .map_err(gone)?
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        let tags = self
+            .metadata
+            .list_iam_resource_tags(user.arn.as_str())
+            .await?;
+        Ok(UserDetail {
+            user,
+            inline,
+            attached,
+            groups,
+            tags,
         })
     }
 
@@ -218,4 +312,6 @@ impl Iam<'_> {
 enum Entry {
     Role(RoleRecord),
     Policy(ManagedPolicyRecord),
+    User(UserRecord),
+    Group(GroupRecord),
 }

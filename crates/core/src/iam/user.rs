@@ -144,7 +144,13 @@ impl Iam<'_> {
             || self.iam_arn(&format!("user/{name}")),
             |u| u.arn.to_string(),
         );
-        self.iam_authorize(caller, facts, action, &arn).await?;
+        let facts = super::with_current_boundary(
+            facts,
+            action,
+            user.as_ref()
+                .and_then(|u| u.permissions_boundary.as_deref()),
+        );
+        self.iam_authorize(caller, &facts, action, &arn).await?;
         user.ok_or_else(|| user_not_found(name))
     }
 
@@ -257,8 +263,9 @@ impl Iam<'_> {
         paginate_by_name(users, |u| u.name.as_str(), marker, max_items)
     }
 
-    /// UpdateUser: a new name and/or path. Tags follow; policies that name the user by
-    /// ARN keep naming the old ARN, as in IAM.
+    /// UpdateUser: a new name and/or path. Tags follow, and so do trust, repository and
+    /// template policies that name the user by ARN (IAM keeps them bound to the user): a
+    /// new user of the old name is not their principal.
     pub async fn update_user(
         &self,
         caller: &Caller,
@@ -291,7 +298,13 @@ impl Iam<'_> {
             Err(StoreError::AlreadyExists) => Err(IamError::EntityAlreadyExists(format!(
                 "User with name {new_name} already exists."
             ))),
-            other => Ok(other?),
+            other => {
+                other?;
+                if new_arn != user.arn.as_str() {
+                    self.rewrite_principal(&user.arn, &new_arn).await?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -311,7 +324,7 @@ impl Iam<'_> {
                 other?;
                 // Policies that named the user by ARN now name its unique id, so a new
                 // user of the same name is not their principal.
-                self.unbind_principal(&user.arn, &user.user_id).await
+                self.rewrite_principal(&user.arn, &user.user_id).await
             }
         }
     }
@@ -660,6 +673,17 @@ impl Iam<'_> {
         facts: &RequestFacts,
         access_key_id: &str,
     ) -> Result<(String, AccessKeyRecord), IamError> {
+        let well_formed = (16..=128).contains(&access_key_id.len())
+            && access_key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !well_formed {
+            return Err(validation(
+                access_key_id,
+                "accessKeyId",
+                "Member must satisfy regular expression pattern: [\\w]+ and have length between 16 and 128",
+            ));
+        }
         let found = self.metadata.get_access_key(access_key_id).await?;
         let user_arn = found
             .as_ref()
