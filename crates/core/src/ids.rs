@@ -46,6 +46,15 @@ pub fn access_key_id(prefix: &str) -> String {
     s
 }
 
+/// The shape of IAM's and STS's `accessKeyIdType`: 16 to 128 word characters.
+pub fn is_access_key_id_shaped(id: &str) -> bool {
+    (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The constraint [`is_access_key_id_shaped`] checks, as AWS words it.
+pub const ACCESS_KEY_ID_RULE: &str =
+    "Member must satisfy regular expression pattern: [\\w]+ and have length between 16 and 128";
+
 /// A 40-character secret access key.
 pub fn secret_access_key() -> String {
     use base64::Engine;

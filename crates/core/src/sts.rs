@@ -673,15 +673,11 @@ impl Sts<'_> {
         facts: &RequestFacts,
         access_key_id: &str,
     ) -> Result<String, StsError> {
-        let well_formed = (16..=128).contains(&access_key_id.len())
-            && access_key_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !well_formed {
+        if !crate::ids::is_access_key_id_shaped(access_key_id) {
             return Err(validation(
                 access_key_id,
                 "accessKeyId",
-                "Member must satisfy regular expression pattern: [\\w]+ and have length between 16 and 128",
+                crate::ids::ACCESS_KEY_ID_RULE,
             ));
         }
         self.authorizer
