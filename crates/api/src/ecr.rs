@@ -7,8 +7,8 @@ use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
 use berth_core::ecr::creation_template::{CreationTemplate, TemplateInput};
 use berth_core::ecr::operation::EcrOperation;
-use berth_core::ecr::{ExclusionFilter, ImageDeletion, ImageId, ImageLookup};
-use berth_core::model::{ManifestRecord, RepositoryRecord};
+use berth_core::ecr::{ExclusionFilter, ImageDeletion, ImageDetail, ImageId, ImageLookup};
+use berth_core::model::RepositoryRecord;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
@@ -1033,7 +1033,7 @@ async fn operation(
                 )
                 .await?;
             let (items, next) = page(details, i.next_token.as_deref(), limit)?;
-            let mut out = json!({"imageDetails": items.iter().map(|d| image_detail_json(&registry_id, &d.manifest, &d.tags)).collect::<Vec<_>>()});
+            let mut out = json!({"imageDetails": items.iter().map(|d| image_detail_json(&registry_id, d)).collect::<Vec<_>>()});
             if let Some(n) = next {
                 out["nextToken"] = json!(n);
             }
@@ -1095,7 +1095,8 @@ fn repository_json(services: &Services, r: &RepositoryRecord) -> Value {
     repository
 }
 
-fn image_detail_json(registry_id: &str, m: &ManifestRecord, tags: &[String]) -> Value {
+fn image_detail_json(registry_id: &str, detail: &ImageDetail) -> Value {
+    let (m, tags) = (&detail.manifest, &detail.tags);
     let mut v = json!({
         "registryId": registry_id,
         "repositoryName": m.repository.as_str(),
@@ -1113,6 +1114,9 @@ fn image_detail_json(registry_id: &str, m: &ManifestRecord, tags: &[String]) -> 
     }
     if let Some(s) = &m.subject {
         v["subjectManifestDigest"] = json!(s.as_str());
+    }
+    if let Some(at) = detail.last_pulled_at {
+        v["lastRecordedPullTime"] = json!(at);
     }
     v
 }

@@ -359,6 +359,7 @@ async fn serve(
                 );
                 r
             } else {
+                services.note_image_pull(&repo.name, &stored.record.digest);
                 (StatusCode::OK, bytes::Bytes::from_owner(stored.bytes)).into_response()
             };
             set(

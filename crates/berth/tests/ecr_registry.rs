@@ -734,3 +734,76 @@ fn tag_mutability_exclusions_on_existing_repositories() {
     let repo = s.root_ok(&["ecr", "describe-repositories", "--repository-names", "app"]);
     assert_eq!(repo["repositories"][0]["imageTagMutability"], "IMMUTABLE");
 }
+
+/// A pull is recorded (DescribeImages' `lastRecordedPullTime`) and lifecycle rules may
+/// count from it (`sinceImagePulled`).
+#[test]
+fn pulls_are_recorded_for_lifecycle_rules() {
+    let s = start();
+    s.root_ok(&["ecr", "create-repository", "--repository-name", "pulled"]);
+    s.push("pulled", "v1");
+    let described = s.root_ok(&["ecr", "describe-images", "--repository-name", "pulled"]);
+    assert!(
+        described["imageDetails"][0]
+            .get("lastRecordedPullTime")
+            .is_none(),
+        "{described}"
+    );
+    // BatchGetImage is a pull (as a registry GET of the manifest is; a HEAD is not).
+    s.root_ok(&[
+        "ecr",
+        "batch-get-image",
+        "--repository-name",
+        "pulled",
+        "--image-ids",
+        "imageTag=v1",
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = s.root_ok(&["ecr", "describe-images", "--repository-name", "pulled"]);
+        if described["imageDetails"][0]
+            .get("lastRecordedPullTime")
+            .is_some()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {described}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let policy = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":30},"action":{"type":"expire"}}]}"#;
+    s.root_ok(&[
+        "ecr",
+        "put-lifecycle-policy",
+        "--repository-name",
+        "pulled",
+        "--lifecycle-policy-text",
+        policy,
+    ]);
+    let preview = s.root_ok(&[
+        "ecr",
+        "start-lifecycle-policy-preview",
+        "--repository-name",
+        "pulled",
+    ]);
+    assert_eq!(preview["status"], "COMPLETE", "{preview}");
+    let got = s.root_ok(&[
+        "ecr",
+        "get-lifecycle-policy-preview",
+        "--repository-name",
+        "pulled",
+    ]);
+    assert_eq!(got["previewResults"], serde_json::json!([]), "{got}");
+    let bad = policy.replace("\"countUnit\":\"days\",", "");
+    let err = s.root_err(&[
+        "ecr",
+        "put-lifecycle-policy",
+        "--repository-name",
+        "pulled",
+        "--lifecycle-policy-text",
+        &bad,
+    ]);
+    assert!(err.contains("sinceImagePulled"), "{err}");
+}

@@ -141,6 +141,8 @@ pub struct ImageId {
 pub struct ImageDetail {
     pub manifest: ManifestRecord,
     pub tags: Vec<String>,
+    /// ECR's `lastRecordedPullTime`, if it was ever pulled.
+    pub last_pulled_at: Option<i64>,
 }
 
 fn check_mutability(value: &str) -> Result<TagMutability, EcrError> {
@@ -1075,6 +1077,7 @@ impl Ecr<'_> {
                         "The image's manifest media type is not in acceptedMediaTypes",
                     ));
                 }
+                self.note_image_pull(&repo.name, &m.record.digest);
                 Ok(ImageLookup::Found(m, id.tag.clone()))
             }
             Err(ImageError::ManifestUnknown) => {
@@ -1124,6 +1127,7 @@ impl Ecr<'_> {
             .ecr_repository(caller, facts, ECR_DESCRIBE_IMAGES, name)
             .await?;
         let all = self.metadata.list_manifests(&repo.name).await?;
+        let pulls = self.metadata.image_pull_times(&repo.name).await?;
         if ids.is_empty() {
             return Ok(all
                 .into_iter()
@@ -1132,7 +1136,11 @@ impl Ecr<'_> {
                     Some("UNTAGGED") => tags.is_empty(),
                     _ => true,
                 })
-                .map(|(manifest, tags)| ImageDetail { manifest, tags })
+                .map(|(manifest, tags)| ImageDetail {
+                    last_pulled_at: pulls.get(&manifest.digest).copied(),
+                    manifest,
+                    tags,
+                })
                 .collect());
         }
         let mut out = Vec::with_capacity(ids.len());
@@ -1147,6 +1155,7 @@ impl Ecr<'_> {
             });
             match found {
                 Some((manifest, tags)) => out.push(ImageDetail {
+                    last_pulled_at: pulls.get(&manifest.digest).copied(),
                     manifest: manifest.clone(),
                     tags: tags.clone(),
                 }),

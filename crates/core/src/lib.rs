@@ -66,6 +66,8 @@ pub struct Services {
     pub(crate) role_usage: role_usage::RoleUsage,
     /// Users' access keys used since the last flush.
     pub(crate) key_usage: role_usage::RecentUses,
+    /// Images pulled since the last flush (`repository@digest`).
+    pub(crate) pull_usage: role_usage::RecentUses,
     /// Seals users' secret access keys (a key derived from the root secret).
     pub(crate) access_key_secrets: iam::user::AccessKeySecrets,
 }
@@ -174,6 +176,7 @@ impl Services {
             audit_trail: audit::AuditTrail::new(false),
             role_usage: role_usage::RoleUsage::default(),
             key_usage: role_usage::RecentUses::default(),
+            pull_usage: role_usage::RecentUses::default(),
             access_key_secrets,
         })
     }

@@ -7,7 +7,8 @@
 //! lower rules still count it; a `tagPrefixList`/`tagPatternList` with several entries
 //! selects only images that match all of them (each entry matching any of the image's tags);
 //! `imageCountMoreThan N` keeps the newest N selected images; `sinceImagePushed N days`
-//! expires selected images pushed more than N days ago; older images expire first.
+//! expires selected images pushed more than N days ago; `sinceImagePulled N days` those
+//! last pulled (or, never pulled, pushed) more than N days ago; older images expire first.
 
 use serde_json::{Map, Value};
 
@@ -53,6 +54,7 @@ pub enum TagFilter {
 pub enum Count {
     ImageCountMoreThan(u64),
     SinceImagePushedDays(u64),
+    SinceImagePulledDays(u64),
 }
 
 /// An image as the evaluator sees it.
@@ -62,6 +64,8 @@ pub struct Image {
     pub tags: Vec<String>,
     /// Unix seconds.
     pub pushed_at: i64,
+    /// When it was last pulled (Unix seconds), if ever.
+    pub last_pulled_at: Option<i64>,
 }
 
 /// One image the policy expires, and the rule that does it.
@@ -270,17 +274,21 @@ fn parse_rule(rule: &Value) -> Result<Rule, String> {
             }
             Count::ImageCountMoreThan(number)
         }
-        Some("sinceImagePushed") => {
+        Some(kind @ ("sinceImagePushed" | "sinceImagePulled")) => {
             if unit.and_then(Value::as_str) != Some("days") {
                 return Err(fail(format!(
-                    "rule {priority}: countUnit must be \"days\" with countType sinceImagePushed"
+                    "rule {priority}: countUnit must be \"days\" with countType {kind}"
                 )));
             }
-            Count::SinceImagePushedDays(number)
+            if kind == "sinceImagePushed" {
+                Count::SinceImagePushedDays(number)
+            } else {
+                Count::SinceImagePulledDays(number)
+            }
         }
         Some(other) => {
             return Err(fail(format!(
-                "rule {priority}: countType \"{other}\" is not one of imageCountMoreThan, sinceImagePushed"
+                "rule {priority}: countType \"{other}\" is not one of imageCountMoreThan, sinceImagePushed, sinceImagePulled"
             )));
         }
         None => {
@@ -320,6 +328,12 @@ impl Rule {
 }
 
 /// The images `policy` expires at time `now` (unix seconds), oldest first.
+fn days_in_seconds(days: u64) -> i64 {
+    i64::try_from(days)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(SECONDS_PER_DAY)
+}
+
 pub fn evaluate(policy: &LifecyclePolicy, images: &[Image], now: i64) -> Vec<Expiry> {
     // Newest first; the digest breaks ties so the answer does not depend on input order.
     let mut order: Vec<&Image> = images.iter().collect();
@@ -335,10 +349,12 @@ pub fn evaluate(policy: &LifecyclePolicy, images: &[Image], now: i64) -> Vec<Exp
             let due = match rule.count {
                 Count::ImageCountMoreThan(n) => u64::try_from(rank).unwrap_or(u64::MAX) >= n,
                 Count::SinceImagePushedDays(days) => {
-                    let age = i64::try_from(days)
-                        .unwrap_or(i64::MAX)
-                        .saturating_mul(SECONDS_PER_DAY);
-                    order[i].pushed_at < now.saturating_sub(age)
+                    order[i].pushed_at < now.saturating_sub(days_in_seconds(days))
+                }
+                // An image never pulled counts from its push, as in ECR.
+                Count::SinceImagePulledDays(days) => {
+                    order[i].last_pulled_at.unwrap_or(order[i].pushed_at)
+                        < now.saturating_sub(days_in_seconds(days))
                 }
             };
             if due && !claimed[i] && expired[i].is_none() {
@@ -388,6 +404,7 @@ mod tests {
 
     fn image(digest: &str, tags: &[&str], days_ago: i64) -> Image {
         Image {
+            last_pulled_at: None,
             digest: digest.into(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             pushed_at: NOW - days_ago * DAY,
@@ -414,6 +431,28 @@ mod tests {
             image("d", &["4"], 2),
         ];
         assert_eq!(expired(&p, &images), vec![("a".into(), 1), ("c".into(), 1)]);
+    }
+
+    #[test]
+    fn since_image_pulled_counts_from_the_last_pull_or_the_push() {
+        let p = policy(&rule(
+            1,
+            r#"{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":7}"#,
+        ));
+        let pulled = |digest: &str, pushed_days_ago: i64, pulled_days_ago: i64| Image {
+            last_pulled_at: Some(NOW - pulled_days_ago * DAY),
+            ..image(digest, &["t"], pushed_days_ago)
+        };
+        let images = [
+            pulled("old-but-pulled", 90, 1),
+            pulled("old-pull", 90, 30),
+            image("never-pulled-old", &[], 10),
+            image("never-pulled-new", &[], 2),
+        ];
+        assert_eq!(
+            expired(&p, &images),
+            vec![("old-pull".into(), 1), ("never-pulled-old".into(), 1)]
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! IAM's `RoleLastUsed` and `AccessKeyLastUsed`: when each role was last assumed, and
-//! when (and with which service) each user's access key was last used. A request only
+//! IAM's `RoleLastUsed` and `AccessKeyLastUsed`, and ECR's `lastRecordedPullTime`: when
+//! each role was last assumed, when (and with which service) each user's access key was
+//! last used, and when each image was last pulled. A request only
 //! notes it in memory; a background task writes what was noted every few seconds in one
 //! batch, so no request waits on a write and the metadata cache is emptied no more often
 //! than that. IAM itself reports last use hours late; Berth's lag is one flush interval,
@@ -8,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use berth_types::{Digest, RepositoryName};
 
 use crate::Services;
 
@@ -70,6 +73,26 @@ impl Services {
                 }
             }
         }
+        let uses = self.pull_usage.take();
+        let pulls: Vec<(RepositoryName, Digest, i64)> = uses
+            .iter()
+            .filter_map(|(key, at, _)| {
+                let (repository, digest) = key.split_once('@')?;
+                Some((
+                    RepositoryName::parse(repository).ok()?,
+                    Digest::parse(digest).ok()?,
+                    *at,
+                ))
+            })
+            .collect();
+        if !pulls.is_empty()
+            && let Err(e) = self.metadata.record_image_pulls(&pulls).await
+        {
+            tracing::warn!(error = %e, images = pulls.len(), "cannot record when images were last pulled; will retry");
+            for (key, at, service) in &uses {
+                self.pull_usage.note(key, *at, service);
+            }
+        }
         let uses = self.key_usage.take();
         if !uses.is_empty() {
             let keys: Vec<(String, i64, String)> = uses
@@ -87,6 +110,13 @@ impl Services {
                 }
             }
         }
+    }
+
+    /// Notes that an image was pulled just now: its manifest was fetched (GET, or ECR's
+    /// BatchGetImage), not merely checked (HEAD).
+    pub fn note_image_pull(&self, repository: &RepositoryName, digest: &Digest) {
+        self.pull_usage
+            .note(&format!("{repository}@{digest}"), crate::now_unix(), "ecr");
     }
 
     /// Notes that an IAM user's access key signed a request for `service` just now.

@@ -70,6 +70,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     14 "repository_templates" "0014_repository_templates.sql",
     15 "iam_users" "0015_iam_users.sql",
     16 "iam_groups" "0016_iam_groups.sql",
+    17 "image_pulls" "0017_image_pulls.sql",
 );
 
 #[rustfmt::skip]
@@ -89,6 +90,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     13 "repository_templates" "0013_repository_templates.sql",
     14 "iam_users" "0014_iam_users.sql",
     15 "iam_groups" "0015_iam_groups.sql",
+    16 "image_pulls" "0016_image_pulls.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

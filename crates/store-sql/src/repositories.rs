@@ -819,4 +819,46 @@ impl RepositoryStore for SqlStore {
                 .await?,
         )
     }
+
+    async fn record_image_pulls(&self, pulls: &[(RepositoryName, Digest, i64)]) -> StoreResult<()> {
+        if pulls.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.write().await?;
+        for (repository, digest, at) in pulls {
+            // Only for a manifest that still exists (the foreign key would refuse others).
+            query(
+                "INSERT INTO image_pulls (repository, digest, last_pulled_at) \
+                 SELECT repository, digest, $3 FROM manifests \
+                 WHERE repository = $1 AND digest = $2 \
+                 ON CONFLICT (repository, digest) DO UPDATE \
+                 SET last_pulled_at = excluded.last_pulled_at \
+                 WHERE image_pulls.last_pulled_at < excluded.last_pulled_at",
+            )
+            .bind(repository.as_str())
+            .bind(digest.as_str())
+            .bind(*at)
+            .execute(tx.on())
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn image_pull_times(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<HashMap<Digest, i64>> {
+        let rows = query("SELECT digest, last_pulled_at FROM image_pulls WHERE repository = $1")
+            .bind(repository.as_str())
+            .fetch_all(self.db.reader())
+            .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            out.insert(
+                parse_digest(&row.get::<String>("digest")?)?,
+                row.get("last_pulled_at")?,
+            );
+        }
+        Ok(out)
+    }
 }

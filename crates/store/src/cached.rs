@@ -987,6 +987,19 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
     async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StoreResult<()> {
         self.write(self.inner.delete_tag(repository, tag)).await
     }
+
+    /// Not a write for the cache: no cached lookup reads pull times, and pulls are
+    /// recorded every few seconds.
+    async fn record_image_pulls(&self, pulls: &[(RepositoryName, Digest, i64)]) -> StoreResult<()> {
+        self.inner.record_image_pulls(pulls).await
+    }
+
+    async fn image_pull_times(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<HashMap<Digest, i64>> {
+        self.inner.image_pull_times(repository).await
+    }
 }
 
 #[async_trait]

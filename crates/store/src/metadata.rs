@@ -746,6 +746,14 @@ pub trait RepositoryStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// `NotFound` when absent.
     async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StoreResult<()>;
+    /// Records pulls (`(repository, digest, time)`), keeping the latest of each image.
+    /// Images deleted meanwhile are skipped.
+    async fn record_image_pulls(&self, pulls: &[(RepositoryName, Digest, i64)]) -> StoreResult<()>;
+    /// When each pulled image of the repository was last pulled, by digest.
+    async fn image_pull_times(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<std::collections::HashMap<Digest, i64>>;
 }
 
 /// In-progress blob uploads (the bytes are the blob store's).

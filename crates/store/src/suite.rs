@@ -149,6 +149,64 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     creation_templates(store).await;
     users_and_access_keys(store).await;
     groups(store).await;
+    image_pulls(store).await;
+}
+
+pub async fn image_pulls(store: &dyn MetadataStore) {
+    let name = repo("pulled/app");
+    store
+        .create_repository(&repository("pulled/app", 1))
+        .await
+        .unwrap();
+    let manifest = |body: &[u8]| ManifestRecord {
+        repository: name.clone(),
+        digest: sha256(body),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 2,
+        image_size: 0,
+        pushed_at: 100,
+        artifact_type: None,
+        subject: None,
+        blobs: vec![],
+        children: vec![],
+    };
+    let (one, two) = (manifest(b"one"), manifest(b"two"));
+    for m in [&one, &two] {
+        store.put_manifest(m, None, false).await.unwrap();
+    }
+    assert!(store.image_pull_times(&name).await.unwrap().is_empty());
+    store
+        .record_image_pulls(&[
+            (name.clone(), one.digest.clone(), 500),
+            (name.clone(), sha256(b"never pushed"), 600),
+        ])
+        .await
+        .unwrap();
+    // An older pull recorded late does not move the time back.
+    store
+        .record_image_pulls(&[(name.clone(), one.digest.clone(), 400)])
+        .await
+        .unwrap();
+    let times = store.image_pull_times(&name).await.unwrap();
+    assert_eq!(times.len(), 1, "{times:?}");
+    assert_eq!(times.get(&one.digest), Some(&500));
+    store
+        .record_image_pulls(&[(name.clone(), one.digest.clone(), 700)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .image_pull_times(&name)
+            .await
+            .unwrap()
+            .get(&one.digest),
+        Some(&700)
+    );
+    // Gone with its image.
+    store.delete_manifest(&name, &one.digest).await.unwrap();
+    assert!(store.image_pull_times(&name).await.unwrap().is_empty());
+    store.record_image_pulls(&[]).await.unwrap();
+    store.delete_repository(&name, true).await.unwrap();
 }
 
 pub async fn groups(store: &dyn MetadataStore) {

@@ -169,6 +169,7 @@ impl Ecr<'_> {
         policy: &lifecycle::LifecyclePolicy,
     ) -> Result<Vec<PreviewResult>, EcrError> {
         let manifests = self.metadata.list_manifests(repository).await?;
+        let pulls = self.metadata.image_pull_times(repository).await?;
         // Images an index references are not expired while the index exists (ECR): they
         // are not candidates of their own.
         let children: HashSet<&str> = manifests
@@ -182,6 +183,7 @@ impl Ecr<'_> {
                 digest: m.digest.to_string(),
                 tags: tags.clone(),
                 pushed_at: m.pushed_at,
+                last_pulled_at: pulls.get(&m.digest).copied(),
             })
             .collect();
         Ok(lifecycle::evaluate(policy, &images, crate::now_unix())

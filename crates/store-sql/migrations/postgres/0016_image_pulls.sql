@@ -1,0 +1,9 @@
+-- When each image was last pulled (ECR's lastRecordedPullTime; lifecycle sinceImagePulled).
+-- Kept apart from `manifests` so that recording pulls never rewrites manifest rows.
+CREATE TABLE image_pulls (
+    repository     TEXT COLLATE "C" NOT NULL,
+    digest         TEXT COLLATE "C" NOT NULL,
+    last_pulled_at BIGINT NOT NULL,
+    PRIMARY KEY (repository, digest),
+    FOREIGN KEY (repository, digest) REFERENCES manifests (repository, digest) ON DELETE CASCADE
+);
