@@ -2298,3 +2298,75 @@ fn user_escapes_are_refused() {
     assert_eq!(details["GroupDetailList"][0]["GroupName"], "ops");
     assert_eq!(details["RoleDetailList"], serde_json::json!([]));
 }
+
+/// `aws:PrincipalTag/KEY` is a user's tags, and for a role session its role's tags (with
+/// the session's own tags over them), as in AWS; a retag applies to the next request.
+#[test]
+fn principal_tags_come_from_the_user_or_the_role() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    let team_a = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:DescribeRepositories","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"a"}}}]}"#;
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "tagged",
+            "--tags",
+            "Key=team,Value=a",
+        ],
+    );
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "tagged",
+            "--policy-name",
+            "team-a",
+            "--policy-document",
+            team_a,
+        ],
+    );
+    let key = c.aws_ok(r, &["iam", "create-access-key", "--user-name", "tagged"]);
+    let user = Creds {
+        access_key_id: key["AccessKey"]["AccessKeyId"].as_str().unwrap().into(),
+        secret_access_key: key["AccessKey"]["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: None,
+    };
+    c.aws_ok(Some(&user), &["ecr", "describe-repositories"]);
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "tag-user",
+            "--user-name",
+            "tagged",
+            "--tags",
+            "Key=team,Value=b",
+        ],
+    );
+    let err = c.aws_err(Some(&user), &["ecr", "describe-repositories"]);
+    assert!(err.contains("AccessDenied"), "{err}");
+
+    // A role session: refused until its role carries the tag.
+    let session = c.role_session("TeamRole", &serde_json::from_str(team_a).unwrap());
+    let err = c.aws_err(Some(&session), &["ecr", "describe-repositories"]);
+    assert!(err.contains("AccessDenied"), "{err}");
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "TeamRole",
+            "--tags",
+            "Key=team,Value=a",
+        ],
+    );
+    c.aws_ok(Some(&session), &["ecr", "describe-repositories"]);
+}

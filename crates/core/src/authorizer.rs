@@ -68,6 +68,8 @@ pub struct WebIdentityRefusal<'a> {
 struct CompiledRolePolicies {
     identity: Vec<(String, Policy)>,
     boundary: Option<(String, Policy)>,
+    /// The role's or user's own tags: `aws:PrincipalTag/KEY`.
+    tags: Vec<(String, String)>,
 }
 
 impl CompiledRolePolicies {
@@ -251,6 +253,7 @@ impl Authorizer {
                     compile(b).map(|(label, policy)| (format!("{BOUNDARY_LABEL}{label}"), policy))
                 })
                 .transpose()?,
+            tags: effective.tags.clone(),
         })
     }
 
@@ -267,9 +270,9 @@ impl Authorizer {
             Caller::AssumedRole(session) => match self.role_policies(session).await? {
                 None => None,
                 Some(compiled) => Some(SignedIn {
-                    compiled,
                     session_policies: self.session_policies(session).await?,
-                    context: session_context(caller, session, facts),
+                    context: session_context(caller, session, &compiled.tags, facts),
+                    compiled,
                     arn: caller.arn(),
                     role_arn: Some(&session.role_arn),
                     unique_id: &session.role_id,
@@ -277,9 +280,9 @@ impl Authorizer {
                 }),
             },
             Caller::User(user) => self.user_policies(user).await?.map(|compiled| SignedIn {
-                compiled,
                 session_policies: Vec::new(),
-                context: user_context(user, facts),
+                context: user_context(user, &compiled.tags, facts),
+                compiled,
                 arn: user.user_arn.clone(),
                 role_arn: None,
                 unique_id: &user.user_id,
@@ -599,7 +602,7 @@ fn request_context(c: &mut Context, facts: &RequestFacts) {
 }
 
 /// The global condition keys of a request signed with an IAM user's key.
-fn user_context(user: &UserCaller, facts: &RequestFacts) -> Context {
+fn user_context(user: &UserCaller, tags: &[(String, String)], facts: &RequestFacts) -> Context {
     let mut c = Context::new();
     c.insert("aws:PrincipalArn", user.user_arn.clone());
     c.insert("aws:PrincipalAccount", user.account.clone());
@@ -607,10 +610,20 @@ fn user_context(user: &UserCaller, facts: &RequestFacts) -> Context {
     c.insert("aws:userid", user.user_id.clone());
     c.insert("aws:username", user.user_name.clone());
     request_context(&mut c, facts);
+    for (key, value) in tags {
+        c.insert(&format!("aws:PrincipalTag/{key}"), value.clone());
+    }
     c
 }
 
-fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts) -> Context {
+/// A role session's keys. `aws:PrincipalTag/KEY` is the role's tags with the session's
+/// tags over them, as in AWS.
+fn session_context(
+    caller: &Caller,
+    session: &RoleSession,
+    role_tags: &[(String, String)],
+    facts: &RequestFacts,
+) -> Context {
     let mut c = Context::new();
     c.insert("aws:PrincipalArn", session.role_arn.clone());
     c.insert("aws:PrincipalAccount", session.account.clone());
@@ -620,7 +633,7 @@ fn session_context(caller: &Caller, session: &RoleSession, facts: &RequestFacts)
     if let Some(source_identity) = &session.source_identity {
         c.insert("aws:SourceIdentity", source_identity.clone());
     }
-    for (key, value) in &session.tags {
+    for (key, value) in role_tags.iter().chain(&session.tags) {
         c.insert(&format!("aws:PrincipalTag/{key}"), value.clone());
     }
     c

@@ -167,12 +167,14 @@ pub(crate) fn document_version(document: &str) -> String {
 
 /// A principal's policies from the rows of an effective-policies query (role or user):
 /// `kind` 0 says the principal exists and names its boundary, 1 is an inline policy, 2 an
-/// attached one, 3 the boundary's default version.
+/// attached one, 3 the boundary's default version, 4 one of the principal's tags (key in
+/// `label`, value in `document`).
 pub(crate) fn principal_policies(rows: &[Row]) -> StoreResult<PrincipalPolicies> {
     let mut exists = false;
     let mut boundary_arn = String::new();
     let mut boundary = None;
     let mut listed = Vec::with_capacity(rows.len());
+    let mut tags = Vec::new();
     for row in rows {
         let kind: i64 = row.get("kind")?;
         let label: String = row.get("label")?;
@@ -198,13 +200,14 @@ pub(crate) fn principal_policies(rows: &[Row]) -> StoreResult<PrincipalPolicies>
                     document,
                 },
             )),
-            _ => {
+            3 => {
                 boundary = Some(EffectivePolicy {
                     label,
                     version: row.get("version")?,
                     document,
                 });
             }
+            _ => tags.push((label, document)),
         }
     }
     if !exists {
@@ -222,9 +225,11 @@ pub(crate) fn principal_policies(rows: &[Row]) -> StoreResult<PrincipalPolicies>
     // Inline policies first, then managed ones, each in byte order of their labels
     // (sorted here: the engines' collations of a computed column differ).
     listed.sort_by(|a, b| (a.0, &a.1.label).cmp(&(b.0, &b.1.label)));
+    tags.sort();
     Ok(PrincipalPolicies {
         identity: listed.into_iter().map(|(_, policy)| policy).collect(),
         boundary,
+        tags,
     })
 }
 
@@ -863,7 +868,7 @@ impl IamStore for SqlStore {
         // consistent snapshot, without BEGIN/COMMIT. The `kind` 0 row says the role exists
         // and names its boundary.
         let rows = query(
-            "WITH r AS (SELECT id, permissions_boundary FROM roles WHERE lower(name) = $1) \
+            "WITH r AS (SELECT id, arn, permissions_boundary FROM roles WHERE lower(name) = $1) \
              SELECT CAST(0 AS BIGINT) AS kind, CAST(COALESCE(r.permissions_boundary, '') AS TEXT) \
              AS label, CAST('' AS TEXT) AS version, CAST('' AS TEXT) AS document FROM r \
              UNION ALL \
@@ -877,7 +882,9 @@ impl IamStore for SqlStore {
              UNION ALL \
              SELECT 3, p.arn, p.default_version_id, v.document FROM r \
              JOIN managed_policies p ON p.arn = r.permissions_boundary \
-             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id",
+             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
+             UNION ALL \
+             SELECT 4, t.key, '', t.value FROM r JOIN iam_tags t ON t.resource_arn = r.arn",
         )
         .bind(folded(role_name))
         .fetch_all(self.db.reader())

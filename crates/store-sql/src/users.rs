@@ -402,7 +402,7 @@ impl UserStore for SqlStore {
     async fn user_effective_policies(&self, name: &str) -> StoreResult<PrincipalPolicies> {
         // One statement, as for roles: every signed request of a user reads this.
         let rows = query(
-            "WITH u AS (SELECT id, permissions_boundary FROM users WHERE lower(name) = $1) \
+            "WITH u AS (SELECT id, arn, permissions_boundary FROM users WHERE lower(name) = $1) \
              SELECT CAST(0 AS BIGINT) AS kind, CAST(COALESCE(u.permissions_boundary, '') AS TEXT) \
              AS label, CAST('' AS TEXT) AS version, CAST('' AS TEXT) AS document FROM u \
              UNION ALL \
@@ -427,7 +427,9 @@ impl UserStore for SqlStore {
              UNION ALL \
              SELECT 3, p.arn, p.default_version_id, v.document FROM u \
              JOIN managed_policies p ON p.arn = u.permissions_boundary \
-             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id",
+             JOIN policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version_id \
+             UNION ALL \
+             SELECT 4, t.key, '', t.value FROM u JOIN iam_tags t ON t.resource_arn = u.arn",
         )
         .bind(folded(name))
         .fetch_all(self.db.reader())

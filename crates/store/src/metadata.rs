@@ -159,6 +159,8 @@ pub struct PrincipalPolicies {
     /// The permissions boundary's default version. A boundary whose policy cannot be read
     /// is a document that allows nothing: a boundary only ever narrows.
     pub boundary: Option<EffectivePolicy>,
+    /// The principal's own tags (key, value), by key: its `aws:PrincipalTag/KEY` values.
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -524,6 +524,10 @@ pub async fn users_and_access_keys(store: &dyn MetadataStore) {
         .tag_iam_resource(builder.arn.as_str(), &[iam_tag("team", "ci")], 50)
         .await
         .unwrap();
+    assert_eq!(
+        store.user_effective_policies("builder").await.unwrap().tags,
+        vec![("team".to_owned(), "ci".to_owned())]
+    );
     let new_arn = "arn:aws:iam::123456789012:user/ops/Packager";
     store
         .update_user("builder", "Packager", "/ops/", new_arn)
