@@ -633,6 +633,20 @@ async fn operation(
             x.close("Groups");
             page_end(&mut x, &page);
         }
+        IamOperation::UpdateGroup => {
+            services
+                .iam()
+                .update_group(
+                    caller,
+                    facts,
+                    required(p, "GroupName")?,
+                    p.get("NewGroupName"),
+                    p.get("NewPath"),
+                )
+                .await
+                .map_err(map)?;
+            return Ok(None);
+        }
         IamOperation::DeleteGroup => {
             services
                 .iam()

@@ -1959,6 +1959,41 @@ fn group_policies_apply_to_their_members() {
     let summary = c.aws_ok(r, &["iam", "get-account-summary"]);
     assert_eq!(summary["SummaryMap"]["Groups"], 1);
 
+    // Renamed and moved, it keeps its member and policies.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-group",
+            "--group-name",
+            "Readers",
+            "--new-group-name",
+            "Viewers",
+            "--new-path",
+            "/people/",
+        ],
+    );
+    let got = c.aws_ok(r, &["iam", "get-group", "--group-name", "viewers"]);
+    assert_eq!(
+        got["Group"]["Arn"],
+        "arn:aws:iam::123456789012:group/people/Viewers"
+    );
+    assert_eq!(got["Users"][0]["UserName"], "dev");
+    c.aws_ok(d, &["ecr", "describe-repositories"]);
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-group",
+            "--group-name",
+            "Viewers",
+            "--new-group-name",
+            "Readers",
+            "--new-path",
+            "/teams/",
+        ],
+    );
+
     // Neither the user nor the group goes while the other holds on.
     let err = c.aws_err(r, &["iam", "delete-group", "--group-name", "Readers"]);
     assert!(err.contains("DeleteConflict"), "{err}");

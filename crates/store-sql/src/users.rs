@@ -582,6 +582,25 @@ impl UserStore for SqlStore {
         .await
     }
 
+    async fn update_group(
+        &self,
+        name: &str,
+        new_name: &str,
+        new_path: &str,
+        new_arn: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.write().await?;
+        let id = lock_holder(&mut tx, &GROUP, name).await?;
+        query("UPDATE iam_groups SET name = $1, path = $2, arn = $3 WHERE id = $4")
+            .bind(new_name)
+            .bind(new_path)
+            .bind(new_arn)
+            .bind(id)
+            .execute(tx.on())
+            .await?;
+        tx.commit().await
+    }
+
     async fn delete_group(&self, name: &str) -> StoreResult<()> {
         let mut tx = self.db.write().await?;
         let id = lock_holder(&mut tx, &GROUP, name).await?;

@@ -666,6 +666,17 @@ impl<S: MetadataStore> UserStore for CachedMetadataStore<S> {
         self.inner.list_groups().await
     }
 
+    async fn update_group(
+        &self,
+        name: &str,
+        new_name: &str,
+        new_path: &str,
+        new_arn: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.update_group(name, new_name, new_path, new_arn))
+            .await
+    }
+
     async fn delete_group(&self, name: &str) -> StoreResult<()> {
         self.write(self.inner.delete_group(name)).await
     }

@@ -347,6 +347,15 @@ pub trait UserStore: Send + Sync + 'static {
     async fn get_group(&self, name: &str) -> StoreResult<Option<GroupRecord>>;
     /// Every group, by name regardless of case.
     async fn list_groups(&self) -> StoreResult<Vec<GroupRecord>>;
+    /// Renames and/or moves the group. `NotFound` when absent; `AlreadyExists` when the
+    /// new name is taken.
+    async fn update_group(
+        &self,
+        name: &str,
+        new_name: &str,
+        new_path: &str,
+        new_arn: &str,
+    ) -> StoreResult<()>;
     /// `NotFound` when absent; `Conflict` while it has members or policies.
     async fn delete_group(&self, name: &str) -> StoreResult<()>;
     /// Idempotent. `NotFound` when the group or the user does not exist.

@@ -327,6 +327,44 @@ pub async fn groups(store: &dyn MetadataStore) {
         Conflict::PolicyAttached
     );
 
+    // Renamed and moved, with its members and policies; a taken name is refused.
+    let moved_arn = "arn:aws:iam::123456789012:group/ci/Builders2";
+    store
+        .update_group("builders", "Builders2", "/ci/", moved_arn)
+        .await
+        .unwrap();
+    assert_eq!(store.get_group("builders").await.unwrap(), None);
+    let moved = store.get_group("BUILDERS2").await.unwrap().unwrap();
+    assert_eq!(
+        (moved.path.as_str(), moved.arn.as_str()),
+        ("/ci/", moved_arn)
+    );
+    assert_eq!(store.list_group_users("builders2").await.unwrap().len(), 1);
+    assert_already_exists(
+        store
+            .update_group(
+                "builders2",
+                "admins",
+                "/",
+                "arn:aws:iam::123456789012:group/admins",
+            )
+            .await,
+    );
+    assert_not_found(
+        store
+            .update_group("nobody", "x", "/", "arn:aws:iam::123456789012:group/x")
+            .await,
+    );
+    store
+        .update_group(
+            "builders2",
+            "Builders",
+            "/",
+            "arn:aws:iam::123456789012:group/Builders",
+        )
+        .await
+        .unwrap();
+
     // Neither goes while the other holds on.
     assert_conflict!(store.delete_user("member").await, Conflict::UserInGroups);
     assert_conflict!(

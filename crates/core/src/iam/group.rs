@@ -123,6 +123,43 @@ impl Iam<'_> {
         paginate_by_name(groups, |g| g.name.as_str(), marker, max_items)
     }
 
+    /// UpdateGroup: a new name and/or path, keeping its members and policies. Renaming
+    /// needs the action on the new name too, as in IAM.
+    pub async fn update_group(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), IamError> {
+        if let Some(n) = new_name {
+            group_name(n)?;
+        }
+        let new_path = new_path.map(|p| path(Some(p))).transpose()?;
+        let group = self
+            .authorized_group(caller, facts, "iam:UpdateGroup", name)
+            .await?;
+        let new_name = new_name.unwrap_or(&group.name);
+        let new_path = new_path.unwrap_or_else(|| group.path.clone());
+        let new_arn = self.iam_arn(&format!("group{new_path}{new_name}"));
+        if new_arn != group.arn.as_str() {
+            self.iam_authorize(caller, facts, "iam:UpdateGroup", &new_arn)
+                .await?;
+        }
+        match self
+            .metadata
+            .update_group(&group.name, new_name, &new_path, &new_arn)
+            .await
+        {
+            Err(StoreError::NotFound) => Err(group_not_found(&group.name)),
+            Err(StoreError::AlreadyExists) => Err(IamError::EntityAlreadyExists(format!(
+                "Group with name {new_name} already exists."
+            ))),
+            other => Ok(other?),
+        }
+    }
+
     /// DeleteGroup: refused while the group has members or policies, as in IAM.
     pub async fn delete_group(
         &self,

@@ -55,6 +55,7 @@ operation_table! {
     CreateGroup => "GroupName=walk",
     GetGroup => "GroupName=walk",
     ListGroups => "",
+    UpdateGroup => "GroupName=walk&NewPath=%2Fci%2F",
     DeleteGroup => "GroupName=walk",
     AddUserToGroup => "GroupName=walk&UserName=walk",
     RemoveUserFromGroup => "GroupName=walk&UserName=walk",
@@ -110,7 +111,7 @@ mod tests {
         for &operation in IamOperation::ALL {
             assert_eq!(IamOperation::from_name(operation.name()), Some(operation));
         }
-        assert_eq!(IamOperation::ALL.len(), 92);
-        assert_eq!(IamOperation::from_name("UpdateGroup"), None);
+        assert_eq!(IamOperation::ALL.len(), 93);
+        assert_eq!(IamOperation::from_name("CreateLoginProfile"), None);
     }
 }
