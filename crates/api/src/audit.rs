@@ -190,12 +190,9 @@ pub(crate) fn ecr_call(
 }
 
 /// AssumeRole*'s response elements, without the secret key and the session token.
-pub(crate) fn assumed_role_elements(
-    access_key_id: &str,
-    expiration: i64,
-    assumed_role_id: &str,
-    arn: &str,
-) -> Map<String, Value> {
+/// The response elements CloudTrail records for new temporary credentials: never their
+/// secret or session token.
+pub(crate) fn credentials_elements(access_key_id: &str, expiration: i64) -> Map<String, Value> {
     let mut elements = Map::new();
     elements.insert(
         "credentials".into(),
@@ -204,6 +201,16 @@ pub(crate) fn assumed_role_elements(
             "expiration": berth_core::audit::timestamp(expiration),
         }),
     );
+    elements
+}
+
+pub(crate) fn assumed_role_elements(
+    access_key_id: &str,
+    expiration: i64,
+    assumed_role_id: &str,
+    arn: &str,
+) -> Map<String, Value> {
+    let mut elements = credentials_elements(access_key_id, expiration);
     elements.insert(
         "assumedRoleUser".into(),
         json!({"assumedRoleId": assumed_role_id, "arn": arn}),

@@ -70,8 +70,15 @@ pub async fn authenticate(
             caller
         }
     };
+    // GetSessionToken's credentials call IAM only with MFA, which Berth does not have:
+    // AWS refuses them so.
+    if service == "iam" && result.key_session().is_some() {
+        return Err(AuthError::InvalidClientTokenId);
+    }
     // A user's key is trusted only once its signature verified: then its use is noted.
-    if let berth_core::Caller::User(user) = &result {
+    if let berth_core::Caller::User(user) = &result
+        && user.session.is_none()
+    {
         services.note_access_key_use(&user.access_key_id, service);
     }
     Ok(result)

@@ -5,11 +5,13 @@ use berth_core::Services;
 use berth_core::audit::{ApiCall, EventSource, TrailResource, UserIdentity};
 use berth_core::authorizer::RequestFacts;
 use berth_core::sts::operation::StsOperation;
-use berth_core::sts::{AssumeRoleInput, AssumeRoleWithWebIdentityInput, WebIdentitySeen};
+use berth_core::sts::{
+    AssumeRoleInput, AssumeRoleWithWebIdentityInput, GetSessionTokenInput, WebIdentitySeen,
+};
 use http::request::Parts;
 use serde_json::{Map, Value};
 
-use crate::audit::{assumed_role_elements, query_call};
+use crate::audit::{assumed_role_elements, credentials_elements, query_call};
 use crate::auth::authenticate;
 use crate::error::QueryError;
 use crate::query::{Params, STS_NS, Xml, error_response, success, timestamp};
@@ -61,14 +63,7 @@ pub async fn handle(
                 let (result, elements) =
                     split_elements(assume_role(services, facts, &caller, params).await);
                 if recording {
-                    let mut record = query_call(
-                        services,
-                        EventSource::Sts,
-                        operation.name(),
-                        Some(caller),
-                        params,
-                    );
-                    record.response_elements = elements.map(Value::Object);
+                    let mut record = signed_call(services, operation, caller, params, elements);
                     if let Some(role) = params.get("RoleArn") {
                         let account = services.config.account_id.to_string();
                         record.resources.push(TrailResource::role(&account, role));
@@ -90,13 +85,7 @@ pub async fn handle(
                     )
                     .await;
                 if recording {
-                    call = Some(query_call(
-                        services,
-                        EventSource::Sts,
-                        operation.name(),
-                        Some(caller),
-                        params,
-                    ));
+                    call = Some(signed_call(services, operation, caller, params, None));
                 }
                 account
                     .map(|account| {
@@ -108,6 +97,17 @@ pub async fn handle(
             }
             Err(e) => Err(e.into()),
         },
+        StsOperation::GetSessionToken => match authenticate(services, parts, body, "sts").await {
+            Ok(caller) => {
+                let result = get_session_token(services, &caller, params);
+                let (result, elements) = split_elements(result);
+                if recording {
+                    call = Some(signed_call(services, operation, caller, params, elements));
+                }
+                result
+            }
+            Err(e) => Err(e.into()),
+        },
         StsOperation::GetCallerIdentity => match authenticate(services, parts, body, "sts").await {
             Ok(caller) => {
                 let mut x = Xml::new();
@@ -115,13 +115,7 @@ pub async fn handle(
                     .text("UserId", &caller.user_id())
                     .text("Account", caller.account());
                 if recording {
-                    call = Some(query_call(
-                        services,
-                        EventSource::Sts,
-                        operation.name(),
-                        Some(caller),
-                        params,
-                    ));
+                    call = Some(signed_call(services, operation, caller, params, None));
                 }
                 Ok(x.finish())
             }
@@ -141,6 +135,25 @@ pub async fn handle(
         crate::audit::record(services, facts, request_id, call, failure).await;
     }
     crate::observe::handled(response, "sts", operation.name(), principal)
+}
+
+/// A signed call's record, with its response elements.
+fn signed_call(
+    services: &Services,
+    operation: StsOperation,
+    caller: berth_core::Caller,
+    params: &Params,
+    elements: Option<Map<String, Value>>,
+) -> ApiCall {
+    let mut record = query_call(
+        services,
+        EventSource::Sts,
+        operation.name(),
+        Some(caller),
+        params,
+    );
+    record.response_elements = elements.map(Value::Object);
+    record
 }
 
 /// AssumeRoleWithWebIdentity's record: what CloudTrail records (the provider, the
@@ -282,6 +295,28 @@ async fn assume_role(
         &out.assumed_role_id,
         &out.assumed_role_arn,
     );
+    Ok((x.finish(), elements))
+}
+
+fn get_session_token(
+    services: &Services,
+    caller: &berth_core::Caller,
+    params: &Params,
+) -> Result<(String, Map<String, Value>), QueryError> {
+    let input = GetSessionTokenInput {
+        duration_seconds: duration_seconds(params)?,
+        serial_number: params.get("SerialNumber").map(str::to_owned),
+        token_code: params.get("TokenCode").map(str::to_owned),
+    };
+    let credentials = services.sts().get_session_token(caller, &input)?;
+    let mut x = Xml::new();
+    x.open("Credentials")
+        .text("AccessKeyId", &credentials.access_key_id)
+        .text("SecretAccessKey", &credentials.secret_access_key)
+        .text("SessionToken", &credentials.session_token)
+        .text("Expiration", &timestamp(credentials.expiration))
+        .close("Credentials");
+    let elements = credentials_elements(&credentials.access_key_id, credentials.expiration);
     Ok((x.finish(), elements))
 }
 

@@ -466,6 +466,38 @@ fn a_web_identity_push_and_a_refused_assume_come_back_from_cloudtrail() {
         "{listing}"
     );
 
+    // GetSessionToken's credentials are recorded as the root user's, with their own key
+    // and a session context, and the operation's answer without its secret.
+    let lent = c.aws_ok(Some(&root()), &["sts", "get-session-token"]);
+    let lent = &lent["Credentials"];
+    let root_session = Creds {
+        access_key_id: lent["AccessKeyId"].as_str().unwrap().into(),
+        secret_access_key: lent["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: Some(lent["SessionToken"].as_str().unwrap().into()),
+    };
+    c.aws_ok(Some(&root_session), &["ecr", "describe-registry"]);
+    let described = lookup_at_least(&c, "EventName", "DescribeRegistry", 1);
+    let identity = &described[0]["userIdentity"];
+    assert_eq!(identity["type"], "Root", "{identity}");
+    assert_eq!(
+        identity["accessKeyId"],
+        root_session.access_key_id.as_str(),
+        "{identity}"
+    );
+    assert_eq!(
+        identity["sessionContext"]["attributes"]["mfaAuthenticated"], "false",
+        "{identity}"
+    );
+    assert!(
+        identity["sessionContext"].get("sessionIssuer").is_none(),
+        "{identity}"
+    );
+    let issued = lookup_at_least(&c, "EventName", "GetSessionToken", 1);
+    assert_eq!(
+        issued[0]["responseElements"]["credentials"]["accessKeyId"],
+        root_session.access_key_id.as_str()
+    );
+
     // Nothing secret anywhere: not in the database, not in what lookups return.
     let everything = c
         .aws_ok(Some(&root()), &["cloudtrail", "lookup-events"])
@@ -490,6 +522,14 @@ fn a_web_identity_push_and_a_refused_assume_come_back_from_cloudtrail() {
         ("root secret key", ROOT_SECRET),
         ("session secret key", session.secret_access_key.as_str()),
         ("session token", session.session_token.as_deref().unwrap()),
+        (
+            "GetSessionToken's secret key",
+            root_session.secret_access_key.as_str(),
+        ),
+        (
+            "GetSessionToken's session token",
+            root_session.session_token.as_deref().unwrap(),
+        ),
         ("web identity token", main_token.as_str()),
         ("web identity token signature", main_signature),
         ("refused token", feature_token.as_str()),

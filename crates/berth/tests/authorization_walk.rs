@@ -377,6 +377,14 @@ async fn every_sts_operation_is_decided_as_its_table_says() {
             StsAuthorization::AnySignedCaller => {
                 assert_eq!(status, 200, "{operation:?}: {body}");
             }
+            // Refused to a role session, whatever its policies.
+            StsAuthorization::LongTermCredentialsOnly => {
+                assert_eq!(status, 403, "{operation:?}: {body}");
+                assert!(
+                    body.contains("with session credentials"),
+                    "{operation:?}: {body}"
+                );
+            }
         }
     }
 }

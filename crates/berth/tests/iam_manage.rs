@@ -2405,3 +2405,193 @@ fn principal_tags_come_from_the_user_or_the_role() {
     );
     c.aws_ok(Some(&session), &["ecr", "describe-repositories"]);
 }
+
+/// Credentials from an STS answer's `Credentials`.
+fn creds_of(answer: &serde_json::Value) -> Creds {
+    let c = &answer["Credentials"];
+    Creds {
+        access_key_id: c["AccessKeyId"].as_str().unwrap().into(),
+        secret_access_key: c["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: Some(c["SessionToken"].as_str().unwrap().into()),
+    }
+}
+
+/// Seconds from now to a timestamp as the aws CLI prints it: ISO 8601 (the Query
+/// protocol's) or epoch seconds (the JSON protocol's).
+fn seconds_until(expiration: &serde_json::Value) -> i64 {
+    let at = match expiration.as_f64() {
+        Some(epoch) => epoch as i64,
+        None => time::OffsetDateTime::parse(
+            expiration.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+        .unix_timestamp(),
+    };
+    at - time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[test]
+fn get_session_token_lends_the_callers_own_identity_for_a_while() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c) = start(tmp.path(), &["--dev", "--metadata-cache-ttl", "3600"]);
+    let r = Some(root());
+    let r = r.as_ref();
+    c.aws_ok(r, &["iam", "create-user", "--user-name", "deployer"]);
+    // AWS's usual guard: nothing that creates without MFA. Long-term keys carry no
+    // aws:MultiFactorAuthPresent, so the guard only bites temporary credentials.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "deployer",
+            "--policy-name",
+            "deploy",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":["ecr:DescribeRepositories","ecr:CreateRepository","sts:AssumeRole"],"Resource":"*"},
+                {"Effect":"Deny","Action":"ecr:CreateRepository","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]}"#,
+        ],
+    );
+    let key = c.aws_ok(r, &["iam", "create-access-key", "--user-name", "deployer"]);
+    let key_id = key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned();
+    let user = Creds {
+        access_key_id: key_id.clone(),
+        secret_access_key: key["AccessKey"]["SecretAccessKey"].as_str().unwrap().into(),
+        session_token: None,
+    };
+    let u = Some(&user);
+    c.aws_ok(
+        u,
+        &["ecr", "create-repository", "--repository-name", "long-term"],
+    );
+
+    // With an MFA code Berth cannot check: refused, nothing issued. (The CLI itself
+    // refuses durations out of range; the server's check has a unit test.)
+    let err = c.aws_err(
+        u,
+        &[
+            "sts",
+            "get-session-token",
+            "--serial-number",
+            "arn:aws:iam::123456789012:mfa/deployer",
+            "--token-code",
+            "123456",
+        ],
+    );
+    assert!(
+        err.contains("AccessDenied") && err.contains("MultiFactorAuthentication failed"),
+        "{err}"
+    );
+
+    // A user's session: 12 hours by default, up to 36.
+    let answer = c.aws_ok(u, &["sts", "get-session-token"]);
+    let left = seconds_until(&answer["Credentials"]["Expiration"]);
+    assert!((43_000..=43_200).contains(&left), "{left}");
+    let answer = c.aws_ok(
+        u,
+        &["sts", "get-session-token", "--duration-seconds", "129600"],
+    );
+    assert!(seconds_until(&answer["Credentials"]["Expiration"]) > 129_000);
+    let session = creds_of(&answer);
+    assert!(session.access_key_id.starts_with("ASIA"));
+    let s = Some(&session);
+    // It is the user, with the user's policies.
+    let me = c.aws_ok(s, &["sts", "get-caller-identity"]);
+    assert_eq!(me["Arn"], "arn:aws:iam::123456789012:user/deployer");
+    assert!(me["UserId"].as_str().unwrap().starts_with("AIDA"), "{me}");
+    c.aws_ok(s, &["ecr", "describe-repositories"]);
+    // Temporary credentials have aws:MultiFactorAuthPresent false: the guard denies.
+    let err = c.aws_err(
+        s,
+        &["ecr", "create-repository", "--repository-name", "session"],
+    );
+    assert!(err.contains("explicit deny"), "{err}");
+    // Without MFA, IAM refuses them, as AWS does; STS answers only AssumeRole and
+    // GetCallerIdentity.
+    let err = c.aws_err(s, &["iam", "get-user"]);
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+    let err = c.aws_err(s, &["sts", "get-session-token"]);
+    assert!(
+        err.contains("AccessDenied")
+            && err.contains("Cannot call GetSessionToken with session credentials"),
+        "{err}"
+    );
+    let err = c.aws_err(
+        s,
+        &["sts", "get-access-key-info", "--access-key-id", &key_id],
+    );
+    assert!(err.contains("AccessDenied"), "{err}");
+    // A role it may assume: AssumeRole works, and is not a chain (no one-hour cap).
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Deploy",
+            "--max-session-duration",
+            "7200",
+            "--assume-role-policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/deployer"},"Action":"sts:AssumeRole"}]}"#,
+        ],
+    );
+    let assumed = c.aws_ok(
+        s,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/Deploy",
+            "--role-session-name",
+            "deploy",
+            "--duration-seconds",
+            "7200",
+        ],
+    );
+    assert!(seconds_until(&assumed["Credentials"]["Expiration"]) > 7000);
+    // Deactivating the key the session was made with ends the session at once.
+    c.aws_ok(
+        r,
+        &[
+            "iam",
+            "update-access-key",
+            "--user-name",
+            "deployer",
+            "--access-key-id",
+            &key_id,
+            "--status",
+            "Inactive",
+        ],
+    );
+    let err = c.aws_err(s, &["ecr", "describe-repositories"]);
+    assert!(
+        err.contains("UnrecognizedClientException")
+            && err.contains("The security token included in the request is invalid"),
+        "{err}"
+    );
+
+    // The root user's session lasts at most an hour: a longer request is cut to it.
+    let answer = c.aws_ok(
+        r,
+        &["sts", "get-session-token", "--duration-seconds", "7200"],
+    );
+    let left = seconds_until(&answer["Credentials"]["Expiration"]);
+    assert!((3_400..=3_600).contains(&left), "{left}");
+    let root_session = creds_of(&answer);
+    let rs = Some(&root_session);
+    let me = c.aws_ok(rs, &["sts", "get-caller-identity"]);
+    assert_eq!(me["Arn"], "arn:aws:iam::123456789012:root");
+    c.aws_ok(
+        rs,
+        &["ecr", "create-repository", "--repository-name", "by-root"],
+    );
+    let err = c.aws_err(rs, &["iam", "list-roles"]);
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+    // A registry password from it lasts no longer than the session.
+    let token = c.aws_ok(rs, &["ecr", "get-authorization-token"]);
+    let left = seconds_until(&token["authorizationData"][0]["expiresAt"]);
+    assert!(left <= 3_600, "{left}");
+}

@@ -58,6 +58,7 @@ fn fixture() -> Fixture {
             .unwrap();
         let root = Caller::Root {
             account: ACCOUNT.into(),
+            session: None,
         };
         let facts = RequestFacts {
             source_ip: Some("127.0.0.1".into()),

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::actions::CLOUDTRAIL_LOOKUP_EVENTS;
 use crate::authorizer::RequestFacts;
-use crate::caller::Caller;
+use crate::caller::{Caller, KeySession};
 use crate::error::CloudTrailError;
 use crate::{CloudTrail, Services};
 
@@ -121,12 +121,27 @@ pub struct UserIdentity {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionContext {
-    pub session_issuer: SessionIssuer,
+    /// The role of a role session; none for GetSessionToken's sessions, as in CloudTrail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_issuer: Option<SessionIssuer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_id_federation_data: Option<WebIdFederationData>,
     pub attributes: SessionAttributes,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_identity: Option<String>,
+}
+
+impl SessionContext {
+    /// A GetSessionToken session's context: when it began, and no MFA (Berth has none).
+    fn of_key_session(session: &KeySession) -> Self {
+        Self {
+            attributes: SessionAttributes {
+                creation_date: timestamp(session.issued_at),
+                mfa_authenticated: "false".into(),
+            },
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -160,12 +175,13 @@ impl UserIdentity {
     /// The identity of a signed-in caller.
     pub fn of(caller: &Caller) -> Self {
         match caller {
-            Caller::Root { account } => Self {
+            Caller::Root { account, session } => Self {
                 identity_type: "Root".into(),
                 principal_id: Some(account.clone()),
                 arn: Some(caller.arn()),
                 account_id: Some(account.clone()),
                 access_key_id: Some(caller.access_key_id().to_owned()),
+                session_context: session.as_ref().map(SessionContext::of_key_session),
                 ..Self::default()
             },
             Caller::User(user) => Self {
@@ -173,8 +189,9 @@ impl UserIdentity {
                 principal_id: Some(user.user_id.clone()),
                 arn: Some(user.user_arn.clone()),
                 account_id: Some(user.account.clone()),
-                access_key_id: Some(user.access_key_id.clone()),
+                access_key_id: Some(caller.access_key_id().to_owned()),
                 user_name: Some(user.user_name.clone()),
+                session_context: user.session.as_ref().map(SessionContext::of_key_session),
                 ..Self::default()
             },
             Caller::AssumedRole(session) => Self {
@@ -184,13 +201,13 @@ impl UserIdentity {
                 account_id: Some(session.account.clone()),
                 access_key_id: Some(caller.access_key_id().to_owned()),
                 session_context: Some(SessionContext {
-                    session_issuer: SessionIssuer {
+                    session_issuer: Some(SessionIssuer {
                         issuer_type: "Role".into(),
                         principal_id: session.role_id.clone(),
                         arn: session.role_arn.clone(),
                         account_id: session.account.clone(),
                         user_name: session.role_name.clone(),
-                    },
+                    }),
                     web_id_federation_data: session.web_identity.as_ref().map(|origin| {
                         WebIdFederationData {
                             federated_provider: origin.provider_arn.clone(),

@@ -281,7 +281,7 @@ impl Authorizer {
             },
             Caller::User(user) => self.user_policies(user).await?.map(|compiled| SignedIn {
                 session_policies: Vec::new(),
-                context: user_context(user, &compiled.tags, facts),
+                context: user_context(caller, user, &compiled.tags, facts),
                 compiled,
                 arn: user.user_arn.clone(),
                 role_arn: None,
@@ -456,9 +456,9 @@ impl Authorizer {
                 "an authorization decision over no action".into(),
             )));
         }
-        if let Caller::Root { account } = caller {
+        if let Caller::Root { account, .. } = caller {
             for action in actions {
-                self.authorize_root(account, action, resource, resource_policy, facts)?;
+                self.authorize_root(caller, account, action, resource, resource_policy, facts)?;
             }
             return Ok(());
         }
@@ -510,6 +510,7 @@ impl Authorizer {
     /// account's root user.
     fn authorize_root(
         &self,
+        caller: &Caller,
         account: &str,
         action: &str,
         resource: &str,
@@ -526,7 +527,7 @@ impl Authorizer {
             return Ok(());
         }
         let caller_arn = format!("arn:aws:iam::{account}:root");
-        let context = root_context(account, facts);
+        let context = root_context(caller, account, facts);
         let set = PolicySet {
             identity: &[],
             resource: Some(("resource", policy)),
@@ -563,14 +564,31 @@ const ROOT_MAY_ALWAYS: &[&str] = &[
 ];
 
 /// The global condition keys of a request by the account's root user.
-fn root_context(account: &str, facts: &RequestFacts) -> Context {
+fn root_context(caller: &Caller, account: &str, facts: &RequestFacts) -> Context {
     let mut c = Context::new();
     c.insert("aws:PrincipalArn", format!("arn:aws:iam::{account}:root"));
     c.insert("aws:PrincipalAccount", account.to_owned());
     c.insert("aws:PrincipalType", "Account");
     c.insert("aws:userid", account.to_owned());
     request_context(&mut c, facts);
+    credentials_context(&mut c, caller);
     c
+}
+
+/// Keys present only for temporary credentials, as in AWS: when they were issued, and
+/// that no MFA authenticated them (Berth has no MFA devices). Long-term keys have
+/// neither, which is why AWS's examples test MFA with `BoolIfExists`.
+fn credentials_context(c: &mut Context, caller: &Caller) {
+    if !caller.is_temporary() {
+        return;
+    }
+    c.insert("aws:MultiFactorAuthPresent", "false");
+    if let Some(issued_at) = caller.token_issued_at()
+        && let Ok(t) = time::OffsetDateTime::from_unix_timestamp(issued_at)
+        && let Ok(s) = t.format(&time::format_description::well_known::Rfc3339)
+    {
+        c.insert("aws:TokenIssueTime", s);
+    }
 }
 
 /// Keys that come from the request rather than the principal.
@@ -602,7 +620,12 @@ fn request_context(c: &mut Context, facts: &RequestFacts) {
 }
 
 /// The global condition keys of a request signed with an IAM user's key.
-fn user_context(user: &UserCaller, tags: &[(String, String)], facts: &RequestFacts) -> Context {
+fn user_context(
+    caller: &Caller,
+    user: &UserCaller,
+    tags: &[(String, String)],
+    facts: &RequestFacts,
+) -> Context {
     let mut c = Context::new();
     c.insert("aws:PrincipalArn", user.user_arn.clone());
     c.insert("aws:PrincipalAccount", user.account.clone());
@@ -610,6 +633,7 @@ fn user_context(user: &UserCaller, tags: &[(String, String)], facts: &RequestFac
     c.insert("aws:userid", user.user_id.clone());
     c.insert("aws:username", user.user_name.clone());
     request_context(&mut c, facts);
+    credentials_context(&mut c, caller);
     for (key, value) in tags {
         c.insert(&format!("aws:PrincipalTag/{key}"), value.clone());
     }
@@ -630,6 +654,7 @@ fn session_context(
     c.insert("aws:PrincipalType", "AssumedRole");
     c.insert("aws:userid", caller.user_id());
     request_context(&mut c, facts);
+    credentials_context(&mut c, caller);
     if let Some(source_identity) = &session.source_identity {
         c.insert("aws:SourceIdentity", source_identity.clone());
     }
@@ -736,6 +761,7 @@ mod tests {
     fn root() -> Caller {
         Caller::Root {
             account: ACCOUNT.into(),
+            session: None,
         }
     }
 

@@ -65,8 +65,23 @@ pub struct UserCaller {
     /// The user's unique id (`AIDA…`): a request is the user's only while a user with
     /// this id exists, not another user of the same name.
     pub user_id: String,
-    /// The access key the request was signed with (`AKIA…`).
+    /// The user's long-term access key (`AKIA…`): the one the request was signed with,
+    /// or for a session, the one the session was made with.
     pub access_key_id: String,
+    /// Set when the request was signed with temporary credentials from GetSessionToken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<KeySession>,
+}
+
+/// Temporary credentials from GetSessionToken: the root user or an IAM user, acting as
+/// itself until they expire. They are refused by IAM, as AWS refuses them without MFA
+/// (and Berth has no MFA devices), and by STS but for AssumeRole and GetCallerIdentity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySession {
+    /// The session's temporary access key (`ASIA…`).
+    pub access_key_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
 }
 
 /// Who is making an authenticated request.
@@ -75,6 +90,8 @@ pub enum Caller {
     /// The account's root credentials: allowed everything in the account.
     Root {
         account: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<KeySession>,
     },
     AssumedRole(Box<RoleSession>),
     User(Box<UserCaller>),
@@ -83,7 +100,7 @@ pub enum Caller {
 impl Caller {
     pub fn account(&self) -> &str {
         match self {
-            Self::Root { account } => account,
+            Self::Root { account, .. } => account,
             Self::AssumedRole(s) => &s.account,
             Self::User(u) => &u.account,
         }
@@ -93,7 +110,7 @@ impl Caller {
     /// An assumed-role ARN drops the role's path.
     pub fn arn(&self) -> String {
         match self {
-            Self::Root { account } => format!("arn:aws:iam::{account}:root"),
+            Self::Root { account, .. } => format!("arn:aws:iam::{account}:root"),
             Self::AssumedRole(s) => format!(
                 "arn:aws:sts::{}:assumed-role/{}/{}",
                 s.account, s.role_name, s.session_name
@@ -106,17 +123,55 @@ impl Caller {
     /// the session's temporary key (its ARN for a session opened before keys were kept).
     pub fn access_key_id(&self) -> &str {
         match self {
-            Self::Root { .. } => "root",
+            Self::Root { session: None, .. } => "root",
+            Self::Root {
+                session: Some(s), ..
+            } => &s.access_key_id,
             Self::AssumedRole(s) if s.access_key_id.is_empty() => &s.role_arn,
             Self::AssumedRole(s) => &s.access_key_id,
-            Self::User(u) => &u.access_key_id,
+            Self::User(u) => u
+                .session
+                .as_ref()
+                .map_or(&u.access_key_id, |s| &s.access_key_id),
+        }
+    }
+
+    /// GetSessionToken's session, if the request was signed with one.
+    pub fn key_session(&self) -> Option<&KeySession> {
+        match self {
+            Self::Root { session, .. } => session.as_ref(),
+            Self::User(u) => u.session.as_ref(),
+            Self::AssumedRole(_) => None,
+        }
+    }
+
+    /// Whether the caller signed with temporary credentials (a role session, or
+    /// GetSessionToken's), not a long-term key.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::AssumedRole(_)) || self.key_session().is_some()
+    }
+
+    /// When the caller's temporary credentials expire: what it is given (registry
+    /// passwords, download URLs) must not outlive them.
+    pub fn expires_at(&self) -> Option<i64> {
+        match self {
+            Self::AssumedRole(s) => Some(s.expires_at),
+            _ => self.key_session().map(|s| s.expires_at),
+        }
+    }
+
+    /// When the caller's temporary credentials were issued (`aws:TokenIssueTime`).
+    pub fn token_issued_at(&self) -> Option<i64> {
+        match self {
+            Self::AssumedRole(s) => Some(s.issued_at).filter(|t| *t > 0),
+            _ => self.key_session().map(|s| s.issued_at),
         }
     }
 
     /// GetCallerIdentity's `UserId`.
     pub fn user_id(&self) -> String {
         match self {
-            Self::Root { account } => account.clone(),
+            Self::Root { account, .. } => account.clone(),
             Self::AssumedRole(s) => format!("{}:{}", s.role_id, s.session_name),
             Self::User(u) => u.user_id.clone(),
         }

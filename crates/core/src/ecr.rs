@@ -527,8 +527,8 @@ impl Ecr<'_> {
         let now = crate::now_unix();
         let mut exp = now + AUTH_TOKEN_LIFETIME;
         // A token never outlives the credentials that asked for it.
-        if let Caller::AssumedRole(s) = caller {
-            exp = exp.min(s.expires_at);
+        if let Some(expires_at) = caller.expires_at() {
+            exp = exp.min(expires_at);
         }
         let password = self.sealer.seal(
             Purpose::RegistryPassword,
@@ -848,8 +848,8 @@ impl Ecr<'_> {
         }
         // A URL never outlives the credentials that asked for it.
         let mut exp = crate::now_unix() + DOWNLOAD_URL_LIFETIME;
-        if let Caller::AssumedRole(s) = caller {
-            exp = exp.min(s.expires_at);
+        if let Some(expires_at) = caller.expires_at() {
+            exp = exp.min(expires_at);
         }
         let grant = self.sealer.seal(
             Purpose::LayerDownload,

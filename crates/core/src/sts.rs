@@ -17,7 +17,7 @@ use crate::actions::{
     STS_ASSUME_ROLE, STS_ASSUME_ROLE_WITH_WEB_IDENTITY, STS_SET_SOURCE_IDENTITY, STS_TAG_SESSION,
 };
 use crate::authorizer::{RequestFacts, WebIdentityAssume};
-use crate::caller::{Caller, RoleSession, WebIdentityOrigin};
+use crate::caller::{Caller, KeySession, RoleSession, WebIdentityOrigin};
 use crate::error::{AccessDenied, AuthError, InternalError, StsError};
 use crate::ids;
 use crate::issuer::GITHUB_ISSUER;
@@ -324,17 +324,81 @@ fn check_tags(tags: &[(String, String)], transitive: &[String]) -> Result<(), St
 }
 
 /// `SourceIdentity`: 2-64 characters of `[\w+=,.@-]`, and not starting with `aws:`.
+/// GetSessionToken's parameters, as the STS model constrains them.
+fn check_get_session_token_input(input: &GetSessionTokenInput) -> Result<(), StsError> {
+    if let Some(d) = input.duration_seconds
+        && !(900..=KEY_SESSION_MAX_DURATION).contains(&d)
+    {
+        return Err(validation(
+            &d.to_string(),
+            "durationSeconds",
+            "Member must have value less than or equal to 129600 and greater than or equal to 900",
+        ));
+    }
+    if let Some(serial) = &input.serial_number
+        && !((9..=256).contains(&serial.len())
+            && serial
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c)))
+    {
+        return Err(validation(
+            serial,
+            "serialNumber",
+            "Member must satisfy regular expression pattern: [\\w+=/:,.@-]* and have length between 9 and 256",
+        ));
+    }
+    if let Some(code) = &input.token_code
+        && !(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(validation(
+            "***",
+            "tokenCode",
+            "Member must satisfy regular expression pattern: [\\d]* and have length 6",
+        ));
+    }
+    Ok(())
+}
+
 fn valid_source_identity(s: &str) -> bool {
     berth_policy::web_identity::valid_source_identity(s)
 }
 
-/// What a session token seals: the key pair and the session.
+/// What a session token seals: the key pair and the session, a role's or GetSessionToken's.
 #[derive(Serialize, Deserialize)]
 struct SessionTokenClaims {
     ak: String,
     sk: String,
-    session: RoleSession,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session: Option<RoleSession>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_session: Option<KeySessionClaims>,
 }
+
+/// A GetSessionToken session: whose long-term key made it, and for how long.
+#[derive(Serialize, Deserialize)]
+struct KeySessionClaims {
+    /// The user's unique id; none for the root user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    /// The user's access key id, or the root keys' fingerprint: the session ends when that
+    /// key is deactivated, deleted or (root) replaced.
+    key: String,
+    iat: i64,
+    exp: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct GetSessionTokenInput {
+    pub duration_seconds: Option<i64>,
+    pub serial_number: Option<String>,
+    pub token_code: Option<String>,
+}
+
+/// GetSessionToken's durations: an IAM user's session lasts 15 minutes to 36 hours
+/// (12 by default); the root user's at most an hour, longer requests being cut to it.
+pub const KEY_SESSION_DEFAULT_DURATION: i64 = 43_200;
+pub const KEY_SESSION_MAX_DURATION: i64 = 129_600;
+pub const ROOT_SESSION_MAX_DURATION: i64 = 3_600;
 
 /// The STS model's constraints on `RoleArn` and `RoleSessionName`, shared by every
 /// AssumeRole* operation.
@@ -680,6 +744,17 @@ impl Sts<'_> {
                 crate::ids::ACCESS_KEY_ID_RULE,
             ));
         }
+        // GetSessionToken's credentials may call AssumeRole and GetCallerIdentity only.
+        if caller.key_session().is_some() {
+            return Err(StsError::AccessDenied(AccessDenied {
+                message: format!(
+                    "User: {} is not authorized to perform: {}: credentials from GetSessionToken can call only AssumeRole and GetCallerIdentity",
+                    caller.arn(),
+                    crate::actions::STS_GET_ACCESS_KEY_INFO
+                ),
+                explanation: None,
+            }));
+        }
         self.authorizer
             .authorize(
                 caller,
@@ -694,6 +769,72 @@ impl Sts<'_> {
                 crate::authorizer::AuthzError::Internal(i) => StsError::Internal(i),
             })?;
         Ok(self.config.account_id.to_string())
+    }
+
+    /// GetSessionToken: temporary credentials for the caller's own long-term identity
+    /// (root or an IAM user). As in AWS no policy governs it, and session credentials
+    /// cannot call it. Berth has no MFA devices, so a request with an MFA code is refused
+    /// as AWS refuses a code it cannot validate.
+    pub fn get_session_token(
+        &self,
+        caller: &Caller,
+        input: &GetSessionTokenInput,
+    ) -> Result<Credentials, StsError> {
+        check_get_session_token_input(input)?;
+        let (user_id, key, duration) = match caller {
+            Caller::Root { session: None, .. } => (
+                None,
+                self.root.fingerprint(),
+                input
+                    .duration_seconds
+                    .unwrap_or(ROOT_SESSION_MAX_DURATION)
+                    .min(ROOT_SESSION_MAX_DURATION),
+            ),
+            Caller::User(user) if user.session.is_none() => (
+                Some(user.user_id.clone()),
+                user.access_key_id.clone(),
+                input
+                    .duration_seconds
+                    .unwrap_or(KEY_SESSION_DEFAULT_DURATION),
+            ),
+            _ => {
+                return Err(StsError::AccessDenied(AccessDenied {
+                    message: "Cannot call GetSessionToken with session credentials".into(),
+                    explanation: None,
+                }));
+            }
+        };
+        if input.serial_number.is_some() || input.token_code.is_some() {
+            return Err(StsError::AccessDenied(AccessDenied {
+                message: "MultiFactorAuthentication failed, unable to validate MFA code. Berth has no MFA devices: call GetSessionToken without SerialNumber and TokenCode.".into(),
+                explanation: None,
+            }));
+        }
+        let now = crate::now_unix();
+        let access_key_id = ids::access_key_id("ASIA");
+        let secret_access_key = ids::secret_access_key();
+        let expiration = now + duration;
+        let session_token = self.sealer.seal(
+            Purpose::SessionToken,
+            &SessionTokenClaims {
+                ak: access_key_id.clone(),
+                sk: secret_access_key.clone(),
+                session: None,
+                key_session: Some(KeySessionClaims {
+                    user_id,
+                    key,
+                    iat: now,
+                    exp: expiration,
+                }),
+            },
+        )?;
+        tracing::info!(caller = %caller.arn(), "session credentials issued with GetSessionToken");
+        Ok(Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token,
+            expiration,
+        })
     }
 
     pub async fn assume_role(
@@ -737,7 +878,7 @@ impl Sts<'_> {
         // as the role allows.
         let no_session = RoleSession::default();
         let (caller_session, chained) = match caller {
-            Caller::Root { account } => {
+            Caller::Root { account, .. } => {
                 return Err(StsError::AccessDenied(AccessDenied {
                     message: format!(
                         "User: arn:aws:iam::{account}:root is not authorized to perform: {STS_ASSUME_ROLE} on resource: {}: Roles may not be assumed by root accounts.",
@@ -899,7 +1040,8 @@ impl Sts<'_> {
             &SessionTokenClaims {
                 ak: access_key_id.clone(),
                 sk: secret_access_key.clone(),
-                session,
+                session: Some(session),
+                key_session: None,
             },
         )?;
         Ok(Credentials {
@@ -927,12 +1069,38 @@ impl Sts<'_> {
             if claims.ak != access_key_id {
                 return Err(AuthError::InvalidClientTokenId);
             }
-            if claims.session.expires_at <= now {
-                return Err(AuthError::ExpiredToken);
+            match (claims.session, claims.key_session) {
+                (Some(mut session), None) => {
+                    if session.expires_at <= now {
+                        return Err(AuthError::ExpiredToken);
+                    }
+                    session.access_key_id = claims.ak;
+                    Ok((claims.sk, Caller::AssumedRole(Box::new(session))))
+                }
+                (None, Some(of_key)) => {
+                    if of_key.exp <= now {
+                        return Err(AuthError::ExpiredToken);
+                    }
+                    let session = KeySession {
+                        access_key_id: claims.ak,
+                        issued_at: of_key.iat,
+                        expires_at: of_key.exp,
+                    };
+                    let caller = match of_key.user_id {
+                        None if self.root.has_fingerprint(&of_key.key) => Caller::Root {
+                            account: self.config.account_id.to_string(),
+                            session: Some(session),
+                        },
+                        None => return Err(AuthError::InvalidClientTokenId),
+                        Some(user_id) => {
+                            self.resolve_user_session(&of_key.key, &user_id, session)
+                                .await?
+                        }
+                    };
+                    Ok((claims.sk, caller))
+                }
+                _ => Err(AuthError::InvalidClientTokenId),
             }
-            let mut session = claims.session;
-            session.access_key_id = claims.ak;
-            Ok((claims.sk, Caller::AssumedRole(Box::new(session))))
         } else if session_token.is_some() {
             // A session token goes with a temporary (`ASIA`) key only, as in STS.
             Err(AuthError::InvalidClientTokenId)
@@ -941,10 +1109,57 @@ impl Sts<'_> {
                 self.root.secret_access_key.clone(),
                 Caller::Root {
                     account: self.config.account_id.to_string(),
+                    session: None,
                 },
             ))
         } else {
             self.resolve_user_key(access_key_id).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_session_token_parameters_are_checked_as_sts_models_them() {
+        let ok = |input: GetSessionTokenInput| check_get_session_token_input(&input).is_ok();
+        assert!(ok(GetSessionTokenInput::default()));
+        for duration in [900, 43_200, 129_600] {
+            assert!(ok(GetSessionTokenInput {
+                duration_seconds: Some(duration),
+                ..Default::default()
+            }));
+        }
+        for duration in [-1, 0, 899, 129_601] {
+            assert!(!ok(GetSessionTokenInput {
+                duration_seconds: Some(duration),
+                ..Default::default()
+            }));
+        }
+        let mfa = |serial: &str, code: &str| {
+            ok(GetSessionTokenInput {
+                serial_number: Some(serial.into()),
+                token_code: Some(code.into()),
+                ..Default::default()
+            })
+        };
+        assert!(mfa("arn:aws:iam::123456789012:mfa/user", "123456"));
+        assert!(mfa("GAHT12345678", "000000"));
+        assert!(!mfa("short", "123456"), "under 9 characters");
+        assert!(!mfa("arn:aws:iam::123456789012:mfa/a b", "123456"));
+        assert!(!mfa("arn:aws:iam::123456789012:mfa/user", "12345"));
+        assert!(!mfa("arn:aws:iam::123456789012:mfa/user", "12345a"));
+        // The code is never echoed back in the error.
+        let Err(StsError::Validation(message)) =
+            check_get_session_token_input(&GetSessionTokenInput {
+                token_code: Some("98765x".into()),
+                ..Default::default()
+            })
+        else {
+            panic!("a malformed code is refused");
+        };
+        assert!(!message.contains("98765x"), "{message}");
     }
 }

@@ -21,7 +21,7 @@ use super::{
     validation,
 };
 use crate::authorizer::RequestFacts;
-use crate::caller::{Caller, UserCaller};
+use crate::caller::{Caller, KeySession, UserCaller};
 use crate::error::{AuthError, InternalError};
 use crate::ids;
 
@@ -706,17 +706,7 @@ impl crate::Sts<'_> {
         if !well_formed {
             return Err(AuthError::InvalidClientTokenId);
         }
-        let Some((key, user)) = self
-            .metadata
-            .get_access_key(access_key_id)
-            .await
-            .map_err(|e| AuthError::Internal(e.into()))?
-        else {
-            return Err(AuthError::InvalidClientTokenId);
-        };
-        if key.status != "Active" {
-            return Err(AuthError::InvalidClientTokenId);
-        }
+        let (key, user) = self.active_key(access_key_id).await?;
         let secret = self
             .access_key_secrets
             .open(access_key_id, &key.secret_sealed)
@@ -727,16 +717,55 @@ impl crate::Sts<'_> {
                 );
                 AuthError::InvalidClientTokenId
             })?;
-        Ok((
-            secret,
-            Caller::User(Box::new(UserCaller {
-                account: self.config.account_id.to_string(),
-                user_name: user.name,
-                user_arn: user.arn.to_string(),
-                user_id: user.user_id,
-                access_key_id: access_key_id.to_owned(),
-            })),
-        ))
+        Ok((secret, self.user_caller(user, access_key_id, None)))
+    }
+
+    /// The caller behind a user's GetSessionToken session: the user as it is now, while
+    /// the key the session was made with is still the user's and `Active` (deactivating
+    /// or deleting it ends the sessions made with it, as it ends its registry passwords).
+    pub(crate) async fn resolve_user_session(
+        &self,
+        access_key_id: &str,
+        user_id: &str,
+        session: KeySession,
+    ) -> Result<Caller, AuthError> {
+        let (_, user) = self.active_key(access_key_id).await?;
+        if user.user_id != user_id {
+            return Err(AuthError::InvalidClientTokenId);
+        }
+        Ok(self.user_caller(user, access_key_id, Some(session)))
+    }
+
+    /// An `Active` access key and its user.
+    async fn active_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<(AccessKeyRecord, UserRecord), AuthError> {
+        match self
+            .metadata
+            .get_access_key(access_key_id)
+            .await
+            .map_err(|e| AuthError::Internal(e.into()))?
+        {
+            Some((key, user)) if key.status == "Active" => Ok((key, user)),
+            _ => Err(AuthError::InvalidClientTokenId),
+        }
+    }
+
+    fn user_caller(
+        &self,
+        user: UserRecord,
+        access_key_id: &str,
+        session: Option<KeySession>,
+    ) -> Caller {
+        Caller::User(Box::new(UserCaller {
+            account: self.config.account_id.to_string(),
+            user_name: user.name,
+            user_arn: user.arn.to_string(),
+            user_id: user.user_id,
+            access_key_id: access_key_id.to_owned(),
+            session,
+        }))
     }
 }
 

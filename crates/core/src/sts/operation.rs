@@ -9,6 +9,7 @@ operation_table! {
     AssumeRole => "RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fwalk&RoleSessionName=walk",
     GetCallerIdentity => "",
     GetAccessKeyInfo => "AccessKeyId=AKIAIOSFODNN7EXAMPLE",
+    GetSessionToken => "",
 }
 
 /// How STS decides an operation, as AWS does.
@@ -21,6 +22,9 @@ pub enum StsAuthorization {
     TrustPolicyOnly,
     /// Any signed caller may (GetCallerIdentity needs no permission).
     AnySignedCaller,
+    /// Only a long-term key (the root user's or an IAM user's) may, whatever the policies
+    /// say; session credentials are refused.
+    LongTermCredentialsOnly,
 }
 
 impl StsOperation {
@@ -29,6 +33,7 @@ impl StsOperation {
             Self::AssumeRole | Self::GetAccessKeyInfo => StsAuthorization::CallerPolicies,
             Self::AssumeRoleWithWebIdentity => StsAuthorization::TrustPolicyOnly,
             Self::GetCallerIdentity => StsAuthorization::AnySignedCaller,
+            Self::GetSessionToken => StsAuthorization::LongTermCredentialsOnly,
         }
     }
 }
