@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (skopeo, podman, buildah, PostgreSQL and Prometheus from Debian; awscli, boto3, oras, ansible and moto's S3
+# (skopeo, podman, buildah, PostgreSQL, Prometheus and docker-registry from Debian; awscli, boto3, oras, ansible and moto's S3
 # server in .venv; @actions/core and @aws-sdk/client-sts with npm; cargo-nextest if
 # missing), then runs formatting and lint checks, every test (with a throwaway PostgreSQL
 # and S3 server, scripts/with-test-services.sh), and a short run of each fuzz target.
@@ -18,6 +18,8 @@ install_system_packages() {
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
     command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+    # distribution, the pull-through cache test's upstream registry.
+    command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} (Debian)"
         local sudo=""

@@ -7,6 +7,7 @@ use berth_core::Services;
 use berth_core::authorizer::RequestFacts;
 use berth_core::ecr::creation_template::{CreationTemplate, TemplateInput};
 use berth_core::ecr::operation::EcrOperation;
+use berth_core::ecr::pull_through_cache::{PullThroughRule, RuleInput};
 use berth_core::ecr::{ExclusionFilter, ImageDeletion, ImageDetail, ImageId, ImageLookup};
 use berth_core::model::RepositoryRecord;
 use bytes::Bytes;
@@ -806,6 +807,87 @@ async fn operation(
             }
             out
         }
+        EcrOperation::CreatePullThroughCacheRule => {
+            let i: RuleInput = parse(input)?;
+            let rule = services
+                .ecr()
+                .create_pull_through_cache_rule(caller, facts, i)
+                .await?;
+            let mut out = rule_json(&registry_id, &rule);
+            if let Some(o) = out.as_object_mut() {
+                o.remove("updatedAt");
+            }
+            out
+        }
+        EcrOperation::DescribePullThroughCacheRules => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct DescribeRulesInput {
+                #[serde(default)]
+                ecr_repository_prefixes: Vec<String>,
+                next_token: Option<String>,
+                max_results: Option<usize>,
+            }
+            let i: DescribeRulesInput = parse(input)?;
+            let limit = check_limit(i.max_results, 1000)?;
+            let rules = services
+                .ecr()
+                .describe_pull_through_cache_rules(caller, facts, &i.ecr_repository_prefixes)
+                .await?;
+            let (items, next) = page(rules, i.next_token.as_deref(), limit)?;
+            let mut out = json!({
+                "pullThroughCacheRules": items.iter().map(|r| rule_json(&registry_id, r)).collect::<Vec<_>>(),
+            });
+            if let Some(n) = next {
+                out["nextToken"] = json!(n);
+            }
+            out
+        }
+        EcrOperation::UpdatePullThroughCacheRule => {
+            let i: RuleInput = parse(input)?;
+            let rule = services
+                .ecr()
+                .update_pull_through_cache_rule(caller, facts, i)
+                .await?;
+            let mut out = rule_json(&registry_id, &rule);
+            if let Some(o) = out.as_object_mut() {
+                o.remove("createdAt");
+                o.remove("upstreamRegistryUrl");
+                o.remove("upstreamRegistry");
+            }
+            out
+        }
+        EcrOperation::DeletePullThroughCacheRule => {
+            let i: RuleInput = parse(input)?;
+            let rule = services
+                .ecr()
+                .delete_pull_through_cache_rule(caller, facts, &i.ecr_repository_prefix)
+                .await?;
+            let mut out = rule_json(&registry_id, &rule);
+            if let Some(o) = out.as_object_mut() {
+                o.remove("updatedAt");
+                o.remove("upstreamRegistry");
+            }
+            out
+        }
+        EcrOperation::ValidatePullThroughCacheRule => {
+            let i: RuleInput = parse(input)?;
+            let (rule, failure) = services
+                .ecr()
+                .validate_pull_through_cache_rule(caller, facts, &i.ecr_repository_prefix)
+                .await?;
+            let mut out = rule_json(&registry_id, &rule);
+            if let Some(o) = out.as_object_mut() {
+                o.remove("createdAt");
+                o.remove("updatedAt");
+                o.remove("upstreamRegistry");
+                o.insert("isValid".into(), json!(failure.is_none()));
+                if let Some(failure) = failure {
+                    o.insert("failure".into(), json!(failure));
+                }
+            }
+            out
+        }
         EcrOperation::ListImageReferrers => {
             let i: ListImageReferrersInput = parse(input)?;
             let limit = check_limit(i.max_results, 50)?;
@@ -1061,6 +1143,23 @@ fn image_id_json_opt(digest: Option<&str>, tag: Option<&str>) -> Value {
     }
     if let Some(t) = tag {
         v["imageTag"] = json!(t);
+    }
+    v
+}
+
+/// A pull-through cache rule as ECR shows it (each operation's output leaves out what
+/// its shape does not have).
+fn rule_json(registry_id: &str, r: &PullThroughRule) -> Value {
+    let mut v = json!({
+        "ecrRepositoryPrefix": r.prefix,
+        "upstreamRegistryUrl": r.settings.upstream_registry_url,
+        "registryId": registry_id,
+        "upstreamRepositoryPrefix": r.settings.upstream_repository_prefix,
+        "createdAt": r.created_at,
+        "updatedAt": r.updated_at,
+    });
+    if let Some(upstream) = &r.settings.upstream_registry {
+        v["upstreamRegistry"] = json!(upstream);
     }
     v
 }

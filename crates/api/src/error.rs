@@ -183,6 +183,16 @@ impl From<EcrError> for JsonError {
             EcrError::RegistryPolicyNotFound(m) => j("RegistryPolicyNotFoundException", m),
             EcrError::TemplateNotFound(m) => j("TemplateNotFoundException", m),
             EcrError::TemplateAlreadyExists(m) => j("TemplateAlreadyExistsException", m),
+            EcrError::PullThroughCacheRuleNotFound(m) => {
+                j("PullThroughCacheRuleNotFoundException", m)
+            }
+            EcrError::PullThroughCacheRuleAlreadyExists(m) => {
+                j("PullThroughCacheRuleAlreadyExistsException", m)
+            }
+            EcrError::UnsupportedUpstreamRegistry(m) => {
+                j("UnsupportedUpstreamRegistryException", m)
+            }
+            EcrError::UnableToAccessSecret(m) => j("UnableToAccessSecretException", m),
             EcrError::ScanNotFound(m) => j("ScanNotFoundException", m),
             EcrError::Kms(m) => j("KmsException", m),
             EcrError::Validation(m) => j("ValidationException", m),

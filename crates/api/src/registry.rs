@@ -337,7 +337,10 @@ async fn serve(
     match (operation, &endpoint) {
         (Op::ListTags, _) => tags_list(services, &repo, &query).await,
         (Op::GetManifest | Op::HeadManifest, Endpoint::Manifest { reference, .. }) => {
-            let stored = services.registry().get_manifest(&repo, reference).await?;
+            let stored = services
+                .registry()
+                .pull_manifest(&caller, facts, &repo, reference)
+                .await?;
             let accept = headers
                 .get_all(header::ACCEPT)
                 .iter()

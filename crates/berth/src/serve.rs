@@ -30,6 +30,15 @@ pub struct ServeArgs {
     /// `:repository_id`). Such a role can be assumed by any workflow on GitHub.
     #[arg(long, env = "BERTH_ALLOW_UNSCOPED_GITHUB_TRUST")]
     allow_unscoped_github_trust: bool,
+    /// Let pull-through cache rules name any registry URL, plain HTTP included, not only
+    /// ECR's list of public registries over HTTPS. The server then fetches from whatever
+    /// address a rule's author (who needs ecr:CreatePullThroughCacheRule) names.
+    #[arg(long, env = "BERTH_ALLOW_ANY_UPSTREAM")]
+    allow_any_upstream: bool,
+    /// How long a pull-through cache serves a cached tag before asking the upstream
+    /// registry again (ECR: 24 hours), e.g. 24h, 10m, 30s.
+    #[arg(long, default_value = "24h", value_parser = crate::gc::parse_duration, env = "BERTH_PULL_THROUGH_REFRESH")]
+    pull_through_refresh: std::time::Duration,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:5000", env = "BERTH_LISTEN")]
     listen: SocketAddr,
@@ -231,6 +240,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.max_total_uploads,
     );
     services.audit_trail = berth_core::audit::AuditTrail::new(!args.no_audit);
+    services.upstreams =
+        berth_core::upstream::Upstreams::new(args.allow_any_upstream, args.pull_through_refresh);
     if args.dev {
         eprintln!(
             "WARNING: development mode. This server mints OIDC tokens for https://token.actions.githubusercontent.com \

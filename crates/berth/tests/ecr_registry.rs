@@ -1,8 +1,9 @@
 //! ECR's registry-wide operations and scanning configuration, with the aws CLI against
 //! the real binary: scanning configuration (repository and registry), image scans (which
 //! Berth answers honestly it cannot run), the registry policy, DescribeRegistry, account
-//! settings (BLOB_MOUNTING governs cross-repository mounts), and CreateRepository's
-//! encryption configuration.
+//! settings (BLOB_MOUNTING governs cross-repository mounts), CreateRepository's
+//! encryption configuration, and the pull-through cache (with Debian's docker-registry,
+//! distribution, as the upstream).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -18,10 +19,14 @@ struct Setup {
 }
 
 fn start() -> Setup {
+    start_with(&["--dev"])
+}
+
+fn start_with(flags: &[&str]) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let server = Server::start_with(&tmp.path().join("data"), "127.0.0.1:0", flags);
     let c = Clients {
         endpoint: server.endpoint(),
         home,
@@ -806,4 +811,286 @@ fn pulls_are_recorded_for_lifecycle_rules() {
         &bad,
     ]);
     assert!(err.contains("sinceImagePulled"), "{err}");
+}
+
+/// Debian's `docker-registry` (distribution), anonymous and plain HTTP, on a free port.
+fn start_upstream(dir: &std::path::Path) -> (Killed, String) {
+    let bin = std::env::var("BERTH_TEST_DOCKER_REGISTRY")
+        .unwrap_or_else(|_| "/usr/bin/docker-registry".into());
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.join("upstream.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.join("upstream-data").display()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(&bin)
+        .arg("serve")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(
+            std::fs::File::create(dir.join("upstream.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {bin} (installed by scripts/test.sh): {e}"));
+    let upstream = Killed(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while get(&format!("http://{addr}/v2/")).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "docker-registry did not start: {}",
+            std::fs::read_to_string(dir.join("upstream.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (upstream, addr)
+}
+
+impl Setup {
+    /// Pushes an image of `layers` layers to the anonymous upstream; its manifest digest.
+    fn push_upstream(&self, upstream: &str, reference: &str, layers: usize) -> String {
+        let layout = self._tmp.path().join(format!("upstream-layout-{layers}"));
+        write_oci_layout(&layout, "t", layers, 2048);
+        let out = self.c.skopeo(
+            &[
+                "copy",
+                "--dest-tls-verify=false",
+                &format!("oci:{}:t", layout.display()),
+                &format!("docker://{upstream}/{reference}"),
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.digest_of(&["--tls-verify=false"], &format!("{upstream}/{reference}"))
+    }
+
+    /// The manifest digest a registry answers for `reference`, as skopeo inspect sees it.
+    fn digest_of(&self, flags: &[&str], reference: &str) -> String {
+        let mut args = vec!["inspect"];
+        args.extend_from_slice(flags);
+        let image = format!("docker://{reference}");
+        args.push(&image);
+        let out = self.c.skopeo(&args, None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        inspected["Digest"].as_str().unwrap().to_owned()
+    }
+
+    /// Pulls `reference` from Berth with skopeo as `creds`; the manifest digest it got.
+    fn pull(&self, creds: &Creds, reference: &str) -> Result<String, String> {
+        let dir = self._tmp.path().join(format!("pulled-{}", rand_suffix()));
+        let login = format!("AWS:{}", self.password_of(creds));
+        let out = self.c.skopeo(
+            &[
+                "copy",
+                "--src-tls-verify=false",
+                "--src-creds",
+                &login,
+                &format!("docker://{}/{reference}", self.server.addr),
+                &format!("oci:{}:t", dir.display()),
+            ],
+            None,
+        );
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(self.digest_of(
+            &["--tls-verify=false", "--creds", &login],
+            &format!("{}/{reference}", self.server.addr),
+        ))
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[test]
+fn a_pull_through_cache_fills_from_its_upstream_refreshes_and_outlives_it() {
+    let s = start_with(&[
+        "--dev",
+        "--allow-any-upstream",
+        "--pull-through-refresh",
+        "2s",
+    ]);
+    let (mut upstream, upstream_addr) = start_upstream(s._tmp.path());
+    let v1 = s.push_upstream(&upstream_addr, "library/app:v1", 1);
+
+    // The rule, with ECR's errors for what Berth cannot do.
+    let url = format!("http://{upstream_addr}");
+    // aws CLI v1 fetches a parameter that starts with http:// and sends what it got: the
+    // URL goes in the input JSON instead.
+    let rule_input =
+        serde_json::json!({"ecrRepositoryPrefix": "mirror", "upstreamRegistryUrl": url})
+            .to_string();
+    let created = s.root_ok(&[
+        "ecr",
+        "create-pull-through-cache-rule",
+        "--cli-input-json",
+        &rule_input,
+    ]);
+    assert_eq!(created["ecrRepositoryPrefix"], "mirror");
+    assert_eq!(created["upstreamRegistryUrl"], url.as_str());
+    assert_eq!(created["upstreamRepositoryPrefix"], "ROOT");
+    let err = s.root_err(&[
+        "ecr",
+        "create-pull-through-cache-rule",
+        "--cli-input-json",
+        &rule_input,
+    ]);
+    assert!(
+        err.contains("PullThroughCacheRuleAlreadyExistsException"),
+        "{err}"
+    );
+    let err = s.root_err(&[
+        "ecr",
+        "create-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "hub",
+        "--upstream-registry-url",
+        "registry-1.docker.io",
+        "--credential-arn",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub",
+    ]);
+    assert!(err.contains("UnableToAccessSecretException"), "{err}");
+    let err = s.root_err(&[
+        "ecr",
+        "describe-pull-through-cache-rules",
+        "--ecr-repository-prefixes",
+        "nothing",
+    ]);
+    assert!(
+        err.contains("PullThroughCacheRuleNotFoundException"),
+        "{err}"
+    );
+    let rules = s.root_ok(&["ecr", "describe-pull-through-cache-rules"]);
+    assert_eq!(
+        rules["pullThroughCacheRules"].as_array().unwrap().len(),
+        1,
+        "{rules}"
+    );
+    let updated = s.root_ok(&[
+        "ecr",
+        "update-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "mirror",
+    ]);
+    assert_eq!(updated["ecrRepositoryPrefix"], "mirror");
+    let valid = s.root_ok(&[
+        "ecr",
+        "validate-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "mirror",
+    ]);
+    assert_eq!(valid["isValid"], true, "{valid}");
+
+    // A puller that may not import nor create finds nothing yet.
+    let reader = s.c.role_session(
+        "Reader",
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+            "ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchCheckLayerAvailability"], "Resource": "*"}]}),
+    );
+    let err = s.pull(&reader, "mirror/library/app:v1").unwrap_err();
+    assert!(
+        err.contains("denied") || err.contains("not authorized"),
+        "{err}"
+    );
+    let err = s.root_err(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        "mirror/library/app",
+    ]);
+    assert!(err.contains("RepositoryNotFoundException"), "{err}");
+
+    // The first pull by one who may creates the repository and imports the image.
+    assert_eq!(s.pull(&root(), "mirror/library/app:v1").unwrap(), v1);
+    let images = s.root_ok(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        "mirror/library/app",
+    ]);
+    assert_eq!(
+        images["imageDetails"][0]["imageDigest"],
+        v1.as_str(),
+        "{images}"
+    );
+    assert_eq!(images["imageDetails"][0]["imageTags"][0], "v1", "{images}");
+    // Now cached, the reader pulls it too.
+    assert_eq!(s.pull(&reader, "mirror/library/app:v1").unwrap(), v1);
+    // Upstream has no such tag: refused plainly.
+    let err = s.pull(&root(), "mirror/library/app:nope").unwrap_err();
+    assert!(
+        err.contains("manifest unknown") || err.contains("MANIFEST_UNKNOWN"),
+        "{err}"
+    );
+
+    // The tag moves upstream: once the refresh time has passed, Berth asks again and
+    // serves the new image. (Whether a pull falls within the refresh time depends on the
+    // machine's speed, so only the refresh itself is checked.)
+    let v2 = s.push_upstream(&upstream_addr, "library/app:v1", 2);
+    assert_ne!(v1, v2);
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(s.pull(&root(), "mirror/library/app:v1").unwrap(), v2);
+
+    // The upstream goes away: the cache still serves what it has, and says what it lacks.
+    upstream.0.kill().unwrap();
+    upstream.0.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(s.pull(&root(), "mirror/library/app:v1").unwrap(), v2);
+    assert_eq!(
+        s.pull(&reader, &format!("mirror/library/app@{v1}"))
+            .unwrap(),
+        v1
+    );
+    let err = s.pull(&root(), "mirror/library/other:v1").unwrap_err();
+    assert!(err.contains("could not be reached"), "{err}");
+    let invalid = s.root_ok(&[
+        "ecr",
+        "validate-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "mirror",
+    ]);
+    assert_eq!(invalid["isValid"], false, "{invalid}");
+    assert!(
+        invalid["failure"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached"),
+        "{invalid}"
+    );
+
+    let deleted = s.root_ok(&[
+        "ecr",
+        "delete-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "mirror",
+    ]);
+    assert_eq!(deleted["upstreamRegistryUrl"], url.as_str());
+    let err = s.root_err(&[
+        "ecr",
+        "delete-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "mirror",
+    ]);
+    assert!(
+        err.contains("PullThroughCacheRuleNotFoundException"),
+        "{err}"
+    );
 }

@@ -48,3 +48,10 @@ pub const ECR_DESCRIBE_REPOSITORY_CREATION_TEMPLATES: &str =
     "ecr:DescribeRepositoryCreationTemplates";
 pub const ECR_UPDATE_REPOSITORY_CREATION_TEMPLATE: &str = "ecr:UpdateRepositoryCreationTemplate";
 pub const ECR_DELETE_REPOSITORY_CREATION_TEMPLATE: &str = "ecr:DeleteRepositoryCreationTemplate";
+pub const ECR_CREATE_PULL_THROUGH_CACHE_RULE: &str = "ecr:CreatePullThroughCacheRule";
+pub const ECR_DESCRIBE_PULL_THROUGH_CACHE_RULES: &str = "ecr:DescribePullThroughCacheRules";
+pub const ECR_UPDATE_PULL_THROUGH_CACHE_RULE: &str = "ecr:UpdatePullThroughCacheRule";
+pub const ECR_DELETE_PULL_THROUGH_CACHE_RULE: &str = "ecr:DeletePullThroughCacheRule";
+pub const ECR_VALIDATE_PULL_THROUGH_CACHE_RULE: &str = "ecr:ValidatePullThroughCacheRule";
+/// Filling a pull-through cache repository from its upstream (first pull, refresh).
+pub const ECR_BATCH_IMPORT_UPSTREAM_IMAGE: &str = "ecr:BatchImportUpstreamImage";

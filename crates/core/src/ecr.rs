@@ -22,6 +22,7 @@ use crate::sealer::Purpose;
 pub mod creation_template;
 pub mod lifecycle_policy;
 pub mod operation;
+pub mod pull_through_cache;
 pub mod registry_settings;
 
 /// ECR authorization tokens are valid for 12 hours.

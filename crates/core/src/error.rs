@@ -241,6 +241,15 @@ pub enum EcrError {
     TemplateNotFound(String),
     #[error("{0}")]
     TemplateAlreadyExists(String),
+    #[error("{0}")]
+    PullThroughCacheRuleNotFound(String),
+    #[error("{0}")]
+    PullThroughCacheRuleAlreadyExists(String),
+    #[error("{0}")]
+    UnsupportedUpstreamRegistry(String),
+    /// A rule naming credentials, which Berth cannot read (it has no Secrets Manager).
+    #[error("{0}")]
+    UnableToAccessSecret(String),
     /// No scan findings exist for the image (Berth never scans).
     #[error("{0}")]
     ScanNotFound(String),
@@ -286,6 +295,17 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// An ECR service error met while serving the registry (creating a repository on
+    /// push or pull): denials stay denials; anything else is the server's failure while
+    /// `doing` it.
+    pub(crate) fn of_ecr(e: EcrError, doing: &str) -> Self {
+        match e {
+            EcrError::AccessDenied(d) => Self::AccessDenied(d),
+            EcrError::Internal(i) => Self::Internal(i),
+            other => Self::Internal(InternalError(format!("{doing}: {other}"))),
+        }
+    }
+
     pub fn oci(code: berth_oci::ErrorCode, message: impl Into<String>) -> Self {
         Self::Oci {
             code,

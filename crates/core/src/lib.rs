@@ -26,11 +26,13 @@ pub mod keys;
 pub mod lifecycle;
 pub mod manifest_cache;
 pub mod model;
+pub mod pull_through;
 pub mod registry;
 pub mod role_usage;
 pub mod sealer;
 pub mod sts;
 pub mod upload_slots;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -70,6 +72,9 @@ pub struct Services {
     pub(crate) pull_usage: role_usage::RecentUses,
     /// Seals users' secret access keys (a key derived from the root secret).
     pub(crate) access_key_secrets: iam::user::AccessKeySecrets,
+    /// The pull-through cache's upstream client (replace before serving to allow any
+    /// upstream or change the refresh time).
+    pub upstreams: upstream::Upstreams,
 }
 
 /// Declares the per-API views of the services: each is the shared state seen through one
@@ -178,6 +183,7 @@ impl Services {
             key_usage: role_usage::RecentUses::default(),
             pull_usage: role_usage::RecentUses::default(),
             access_key_secrets,
+            upstreams: upstream::Upstreams::default(),
         })
     }
 }

@@ -263,19 +263,39 @@ impl Registry<'_> {
                     .ecr()
                     .create_on_push(caller, facts, name)
                     .await
-                    .map_err(|e| match e {
-                        crate::error::EcrError::AccessDenied(d) => RegistryError::AccessDenied(d),
-                        crate::error::EcrError::Internal(i) => RegistryError::Internal(i),
-                        other => RegistryError::Internal(crate::error::InternalError(format!(
-                            "creating a repository on push: {other}"
-                        ))),
-                    })?;
+                    .map_err(|e| RegistryError::of_ecr(e, "creating a repository on push"))?;
                 if created {
                     self.authorize_actions(caller, facts, operation.actions(), name)
                         .await
                 } else {
                     decided
                 }
+            }
+            // A pull-through cache repository's first pull creates it.
+            Err(RegistryError::Oci {
+                code: ErrorCode::NameUnknown,
+                ..
+            }) if matches!(
+                operation,
+                RegistryOperation::GetManifest | RegistryOperation::HeadManifest
+            ) =>
+            {
+                let ecr = self.ecr();
+                let to_registry =
+                    |e| RegistryError::of_ecr(e, "creating a pull-through cache repository");
+                if ecr
+                    .pull_through_rule_for(name)
+                    .await
+                    .map_err(to_registry)?
+                    .is_none()
+                {
+                    return decided;
+                }
+                ecr.create_for_pull_through(caller, facts, name)
+                    .await
+                    .map_err(to_registry)?;
+                self.authorize_actions(caller, facts, operation.actions(), name)
+                    .await
             }
             other => other,
         }

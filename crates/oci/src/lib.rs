@@ -2,6 +2,7 @@
 //! validation, the error-code table and envelope, byte ranges, media types and header
 //! names. No I/O, no async, no HTTP types: callers hand in strings and bytes.
 
+mod challenge;
 mod error;
 pub mod headers;
 mod manifest;
@@ -10,6 +11,7 @@ mod path;
 mod query;
 mod range;
 
+pub use challenge::{BearerChallenge, parse_bearer_challenge};
 pub use error::{ErrorCode, error_body, errors_body};
 pub use manifest::{
     Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestError, ManifestKind, Platform,

@@ -71,6 +71,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     15 "iam_users" "0015_iam_users.sql",
     16 "iam_groups" "0016_iam_groups.sql",
     17 "image_pulls" "0017_image_pulls.sql",
+    18 "pull_through_cache_rules" "0018_pull_through_cache_rules.sql",
 );
 
 #[rustfmt::skip]
@@ -91,6 +92,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     14 "iam_users" "0014_iam_users.sql",
     15 "iam_groups" "0015_iam_groups.sql",
     16 "image_pulls" "0016_image_pulls.sql",
+    17 "pull_through_cache_rules" "0017_pull_through_cache_rules.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use berth_store::{
-    Conflict, CreationTemplateRecord, LifecyclePolicyRecord, ManifestRecord, PutManifestOutcome,
-    RepositoryRecord, RepositoryStore, StoreError, StoreResult,
+    Conflict, LifecyclePolicyRecord, ManifestRecord, PrefixDocument, PrefixDocumentKind,
+    PutManifestOutcome, RepositoryRecord, RepositoryStore, StoreError, StoreResult,
 };
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
@@ -23,13 +23,21 @@ fn exclusions_column(filters: &[String]) -> String {
     filters.join("\n")
 }
 
-fn creation_template_from_row(row: &Row) -> StoreResult<CreationTemplateRecord> {
-    Ok(CreationTemplateRecord {
+fn prefix_document_from_row(row: &Row) -> StoreResult<PrefixDocument> {
+    Ok(PrefixDocument {
         prefix: row.get("prefix")?,
         document: row.get("document")?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
     })
+}
+
+/// The table a kind of prefix document is kept in.
+fn prefix_table(kind: PrefixDocumentKind) -> &'static str {
+    match kind {
+        PrefixDocumentKind::CreationTemplate => "repository_creation_templates",
+        PrefixDocumentKind::PullThroughCacheRule => "pull_through_cache_rules",
+    }
 }
 
 fn repository_from_row(row: &Row) -> StoreResult<RepositoryRecord> {
@@ -235,53 +243,62 @@ impl RepositoryStore for SqlStore {
         )
     }
 
-    async fn create_creation_template(&self, template: &CreationTemplateRecord) -> StoreResult<()> {
-        query(
-            "INSERT INTO repository_creation_templates (prefix, document, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&template.prefix)
-        .bind(&template.document)
-        .bind(template.created_at)
-        .bind(template.updated_at)
+    async fn create_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
+        document: &PrefixDocument,
+    ) -> StoreResult<()> {
+        query(&format!(
+            "INSERT INTO {} (prefix, document, created_at, updated_at) VALUES ($1, $2, $3, $4)",
+            prefix_table(kind)
+        ))
+        .bind(&document.prefix)
+        .bind(&document.document)
+        .bind(document.created_at)
+        .bind(document.updated_at)
         .execute(self.db.writer())
         .await?;
         Ok(())
     }
 
-    async fn get_creation_template(
+    async fn get_prefix_document(
         &self,
+        kind: PrefixDocumentKind,
         prefix: &str,
-    ) -> StoreResult<Option<CreationTemplateRecord>> {
-        query(
-            "SELECT prefix, document, created_at, updated_at \
-             FROM repository_creation_templates WHERE prefix = $1",
-        )
+    ) -> StoreResult<Option<PrefixDocument>> {
+        query(&format!(
+            "SELECT prefix, document, created_at, updated_at FROM {} WHERE prefix = $1",
+            prefix_table(kind)
+        ))
         .bind(prefix)
-        .record(self.db.reader(), creation_template_from_row)
+        .record(self.db.reader(), prefix_document_from_row)
         .await
     }
 
-    async fn list_creation_templates(&self) -> StoreResult<Vec<CreationTemplateRecord>> {
-        query(
-            "SELECT prefix, document, created_at, updated_at \
-             FROM repository_creation_templates ORDER BY prefix",
-        )
-        .records(self.db.reader(), creation_template_from_row)
-        .await
-    }
-
-    async fn update_creation_template(
+    async fn list_prefix_documents(
         &self,
+        kind: PrefixDocumentKind,
+    ) -> StoreResult<Vec<PrefixDocument>> {
+        query(&format!(
+            "SELECT prefix, document, created_at, updated_at FROM {} ORDER BY prefix",
+            prefix_table(kind)
+        ))
+        .records(self.db.reader(), prefix_document_from_row)
+        .await
+    }
+
+    async fn update_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
         prefix: &str,
         document: &str,
         updated_at: i64,
     ) -> StoreResult<()> {
         found(
-            query(
-                "UPDATE repository_creation_templates SET document = $1, updated_at = $2 \
-                 WHERE prefix = $3",
-            )
+            query(&format!(
+                "UPDATE {} SET document = $1, updated_at = $2 WHERE prefix = $3",
+                prefix_table(kind)
+            ))
             .bind(document)
             .bind(updated_at)
             .bind(prefix)
@@ -290,12 +307,19 @@ impl RepositoryStore for SqlStore {
         )
     }
 
-    async fn delete_creation_template(&self, prefix: &str) -> StoreResult<()> {
+    async fn delete_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
+        prefix: &str,
+    ) -> StoreResult<()> {
         found(
-            query("DELETE FROM repository_creation_templates WHERE prefix = $1")
-                .bind(prefix)
-                .execute(self.db.writer())
-                .await?,
+            query(&format!(
+                "DELETE FROM {} WHERE prefix = $1",
+                prefix_table(kind)
+            ))
+            .bind(prefix)
+            .execute(self.db.writer())
+            .await?,
         )
     }
 

@@ -23,12 +23,12 @@ use async_trait::async_trait;
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
-    AccessKeyRecord, AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore,
-    CreationTemplateRecord, GroupRecord, IamStore, IamTag, InstanceProfileRecord, KeyStore,
-    LeaseStore, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore,
-    OidcProviderRecord, PolicyVersionRecord, PrincipalPolicies, PutManifestOutcome,
-    RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord,
-    UploadStore, UserRecord, UserStore,
+    AccessKeyRecord, AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, GroupRecord,
+    IamStore, IamTag, InstanceProfileRecord, KeyStore, LeaseStore, LifecyclePolicyRecord,
+    ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
+    PrefixDocument, PrefixDocumentKind, PrincipalPolicies, PutManifestOutcome, RepositoryRecord,
+    RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord, UploadStore,
+    UserRecord, UserStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -774,37 +774,50 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
         .await
     }
 
-    async fn create_creation_template(&self, template: &CreationTemplateRecord) -> StoreResult<()> {
-        self.write(self.inner.create_creation_template(template))
+    async fn create_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
+        document: &PrefixDocument,
+    ) -> StoreResult<()> {
+        self.write(self.inner.create_prefix_document(kind, document))
             .await
     }
 
-    async fn get_creation_template(
+    async fn get_prefix_document(
         &self,
+        kind: PrefixDocumentKind,
         prefix: &str,
-    ) -> StoreResult<Option<CreationTemplateRecord>> {
-        self.inner.get_creation_template(prefix).await
+    ) -> StoreResult<Option<PrefixDocument>> {
+        self.inner.get_prefix_document(kind, prefix).await
     }
 
-    async fn list_creation_templates(&self) -> StoreResult<Vec<CreationTemplateRecord>> {
-        self.inner.list_creation_templates().await
-    }
-
-    async fn update_creation_template(
+    async fn list_prefix_documents(
         &self,
+        kind: PrefixDocumentKind,
+    ) -> StoreResult<Vec<PrefixDocument>> {
+        self.inner.list_prefix_documents(kind).await
+    }
+
+    async fn update_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
         prefix: &str,
         document: &str,
         updated_at: i64,
     ) -> StoreResult<()> {
         self.write(
             self.inner
-                .update_creation_template(prefix, document, updated_at),
+                .update_prefix_document(kind, prefix, document, updated_at),
         )
         .await
     }
 
-    async fn delete_creation_template(&self, prefix: &str) -> StoreResult<()> {
-        self.write(self.inner.delete_creation_template(prefix))
+    async fn delete_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
+        prefix: &str,
+    ) -> StoreResult<()> {
+        self.write(self.inner.delete_prefix_document(kind, prefix))
             .await
     }
 

@@ -189,13 +189,22 @@ pub struct RepositoryRecord {
     pub policy: Option<String>,
 }
 
-/// An ECR repository creation template: the settings a repository created under its
-/// prefix gets.
+/// Registry-wide documents kept by repository prefix, one kind to a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixDocumentKind {
+    /// ECR repository creation templates: the settings a repository created under the
+    /// prefix gets. Their prefix is a namespace (`prod`, `prod/team`) or `ROOT`.
+    CreationTemplate,
+    /// ECR pull-through cache rules: the upstream registry that repositories under the
+    /// prefix are pulled from.
+    PullThroughCacheRule,
+}
+
+/// One document of a [`PrefixDocumentKind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreationTemplateRecord {
-    /// A repository namespace (`prod`, `prod/team`) or `ROOT`.
+pub struct PrefixDocument {
     pub prefix: String,
-    /// The template's settings as JSON (the service layer's format).
+    /// The document as JSON (the service layer's format).
     pub document: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -603,23 +612,36 @@ pub trait RepositoryStore: Send + Sync + 'static {
         image_tag_mutability: TagMutability,
         exclusions: &[String],
     ) -> StoreResult<()>;
-    /// `AlreadyExists` for a template of the same prefix.
-    async fn create_creation_template(&self, template: &CreationTemplateRecord) -> StoreResult<()>;
-    async fn get_creation_template(
+    /// `AlreadyExists` for a document of the same kind and prefix.
+    async fn create_prefix_document(
         &self,
+        kind: PrefixDocumentKind,
+        document: &PrefixDocument,
+    ) -> StoreResult<()>;
+    async fn get_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
         prefix: &str,
-    ) -> StoreResult<Option<CreationTemplateRecord>>;
-    /// Every template, by prefix.
-    async fn list_creation_templates(&self) -> StoreResult<Vec<CreationTemplateRecord>>;
-    /// Replaces the template's settings. `NotFound` when absent.
-    async fn update_creation_template(
+    ) -> StoreResult<Option<PrefixDocument>>;
+    /// Every document of the kind, by prefix.
+    async fn list_prefix_documents(
         &self,
+        kind: PrefixDocumentKind,
+    ) -> StoreResult<Vec<PrefixDocument>>;
+    /// Replaces the document. `NotFound` when absent.
+    async fn update_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
         prefix: &str,
         document: &str,
         updated_at: i64,
     ) -> StoreResult<()>;
     /// `NotFound` when absent.
-    async fn delete_creation_template(&self, prefix: &str) -> StoreResult<()>;
+    async fn delete_prefix_document(
+        &self,
+        kind: PrefixDocumentKind,
+        prefix: &str,
+    ) -> StoreResult<()>;
     /// `NotFound` when absent.
     async fn set_scan_on_push(&self, name: &RepositoryName, scan_on_push: bool) -> StoreResult<()>;
     /// A registry-wide setting (ECR's registry policy, scanning configuration, account

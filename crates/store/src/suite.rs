@@ -15,10 +15,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
     AccessKeyLastUsed, AccessKeyRecord, AttachedPolicy, BlobReader, BlobStore, Conflict,
-    CreationTemplateRecord, GroupRecord, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord,
-    ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord, PutManifestOutcome,
-    RepositoryRecord, RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError, UploadRecord,
-    UserRecord,
+    GroupRecord, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore,
+    OidcProviderRecord, PolicyVersionRecord, PrefixDocument, PrefixDocumentKind,
+    PutManifestOutcome, RepositoryRecord, RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError,
+    UploadRecord, UserRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     permissions_boundaries(store).await;
     roles_last_used(store).await;
     registry_settings(store).await;
-    creation_templates(store).await;
+    prefix_documents(store).await;
     users_and_access_keys(store).await;
     groups(store).await;
     image_pulls(store).await;
@@ -631,32 +631,49 @@ pub async fn users_and_access_keys(store: &dyn MetadataStore) {
     store.delete_managed_policy(&arn).await.unwrap();
 }
 
-pub async fn creation_templates(store: &dyn MetadataStore) {
-    let template = |prefix: &str, document: &str| CreationTemplateRecord {
+/// Creation templates and pull-through cache rules: documents by prefix, each kind apart.
+pub async fn prefix_documents(store: &dyn MetadataStore) {
+    use PrefixDocumentKind::{CreationTemplate, PullThroughCacheRule};
+    let document = |prefix: &str, document: &str| PrefixDocument {
         prefix: prefix.into(),
         document: document.into(),
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
     };
-    assert_eq!(store.get_creation_template("prod").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_prefix_document(CreationTemplate, "prod")
+            .await
+            .unwrap(),
+        None
+    );
     store
-        .create_creation_template(&template("prod", "{}"))
+        .create_prefix_document(CreationTemplate, &document("prod", "{}"))
         .await
         .unwrap();
     store
-        .create_creation_template(&template("ROOT", "{\"root\":true}"))
+        .create_prefix_document(CreationTemplate, &document("ROOT", "{\"root\":true}"))
         .await
         .unwrap();
     assert_already_exists(
         store
-            .create_creation_template(&template("prod", "{}"))
+            .create_prefix_document(CreationTemplate, &document("prod", "{}"))
             .await,
     );
+    // The same prefix in another kind is another document.
     store
-        .update_creation_template("prod", "{\"v\":2}", 1_700_000_100)
+        .create_prefix_document(PullThroughCacheRule, &document("prod", "{\"rule\":1}"))
         .await
         .unwrap();
-    let updated = store.get_creation_template("prod").await.unwrap().unwrap();
+    store
+        .update_prefix_document(CreationTemplate, "prod", "{\"v\":2}", 1_700_000_100)
+        .await
+        .unwrap();
+    let updated = store
+        .get_prefix_document(CreationTemplate, "prod")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             updated.document.as_str(),
@@ -665,19 +682,44 @@ pub async fn creation_templates(store: &dyn MetadataStore) {
         ),
         ("{\"v\":2}", 1_700_000_000, 1_700_000_100)
     );
-    let prefixes: Vec<String> = store
-        .list_creation_templates()
+    let rule = store
+        .get_prefix_document(PullThroughCacheRule, "prod")
         .await
         .unwrap()
-        .into_iter()
-        .map(|t| t.prefix)
-        .collect();
-    assert_eq!(prefixes, ["ROOT", "prod"]);
-    assert_not_found(store.update_creation_template("dev", "{}", 1).await);
-    assert_not_found(store.delete_creation_template("dev").await);
-    store.delete_creation_template("prod").await.unwrap();
-    store.delete_creation_template("ROOT").await.unwrap();
-    assert!(store.list_creation_templates().await.unwrap().is_empty());
+        .unwrap();
+    assert_eq!(rule.document, "{\"rule\":1}");
+    let prefixes = |kind| async move {
+        store
+            .list_prefix_documents(kind)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.prefix)
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(prefixes(CreationTemplate).await, ["ROOT", "prod"]);
+    assert_eq!(prefixes(PullThroughCacheRule).await, ["prod"]);
+    assert_not_found(
+        store
+            .update_prefix_document(CreationTemplate, "dev", "{}", 1)
+            .await,
+    );
+    assert_not_found(store.delete_prefix_document(CreationTemplate, "dev").await);
+    store
+        .delete_prefix_document(CreationTemplate, "prod")
+        .await
+        .unwrap();
+    store
+        .delete_prefix_document(CreationTemplate, "ROOT")
+        .await
+        .unwrap();
+    assert!(prefixes(CreationTemplate).await.is_empty());
+    assert_eq!(prefixes(PullThroughCacheRule).await, ["prod"]);
+    store
+        .delete_prefix_document(PullThroughCacheRule, "prod")
+        .await
+        .unwrap();
+    assert!(prefixes(PullThroughCacheRule).await.is_empty());
 }
 
 pub async fn registry_settings(store: &dyn MetadataStore) {

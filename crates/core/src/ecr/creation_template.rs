@@ -6,7 +6,7 @@
 //! the tags), as in ECR.
 
 use berth_policy::{Policy, PolicyKind};
-use berth_store::{CreationTemplateRecord, RepositoryRecord, StoreError};
+use berth_store::{PrefixDocument, PrefixDocumentKind, RepositoryRecord, StoreError};
 use berth_types::RepositoryName;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,7 @@ const REPOSITORY_POLICY_MAX: usize = 10_240;
 const LIFECYCLE_POLICY_MAX: usize = 30_720;
 const APPLIED_FOR: [&str; 3] = ["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"];
 const CREATE_ON_PUSH: &str = "CREATE_ON_PUSH";
+const PULL_THROUGH_CACHE: &str = "PULL_THROUGH_CACHE";
 
 /// ECR's `Tag` shape (capitalised members).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +92,7 @@ pub struct CreationTemplate {
 }
 
 impl CreationTemplate {
-    fn from_record(record: CreationTemplateRecord) -> Result<Self, EcrError> {
+    fn from_record(record: PrefixDocument) -> Result<Self, EcrError> {
         let settings = serde_json::from_str(&record.document)
             .map_err(|e| InternalError(format!("stored template `{}`: {e}", record.prefix)))?;
         Ok(Self {
@@ -351,19 +352,29 @@ impl Ecr<'_> {
             .await?;
         self.authorize_template_settings(caller, facts, &prefix, &settings)
             .await?;
-        if self.metadata.list_creation_templates().await?.len() >= TEMPLATES_MAX {
+        if self
+            .metadata
+            .list_prefix_documents(PrefixDocumentKind::CreationTemplate)
+            .await?
+            .len()
+            >= TEMPLATES_MAX
+        {
             return Err(EcrError::LimitExceeded(format!(
                 "A registry can have at most {TEMPLATES_MAX} repository creation templates"
             )));
         }
         let now = crate::now_unix();
-        let record = CreationTemplateRecord {
+        let record = PrefixDocument {
             prefix: prefix.clone(),
             document: to_document(&settings)?,
             created_at: now,
             updated_at: now,
         };
-        match self.metadata.create_creation_template(&record).await {
+        match self
+            .metadata
+            .create_prefix_document(PrefixDocumentKind::CreationTemplate, &record)
+            .await
+        {
             Err(StoreError::AlreadyExists) => Err(EcrError::TemplateAlreadyExists(format!(
                 "The repository creation template with prefix '{prefix}' already exists in the registry with id '{}'",
                 self.config.account_id
@@ -392,7 +403,7 @@ impl Ecr<'_> {
         let prefix = input.prefix.clone();
         let current = self
             .metadata
-            .get_creation_template(&prefix)
+            .get_prefix_document(PrefixDocumentKind::CreationTemplate, &prefix)
             .await?
             .ok_or_else(|| self.template_not_found(&prefix))?;
         let current = CreationTemplate::from_record(current)?;
@@ -403,7 +414,12 @@ impl Ecr<'_> {
         let now = crate::now_unix();
         match self
             .metadata
-            .update_creation_template(&prefix, &to_document(&settings)?, now)
+            .update_prefix_document(
+                PrefixDocumentKind::CreationTemplate,
+                &prefix,
+                &to_document(&settings)?,
+                now,
+            )
             .await
         {
             Err(StoreError::NotFound) => Err(self.template_not_found(&prefix)),
@@ -431,10 +447,14 @@ impl Ecr<'_> {
             .await?;
         let current = self
             .metadata
-            .get_creation_template(prefix)
+            .get_prefix_document(PrefixDocumentKind::CreationTemplate, prefix)
             .await?
             .ok_or_else(|| self.template_not_found(prefix))?;
-        match self.metadata.delete_creation_template(prefix).await {
+        match self
+            .metadata
+            .delete_prefix_document(PrefixDocumentKind::CreationTemplate, prefix)
+            .await
+        {
             Err(StoreError::NotFound) => Err(self.template_not_found(prefix)),
             other => {
                 other?;
@@ -456,7 +476,7 @@ impl Ecr<'_> {
         self.authorize_registry(caller, facts, ECR_DESCRIBE_REPOSITORY_CREATION_TEMPLATES)
             .await?;
         self.metadata
-            .list_creation_templates()
+            .list_prefix_documents(PrefixDocumentKind::CreationTemplate)
             .await?
             .into_iter()
             .filter(|t| prefixes.is_empty() || prefixes.contains(&t.prefix))
@@ -474,14 +494,54 @@ impl Ecr<'_> {
         facts: &RequestFacts,
         name: &RepositoryName,
     ) -> Result<bool, EcrError> {
+        self.create_from_template(caller, facts, name, CREATE_ON_PUSH, &[], false)
+            .await
+    }
+
+    /// A pull-through cache repository's creation on its first pull: from the best
+    /// matching `PULL_THROUGH_CACHE` template, or with ECR's defaults when none matches,
+    /// once the caller may `ecr:CreateRepository` and `ecr:BatchImportUpstreamImage`.
+    pub(crate) async fn create_for_pull_through(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &RepositoryName,
+    ) -> Result<bool, EcrError> {
+        self.create_from_template(
+            caller,
+            facts,
+            name,
+            PULL_THROUGH_CACHE,
+            &[ECR_BATCH_IMPORT_UPSTREAM_IMAGE],
+            true,
+        )
+        .await
+    }
+
+    /// Creates repository `name` from the best template applied for `applied_for`, once
+    /// the caller may create it (and perform `extra_actions`). Without a template: with
+    /// the defaults when `or_defaults`, else not at all (`false`).
+    async fn create_from_template(
+        &self,
+        caller: &Caller,
+        facts: &RequestFacts,
+        name: &RepositoryName,
+        applied_for: &str,
+        extra_actions: &[&'static str],
+        or_defaults: bool,
+    ) -> Result<bool, EcrError> {
         let mut best: Option<(usize, CreationTemplate)> = None;
-        for record in self.metadata.list_creation_templates().await? {
+        for record in self
+            .metadata
+            .list_prefix_documents(PrefixDocumentKind::CreationTemplate)
+            .await?
+        {
             let template = CreationTemplate::from_record(record)?;
             if !template
                 .settings
                 .applied_for
                 .iter()
-                .any(|a| a == CREATE_ON_PUSH)
+                .any(|a| a == applied_for)
             {
                 continue;
             }
@@ -491,12 +551,14 @@ impl Ecr<'_> {
                 best = Some((specificity, template));
             }
         }
-        let Some((_, template)) = best else {
-            return Ok(false);
+        let (template_prefix, settings) = match best {
+            Some((_, template)) => (Some(template.prefix), template.settings),
+            None if or_defaults => (None, TemplateSettings::default()),
+            None => return Ok(false),
         };
-        let settings = template.settings;
         let arn = self.config.repository_arn(name.as_str());
         let mut actions = vec![ECR_CREATE_REPOSITORY];
+        actions.extend_from_slice(extra_actions);
         if !settings.resource_tags.is_empty() {
             actions.push(ECR_TAG_RESOURCE);
         }
@@ -521,7 +583,7 @@ impl Ecr<'_> {
             Err(StoreError::AlreadyExists) => return Ok(true),
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(repository = %name, template = %template.prefix, caller = %caller.arn(), "repository created on push from a creation template");
+        tracing::info!(repository = %name, template = ?template_prefix, applied_for, caller = %caller.arn(), "repository created from a creation template");
         if let Some(text) = &settings.lifecycle_policy {
             self.metadata.put_lifecycle_policy(name, text).await?;
         }
@@ -548,7 +610,11 @@ impl crate::Services {
         from: &str,
         to: &str,
     ) -> Result<(), berth_store::StoreError> {
-        for record in self.metadata.list_creation_templates().await? {
+        for record in self
+            .metadata
+            .list_prefix_documents(PrefixDocumentKind::CreationTemplate)
+            .await?
+        {
             let Ok(mut template) = CreationTemplate::from_record(record) else {
                 continue;
             };
@@ -566,7 +632,12 @@ impl crate::Services {
             };
             match self
                 .metadata
-                .update_creation_template(&template.prefix, &document, template.updated_at)
+                .update_prefix_document(
+                    PrefixDocumentKind::CreationTemplate,
+                    &template.prefix,
+                    &document,
+                    template.updated_at,
+                )
                 .await
             {
                 Err(berth_store::StoreError::NotFound) => {}

@@ -50,6 +50,11 @@ operation_table! {
     UpdateRepositoryCreationTemplate => r#"{"prefix":"walk","description":"walk"}"#,
     DeleteRepositoryCreationTemplate => r#"{"prefix":"walk"}"#,
     ListImageReferrers => r#"{"repositoryName":"{repo}","subjectId":{"imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}}"#,
+    CreatePullThroughCacheRule => r#"{"ecrRepositoryPrefix":"walk","upstreamRegistryUrl":"public.ecr.aws"}"#,
+    DescribePullThroughCacheRules => "{}",
+    UpdatePullThroughCacheRule => r#"{"ecrRepositoryPrefix":"walk"}"#,
+    DeletePullThroughCacheRule => r#"{"ecrRepositoryPrefix":"walk"}"#,
+    ValidatePullThroughCacheRule => r#"{"ecrRepositoryPrefix":"walk"}"#,
 }
 
 #[cfg(test)]
@@ -65,7 +70,7 @@ mod tests {
                 "{operation:?}"
             );
         }
-        assert_eq!(EcrOperation::ALL.len(), 43);
-        assert_eq!(EcrOperation::from_name("CreatePullThroughCacheRule"), None);
+        assert_eq!(EcrOperation::ALL.len(), 48);
+        assert_eq!(EcrOperation::from_name("BatchImportUpstreamImage"), None);
     }
 }
