@@ -1083,11 +1083,17 @@ async fn operation(
             let i: ListImagesInput = parse(input)?;
             let limit = check_limit(i.max_results, 1000)?;
             let status = i.filter.unwrap_or_default().tag_status;
-            let all = services
+            let (items, next) = services
                 .ecr()
-                .list_images(caller, facts, &i.repository_name, status.as_deref())
+                .list_images(
+                    caller,
+                    facts,
+                    &i.repository_name,
+                    status.as_deref(),
+                    i.next_token.as_deref(),
+                    limit,
+                )
                 .await?;
-            let (items, next) = page(all, i.next_token.as_deref(), limit)?;
             let mut out = json!({"imageIds": items.iter().map(|(d, t)| image_id_json(d, t.as_deref())).collect::<Vec<_>>()});
             if let Some(n) = next {
                 out["nextToken"] = json!(n);
@@ -1104,7 +1110,7 @@ async fn operation(
             }
             let limit = check_limit(i.max_results, 1000)?;
             let status = i.filter.unwrap_or_default().tag_status;
-            let details = services
+            let (items, next) = services
                 .ecr()
                 .describe_images(
                     caller,
@@ -1112,9 +1118,10 @@ async fn operation(
                     &i.repository_name,
                     &image_ids(i.image_ids),
                     status.as_deref(),
+                    i.next_token.as_deref(),
+                    limit,
                 )
                 .await?;
-            let (items, next) = page(details, i.next_token.as_deref(), limit)?;
             let mut out = json!({"imageDetails": items.iter().map(|d| image_detail_json(&registry_id, d)).collect::<Vec<_>>()});
             if let Some(n) = next {
                 out["nextToken"] = json!(n);

@@ -5,7 +5,10 @@
 use base64::Engine;
 use berth_oci::ErrorCode;
 use berth_policy::{Policy, PolicyKind};
-use berth_store::{Conflict, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError};
+use berth_store::{
+    Conflict, ImageCursor, ManifestRecord, PutManifestOutcome, RepositoryRecord, StoreError,
+    TagStatus,
+};
 use berth_types::{Digest, Reference, RepositoryName, Tag, TagMutability};
 use serde::{Deserialize, Serialize};
 
@@ -139,12 +142,8 @@ pub struct ImageId {
     pub tag: Option<String>,
 }
 
-pub struct ImageDetail {
-    pub manifest: ManifestRecord,
-    pub tags: Vec<String>,
-    /// ECR's `lastRecordedPullTime`, if it was ever pulled.
-    pub last_pulled_at: Option<i64>,
-}
+/// An image as DescribeImages shows it: its record, tags, and `lastRecordedPullTime`.
+pub type ImageDetail = berth_store::ImageEntry;
 
 fn check_mutability(value: &str) -> Result<TagMutability, EcrError> {
     TagMutability::parse(value).ok_or_else(|| EcrError::InvalidParameter(
@@ -1019,10 +1018,9 @@ impl Ecr<'_> {
                     let deleted = self.metadata.delete_tag(&repo.name, t).await;
                     let still_tagged = self
                         .metadata
-                        .list_manifests(&repo.name)
+                        .image_entry(&repo.name, &digest)
                         .await?
-                        .into_iter()
-                        .any(|(m, tags)| m.digest == digest && !tags.is_empty());
+                        .is_some_and(|image| !image.tags.is_empty());
                     match deleted {
                         Ok(()) if !still_tagged => {
                             match self.metadata.delete_manifest(&repo.name, &digest).await {
@@ -1089,33 +1087,67 @@ impl Ecr<'_> {
     }
 
     /// `(digest, tag)` pairs; untagged images once with no tag.
+    /// ListImages: a page of image ids (one per tag, one per untagged image), newest
+    /// push first, from `token`. Each page reads only its own images (see
+    /// `list_images_page`), whatever the repository holds.
     pub async fn list_images(
         &self,
         caller: &Caller,
         facts: &RequestFacts,
         name: &str,
         tag_status: Option<&str>,
-    ) -> Result<Vec<(String, Option<String>)>, EcrError> {
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(String, Option<String>)>, Option<String>), EcrError> {
         let repo = self
             .ecr_repository(caller, facts, ECR_LIST_IMAGES, name)
             .await?;
-        let mut out = Vec::new();
-        for (m, tags) in self.metadata.list_manifests(&repo.name).await? {
-            let want_tagged = !matches!(tag_status, Some("UNTAGGED"));
-            let want_untagged = !matches!(tag_status, Some("TAGGED"));
-            if tags.is_empty() {
-                if want_untagged {
-                    out.push((m.digest.to_string(), None));
+        let (from, entries) = self
+            .image_page(&repo.name, tag_status, token, limit + 1)
+            .await?;
+        let full = entries.len() > limit;
+        let mut out = Vec::with_capacity(limit);
+        let mut last: Option<ImageToken> = None;
+        for entry in entries {
+            let digest = &entry.manifest.digest;
+            // The image the token stopped in: its tags up to the token's are listed.
+            let done_up_to = from
+                .as_ref()
+                .filter(|f| &f.digest == digest)
+                .and_then(|f| f.tag.clone());
+            let ids: Vec<Option<String>> = if entry.tags.is_empty() {
+                if done_up_to.is_some() {
+                    Vec::new()
+                } else {
+                    vec![None]
                 }
-            } else if want_tagged {
-                for t in tags {
-                    out.push((m.digest.to_string(), Some(t)));
+            } else {
+                entry
+                    .tags
+                    .iter()
+                    .filter(|t| done_up_to.as_ref().is_none_or(|d| *t > d))
+                    .map(|t| Some(t.clone()))
+                    .collect()
+            };
+            for id in ids {
+                if out.len() == limit {
+                    return Ok((out, last.map(|l| l.encode())));
                 }
+                last = Some(ImageToken {
+                    pushed_at: entry.manifest.pushed_at,
+                    digest: digest.clone(),
+                    tag: id.clone(),
+                });
+                out.push((digest.to_string(), id));
             }
         }
-        Ok(out)
+        let next = if full { last.map(|l| l.encode()) } else { None };
+        Ok((out, next))
     }
 
+    /// DescribeImages: a page of images newest push first from `token`, or the images
+    /// `ids` name (then unpaged, as in ECR).
+    #[allow(clippy::too_many_arguments)]
     pub async fn describe_images(
         &self,
         caller: &Caller,
@@ -1123,54 +1155,158 @@ impl Ecr<'_> {
         name: &str,
         ids: &[ImageId],
         tag_status: Option<&str>,
-    ) -> Result<Vec<ImageDetail>, EcrError> {
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ImageDetail>, Option<String>), EcrError> {
         let repo = self
             .ecr_repository(caller, facts, ECR_DESCRIBE_IMAGES, name)
             .await?;
-        let all = self.metadata.list_manifests(&repo.name).await?;
-        let pulls = self.metadata.image_pull_times(&repo.name).await?;
         if ids.is_empty() {
-            return Ok(all
-                .into_iter()
-                .filter(|(_, tags)| match tag_status {
-                    Some("TAGGED") => !tags.is_empty(),
-                    Some("UNTAGGED") => tags.is_empty(),
-                    _ => true,
+            let (_, mut entries) = self
+                .image_page(&repo.name, tag_status, token, limit + 1)
+                .await?;
+            let next = (entries.len() > limit).then(|| {
+                entries.truncate(limit);
+                entries.last().map(|e| {
+                    ImageToken {
+                        pushed_at: e.manifest.pushed_at,
+                        digest: e.manifest.digest.clone(),
+                        tag: None,
+                    }
+                    .encode()
                 })
-                .map(|(manifest, tags)| ImageDetail {
-                    last_pulled_at: pulls.get(&manifest.digest).copied(),
-                    manifest,
-                    tags,
-                })
-                .collect());
+            });
+            return Ok((entries, next.flatten()));
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let found = all.iter().find(|(m, tags)| {
-                id.digest.as_deref().is_none_or(|d| m.digest.as_str() == d)
-                    && id
+            let not_found = || {
+                EcrError::ImageNotFound(format!(
+                    "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository with name '{name}' in the registry with id '{}'",
+                    id.digest.as_deref().unwrap_or("null"),
+                    id.tag.as_deref().unwrap_or("null"),
+                    self.config.account_id
+                ))
+            };
+            let digest = match (&id.digest, &id.tag) {
+                (Some(d), _) => Digest::parse(d).ok(),
+                (None, Some(t)) => match Tag::parse(t) {
+                    Ok(t) => self.metadata.resolve_tag(&repo.name, &t).await?,
+                    Err(_) => None,
+                },
+                (None, None) => None,
+            };
+            let Some(digest) = digest else {
+                return Err(not_found());
+            };
+            match self.metadata.image_entry(&repo.name, &digest).await? {
+                Some(entry)
+                    if id
                         .tag
                         .as_deref()
-                        .is_none_or(|t| tags.iter().any(|x| x == t))
-                    && (id.digest.is_some() || id.tag.is_some())
-            });
-            match found {
-                Some((manifest, tags)) => out.push(ImageDetail {
-                    last_pulled_at: pulls.get(&manifest.digest).copied(),
-                    manifest: manifest.clone(),
-                    tags: tags.clone(),
-                }),
-                None => {
-                    return Err(EcrError::ImageNotFound(format!(
-                        "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository with name '{name}' in the registry with id '{}'",
-                        id.digest.as_deref().unwrap_or("null"),
-                        id.tag.as_deref().unwrap_or("null"),
-                        self.config.account_id
-                    )));
+                        .is_none_or(|t| entry.tags.iter().any(|x| x == t)) =>
+                {
+                    out.push(entry);
                 }
+                _ => return Err(not_found()),
             }
         }
-        Ok(out)
+        Ok((out, None))
+    }
+}
+
+impl Ecr<'_> {
+    /// Up to `limit` images of the repository from where `token` left off, and the token.
+    async fn image_page(
+        &self,
+        repository: &RepositoryName,
+        tag_status: Option<&str>,
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Option<ImageToken>, Vec<ImageDetail>), EcrError> {
+        let from = token.map(ImageToken::parse).transpose()?;
+        let cursor = from.as_ref().map(ImageToken::cursor);
+        let entries = self
+            .metadata
+            .list_images_page(
+                repository,
+                tag_status_of(tag_status),
+                cursor.as_ref(),
+                limit,
+            )
+            .await?;
+        Ok((from, entries))
+    }
+}
+
+fn tag_status_of(tag_status: Option<&str>) -> TagStatus {
+    match tag_status {
+        Some("TAGGED") => TagStatus::Tagged,
+        Some("UNTAGGED") => TagStatus::Untagged,
+        _ => TagStatus::Any,
+    }
+}
+
+/// Where an image listing's next page starts: after this image, or (ListImages) after
+/// this tag of it. Sent as ECR's opaque `nextToken`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ImageToken {
+    pushed_at: i64,
+    digest: Digest,
+    tag: Option<String>,
+}
+
+impl ImageToken {
+    fn encode(&self) -> String {
+        let text = format!(
+            "1:{}:{}:{}",
+            self.pushed_at,
+            self.digest,
+            self.tag.as_deref().unwrap_or_default()
+        );
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    fn parse(token: &str) -> Result<Self, EcrError> {
+        let invalid = || {
+            EcrError::InvalidParameter(
+                "Invalid parameter at 'nextToken': the token is not valid".into(),
+            )
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let mut parts = text.splitn(5, ':');
+        let (Some("1"), Some(pushed_at), Some(algorithm), Some(hex), Some(tag)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(invalid());
+        };
+        let pushed_at = pushed_at.parse().map_err(|_| invalid())?;
+        let digest = Digest::parse(&format!("{algorithm}:{hex}")).map_err(|_| invalid())?;
+        let tag = match tag {
+            "" => None,
+            t => Some(Tag::parse(t).map_err(|_| invalid())?.to_string()),
+        };
+        Ok(Self {
+            pushed_at,
+            digest,
+            tag,
+        })
+    }
+
+    /// The store's cursor: at the image when part of its tags remain, else after it.
+    fn cursor(&self) -> ImageCursor {
+        ImageCursor {
+            pushed_at: self.pushed_at,
+            digest: self.digest.clone(),
+            inclusive: self.tag.is_some(),
+        }
     }
 }
 
@@ -1215,5 +1351,29 @@ fn image_to_ecr_internal(e: ImageError) -> EcrError {
     match e {
         ImageError::Internal(i) => EcrError::Internal(i),
         other => EcrError::Internal(InternalError(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod image_token_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_refuse_anything_else() {
+        let digest = Digest::parse(
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        )
+        .unwrap();
+        for tag in [None, Some("v1.2".to_owned())] {
+            let token = ImageToken {
+                pushed_at: 1_700_000_000,
+                digest: digest.clone(),
+                tag,
+            };
+            assert_eq!(ImageToken::parse(&token.encode()).unwrap(), token);
+        }
+        for bad in ["", "0", "not base64!", "MTox", "MTp4OnNoYTI1Njp4Og"] {
+            assert!(ImageToken::parse(bad).is_err(), "{bad}");
+        }
     }
 }

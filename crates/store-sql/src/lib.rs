@@ -72,6 +72,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = migrations!("sqlite":
     16 "iam_groups" "0016_iam_groups.sql",
     17 "image_pulls" "0017_image_pulls.sql",
     18 "pull_through_cache_rules" "0018_pull_through_cache_rules.sql",
+    19 "manifests_by_push" "0019_manifests_by_push.sql",
 );
 
 #[rustfmt::skip]
@@ -93,6 +94,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = migrations!("postgres":
     15 "iam_groups" "0015_iam_groups.sql",
     16 "image_pulls" "0016_image_pulls.sql",
     17 "pull_through_cache_rules" "0017_pull_through_cache_rules.sql",
+    18 "manifests_by_push" "0018_manifests_by_push.sql",
 );
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use berth_store::{
-    Conflict, LifecyclePolicyRecord, ManifestRecord, PrefixDocument, PrefixDocumentKind,
-    PutManifestOutcome, RepositoryRecord, RepositoryStore, StoreError, StoreResult,
+    Conflict, ImageCursor, ImageEntry, LifecyclePolicyRecord, ManifestRecord, PrefixDocument,
+    PrefixDocumentKind, PutManifestOutcome, RepositoryRecord, RepositoryStore, StoreError,
+    StoreResult, TagStatus,
 };
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
@@ -87,6 +88,41 @@ fn manifest_from_row(row: &Row) -> StoreResult<ManifestRecord> {
         blobs: Vec::new(),
         children: Vec::new(),
     })
+}
+
+/// One statement for a set of images (`page`, a query over `manifests m`) with their
+/// tags and last pulls: a row per tag (one for an untagged image), in the page's order.
+fn image_entries_sql(page: &str) -> String {
+    format!(
+        "WITH page AS ({page}) \
+         SELECT {columns}, t.tag AS tag, p.last_pulled_at AS last_pulled_at FROM page \
+         LEFT JOIN tags t ON t.repository = page.repository AND t.digest = page.digest \
+         LEFT JOIN image_pulls p ON p.repository = page.repository AND p.digest = page.digest \
+         ORDER BY page.pushed_at DESC, page.digest DESC, t.tag",
+        columns = MANIFEST_COLUMNS
+            .split(", ")
+            .map(|c| format!("page.{c} AS {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Folds `image_entries_sql`'s rows into images.
+fn image_entries(rows: Vec<Row>) -> StoreResult<Vec<ImageEntry>> {
+    let mut out: Vec<ImageEntry> = Vec::new();
+    for row in &rows {
+        let digest: String = row.get("digest")?;
+        let tag: Option<String> = row.get("tag")?;
+        match out.last_mut() {
+            Some(last) if last.manifest.digest.as_str() == digest => last.tags.extend(tag),
+            _ => out.push(ImageEntry {
+                manifest: manifest_from_row(row)?,
+                tags: tag.into_iter().collect(),
+                last_pulled_at: row.get("last_pulled_at")?,
+            }),
+        }
+    }
+    Ok(out)
 }
 
 /// A manifest's two digest lists: the blobs it references and (an index's) children.
@@ -802,6 +838,57 @@ impl RepositoryStore for SqlStore {
                 Ok((manifest, tags))
             })
             .collect()
+    }
+
+    async fn list_images_page(
+        &self,
+        repository: &RepositoryName,
+        status: TagStatus,
+        from: Option<&ImageCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<ImageEntry>> {
+        let filter = match status {
+            TagStatus::Any => "",
+            TagStatus::Tagged => {
+                " AND EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)"
+            }
+            TagStatus::Untagged => {
+                " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)"
+            }
+        };
+        // A row-value comparison walks the (repository, pushed_at, digest) index from
+        // the cursor: no row before it is read.
+        let after = match from {
+            None => "",
+            Some(c) if c.inclusive => " AND (m.pushed_at, m.digest) <= ($3, $4)",
+            Some(_) => " AND (m.pushed_at, m.digest) < ($3, $4)",
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = image_entries_sql(&format!(
+            "SELECT m.* FROM manifests m WHERE m.repository = $1{filter}{after} \
+             ORDER BY m.pushed_at DESC, m.digest DESC LIMIT $2"
+        ));
+        let mut q = query(&sql).bind(repository.as_str()).bind(limit);
+        if let Some(c) = from {
+            q = q.bind(c.pushed_at).bind(c.digest.as_str());
+        }
+        image_entries(q.fetch_all(self.db.reader()).await?)
+    }
+
+    async fn image_entry(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ImageEntry>> {
+        let sql = image_entries_sql(
+            "SELECT m.* FROM manifests m WHERE m.repository = $1 AND m.digest = $2",
+        );
+        let rows = query(&sql)
+            .bind(repository.as_str())
+            .bind(digest.as_str())
+            .fetch_all(self.db.reader())
+            .await?;
+        Ok(image_entries(rows)?.pop())
     }
 
     async fn list_referrers(

@@ -24,11 +24,11 @@ use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
 use crate::{
     AccessKeyRecord, AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, GroupRecord,
-    IamStore, IamTag, InstanceProfileRecord, KeyStore, LeaseStore, LifecyclePolicyRecord,
-    ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord, PolicyVersionRecord,
-    PrefixDocument, PrefixDocumentKind, PrincipalPolicies, PutManifestOutcome, RepositoryRecord,
-    RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, UploadRecord, UploadStore,
-    UserRecord, UserStore,
+    IamStore, IamTag, ImageCursor, ImageEntry, InstanceProfileRecord, KeyStore, LeaseStore,
+    LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord,
+    PolicyVersionRecord, PrefixDocument, PrefixDocumentKind, PrincipalPolicies, PutManifestOutcome,
+    RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, TagStatus,
+    UploadRecord, UploadStore, UserRecord, UserStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -989,6 +989,26 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
         repository: &RepositoryName,
     ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>> {
         self.inner.list_manifests(repository).await
+    }
+
+    async fn list_images_page(
+        &self,
+        repository: &RepositoryName,
+        status: TagStatus,
+        from: Option<&ImageCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<ImageEntry>> {
+        self.inner
+            .list_images_page(repository, status, from, limit)
+            .await
+    }
+
+    async fn image_entry(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ImageEntry>> {
+        self.inner.image_entry(repository, digest).await
     }
 
     async fn list_referrers(

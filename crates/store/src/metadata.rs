@@ -220,6 +220,33 @@ pub struct LifecyclePolicyRecord {
     pub last_evaluated_at: Option<i64>,
 }
 
+/// Which images a listing wants, by whether any tag points at them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagStatus {
+    #[default]
+    Any,
+    Tagged,
+    Untagged,
+}
+
+/// A position in a repository's image listing, whose order is newest push first (then
+/// digest, descending): a page starts after this image, or at it when `inclusive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageCursor {
+    pub pushed_at: i64,
+    pub digest: Digest,
+    pub inclusive: bool,
+}
+
+/// An image as listings show it: its record (without its blob and child lists), its
+/// tags in lexical order, and when it was last pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    pub manifest: ManifestRecord,
+    pub tags: Vec<String>,
+    pub last_pulled_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestRecord {
     pub repository: RepositoryName,
@@ -764,6 +791,23 @@ pub trait RepositoryStore: Send + Sync + 'static {
         &self,
         repository: &RepositoryName,
     ) -> StoreResult<Vec<(ManifestRecord, Vec<String>)>>;
+    /// A page of the repository's images, newest push first, from `from` (the start when
+    /// `None`), at most `limit`. Its cost is the page's, whatever the repository holds
+    /// (but for `Untagged` in a repository of mostly tagged images, which must skip them).
+    async fn list_images_page(
+        &self,
+        repository: &RepositoryName,
+        status: TagStatus,
+        from: Option<&ImageCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<ImageEntry>>;
+    /// One image with its tags and last pull, `None` when the repository has no such
+    /// manifest.
+    async fn image_entry(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ImageEntry>>;
     /// The repository's manifests whose `subject` is `subject`, in digest order, without
     /// their blob and child lists (the referrers API needs only the records).
     async fn list_referrers(

@@ -15,10 +15,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::{
     AccessKeyLastUsed, AccessKeyRecord, AttachedPolicy, BlobReader, BlobStore, Conflict,
-    GroupRecord, IamTag, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore,
-    OidcProviderRecord, PolicyVersionRecord, PrefixDocument, PrefixDocumentKind,
+    GroupRecord, IamTag, ImageCursor, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord,
+    MetadataStore, OidcProviderRecord, PolicyVersionRecord, PrefixDocument, PrefixDocumentKind,
     PutManifestOutcome, RepositoryRecord, RoleLastUsed, RoleRecord, SigningKeyRecord, StoreError,
-    UploadRecord, UserRecord,
+    TagStatus, UploadRecord, UserRecord,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
@@ -150,6 +150,133 @@ pub async fn metadata_suite(store: &dyn MetadataStore) {
     users_and_access_keys(store).await;
     groups(store).await;
     image_pulls(store).await;
+    image_pages(store).await;
+}
+
+/// Image listings page newest push first (digest descending among equal times), from a
+/// cursor, with each image's tags and last pull.
+pub async fn image_pages(store: &dyn MetadataStore) {
+    let name = repo("paged/app");
+    store
+        .create_repository(&repository("paged/app", 1))
+        .await
+        .unwrap();
+    let manifest = |body: &str, pushed_at: i64| ManifestRecord {
+        repository: name.clone(),
+        digest: sha256(body.as_bytes()),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 2,
+        image_size: 10,
+        pushed_at,
+        artifact_type: None,
+        subject: None,
+        blobs: vec![],
+        children: vec![],
+    };
+    // Seven images, two pushed at the same second; some tagged, one twice.
+    let images: Vec<ManifestRecord> = [
+        ("a", 100),
+        ("b", 200),
+        ("c", 200),
+        ("d", 300),
+        ("e", 400),
+        ("f", 500),
+        ("g", 600),
+    ]
+    .into_iter()
+    .map(|(body, at)| manifest(body, at))
+    .collect();
+    for (i, m) in images.iter().enumerate() {
+        let tag = (i % 2 == 0).then(|| Tag::parse(&format!("v{i}")).unwrap());
+        store.put_manifest(m, tag.as_ref(), false).await.unwrap();
+    }
+    store
+        .put_manifest(&images[0], Some(&Tag::parse("latest").unwrap()), false)
+        .await
+        .unwrap();
+    store
+        .record_image_pulls(&[(name.clone(), images[3].digest.clone(), 900)])
+        .await
+        .unwrap();
+    let mut expected = images.clone();
+    expected
+        .sort_by(|x, y| (y.pushed_at, y.digest.as_str()).cmp(&(x.pushed_at, x.digest.as_str())));
+
+    let name = &name;
+    let walk = |status: TagStatus| async move {
+        let mut seen = Vec::new();
+        let mut from: Option<ImageCursor> = None;
+        loop {
+            let page = store
+                .list_images_page(name, status, from.as_ref(), 3)
+                .await
+                .unwrap();
+            assert!(page.len() <= 3);
+            let Some(last) = page.last() else { break };
+            from = Some(ImageCursor {
+                pushed_at: last.manifest.pushed_at,
+                digest: last.manifest.digest.clone(),
+                inclusive: false,
+            });
+            let full = page.len() == 3;
+            seen.extend(page);
+            if !full {
+                break;
+            }
+        }
+        seen
+    };
+    let all = walk(TagStatus::Any).await;
+    let digests: Vec<&Digest> = all.iter().map(|e| &e.manifest.digest).collect();
+    assert_eq!(
+        digests,
+        expected.iter().map(|m| &m.digest).collect::<Vec<_>>()
+    );
+    let first = all
+        .iter()
+        .find(|e| e.manifest.digest == images[0].digest)
+        .unwrap();
+    assert_eq!(first.tags, ["latest", "v0"]);
+    assert_eq!(first.manifest.image_size, 10);
+    let pulled = all
+        .iter()
+        .find(|e| e.manifest.digest == images[3].digest)
+        .unwrap();
+    assert_eq!((pulled.tags.len(), pulled.last_pulled_at), (0, Some(900)));
+    let tagged = walk(TagStatus::Tagged).await;
+    assert_eq!(tagged.len(), 4);
+    assert!(tagged.iter().all(|e| !e.tags.is_empty()));
+    let untagged = walk(TagStatus::Untagged).await;
+    assert_eq!(untagged.len(), 3);
+    assert!(untagged.iter().all(|e| e.tags.is_empty()));
+    // An inclusive cursor starts at its image.
+    let at = store
+        .list_images_page(
+            name,
+            TagStatus::Any,
+            Some(&ImageCursor {
+                pushed_at: expected[2].pushed_at,
+                digest: expected[2].digest.clone(),
+                inclusive: true,
+            }),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(at[0].manifest.digest, expected[2].digest);
+    assert_eq!(at[1].manifest.digest, expected[3].digest);
+
+    let one = store
+        .image_entry(name, &images[0].digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.tags, ["latest", "v0"]);
+    assert_eq!(
+        store.image_entry(name, &sha256(b"none")).await.unwrap(),
+        None
+    );
+    store.delete_repository(name, true).await.unwrap();
 }
 
 pub async fn image_pulls(store: &dyn MetadataStore) {

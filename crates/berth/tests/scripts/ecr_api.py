@@ -81,6 +81,44 @@ ecr.put_image_tag_mutability(repositoryName=repo, imageTagMutability="MUTABLE")
 ecr.put_image(repositoryName=repo, imageManifest=second, imageTag="v2")
 ecr.put_image(repositoryName=repo, imageManifest=second, imageTag="latest")
 
+# --- ListImages / DescribeImages pages ---------------------------------------------------
+# Five images, one with three tags, one untagged: every page within its size, every image
+# id once, whatever the page size (a page may stop inside an image's tags).
+paged = "api/paged"
+ecr.create_repository(repositoryName=paged)
+made = {}
+for i in range(5):
+    m = image_manifest(paged, f"paged layer {i}".encode())
+    tags = {0: ["a", "b", "c"], 1: [], 2: ["d"], 3: ["e"], 4: ["f"]}[i]
+    if tags:
+        for t in tags:
+            ecr.put_image(repositoryName=paged, imageManifest=m, imageTag=t)
+    else:
+        ecr.put_image(repositoryName=paged, imageManifest=m)
+    made[sha256(m.encode())] = tags
+want = sorted((d, t) for d, tags in made.items() for t in (tags or [None]))
+for size in (1, 2, 3, 7, 100):
+    pages = list(ecr.get_paginator("list_images").paginate(
+        repositoryName=paged, PaginationConfig={"PageSize": size}))
+    assert all(len(p["imageIds"]) <= size for p in pages), (size, pages)
+    got = sorted((i["imageDigest"], i.get("imageTag")) for p in pages for i in p["imageIds"])
+    assert got == want, (size, got, want)
+    pages = list(ecr.get_paginator("describe_images").paginate(
+        repositoryName=paged, PaginationConfig={"PageSize": size}))
+    details = [d for p in pages for d in p["imageDetails"]]
+    assert all(len(p["imageDetails"]) <= size for p in pages), (size, pages)
+    assert sorted(d["imageDigest"] for d in details) == sorted(made), (size, details)
+    assert all(sorted(d.get("imageTags", [])) == made[d["imageDigest"]] for d in details), details
+    # Newest push first.
+    pushed = [d["imagePushedAt"] for d in details]
+    assert pushed == sorted(pushed, reverse=True), pushed
+tagged = ecr.list_images(repositoryName=paged, filter={"tagStatus": "TAGGED"}, maxResults=100)["imageIds"]
+assert len(tagged) == 6 and all("imageTag" in i for i in tagged), tagged
+untagged = ecr.describe_images(repositoryName=paged, filter={"tagStatus": "UNTAGGED"})["imageDetails"]
+assert [d["imageDigest"] for d in untagged] == [d for d, t in made.items() if not t], untagged
+assert error_code(ecr.list_images, repositoryName=paged, nextToken="not-a-token") == "InvalidParameterException"
+assert error_code(ecr.describe_images, repositoryName=paged, nextToken="MTp4") == "InvalidParameterException"
+
 # --- BatchDeleteImage ----------------------------------------------------------------
 out = ecr.batch_delete_image(repositoryName=repo, imageIds=[
     {"imageTag": "v1"}, {"imageTag": "nope"}, {"imageDigest": "sha256:bad"}, {"imageTag": "v2"}])
