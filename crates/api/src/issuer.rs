@@ -106,13 +106,14 @@ async fn mint(services: &AppState, request: Request<Body>) -> Response {
     let Ok(body) = axum::body::to_bytes(body, MAX_MINT_BODY).await else {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     };
-    // Only the root credentials may mint tokens this server trusts.
+    // Only the root user's long-term keys may mint tokens this server trusts: a token
+    // outlives a session, so a session (GetSessionToken's) may not.
     match authenticate(services, &parts, &body, "berth").await {
-        Ok(Caller::Root { .. }) => {}
+        Ok(Caller::Root { session: None, .. }) => {}
         Ok(_) => {
             return error(
                 StatusCode::FORBIDDEN,
-                "only the root credentials may mint tokens",
+                "only the root credentials (the long-term keys, not a session) may mint tokens",
             );
         }
         Err(e) => return error(StatusCode::FORBIDDEN, &e.to_string()),

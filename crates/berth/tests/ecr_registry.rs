@@ -956,6 +956,20 @@ fn a_pull_through_cache_fills_from_its_upstream_refreshes_and_outlives_it() {
         err.contains("PullThroughCacheRuleAlreadyExistsException"),
         "{err}"
     );
+    // A rule inside another's prefix would take over its cache.
+    let nested =
+        serde_json::json!({"ecrRepositoryPrefix": "mirror/library", "upstreamRegistryUrl": url})
+            .to_string();
+    let err = s.root_err(&[
+        "ecr",
+        "create-pull-through-cache-rule",
+        "--cli-input-json",
+        &nested,
+    ]);
+    assert!(
+        err.contains("InvalidParameterException") && err.contains("overlaps"),
+        "{err}"
+    );
     let err = s.root_err(&[
         "ecr",
         "create-pull-through-cache-rule",
@@ -1047,6 +1061,23 @@ fn a_pull_through_cache_fills_from_its_upstream_refreshes_and_outlives_it() {
     let v2 = s.push_upstream(&upstream_addr, "library/app:v1", 2);
     assert_ne!(v1, v2);
     std::thread::sleep(Duration::from_millis(2_500));
+    // The repository's policy decides the import too: an explicit Deny of
+    // ecr:BatchImportUpstreamImage keeps even the root user on the cached image.
+    s.root_ok(&[
+        "ecr",
+        "set-repository-policy",
+        "--repository-name",
+        "mirror/library/app",
+        "--policy-text",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:BatchImportUpstreamImage"}]}"#,
+    ]);
+    assert_eq!(s.pull(&root(), "mirror/library/app:v1").unwrap(), v1);
+    s.root_ok(&[
+        "ecr",
+        "delete-repository-policy",
+        "--repository-name",
+        "mirror/library/app",
+    ]);
     assert_eq!(s.pull(&root(), "mirror/library/app:v1").unwrap(), v2);
 
     // The upstream goes away: the cache still serves what it has, and says what it lacks.

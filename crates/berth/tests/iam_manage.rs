@@ -2590,6 +2590,42 @@ fn get_session_token_lends_the_callers_own_identity_for_a_while() {
     );
     let err = c.aws_err(rs, &["iam", "list-roles"]);
     assert!(err.contains("InvalidClientTokenId"), "{err}");
+    // Tokens outlive the session: the dev issuer mints them for the long-term keys only.
+    // (`berth token` refuses session keys itself; this asks the server directly.)
+    let mint = r#"
+import sys, urllib.request, urllib.error
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+endpoint, key, secret, token = sys.argv[1:5]
+request = AWSRequest(method="POST", url=endpoint + "/_berth/dev/token", data=b'{"repository":"o/r"}')
+SigV4Auth(Credentials(key, secret, token), "berth", "us-east-1").add_auth(request)
+try:
+    urllib.request.urlopen(urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method="POST"))
+    print("minted")
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+"#;
+    let minted = |creds: &Creds| {
+        let out = std::process::Command::new(common::idp::python())
+            .args([
+                "-c",
+                mint,
+                &c.endpoint,
+                &creds.access_key_id,
+                &creds.secret_access_key,
+            ])
+            .arg(creds.session_token.as_deref().unwrap_or(""))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let refused = minted(&root_session);
+    assert!(
+        refused.starts_with("403") && refused.contains("not a session"),
+        "{refused}"
+    );
+    assert_eq!(minted(&root()).trim(), "minted");
     // A registry password from it lasts no longer than the session.
     let token = c.aws_ok(rs, &["ecr", "get-authorization-token"]);
     let left = seconds_until(&token["authorizationData"][0]["expiresAt"]);

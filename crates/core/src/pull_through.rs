@@ -23,7 +23,13 @@ use crate::{Registry, error::EcrError};
 /// Manifests an index may list for an import (multi-platform images list a dozen).
 const INDEX_MANIFESTS_MAX: usize = 64;
 /// Blob bytes buffered before each write to the store.
-const CHUNK: usize = 8 * 1024 * 1024;
+const CHUNK: usize = 4 * 1024 * 1024;
+/// The largest layer imported (ECR's own bound on a layer is about 52 GB; a pull-through
+/// cache fed from the public registries has no use for more than this).
+pub const BLOB_MAX: u64 = 10 * 1024 * 1024 * 1024;
+/// An import (an image and its layers) that takes longer is abandoned: a slow upstream
+/// must not hold a pull, or the import's turn, for ever.
+const IMPORT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Where an import reads from.
 struct Source {
@@ -65,18 +71,17 @@ impl Registry<'_> {
         let Some((rule, upstream_repository)) = rule else {
             return cached.ok_or_else(|| ImageError::ManifestUnknown.into());
         };
+        // Decided with the repository's policy, as every action on it is.
         let may_import = self
-            .authorizer
-            .authorize(
+            .authorize_actions(
                 caller,
-                ECR_BATCH_IMPORT_UPSTREAM_IMAGE,
-                &self.config.repository_arn(repository.name.as_str()),
-                None,
                 facts,
+                &[ECR_BATCH_IMPORT_UPSTREAM_IMAGE],
+                &repository.name,
             )
             .await;
         match (may_import, cached) {
-            (Ok(()), cached) => {
+            (Ok(_), cached) => {
                 // Another pull may have imported it while this one waited its turn.
                 let _turn = self.upstreams.import_turn(&refresh_key).await;
                 let cached = match cached {
@@ -105,11 +110,9 @@ impl Registry<'_> {
                     (Err(e), None) => Err(e),
                 }
             }
+            (Err(RegistryError::Internal(e)), _) => Err(RegistryError::Internal(e)),
             (Err(_), Some(cached)) => Ok(cached),
-            (Err(denied), None) => Err(match denied {
-                crate::authorizer::AuthzError::Denied(d) => RegistryError::AccessDenied(d),
-                crate::authorizer::AuthzError::Internal(i) => RegistryError::Internal(i),
-            }),
+            (Err(denied), None) => Err(denied),
         }
     }
 
@@ -121,16 +124,30 @@ impl Registry<'_> {
         repository: &Authorized<RepositoryRecord>,
         reference: &Reference,
     ) -> Result<(), RegistryError> {
+        let base = rule
+            .upstream(self.upstreams.allow_any)
+            .map_err(|e| RegistryError::oci(ErrorCode::ManifestUnknown, e.to_string()))?;
         let source = Source {
-            base: rule.upstream().map_err(ecr_internal)?,
+            base,
             repository: upstream_repository,
         };
         let (tag, digest) = match reference {
             Reference::Tag(t) => (Some(t), None),
             Reference::Digest(d) => (None, Some(d)),
         };
-        self.import_manifest(&source, repository, &reference.to_string(), tag, digest, 0)
-            .await?;
+        // Imports server-wide are bounded (each holds a buffer), and each in time.
+        let _permit = self.upstreams.import_permit().await;
+        tokio::time::timeout(
+            IMPORT_DEADLINE,
+            self.import_manifest(&source, repository, &reference.to_string(), tag, digest, 0),
+        )
+        .await
+        .map_err(|_| {
+            RegistryError::oci(
+                ErrorCode::ManifestUnknown,
+                format!("importing {reference} from the upstream registry took too long"),
+            )
+        })??;
         tracing::info!(repository = %repository.name, %reference, upstream = %source.base.authority, upstream_repository = %source.repository, "image imported through the pull-through cache");
         Ok(())
     }
@@ -216,6 +233,14 @@ impl Registry<'_> {
     ) -> Result<(), RegistryError> {
         if self.blob_size(repository, digest).await?.is_some() {
             return Ok(());
+        }
+        if declared > BLOB_MAX {
+            return Err(RegistryError::oci(
+                ErrorCode::BlobUnknown,
+                format!(
+                    "the upstream registry's layer {digest} is {declared} bytes, more than the {BLOB_MAX} a pull-through cache imports"
+                ),
+            ));
         }
         let mut response = self
             .upstreams

@@ -18,6 +18,11 @@ pub const MANIFEST_MAX: usize = 4 * 1024 * 1024;
 /// A token endpoint's answer larger than this is refused.
 const TOKEN_ANSWER_MAX: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A manifest or token request must be answered whole within this: a slow upstream then
+/// fails fast enough for a refresh to fall back to the cached image.
+const SMALL_ANSWER_DEADLINE: Duration = Duration::from_secs(30);
+/// Imports the server runs at once.
+const IMPORTS_AT_ONCE: usize = 8;
 /// A stalled upstream: no bytes for this long ends the request.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tokens are reused at most this long (registries issue them for 60 s to 5 min).
@@ -64,6 +69,8 @@ pub struct Upstreams {
     /// One import at a time per repository and reference: a deployment's fan-out of
     /// pulls of an uncached image fetches it once, the others waiting for it.
     importing: Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// Imports under way at once, server-wide: each holds a buffer of a few MiB.
+    imports: tokio::sync::Semaphore,
 }
 
 impl Default for Upstreams {
@@ -101,6 +108,7 @@ impl Upstreams {
             tokens: Mutex::default(),
             refreshed: Mutex::default(),
             importing: Mutex::default(),
+            imports: tokio::sync::Semaphore::new(IMPORTS_AT_ONCE),
         }
     }
 
@@ -122,6 +130,11 @@ impl Upstreams {
         }
     }
 
+    /// Waits for a turn among the imports the server runs at once.
+    pub async fn import_permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.imports.acquire().await.ok()
+    }
+
     /// Waits for any import of `key` (a repository and reference) under way, and holds
     /// the right to import it until the guard drops.
     pub async fn import_turn(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
@@ -141,7 +154,9 @@ impl Upstreams {
     /// Whether the upstream answers the distribution API's version check, with a token
     /// if it asks for one.
     pub async fn ping(&self, base: &UpstreamBase) -> Result<(), UpstreamError> {
-        let response = self.get(base, "/v2/", None, None).await?;
+        let response = self
+            .get(base, "/v2/", None, None, Some(SMALL_ANSWER_DEADLINE))
+            .await?;
         expect_success(response, "the version check /v2/")
             .await
             .map(drop)
@@ -161,6 +176,7 @@ impl Upstreams {
                 &format!("/v2/{repository}/manifests/{reference}"),
                 Some(repository),
                 Some(MANIFEST_ACCEPT),
+                Some(SMALL_ANSWER_DEADLINE),
             )
             .await?;
         let mut response = expect_success(response, &what).await?;
@@ -186,6 +202,7 @@ impl Upstreams {
                 &format!("/v2/{repository}/blobs/{digest}"),
                 Some(repository),
                 None,
+                None,
             )
             .await?;
         expect_success(response, &format!("blob {digest} of {repository}")).await
@@ -198,6 +215,7 @@ impl Upstreams {
         path: &str,
         repository: Option<&str>,
         accept: Option<&str>,
+        deadline: Option<Duration>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = base.url(path);
         let token_key = format!("{}|{}", base.authority, repository.unwrap_or_default());
@@ -208,6 +226,9 @@ impl Upstreams {
         });
         let send = |token: Option<&str>| {
             let mut request = self.http.get(&url);
+            if let Some(deadline) = deadline {
+                request = request.timeout(deadline);
+            }
             if let Some(accept) = accept {
                 request = request.header(reqwest::header::ACCEPT, accept);
             }
@@ -281,6 +302,7 @@ impl Upstreams {
         let response = self
             .http
             .get(url)
+            .timeout(SMALL_ANSWER_DEADLINE)
             .send()
             .await
             .map_err(|e| unreachable(base, &e))?;

@@ -65,9 +65,10 @@ impl PullThroughRule {
         })
     }
 
-    /// The upstream's base URL, as the rule was accepted.
-    pub fn upstream(&self) -> Result<UpstreamBase, EcrError> {
-        parse_upstream_url(&self.settings.upstream_registry_url, true).map(|(base, _)| base)
+    /// The upstream's base URL, checked again against what the server allows now: a
+    /// rule made under `--allow-any-upstream` does nothing once the flag is off.
+    pub fn upstream(&self, allow_any: bool) -> Result<UpstreamBase, EcrError> {
+        parse_upstream_url(&self.settings.upstream_registry_url, allow_any).map(|(base, _)| base)
     }
 
     /// For a repository under the rule's prefix, the upstream repository it mirrors.
@@ -252,7 +253,19 @@ impl Ecr<'_> {
                 .map_or_else(|| "ROOT".to_owned(), |p| p.trim_end_matches('/').to_owned()),
         };
         let kind = PrefixDocumentKind::PullThroughCacheRule;
-        if self.metadata.list_prefix_documents(kind).await?.len() >= RULES_MAX {
+        let existing = self.metadata.list_prefix_documents(kind).await?;
+        // Nested prefixes would let a later rule take over an earlier rule's cache.
+        let nested = |a: &str, b: &str| a.strip_prefix(b).is_some_and(|rest| rest.starts_with('/'));
+        if let Some(other) = existing
+            .iter()
+            .find(|r| nested(&prefix, &r.prefix) || nested(&r.prefix, &prefix))
+        {
+            return Err(EcrError::InvalidParameter(format!(
+                "Invalid parameter: the prefix '{prefix}' overlaps the pull through cache rule '{}'",
+                other.prefix
+            )));
+        }
+        if existing.len() >= RULES_MAX {
             return Err(EcrError::LimitExceeded(format!(
                 "The maximum number of pull through cache rules ({RULES_MAX}) has been reached for this registry"
             )));
@@ -375,12 +388,15 @@ impl Ecr<'_> {
         self.authorize_registry(caller, facts, ECR_VALIDATE_PULL_THROUGH_CACHE_RULE)
             .await?;
         let rule = self.rule(prefix).await?;
-        let failure = self
-            .upstreams
-            .ping(&rule.upstream()?)
-            .await
-            .err()
-            .map(|e| e.to_string());
+        let failure = match rule.upstream(self.upstreams.allow_any) {
+            Ok(base) => self
+                .upstreams
+                .ping(&base)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
         Ok((rule, failure))
     }
 
@@ -448,6 +464,7 @@ mod tests {
             "HTTPS only"
         );
         let (base, known) = parse_upstream_url("http://127.0.0.1:5001", true).unwrap();
+        assert!(parse_upstream_url("http://127.0.0.1:5001", false).is_err());
         assert_eq!(
             (base.scheme, base.authority.as_str(), known),
             ("http", "127.0.0.1:5001", None)
