@@ -1086,10 +1086,9 @@ impl Ecr<'_> {
         }
     }
 
-    /// `(digest, tag)` pairs; untagged images once with no tag.
-    /// ListImages: a page of image ids (one per tag, one per untagged image), newest
-    /// push first, from `token`. Each page reads only its own images (see
-    /// `list_images_page`), whatever the repository holds.
+    /// ListImages: a page of `(digest, tag)` image ids (one per tag, one per untagged
+    /// image with no tag), newest push first, from `token`. Each page reads only its own
+    /// images (see `list_images_page`), whatever the repository holds.
     pub async fn list_images(
         &self,
         caller: &Caller,

@@ -150,15 +150,22 @@ async fn digest_lists(
     manifest: Option<&str>,
 ) -> StoreResult<HashMap<String, Vec<Digest>>> {
     let (table, column) = list.table_and_column();
+    // Two statements, not `$2 IS NULL OR ...`: with the OR, SQLite reads every row of the
+    // repository even for one manifest.
+    let one = if manifest.is_some() {
+        " AND manifest_digest = $2"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT manifest_digest, {column} AS item FROM {table} WHERE repository = $1 \
-         AND ($2 IS NULL OR manifest_digest = $2) ORDER BY manifest_digest, position"
+        "SELECT manifest_digest, {column} AS item FROM {table} WHERE repository = $1{one} \
+         ORDER BY manifest_digest, position"
     );
-    let rows = query(&sql)
-        .bind(repository)
-        .bind(manifest)
-        .fetch_all(tx.on())
-        .await?;
+    let mut q = query(&sql).bind(repository);
+    if let Some(manifest) = manifest {
+        q = q.bind(manifest);
+    }
+    let rows = q.fetch_all(tx.on()).await?;
     let mut out: HashMap<String, Vec<Digest>> = HashMap::new();
     for row in &rows {
         let manifest: String = row.get("manifest_digest")?;
@@ -250,14 +257,22 @@ impl RepositoryStore for SqlStore {
         after: Option<&RepositoryName>,
         limit: usize,
     ) -> StoreResult<Vec<RepositoryRecord>> {
-        query(&format!(
-            "SELECT {REPOSITORY_COLUMNS} FROM repositories \
-             WHERE ($1 IS NULL OR name > $1) ORDER BY name LIMIT $2"
-        ))
-        .bind(after.map(RepositoryName::as_str))
-        .bind(sql_limit(limit))
-        .records(self.db.reader(), repository_from_row)
-        .await
+        // Two statements, not `$1 IS NULL OR name > $1`, which SQLite cannot seek on:
+        // every page would read the names before it.
+        let sql = match after {
+            Some(_) => format!(
+                "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name > $1 \
+                 ORDER BY name LIMIT $2"
+            ),
+            None => format!("SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY name LIMIT $1"),
+        };
+        let mut q = query(&sql);
+        if let Some(after) = after {
+            q = q.bind(after.as_str());
+        }
+        q.bind(sql_limit(limit))
+            .records(self.db.reader(), repository_from_row)
+            .await
     }
 
     async fn set_image_tag_mutability(
@@ -790,15 +805,20 @@ impl RepositoryStore for SqlStore {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
-        query(
-            "SELECT tag FROM tags WHERE repository = $1 AND ($2 IS NULL OR tag > $2) \
-             ORDER BY tag LIMIT $3",
-        )
-        .bind(repository.as_str())
-        .bind(after)
-        .bind(sql_limit(limit))
-        .records(self.db.reader(), |row| row.get("tag"))
-        .await
+        // Two statements, not `$2 IS NULL OR tag > $2`, which SQLite cannot seek on:
+        // every page would read the tags before it.
+        let q = match after {
+            Some(after) => query(
+                "SELECT tag FROM tags WHERE repository = $1 AND tag > $2 ORDER BY tag LIMIT $3",
+            )
+            .bind(repository.as_str())
+            .bind(after),
+            None => query("SELECT tag FROM tags WHERE repository = $1 ORDER BY tag LIMIT $2")
+                .bind(repository.as_str()),
+        };
+        q.bind(sql_limit(limit))
+            .records(self.db.reader(), |row| row.get("tag"))
+            .await
     }
 
     async fn list_manifests(
@@ -880,8 +900,10 @@ impl RepositoryStore for SqlStore {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StoreResult<Option<ImageEntry>> {
+        // LIMIT keeps the one-row page from being flattened into the joins, where SQLite
+        // would walk the repository's tags instead of looking the image up.
         let sql = image_entries_sql(
-            "SELECT m.* FROM manifests m WHERE m.repository = $1 AND m.digest = $2",
+            "SELECT m.* FROM manifests m WHERE m.repository = $1 AND m.digest = $2 LIMIT 1",
         );
         let rows = query(&sql)
             .bind(repository.as_str())

@@ -2,7 +2,7 @@
 //! GetLifecyclePolicyPreview) and applying every stored policy, which `berth serve` does
 //! on a schedule. Which images a policy expires is decided in [`crate::lifecycle`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use berth_store::{LifecyclePolicyRecord, RepositoryRecord, StoreError};
 use berth_types::RepositoryName;
@@ -186,10 +186,14 @@ impl Ecr<'_> {
                 last_pulled_at: pulls.get(&m.digest).copied(),
             })
             .collect();
+        // By digest: looking each expiry up in the list would make a repository of many
+        // expired images quadratic.
+        let by_digest: HashMap<&str, &Image> =
+            images.iter().map(|i| (i.digest.as_str(), i)).collect();
         Ok(lifecycle::evaluate(policy, &images, crate::now_unix())
             .into_iter()
             .filter_map(|e| {
-                let image = images.iter().find(|i| i.digest == e.digest)?;
+                let image = by_digest.get(e.digest.as_str())?;
                 Some(PreviewResult {
                     digest: e.digest,
                     tags: image.tags.clone(),
