@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use berth_store::{
-    Conflict, ImageCursor, ImageEntry, LifecyclePolicyRecord, ManifestRecord, PrefixDocument,
-    PrefixDocumentKind, PutManifestOutcome, RepositoryRecord, RepositoryStore, StoreError,
-    StoreResult, TagStatus,
+    Conflict, ImageCursor, ImageEntry, LifecycleCandidate, LifecyclePolicyRecord, ManifestRecord,
+    PrefixDocument, PrefixDocumentKind, PutManifestOutcome, RepositoryRecord, RepositoryStore,
+    StoreError, StoreResult, TagStatus,
 };
 use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 
@@ -893,6 +893,40 @@ impl RepositoryStore for SqlStore {
             q = q.bind(c.pushed_at).bind(c.digest.as_str());
         }
         image_entries(q.fetch_all(self.db.reader()).await?)
+    }
+
+    async fn lifecycle_candidates(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Vec<LifecycleCandidate>> {
+        // Tags folded into one string per image by the database (they cannot hold a
+        // newline): a row per image, not per tag.
+        let tags = match self.engine() {
+            crate::Engine::Sqlite => "group_concat(t.tag, char(10))",
+            crate::Engine::Postgres => "string_agg(t.tag, chr(10))",
+        };
+        let sql = format!(
+            "SELECT m.digest AS digest, m.pushed_at AS pushed_at, p.last_pulled_at AS last_pulled_at, \
+             (SELECT {tags} FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest) AS tags \
+             FROM manifests m \
+             LEFT JOIN image_pulls p ON p.repository = m.repository AND p.digest = m.digest \
+             WHERE m.repository = $1 AND NOT EXISTS (SELECT 1 FROM manifest_children c \
+             WHERE c.repository = m.repository AND c.child_digest = m.digest)"
+        );
+        query(&sql)
+            .bind(repository.as_str())
+            .records(self.db.reader(), |row| {
+                let tags: Option<String> = row.get("tags")?;
+                Ok(LifecycleCandidate {
+                    digest: parse_digest(&row.get::<String>("digest")?)?,
+                    pushed_at: row.get("pushed_at")?,
+                    tags: tags
+                        .map(|t| t.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    last_pulled_at: row.get("last_pulled_at")?,
+                })
+            })
+            .await
     }
 
     async fn image_entry(

@@ -25,10 +25,10 @@ use berth_types::{Digest, RepositoryName, Tag, TagMutability};
 use crate::{
     AccessKeyRecord, AttachedPolicy, AuditEventRecord, AuditQuery, AuditStore, GroupRecord,
     IamStore, IamTag, ImageCursor, ImageEntry, InstanceProfileRecord, KeyStore, LeaseStore,
-    LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore, OidcProviderRecord,
-    PolicyVersionRecord, PrefixDocument, PrefixDocumentKind, PrincipalPolicies, PutManifestOutcome,
-    RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord, StoreResult, TagStatus,
-    UploadRecord, UploadStore, UserRecord, UserStore,
+    LifecycleCandidate, LifecyclePolicyRecord, ManagedPolicyRecord, ManifestRecord, MetadataStore,
+    OidcProviderRecord, PolicyVersionRecord, PrefixDocument, PrefixDocumentKind, PrincipalPolicies,
+    PutManifestOutcome, RepositoryRecord, RepositoryStore, RoleRecord, SigningKeyRecord,
+    StoreResult, TagStatus, UploadRecord, UploadStore, UserRecord, UserStore,
 };
 
 /// The default time an entry may be served: the bound on how late a write made by another
@@ -1001,6 +1001,13 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
         self.inner
             .list_images_page(repository, status, from, limit)
             .await
+    }
+
+    async fn lifecycle_candidates(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Vec<LifecycleCandidate>> {
+        self.inner.lifecycle_candidates(repository).await
     }
 
     async fn image_entry(

@@ -238,6 +238,15 @@ pub struct ImageCursor {
     pub inclusive: bool,
 }
 
+/// An image a lifecycle policy may expire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleCandidate {
+    pub digest: Digest,
+    pub pushed_at: i64,
+    pub tags: Vec<String>,
+    pub last_pulled_at: Option<i64>,
+}
+
 /// An image as listings show it: its record (without its blob and child lists), its
 /// tags in lexical order, and when it was last pulled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -801,6 +810,13 @@ pub trait RepositoryStore: Send + Sync + 'static {
         from: Option<&ImageCursor>,
         limit: usize,
     ) -> StoreResult<Vec<ImageEntry>>;
+    /// What a lifecycle policy is evaluated over: every image of the repository that no
+    /// index lists, with its push time, tags (in no particular order) and last pull. Only
+    /// these columns, a row per image: it stays small for a repository of many tags.
+    async fn lifecycle_candidates(
+        &self,
+        repository: &RepositoryName,
+    ) -> StoreResult<Vec<LifecycleCandidate>>;
     /// One image with its tags and last pull, `None` when the repository has no such
     /// manifest.
     async fn image_entry(

@@ -266,6 +266,43 @@ pub async fn image_pages(store: &dyn MetadataStore) {
     assert_eq!(at[0].manifest.digest, expected[2].digest);
     assert_eq!(at[1].manifest.digest, expected[3].digest);
 
+    // Lifecycle candidates: every image but those an index lists, with tags and pulls.
+    let index = ManifestRecord {
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+        children: vec![images[1].digest.clone()],
+        ..manifest("index", 700)
+    };
+    store.put_manifest(&index, None, false).await.unwrap();
+    let mut candidates = store.lifecycle_candidates(name).await.unwrap();
+    candidates.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
+    let mut want: Vec<&Digest> = images
+        .iter()
+        .map(|m| &m.digest)
+        .filter(|d| **d != images[1].digest)
+        .chain([&index.digest])
+        .collect();
+    want.sort_by_key(|d| d.as_str());
+    assert_eq!(
+        candidates.iter().map(|c| &c.digest).collect::<Vec<_>>(),
+        want
+    );
+    let first = candidates
+        .iter()
+        .find(|c| c.digest == images[0].digest)
+        .unwrap();
+    let mut tags = first.tags.clone();
+    tags.sort();
+    assert_eq!(
+        (tags, first.pushed_at),
+        (vec!["latest".to_owned(), "v0".to_owned()], 100)
+    );
+    let pulled = candidates
+        .iter()
+        .find(|c| c.digest == images[3].digest)
+        .unwrap();
+    assert_eq!((pulled.tags.len(), pulled.last_pulled_at), (0, Some(900)));
+    store.delete_manifest(name, &index.digest).await.unwrap();
+
     let one = store
         .image_entry(name, &images[0].digest)
         .await

@@ -2,7 +2,7 @@
 //! GetLifecyclePolicyPreview) and applying every stored policy, which `berth serve` does
 //! on a schedule. Which images a policy expires is decided in [`crate::lifecycle`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use berth_store::{LifecyclePolicyRecord, RepositoryRecord, StoreError};
 use berth_types::RepositoryName;
@@ -168,22 +168,18 @@ impl Ecr<'_> {
         repository: &RepositoryName,
         policy: &lifecycle::LifecyclePolicy,
     ) -> Result<Vec<PreviewResult>, EcrError> {
-        let manifests = self.metadata.list_manifests(repository).await?;
-        let pulls = self.metadata.image_pull_times(repository).await?;
-        // Images an index references are not expired while the index exists (ECR): they
-        // are not candidates of their own.
-        let children: HashSet<&str> = manifests
-            .iter()
-            .flat_map(|(m, _)| m.children.iter().map(|d| d.as_str()))
-            .collect();
-        let images: Vec<Image> = manifests
-            .iter()
-            .filter(|(m, _)| !children.contains(m.digest.as_str()))
-            .map(|(m, tags)| Image {
-                digest: m.digest.to_string(),
-                tags: tags.clone(),
-                pushed_at: m.pushed_at,
-                last_pulled_at: pulls.get(&m.digest).copied(),
+        // Images an index references are not expired while the index exists (ECR): the
+        // store leaves them out of the candidates.
+        let images: Vec<Image> = self
+            .metadata
+            .lifecycle_candidates(repository)
+            .await?
+            .into_iter()
+            .map(|c| Image {
+                digest: c.digest.to_string(),
+                tags: c.tags,
+                pushed_at: c.pushed_at,
+                last_pulled_at: c.last_pulled_at,
             })
             .collect();
         // By digest: looking each expiry up in the list would make a repository of many
