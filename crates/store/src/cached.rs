@@ -160,6 +160,8 @@ pub struct CachedMetadataStore<S> {
     policy_versions: Lookup<Option<PolicyVersionRecord>>,
     repositories: Lookup<Option<RepositoryRecord>>,
     repository_pages: Lookup<Vec<RepositoryRecord>>,
+    /// Pull-through cache rules are looked for on every manifest pull by tag.
+    prefix_documents: Lookup<Vec<PrefixDocument>>,
 }
 
 impl<S: MetadataStore> CachedMetadataStore<S> {
@@ -179,6 +181,7 @@ impl<S: MetadataStore> CachedMetadataStore<S> {
             policy_versions: Lookup::new(),
             repositories: Lookup::new(),
             repository_pages: Lookup::new(),
+            prefix_documents: Lookup::new(),
         }
     }
 
@@ -795,7 +798,14 @@ impl<S: MetadataStore> RepositoryStore for CachedMetadataStore<S> {
         &self,
         kind: PrefixDocumentKind,
     ) -> StoreResult<Vec<PrefixDocument>> {
-        self.inner.list_prefix_documents(kind).await
+        let key = match kind {
+            PrefixDocumentKind::CreationTemplate => "creation-template",
+            PrefixDocumentKind::PullThroughCacheRule => "pull-through-cache-rule",
+        };
+        self.cached(&self.prefix_documents, key, || {
+            self.inner.list_prefix_documents(kind)
+        })
+        .await
     }
 
     async fn update_prefix_document(
